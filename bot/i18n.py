@@ -1,0 +1,84 @@
+"""Message catalogs: Simplified Chinese (default) and English.
+
+Every parameter is HTML-escaped when it is put into a message, unless it is ``Safe`` (a fragment
+this code rendered itself). So user text can never inject markup.
+"""
+
+from __future__ import annotations
+
+import html
+import string
+import tomllib
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from typing import Any
+
+LANGUAGES = ("zh", "en")
+DEFAULT_LANGUAGE = "zh"
+
+
+class Safe(str):
+    """Already-rendered HTML: inserted as it is."""
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+@cache
+def catalog(lang: str) -> dict[str, str]:
+    text = resources.files("bot.locales").joinpath(f"{lang}.toml").read_text(encoding="utf-8")
+    return _flatten(tomllib.loads(text))
+
+
+def placeholders(template: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field}
+
+
+def language_of(user_language: str | None, branch_language: str | None = None) -> str:
+    """A private chat follows the user's Telegram language; otherwise the branch's setting."""
+    if user_language:
+        code = user_language.lower()
+        if code.startswith("en"):
+            return "en"
+        if code.startswith("zh"):
+            return "zh"
+    return branch_language if branch_language in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, Safe):
+        return value
+    if isinstance(value, Decimal):
+        return html.escape(format_points(value))
+    return html.escape(str(value), quote=False)
+
+
+def format_points(value: Decimal) -> str:
+    """Points as people write them: 33, 32.5, -2 (no exponent, no trailing zeros)."""
+    text = format(value.normalize(), "f")
+    return text if "." not in text else text.rstrip("0").rstrip(".")
+
+
+def t(lang: str, key: str, **params: Any) -> str:
+    templates = catalog(lang if lang in LANGUAGES else DEFAULT_LANGUAGE)
+    template = templates.get(key) or catalog(DEFAULT_LANGUAGE)[key]
+    return template.format_map({k: _render(v) for k, v in params.items()})
+
+
+class Translator:
+    """``t`` bound to one language, for a handler's reply."""
+
+    def __init__(self, lang: str):
+        self.lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+    def __call__(self, key: str, **params: Any) -> str:
+        return t(self.lang, key, **params)

@@ -1,0 +1,183 @@
+"""Branches: set-up, settings, the rulebook in force, and which branch a private chat is about."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.clock import Clock
+from bot.domain.records import Branch, Member, Role
+from bot.domain.rulebook import CustomItem, Rulebook
+from bot.domain.text import clean_name
+from bot.errors import AlreadyDone, DomainError, InvalidInput, NotAuthorized, NotFound
+from bot.i18n import LANGUAGES
+from bot.presets import PRESET_CODES, preset
+from storage import branches as branch_repo
+from storage import members as member_repo
+from storage.db import Database
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+MANAGERS = (Role.SECRETARY, Role.DEPUTY)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The Telegram user behind an update, as the services need them."""
+
+    user_id: int
+    name: str
+    username: str | None = None
+    language: str | None = None
+
+
+@lru_cache(maxsize=256)
+def _rulebook(preset_code: str, custom_items_json: str) -> Rulebook:
+    custom = [CustomItem.model_validate(c) for c in json.loads(custom_items_json or "[]")]
+    return preset(preset_code).with_custom_items(custom)
+
+
+def rulebook_of(branch: Branch) -> Rulebook:
+    return _rulebook(branch.preset, branch.custom_items)
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput("setup.bad_timezone", timezone=name) from None
+    return name
+
+
+async def require_role(conn, branch_id: int, user_id: int, roles: tuple[Role, ...]) -> Member:
+    """The actor's member row if they hold one of ``roles`` in this branch; otherwise NotAuthorized."""
+    member = await member_repo.by_user(conn, branch_id, user_id)
+    if member is None or member.status != "approved":
+        raise NotAuthorized("auth.not_member")
+    if not (await member_repo.roles_of(conn, member.id)) & set(roles):
+        raise NotAuthorized("auth.needs_role", roles=", ".join(r.value for r in roles))
+    return member
+
+
+class BranchService:
+    def __init__(self, db: Database, clock: Clock):
+        self.db, self.clock = db, clock
+
+    def today(self, branch: Branch) -> date:
+        return self.clock.today(branch.timezone)
+
+    async def setup(self, *, chat_id: int, title: str, actor: Actor, preset_code: str, is_admin: bool,
+                    timezone: str = DEFAULT_TIMEZONE, language: str = "zh") -> Branch:
+        """Bind a group chat as a branch; whoever sets it up becomes its secretary."""
+        if not is_admin:
+            raise NotAuthorized("setup.admins_only")
+        if preset_code not in PRESET_CODES:
+            raise InvalidInput("setup.unknown_preset", preset=preset_code)
+        check_timezone(timezone)
+        async with self.db.transaction() as conn:
+            branch = await branch_repo.create(
+                conn, chat_id=chat_id, title=clean_name(title) or str(chat_id), preset=preset_code,
+                timezone=timezone, language=language if language in LANGUAGES else "zh", created_by=actor.user_id,
+            )
+            if branch is None:
+                existing = await branch_repo.by_chat(conn, chat_id)
+                raise AlreadyDone("setup.already", title=existing.title if existing else title)
+            secretary = await member_repo.add_approved(
+                conn, branch_id=branch.id, name=clean_name(actor.name) or str(actor.user_id),
+                joined_on=self.clock.today(timezone).isoformat(), user_id=actor.user_id,
+                username=actor.username, language=actor.language,
+            )
+            await member_repo.grant(conn, branch.id, secretary.id, Role.SECRETARY, granted_by=None)
+            await branch_repo.set_context(conn, actor.user_id, branch.id)
+        return branch
+
+    async def by_chat(self, chat_id: int) -> Branch:
+        async with self.db.read() as conn:
+            branch = await branch_repo.by_chat(conn, chat_id)
+        if branch is None:
+            raise NotFound("branch.not_setup")
+        return branch
+
+    async def find_by_chat(self, chat_id: int) -> Branch | None:
+        async with self.db.read() as conn:
+            return await branch_repo.by_chat(conn, chat_id)
+
+    async def by_id(self, branch_id: int) -> Branch:
+        async with self.db.read() as conn:
+            branch = await branch_repo.by_id(conn, branch_id)
+        if branch is None:
+            raise NotFound("branch.not_found")
+        return branch
+
+    async def set_timezone(self, branch: Branch, actor: Actor, timezone: str) -> Branch:
+        check_timezone(timezone)
+        async with self.db.transaction() as conn:
+            await require_role(conn, branch.id, actor.user_id, MANAGERS)
+            await branch_repo.set_timezone(conn, branch.id, timezone)
+            updated = await branch_repo.by_id(conn, branch.id)
+        assert updated is not None
+        return updated
+
+    async def set_language(self, branch: Branch, actor: Actor, language: str) -> Branch:
+        if language not in LANGUAGES:
+            raise InvalidInput("setup.bad_language", language=language)
+        async with self.db.transaction() as conn:
+            await require_role(conn, branch.id, actor.user_id, MANAGERS)
+            await branch_repo.set_language(conn, branch.id, language)
+            updated = await branch_repo.by_id(conn, branch.id)
+        assert updated is not None
+        return updated
+
+    async def add_custom_item(self, branch: Branch, actor: Actor, custom: CustomItem) -> Rulebook:
+        """A branch's own item on top of its preset (自主设定项目), validated with the whole rulebook."""
+        items = json.loads(branch.custom_items or "[]")
+        items.append(custom.model_dump(mode="json"))
+        encoded = json.dumps(items, ensure_ascii=False)
+        rulebook = _rulebook(branch.preset, encoded)  # raises RulebookError before anything is stored
+        async with self.db.transaction() as conn:
+            await require_role(conn, branch.id, actor.user_id, MANAGERS)
+            await branch_repo.set_custom_items(conn, branch.id, encoded)
+        return rulebook
+
+    async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> bool:
+        """A group became a supergroup: the branch follows it to the new chat id."""
+        async with self.db.transaction() as conn:
+            return await branch_repo.move_chat(conn, old_chat_id, new_chat_id)
+
+    async def set_reachable(self, branch: Branch, reachable: bool) -> None:
+        async with self.db.transaction() as conn:
+            await branch_repo.set_reachable(conn, branch.id, reachable)
+
+    # --- private chats ---------------------------------------------------------------------------
+
+    async def remember_context(self, user_id: int, branch: Branch) -> None:
+        async with self.db.transaction() as conn:
+            await branch_repo.set_context(conn, user_id, branch.id)
+
+    async def branches_of(self, user_id: int) -> list[Branch]:
+        async with self.db.read() as conn:
+            return await branch_repo.for_user(conn, user_id)
+
+    async def private_branch(self, user_id: int) -> Branch:
+        """The branch a private chat is about: the one chosen last, or the only one."""
+        async with self.db.read() as conn:
+            mine = await branch_repo.for_user(conn, user_id)
+            chosen = await branch_repo.context(conn, user_id)
+        if not mine:
+            raise NotFound("branch.none_for_user")
+        for branch in mine:
+            if branch.id == chosen:
+                return branch
+        if len(mine) == 1:
+            return mine[0]
+        raise DomainError("branch.choose")
+
+    async def choose(self, user_id: int, branch_id: int) -> Branch:
+        async with self.db.transaction() as conn:
+            mine = {b.id: b for b in await branch_repo.for_user(conn, user_id)}
+            if branch_id not in mine:
+                raise NotAuthorized("auth.not_member")
+            await branch_repo.set_context(conn, user_id, branch_id)
+        return mine[branch_id]

@@ -1,0 +1,170 @@
+"""Members of a branch and their roles."""
+
+from __future__ import annotations
+
+from storage._util import row_dict, utcnow
+from storage.db import Connection
+from bot.domain.records import Member, Role
+
+PROFILE_FIELDS = ("sex", "birth_month", "ethnicity", "education", "party_joined_on", "health", "phone")
+
+
+def _member(row) -> Member:
+    data = row_dict(row)
+    data.pop("created_at", None)
+    return Member(**data)
+
+
+async def by_id(conn: Connection, member_id: int) -> Member | None:
+    async with conn.execute("SELECT * FROM members WHERE id = ?", (member_id,)) as cursor:
+        row = await cursor.fetchone()
+    return _member(row) if row else None
+
+
+async def by_user(conn: Connection, branch_id: int, user_id: int) -> Member | None:
+    async with conn.execute("SELECT * FROM members WHERE branch_id = ? AND user_id = ?", (branch_id, user_id)) as cursor:
+        row = await cursor.fetchone()
+    return _member(row) if row else None
+
+
+async def by_username(conn: Connection, branch_id: int, username: str) -> Member | None:
+    async with conn.execute(
+        "SELECT * FROM members WHERE branch_id = ? AND lower(username) = lower(?)", (branch_id, username)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return _member(row) if row else None
+
+
+async def unclaimed_by_name(conn: Connection, branch_id: int, name: str) -> Member | None:
+    async with conn.execute(
+        "SELECT * FROM members WHERE branch_id = ? AND user_id IS NULL AND name = ? AND status = 'approved' ORDER BY id LIMIT 1",
+        (branch_id, name),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return _member(row) if row else None
+
+
+async def request_join(conn: Connection, *, branch_id: int, user_id: int, username: str | None, name: str, language: str | None) -> Member:
+    """A pending member row for this user; a repeated /join returns the row as it stands."""
+    await conn.execute(
+        "INSERT INTO members (branch_id, user_id, username, name, language, status, created_at)"
+        " VALUES (?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (branch_id, user_id) DO NOTHING",
+        (branch_id, user_id, username, name, language, utcnow()),
+    )
+    # Someone refused or gone before may ask again.
+    await conn.execute(
+        "UPDATE members SET status = 'pending', name = ?, username = ? WHERE branch_id = ? AND user_id = ? AND status IN ('rejected', 'left')",
+        (name, username, branch_id, user_id),
+    )
+    member = await by_user(conn, branch_id, user_id)
+    assert member is not None
+    return member
+
+
+async def add_approved(conn: Connection, *, branch_id: int, name: str, joined_on: str, user_id: int | None = None,
+                       username: str | None = None, language: str | None = None, state: str = "active",
+                       state_reason: str | None = None, profile: dict[str, str | None] | None = None) -> Member:
+    profile = {k: (profile or {}).get(k) for k in PROFILE_FIELDS}
+    async with conn.execute(
+        "INSERT INTO members (branch_id, user_id, username, name, language, status, state, state_reason, joined_on, created_at, "
+        + ", ".join(PROFILE_FIELDS) + ") VALUES (?, ?, ?, ?, ?, 'approved', ?, ?, ?, ?, " + ", ".join("?" for _ in PROFILE_FIELDS) + ")"
+        " RETURNING *",
+        (branch_id, user_id, username, name, language, state, state_reason, joined_on, utcnow(), *profile.values()),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return _member(row)
+
+
+async def approve(conn: Connection, member_id: int, joined_on: str) -> bool:
+    """pending → approved, once; False if it was not pending (a second tap)."""
+    cursor = await conn.execute(
+        "UPDATE members SET status = 'approved', joined_on = COALESCE(joined_on, ?), left_on = NULL WHERE id = ? AND status = 'pending'",
+        (joined_on, member_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def reject(conn: Connection, member_id: int) -> bool:
+    cursor = await conn.execute("UPDATE members SET status = 'rejected' WHERE id = ? AND status = 'pending'", (member_id,))
+    return cursor.rowcount == 1
+
+
+async def claim_roster_row(conn: Connection, *, pending_id: int, roster_id: int, user_id: int, username: str | None, language: str | None) -> bool:
+    """Join a pending request to the roster row of the same person: the roster row keeps its history."""
+    cursor = await conn.execute("DELETE FROM members WHERE id = ? AND status = 'pending'", (pending_id,))
+    if cursor.rowcount != 1:
+        return False
+    cursor = await conn.execute(
+        "UPDATE members SET user_id = ?, username = ?, language = ? WHERE id = ? AND user_id IS NULL",
+        (user_id, username, language, roster_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def set_state(conn: Connection, member_id: int, state: str, reason: str | None) -> None:
+    await conn.execute("UPDATE members SET state = ?, state_reason = ? WHERE id = ?", (state, reason, member_id))
+
+
+async def set_left(conn: Connection, member_id: int, left_on: str) -> bool:
+    cursor = await conn.execute("UPDATE members SET status = 'left', left_on = ? WHERE id = ? AND status = 'approved'", (left_on, member_id))
+    return cursor.rowcount == 1
+
+
+async def set_reachable(conn: Connection, member_id: int, reachable: bool) -> None:
+    await conn.execute("UPDATE members SET reachable = ? WHERE id = ?", (int(reachable), member_id))
+
+
+async def refresh_identity(conn: Connection, member_id: int, username: str | None, language: str | None) -> None:
+    await conn.execute(
+        "UPDATE members SET username = ?, language = COALESCE(?, language) WHERE id = ?", (username, language, member_id)
+    )
+
+
+async def listing(conn: Connection, branch_id: int, statuses: tuple[str, ...] = ("approved",)) -> list[Member]:
+    marks = ", ".join("?" for _ in statuses)
+    async with conn.execute(
+        f"SELECT * FROM members WHERE branch_id = ? AND status IN ({marks}) ORDER BY id", (branch_id, *statuses)
+    ) as cursor:
+        return [_member(r) for r in await cursor.fetchall()]
+
+
+# --- roles ------------------------------------------------------------------------------------
+
+
+async def grant(conn: Connection, branch_id: int, member_id: int, role: Role, granted_by: int | None) -> bool:
+    cursor = await conn.execute(
+        "INSERT INTO roles (branch_id, member_id, role, granted_by, granted_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        (branch_id, member_id, role.value, granted_by, utcnow()),
+    )
+    return cursor.rowcount == 1
+
+
+async def revoke(conn: Connection, branch_id: int, member_id: int, role: Role) -> bool:
+    cursor = await conn.execute(
+        "DELETE FROM roles WHERE branch_id = ? AND member_id = ? AND role = ?", (branch_id, member_id, role.value)
+    )
+    return cursor.rowcount == 1
+
+
+async def roles_of(conn: Connection, member_id: int) -> set[Role]:
+    async with conn.execute("SELECT role FROM roles WHERE member_id = ?", (member_id,)) as cursor:
+        return {Role(r[0]) for r in await cursor.fetchall()}
+
+
+async def holders(conn: Connection, branch_id: int, roles: tuple[Role, ...]) -> list[Member]:
+    marks = ", ".join("?" for _ in roles)
+    async with conn.execute(
+        f"SELECT DISTINCT m.* FROM members m JOIN roles r ON r.member_id = m.id"
+        f" WHERE r.branch_id = ? AND r.role IN ({marks}) AND m.status = 'approved' ORDER BY m.id",
+        (branch_id, *(r.value for r in roles)),
+    ) as cursor:
+        return [_member(r) for r in await cursor.fetchall()]
+
+
+async def roles_by_member(conn: Connection, branch_id: int) -> dict[int, set[Role]]:
+    result: dict[int, set[Role]] = {}
+    async with conn.execute("SELECT member_id, role FROM roles WHERE branch_id = ?", (branch_id,)) as cursor:
+        for member_id, role in await cursor.fetchall():
+            result.setdefault(member_id, set()).add(Role(role))
+    return result
