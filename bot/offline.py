@@ -25,6 +25,7 @@ Typical use::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import re
@@ -60,7 +61,7 @@ class RecordedCall:
     """One Bot API call the bot made, as the world saw it."""
 
     method: str
-    params: dict
+    params: JSONDict
     result: Any
     #: Bot API error JSON if the call failed (then ``result`` is ``None``).
     error: JSONDict | None = None
@@ -116,6 +117,14 @@ def _normalize_chat_id(value: Any) -> int | str:
         return int(text)
     except ValueError:
         return text
+
+
+def _chat_id(params: Mapping[str, Any]) -> int:
+    """The call's numeric chat id; '@username' targets are not modelled (chat not found)."""
+    value = _normalize_chat_id(params.get("chat_id", ""))
+    if not isinstance(value, int):
+        raise _bad_request("chat not found")
+    return value
 
 
 def _utf16_len(text: str) -> int:
@@ -611,7 +620,7 @@ class OfflineTelegram:
         """The group became a supergroup; later calls to the old id raise ChatMigrated."""
         self._remember_chat(old_chat)
         old = self._chats[old_chat.id]
-        message = {
+        message: JSONDict = {
             "message_id": self._next_message_id(old_chat.id),
             "date": int(time.time()),
             "chat": copy.deepcopy(old),
@@ -755,7 +764,7 @@ class OfflineTelegram:
         if pending := self._failures.get(key):
             raise pending.pop(0)
         if "chat_id" in params:
-            self._check_chat_access(method, _normalize_chat_id(params["chat_id"]))
+            self._check_chat_access(method, _chat_id(params))
         if isinstance(params.get("reply_markup"), dict):
             _check_reply_markup(params["reply_markup"])
         handler = self._handlers.get(key)
@@ -868,15 +877,13 @@ class OfflineTelegram:
         return self._apply_edit(self._editable_message(params), params, {})
 
     def _delete_message(self, params: JSONDict, files: Any) -> bool:
-        chat_id = _normalize_chat_id(params["chat_id"])
         message_id = int(params["message_id"])
-        if self._messages.get(chat_id, {}).pop(message_id, None) is None:  # type: ignore[arg-type]
+        if self._messages.get(_chat_id(params), {}).pop(message_id, None) is None:
             raise _bad_request("message to delete not found")
         return True
 
     def _pin_chat_message(self, params: JSONDict, files: Any) -> bool:
-        chat_id = _normalize_chat_id(params["chat_id"])
-        if int(params["message_id"]) not in self._messages.get(chat_id, {}):  # type: ignore[arg-type]
+        if int(params["message_id"]) not in self._messages.get(_chat_id(params), {}):
             raise _bad_request("message to pin not found")
         return True
 
@@ -896,7 +903,7 @@ class OfflineTelegram:
         return copy.deepcopy(self._commands.get(_commands_key(params), []))
 
     def _get_chat(self, params: JSONDict, files: Any) -> JSONDict:
-        chat = self._chat_json(_normalize_chat_id(params["chat_id"]))
+        chat = self._chat_json(_chat_id(params))
         return {
             **chat,
             "accent_color_id": 0,
@@ -911,7 +918,7 @@ class OfflineTelegram:
         }
 
     def _get_chat_member(self, params: JSONDict, files: Any) -> JSONDict:
-        chat = self._chat_json(_normalize_chat_id(params["chat_id"]))
+        chat = self._chat_json(_chat_id(params))
         user_id = int(params["user_id"])
         if user_id == self.bot_id:
             user = self._bot_user
@@ -922,7 +929,7 @@ class OfflineTelegram:
         return self._member_json(chat, user)
 
     def _get_chat_administrators(self, params: JSONDict, files: Any) -> list[JSONDict]:
-        chat = self._chat_json(_normalize_chat_id(params["chat_id"]))
+        chat = self._chat_json(_chat_id(params))
         if chat["type"] == "private":
             raise _bad_request("there are no administrators in the private chat")
         members = []
@@ -948,18 +955,15 @@ class OfflineTelegram:
         }
 
     def _leave_chat(self, params: JSONDict, files: Any) -> bool:
-        chat_id = _normalize_chat_id(params["chat_id"])
+        chat_id = _chat_id(params)
         self._chat_json(chat_id)
-        if isinstance(chat_id, int):
-            self._left.add(chat_id)
+        self._left.add(chat_id)
         return True
 
     # ------------------------------------------------------------------ helpers
 
-    def _check_chat_access(self, method: str, chat_id: int | str) -> None:
+    def _check_chat_access(self, method: str, chat_id: int) -> None:
         """Errors Telegram gives before looking at a call's content."""
-        if not isinstance(chat_id, int):
-            raise _bad_request("chat not found")
         if chat_id in self._migrated:
             raise _bad_request(
                 "group chat was upgraded to a supergroup chat",
@@ -971,13 +975,12 @@ class OfflineTelegram:
         if chat_id in self._blocked and method.startswith(_BLOCKABLE_PREFIXES):
             raise _forbidden("bot was blocked by the user")
 
-    def _chat_json(self, chat_id: int | str) -> JSONDict:
-        if isinstance(chat_id, int):
-            if chat_id in self._chats:
-                return self._chats[chat_id]
-            if chat_id in self._users:
-                self._chats[chat_id] = self._private_chat_json(self._users[chat_id])
-                return self._chats[chat_id]
+    def _chat_json(self, chat_id: int) -> JSONDict:
+        if chat_id in self._chats:
+            return self._chats[chat_id]
+        if chat_id in self._users:
+            self._chats[chat_id] = self._private_chat_json(self._users[chat_id])
+            return self._chats[chat_id]
         raise _bad_request("chat not found")
 
     @staticmethod
@@ -1061,7 +1064,7 @@ class OfflineTelegram:
         return data
 
     def _outgoing_message(self, params: JSONDict) -> JSONDict:
-        chat = self._chat_json(_normalize_chat_id(params["chat_id"]))
+        chat = self._chat_json(_chat_id(params))
         message: JSONDict = {
             "message_id": 0,  # assigned in _store_outgoing once all checks passed
             "from": copy.deepcopy(self._bot_user),
@@ -1070,8 +1073,8 @@ class OfflineTelegram:
         }
         reply = params.get("reply_parameters") or {}
         if isinstance(reply, dict) and reply.get("message_id"):
-            target_chat = _normalize_chat_id(reply.get("chat_id", chat["id"]))
-            target = self._messages.get(target_chat, {}).get(int(reply["message_id"]))  # type: ignore[arg-type]
+            target_chat = _chat_id({"chat_id": reply.get("chat_id", chat["id"])})
+            target = self._messages.get(target_chat, {}).get(int(reply["message_id"]))
             if target is not None:
                 message["reply_to_message"] = {
                     k: copy.deepcopy(v) for k, v in target.items() if k != "reply_to_message"
@@ -1102,8 +1105,7 @@ class OfflineTelegram:
             message["caption_entities"] = entities
 
     def _editable_message(self, params: JSONDict) -> JSONDict:
-        chat_id = _normalize_chat_id(params.get("chat_id", ""))
-        message = self._messages.get(chat_id, {}).get(int(params.get("message_id", 0)))  # type: ignore[arg-type]
+        message = self._messages.get(_chat_id(params), {}).get(int(params.get("message_id", 0)))
         if message is None:
             raise _bad_request("message to edit not found")
         if message.get("from", {}).get("id") != self.bot_id:
@@ -1113,9 +1115,8 @@ class OfflineTelegram:
     def _apply_edit(self, message: JSONDict, params: JSONDict, changes: JSONDict) -> JSONDict:
         """Apply an edit like Telegram: omitted reply_markup removes the inline keyboard."""
         markup = params.get("reply_markup")
-        changes["reply_markup"] = (
-            copy.deepcopy(markup) if isinstance(markup, dict) and "inline_keyboard" in markup else None
-        )
+        has_keyboard = isinstance(markup, dict) and "inline_keyboard" in markup
+        changes["reply_markup"] = copy.deepcopy(markup) if has_keyboard else None
         if all(message.get(key) == value for key, value in changes.items()):
             raise _bad_request(
                 "message is not modified: specified new message content and reply markup are "
@@ -1152,7 +1153,7 @@ class OfflineTelegram:
 
     def _photo_sizes(self, content: bytes) -> list[JSONDict]:
         stored = self._store_file("photos", "photo.jpg", content, "image/jpeg")
-        sizes = []
+        sizes: list[JSONDict] = []
         for index, (width, height) in enumerate(((90, 67), (320, 240), (1280, 960))):
             sizes.append(
                 {
@@ -1217,10 +1218,8 @@ def _decode_params(request_data: RequestData | None) -> JSONDict:
     for key in _JSON_PARAMS:
         value = params.get(key)
         if isinstance(value, str) and value[:1] in "[{":
-            try:
+            with contextlib.suppress(ValueError):
                 params[key] = json.loads(value)
-            except ValueError:
-                pass
     return params
 
 
@@ -1261,7 +1260,8 @@ def _check_reply_markup(markup: JSONDict) -> None:
     for row in markup.get("inline_keyboard") or []:
         for button in row:
             data = button.get("callback_data")
-            if data is not None and not 1 <= len(str(data).encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES:
+            size = len(str(data).encode("utf-8"))
+            if data is not None and not 1 <= size <= MAX_CALLBACK_DATA_BYTES:
                 raise _bad_request("BUTTON_DATA_INVALID")
             if len(button) <= 1:
                 raise _bad_request(

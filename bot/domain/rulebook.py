@@ -112,6 +112,8 @@ class Event(_Model):
         return self
 
     def allows(self, value: Decimal) -> bool:
+        if not value.is_finite():
+            return False
         if self.value is not None:
             return value == self.value
         assert self.min is not None and self.max is not None
@@ -194,6 +196,8 @@ class Item(_Model):
 
     def allows(self, value: Decimal, event_code: str | None = None, posts: int = 1) -> bool:
         """Whether one ledger entry of ``value`` is a legal use of this item."""
+        if not value.is_finite():  # NaN from crafted input must not raise, just be refused
+            return False
         if self.kind is ItemKind.FIXED:
             return event_code is None and value == self.value
         if self.kind is ItemKind.RANGED:

@@ -1,0 +1,22 @@
+"""The services handlers and schedules call: the domain plus storage, no Telegram."""
+
+from __future__ import annotations
+
+from bot.clock import Clock
+from bot.services.branches import Actor, BranchService
+from bot.services.declarations import DeclarationService
+from bot.services.points import PointsService
+from bot.services.roster import RosterService
+from storage.db import Database
+
+__all__ = ["Actor", "Services"]
+
+
+class Services:
+    def __init__(self, db: Database, clock: Clock | None = None):
+        self.db = db
+        self.clock = clock or Clock()
+        self.branches = BranchService(db, self.clock)
+        self.roster = RosterService(db, self.clock)
+        self.declarations = DeclarationService(db, self.clock)
+        self.points = PointsService(db, self.clock)

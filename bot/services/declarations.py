@@ -1,0 +1,290 @@
+"""Declarations (申报): a member reports a deed; a recorder approves, adjusts or rejects it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from bot.clock import Clock
+from bot.domain.records import Branch, Declaration, DeclarationStatus, LedgerRow, Member, MemberStatus, NewLedgerRow, Role, Source
+from bot.domain.rulebook import Item, ItemKind, Rulebook, Trigger
+from bot.domain.scoring import effective
+from bot.domain.text import DESCRIPTION_MAX, PLACE_MAX, REASON_MAX, clean_text
+from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
+from bot.services.branches import Actor, rulebook_of
+from storage import branches as branch_repo
+from storage import declarations as declaration_repo
+from storage import ledger as ledger_repo
+from storage import members as member_repo
+from storage.db import Database
+
+DECIDERS = (Role.RECORDER, Role.SECRETARY, Role.DEPUTY)
+_DATE = re.compile(r"^\s*(\d{4})[-./年](\d{1,2})[-./月](\d{1,2})日?\s*$")
+_MONTH_DAY = re.compile(r"^\s*(\d{1,2})[-./月](\d{1,2})日?\s*$")
+
+
+class Verdict(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What the member has entered so far in the /declare conversation."""
+
+    item_code: str
+    occurred_on: date
+    place: str
+    description: str
+    photo_file_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    declaration: Declaration
+    member: Member  # the declarant
+    decider: Member
+    ledger_row: LedgerRow | None
+
+
+def open_period(today: date, late_days: int) -> tuple[date, date]:
+    """Deeds may be declared for this month, and in its first ``late_days`` days for last month too."""
+    start = today.replace(day=1)
+    if today.day <= late_days:
+        start = (start - timedelta(days=1)).replace(day=1)
+    return start, today
+
+
+def declared_value(item: Item) -> Decimal:
+    """The value a declaration asks for: a fixed item's value; a ranged item's default or minimum."""
+    if item.kind is ItemKind.FIXED:
+        assert item.value is not None
+        return item.value
+    assert item.min is not None
+    return item.default if item.default is not None else item.min
+
+
+def adjustable_values(item: Item, posts: int) -> list[Decimal]:
+    """The whole-number values a decider may pick for a ranged item (Adjust)."""
+    bounds = item.range_for(posts)
+    if bounds is None:
+        return []
+    low, high = bounds
+    values, step = [], Decimal(1)
+    value = low
+    while value <= high and len(values) < 41:
+        values.append(value)
+        value += step
+    return values
+
+
+class DeclarationService:
+    def __init__(self, db: Database, clock: Clock):
+        self.db, self.clock = db, clock
+
+    # --- the member's side -----------------------------------------------------------------------
+
+    async def declarant(self, branch: Branch, actor: Actor) -> Member:
+        async with self.db.read() as conn:
+            member = await member_repo.by_user(conn, branch.id, actor.user_id)
+            if member is None or member.status is not MemberStatus.APPROVED:
+                raise NotAuthorized("declare.not_member")
+            if not member.scored:
+                raise NotAuthorized("declare.exempt")
+            if rulebook_of(branch).settings.zero_out_stops_scoring:
+                year = self.clock.today(branch.timezone).year
+                rows = await ledger_repo.of_member(conn, member.id, year)
+                if _has_zero_out(rulebook_of(branch), rows):
+                    raise NotAuthorized("declare.scoring_stopped")
+        return member
+
+    def declarable(self, branch: Branch) -> Rulebook:
+        return rulebook_of(branch)
+
+    def check_item(self, branch: Branch, item_code: str) -> Item:
+        item = rulebook_of(branch).item(item_code)
+        if item is None or Trigger.DECLARATION not in item.triggers:
+            raise InvalidInput("declare.item_not_declarable")
+        return item
+
+    def parse_date(self, branch: Branch, text: str) -> date:
+        today = self.clock.today(branch.timezone)
+        words = text.strip().lower()
+        if words in ("today", "今天"):
+            day = today
+        elif words in ("yesterday", "昨天"):
+            day = today - timedelta(days=1)
+        else:
+            day = _parse_day(text, today)
+        start, end = open_period(today, rulebook_of(branch).settings.late_declaration_days)
+        if day > end:
+            raise InvalidInput("declare.date_future")
+        if day < start:
+            raise InvalidInput("declare.date_closed", start=start.isoformat(), end=end.isoformat())
+        return day
+
+    def open_period(self, branch: Branch) -> tuple[date, date]:
+        return open_period(self.clock.today(branch.timezone), rulebook_of(branch).settings.late_declaration_days)
+
+    @staticmethod
+    def check_place(text: str | None) -> str:
+        return _bounded(text, PLACE_MAX)
+
+    @staticmethod
+    def check_description(text: str | None) -> str:
+        return _bounded(text, DESCRIPTION_MAX)
+
+    async def submit(self, branch: Branch, actor: Actor, draft: Draft, client_key: str) -> tuple[Declaration, bool]:
+        """Store the declaration as pending; a replayed confirmation returns the same one."""
+        member = await self.declarant(branch, actor)
+        item = self.check_item(branch, draft.item_code)
+        self.parse_date(branch, draft.occurred_on.isoformat())
+        place, description = self.check_place(draft.place), self.check_description(draft.description)
+        async with self.db.transaction() as conn:
+            return await declaration_repo.create(
+                conn, branch_id=branch.id, member_id=member.id, item_code=item.code, occurred_on=draft.occurred_on,
+                place=place, description=description, photo_file_id=draft.photo_file_id,
+                value=declared_value(item), client_key=client_key,
+            )
+
+    async def mine(self, branch: Branch, actor: Actor, limit: int = 10) -> list[Declaration]:
+        async with self.db.read() as conn:
+            member = await member_repo.by_user(conn, branch.id, actor.user_id)
+            if member is None:
+                raise NotAuthorized("auth.not_member")
+            return await declaration_repo.of_member(conn, member.id, limit)
+
+    # --- the deciders' side ----------------------------------------------------------------------
+
+    async def deciders(self, declaration: Declaration) -> list[Member]:
+        """Who is asked: recorders; for a recorder's own deed, or with no recorder, the secretary and deputy."""
+        async with self.db.read() as conn:
+            declarant_roles = await member_repo.roles_of(conn, declaration.member_id)
+            recorders = await member_repo.holders(conn, declaration.branch_id, (Role.RECORDER,))
+            managers = await member_repo.holders(conn, declaration.branch_id, (Role.SECRETARY, Role.DEPUTY))
+        chosen = managers if Role.RECORDER in declarant_roles or not recorders else recorders
+        return [m for m in chosen if m.id != declaration.member_id and m.user_id is not None]
+
+    async def remember_message(self, declaration_id: int, chat_id: int, message_id: int) -> None:
+        async with self.db.transaction() as conn:
+            await declaration_repo.add_message(conn, declaration_id, chat_id, message_id)
+
+    async def messages(self, declaration_id: int) -> list[tuple[int, int]]:
+        async with self.db.read() as conn:
+            return await declaration_repo.messages(conn, declaration_id)
+
+    async def get(self, declaration_id: int) -> Declaration:
+        async with self.db.read() as conn:
+            declaration = await declaration_repo.by_id(conn, declaration_id)
+        if declaration is None:
+            raise NotFound("decision.not_found")
+        return declaration
+
+    async def view(self, declaration_id: int, actor: Actor) -> tuple[Declaration, Branch, Member]:
+        """A declaration for someone allowed to decide it (the adjust screen)."""
+        async with self.db.read() as conn:
+            declaration = await declaration_repo.by_id(conn, declaration_id)
+            if declaration is None:
+                raise NotFound("decision.not_found")
+            branch = await branch_repo.by_id(conn, declaration.branch_id)
+            member = await member_repo.by_id(conn, declaration.member_id)
+            await self._check_decider(conn, declaration, actor)
+        assert branch is not None and member is not None
+        return declaration, branch, member
+
+    async def _check_decider(self, conn, declaration: Declaration, actor: Actor) -> Member:
+        decider = await member_repo.by_user(conn, declaration.branch_id, actor.user_id)
+        if decider is None or decider.status is not MemberStatus.APPROVED:
+            raise NotAuthorized("decision.not_allowed")
+        roles = await member_repo.roles_of(conn, decider.id)
+        if not roles & set(DECIDERS):
+            raise NotAuthorized("decision.not_allowed")
+        if decider.id == declaration.member_id:
+            raise NotAuthorized("decision.own")
+        if Role.RECORDER in await member_repo.roles_of(conn, declaration.member_id) and not roles & {Role.SECRETARY, Role.DEPUTY}:
+            raise NotAuthorized("decision.recorder_own_points")
+        return decider
+
+    async def decide(self, declaration_id: int, actor: Actor, verdict: Verdict, *, value: Decimal | None = None,
+                     reason: str | None = None) -> Decision:
+        """Approve (at the declared or an adjusted value) or reject, exactly once, with its ledger row."""
+        reason = clean_text(reason) or None
+        if reason and len(reason) > REASON_MAX:
+            raise InvalidInput("text.too_long", limit=REASON_MAX)
+        if verdict is Verdict.REJECT and not reason:
+            raise InvalidInput("decision.reason_required")
+        async with self.db.transaction() as conn:
+            declaration = await declaration_repo.by_id(conn, declaration_id)
+            if declaration is None:
+                raise NotFound("decision.not_found")
+            decider = await self._check_decider(conn, declaration, actor)
+            if declaration.status is not DeclarationStatus.PENDING:
+                raise AlreadyDone("decision.already", status=declaration.status.value)
+            branch = await branch_repo.by_id(conn, declaration.branch_id)
+            member = await member_repo.by_id(conn, declaration.member_id)
+            assert branch is not None and member is not None
+            rulebook = rulebook_of(branch)
+            item = rulebook.item(declaration.item_code)
+            row = None
+            if verdict is Verdict.APPROVE:
+                if item is None:
+                    raise InvalidInput("decision.item_gone")
+                final = declaration.value if value is None else value
+                if not item.allows(final, posts=rulebook.posts_per_member):
+                    raise InvalidInput("decision.value_not_allowed")
+                if not await declaration_repo.decide(conn, declaration.id, status="approved", value=final,
+                                                     decided_by=decider.id, reason=reason):
+                    raise AlreadyDone("decision.already", status="?")
+                row = await ledger_repo.append(conn, NewLedgerRow(
+                    branch_id=branch.id, member_id=member.id, item_code=item.code, value=final,
+                    occurred_on=declaration.occurred_on, source=Source.DECLARATION, reference=f"decl:{declaration.id}",
+                    actor_id=decider.id, reason=reason,
+                ))
+            else:
+                if not await declaration_repo.decide(conn, declaration.id, status="rejected", value=None,
+                                                     decided_by=decider.id, reason=reason):
+                    raise AlreadyDone("decision.already", status="?")
+            decided = await declaration_repo.by_id(conn, declaration.id)
+        assert decided is not None
+        return Decision(declaration=decided, member=member, decider=decider, ledger_row=row)
+
+    async def pending(self, branch: Branch, actor: Actor) -> list[tuple[Declaration, Member]]:
+        async with self.db.read() as conn:
+            me = await member_repo.by_user(conn, branch.id, actor.user_id)
+            if me is None or not (await member_repo.roles_of(conn, me.id)) & set(DECIDERS):
+                raise NotAuthorized("auth.needs_role", roles="recorder, secretary, deputy")
+            result = []
+            for declaration in await declaration_repo.pending(conn, branch.id):
+                member = await member_repo.by_id(conn, declaration.member_id)
+                assert member is not None
+                result.append((declaration, member))
+            return result
+
+
+def _has_zero_out(rulebook: Rulebook, rows: list[LedgerRow]) -> bool:
+    zero_codes = {i.code for _, i in rulebook.items() if i.kind is ItemKind.ZERO_OUT}
+    return any(e.item_code in zero_codes for e in effective(r.entry() for r in rows))
+
+
+def _bounded(text: str | None, limit: int) -> str:
+    cleaned = clean_text(text)
+    if not cleaned:
+        raise InvalidInput("text.empty")
+    if len(cleaned) > limit:
+        raise InvalidInput("text.too_long", limit=limit, length=len(cleaned))
+    return cleaned
+
+
+def _parse_day(text: str, today: date) -> date:
+    full, short = _DATE.match(text), _MONTH_DAY.match(text)
+    try:
+        if full:
+            return date(int(full[1]), int(full[2]), int(full[3]))
+        if short:
+            return date(today.year, int(short[1]), int(short[2]))
+    except ValueError:
+        pass
+    raise InvalidInput("declare.bad_date")

@@ -1,0 +1,115 @@
+"""A member's standing: this month, the year so far, the band and stars, the ledger lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from bot.clock import Clock
+from bot.domain.records import Branch, LedgerRow, Member, MemberStatus, NewLedgerRow, Role, Source
+from bot.domain.rulebook import Band, Rulebook, Trigger
+from bot.domain.scoring import MonthScore, YearScore, band_of, counted_months, month_net, month_score, publish, year_score
+from bot.domain.text import REASON_MAX, clean_text
+from bot.errors import InvalidInput, NotAuthorized
+from bot.services.branches import Actor, rulebook_of
+from storage import ledger as ledger_repo
+from storage import members as member_repo
+from storage.db import Database
+
+RECORDERS = (Role.RECORDER, Role.SECRETARY, Role.DEPUTY)
+
+
+@dataclass(frozen=True)
+class Standing:
+    member: Member
+    rulebook: Rulebook
+    today: date
+    month: MonthScore
+    month_net: Decimal  # what this month's rows add up to
+    year: YearScore
+    published: Decimal  # the year so far, rounded as it would be published
+    band: Band | None
+    recent: list[LedgerRow]
+
+
+class PointsService:
+    def __init__(self, db: Database, clock: Clock):
+        self.db, self.clock = db, clock
+
+    async def standing(self, branch: Branch, member: Member, recent: int = 5) -> Standing:
+        rulebook = rulebook_of(branch)
+        today = self.clock.today(branch.timezone)
+        async with self.db.read() as conn:
+            rows = await ledger_repo.of_member(conn, member.id, today.year)
+            last = await ledger_repo.recent_of_member(conn, member.id, recent)
+        entries = [r.entry() for r in rows]
+        months = counted_months(today.year, today, member.joined_on, member.left_on)
+        year = year_score(rulebook, entries, today.year, months)
+        published = publish(year.figure, rulebook.settings.rounding_places)
+        return Standing(
+            member=member, rulebook=rulebook, today=today,
+            month=month_score(rulebook, entries, today.year, today.month),
+            month_net=month_net(entries, today.year, today.month),
+            year=year, published=published, band=band_of(rulebook, year.figure), recent=last,
+        )
+
+    async def history(self, branch: Branch, member: Member, limit: int = 30) -> list[LedgerRow]:
+        async with self.db.read() as conn:
+            return await ledger_repo.recent_of_member(conn, member.id, limit)
+
+    async def record(self, branch: Branch, actor: Actor, target: Member, item_code: str, value: Decimal,
+                     occurred_on: date, reason: str, reference: str, event_code: str | None = None) -> LedgerRow | None:
+        """A recorder's own entry (a deduction, an assessment, a bonus) with its reason.
+
+        ``reference`` makes it idempotent: the same reference for the same member is written once.
+        A recorder's own points are entered only by the secretary or deputy.
+        """
+        rulebook = rulebook_of(branch)
+        item = rulebook.item(item_code)
+        if item is None or Trigger.RECORDER not in item.triggers:
+            raise InvalidInput("record.item_not_recordable")
+        if not item.allows(value, event_code, posts=rulebook.posts_per_member):
+            raise InvalidInput("decision.value_not_allowed")
+        reason = clean_text(reason)
+        if not reason:
+            raise InvalidInput("decision.reason_required")
+        if len(reason) > REASON_MAX:
+            raise InvalidInput("text.too_long", limit=REASON_MAX)
+        async with self.db.transaction() as conn:
+            actor_member = await member_repo.by_user(conn, branch.id, actor.user_id)
+            if actor_member is None or actor_member.status is not MemberStatus.APPROVED:
+                raise NotAuthorized("auth.not_member")
+            actor_roles = await member_repo.roles_of(conn, actor_member.id)
+            if not actor_roles & set(RECORDERS):
+                raise NotAuthorized("auth.needs_role", roles="recorder, secretary, deputy")
+            if target.branch_id != branch.id:
+                raise NotAuthorized("auth.not_member")
+            if target.id == actor_member.id:
+                raise NotAuthorized("decision.own")
+            target_roles = await member_repo.roles_of(conn, target.id)
+            if Role.RECORDER in target_roles and not actor_roles & {Role.SECRETARY, Role.DEPUTY}:
+                raise NotAuthorized("decision.recorder_own_points")
+            return await ledger_repo.append(conn, NewLedgerRow(
+                branch_id=branch.id, member_id=target.id, item_code=item.code, event_code=event_code, value=value,
+                occurred_on=occurred_on, source=Source.RECORDER, reference=reference, actor_id=actor_member.id, reason=reason,
+            ))
+
+    async def reverse(self, branch: Branch, actor: Actor, row_id: int, reason: str) -> LedgerRow | None:
+        """A correction: a reversing row, never an edit. Reversing twice writes once."""
+        reason = clean_text(reason)
+        if not reason:
+            raise InvalidInput("decision.reason_required")
+        async with self.db.transaction() as conn:
+            actor_member = await member_repo.by_user(conn, branch.id, actor.user_id)
+            if actor_member is None or not (await member_repo.roles_of(conn, actor_member.id)) & {Role.SECRETARY, Role.DEPUTY}:
+                raise NotAuthorized("auth.needs_role", roles="secretary, deputy")
+            original = await ledger_repo.by_id(conn, row_id)
+            if original is None or original.branch_id != branch.id or original.reverses_id is not None:
+                raise InvalidInput("record.not_reversible")
+            return await ledger_repo.append(conn, NewLedgerRow(
+                branch_id=branch.id, member_id=original.member_id, item_code=original.item_code,
+                event_code=original.event_code, value=-original.value, occurred_on=original.occurred_on,
+                source=Source.CORRECTION, reference=f"rev:{original.id}", actor_id=actor_member.id,
+                reason=reason[:REASON_MAX], reverses_id=original.id,
+            ))

@@ -1,0 +1,140 @@
+"""What every handler shares: the services, the actor, the language, replies and errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from telegram import CallbackQuery, Message, Update, User
+from telegram.constants import ChatType, MessageLimit
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import ContextTypes
+
+from bot.domain.records import Branch
+from bot.errors import DomainError
+from bot.i18n import Translator, language_of
+from bot.services import Actor, Services
+
+log = logging.getLogger(__name__)
+Context = ContextTypes.DEFAULT_TYPE
+
+
+def services(context: Context) -> Services:
+    return context.application.bot_data["services"]
+
+
+def actor(user: User) -> Actor:
+    return Actor(user_id=user.id, name=user.full_name, username=user.username, language=user.language_code)
+
+
+def translator(update: Update, branch: Branch | None = None) -> Translator:
+    """Private chats follow the user's Telegram language; a group follows its branch's setting."""
+    chat = update.effective_chat
+    user = update.effective_user
+    if chat is not None and chat.type != ChatType.PRIVATE:
+        return Translator(branch.language if branch else language_of(user.language_code if user else None))
+    return Translator(language_of(user.language_code if user else None, branch.language if branch else None))
+
+
+def is_private(update: Update) -> bool:
+    return update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
+
+
+def chunks(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
+    """Split on line breaks so that each message stays within Telegram's 4096 characters."""
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:  # one overlong line: cut it (our own lines never carry open tags this long)
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            parts.append(current)
+            current = line
+        else:
+            current = candidate
+    if current or not parts:
+        parts.append(current)
+    return parts
+
+
+async def reply(update: Update, text: str, **kwargs: Any) -> Message | None:
+    """Reply in the chat of the update, split when long; returns the last message sent."""
+    message = update.effective_message
+    if message is None:
+        return None
+    sent = None
+    pieces = chunks(text)
+    for index, piece in enumerate(pieces):
+        extra = kwargs if index == len(pieces) - 1 else {}
+        sent = await message.reply_text(piece, **extra)
+    return sent
+
+
+async def send_private(context: Context, user_id: int, text: str, **kwargs: Any) -> Message | None:
+    """A private message that may fail because the user never started the bot or blocked it."""
+    try:
+        sent = None
+        for piece in chunks(text):
+            sent = await context.bot.send_message(user_id, piece, **kwargs)
+        return sent
+    except Forbidden:
+        log.info("user %s cannot be reached privately", user_id)
+        return None
+
+
+async def answer(query: CallbackQuery, text: str | None = None, alert: bool = False) -> None:
+    """Every callback query is answered, once; a stale one (too old) is not an error."""
+    try:
+        await query.answer(text[:200] if text else None, show_alert=alert)
+    except BadRequest as exc:
+        log.debug("callback answer failed: %s", exc)
+
+
+def refusal(update: Update, error: DomainError, branch: Branch | None = None) -> str:
+    return translator(update, branch)(f"error.{error.key}", **error.params)
+
+
+async def report_domain_error(update: Update, error: DomainError, branch: Branch | None = None) -> None:
+    text = refusal(update, error, branch)
+    if update.callback_query is not None:
+        await answer(update.callback_query, text, alert=True)
+    else:
+        await reply(update, text)
+
+
+def domain_errors(func: Callable[[Update, Context], Awaitable[Any]]) -> Callable[[Update, Context], Awaitable[Any]]:
+    """Turn a service's refusal into a reply in the user's language (KarmaBot's pattern)."""
+
+    @wraps(func)
+    async def wrapper(update: Update, context: Context) -> Any:
+        try:
+            return await func(update, context)
+        except DomainError as error:
+            branch = None
+            if update.effective_chat is not None and update.effective_chat.type != ChatType.PRIVATE:
+                branch = await services(context).branches.find_by_chat(update.effective_chat.id)
+            await report_domain_error(update, error, branch)
+            return None
+
+    return wrapper
+
+
+async def error_handler(update: object, context: Context) -> None:
+    """Log the failure and tell the user something went wrong, without details."""
+    log.error("unhandled error while handling an update", exc_info=context.error)
+    if isinstance(update, Update):
+        text = translator(update)("error.internal")
+        try:
+            if update.callback_query is not None:
+                await answer(update.callback_query, text, alert=True)
+            elif update.effective_message is not None:
+                await update.effective_message.reply_text(text)
+        except Exception:  # the reply itself failing must not hide the original error
+            log.exception("could not report the error to the user")

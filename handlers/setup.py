@@ -1,0 +1,132 @@
+"""Adding the bot to a group and binding the group as a branch (/setup, /timezone, /language)."""
+
+from __future__ import annotations
+
+from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.ext import Application, CallbackQueryHandler, ChatMemberHandler, CommandHandler, MessageHandler, filters
+
+from bot.domain.records import Branch
+from bot.i18n import Safe, Translator
+from bot.presets import PRESET_CODES, preset
+from bot.services.branches import rulebook_of
+from handlers.common import Context, actor, answer, domain_errors, is_private, reply, services, translator
+
+ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
+
+
+async def is_group_admin(context: Context, chat_id: int, user_id: int) -> bool:
+    member = await context.bot.get_chat_member(chat_id, user_id)
+    return member.status in ADMIN_STATUSES
+
+
+def describe_branch(tr: Translator, branch: Branch) -> str:
+    rulebook = rulebook_of(branch)
+    s = rulebook.settings
+    return tr(
+        "setup.summary",
+        title=branch.title,
+        preset=rulebook.name.get(tr.lang),
+        timezone=branch.timezone,
+        rounding=s.rounding_places,
+        min_months=s.min_months_to_grade,
+        late_days=s.late_declaration_days,
+        assessment=tr(f"setup.assessment_{s.assessment_default.value}"),
+    )
+
+
+async def bot_added(update: Update, context: Context) -> None:
+    change = update.my_chat_member
+    if change is None or change.chat.type == ChatType.PRIVATE:
+        return
+    was = change.old_chat_member.status
+    now = change.new_chat_member.status
+    if was in (ChatMember.LEFT, ChatMember.BANNED) and now in (ChatMember.MEMBER, ChatMember.ADMINISTRATOR):
+        branch = await services(context).branches.find_by_chat(change.chat.id)
+        tr = translator(update, branch)
+        await context.bot.send_message(change.chat.id, tr("setup.welcome") if branch is None else tr("setup.welcome_back"))
+
+
+@domain_errors
+async def setup_command(update: Update, context: Context) -> None:
+    if is_private(update):
+        await reply(update, translator(update)("setup.in_group_only"))
+        return
+    chat, user = update.effective_chat, update.effective_user
+    assert chat is not None and user is not None
+    branch = await services(context).branches.find_by_chat(chat.id)
+    tr = translator(update, branch)
+    if branch is not None:
+        await reply(update, tr("setup.already_done") + "\n\n" + describe_branch(tr, branch))
+        return
+    if not await is_group_admin(context, chat.id, user.id):
+        await reply(update, tr("error.setup.admins_only"))
+        return
+    buttons = [[InlineKeyboardButton(preset(code).name.get(tr.lang), callback_data=f"setup:{code}")] for code in PRESET_CODES]
+    await reply(update, tr("setup.choose_preset"), reply_markup=InlineKeyboardMarkup(buttons))
+
+
+@domain_errors
+async def setup_chosen(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None and update.effective_chat is not None
+    code = query.data.split(":", 1)[1]
+    chat = update.effective_chat
+    tr = translator(update)
+    # The button carries no authority: the presser must be an administrator right now.
+    admin = await is_group_admin(context, chat.id, query.from_user.id)
+    branch = await services(context).branches.setup(
+        chat_id=chat.id, title=chat.title or str(chat.id), actor=actor(query.from_user), preset_code=code,
+        is_admin=admin, language=tr.lang,
+    )
+    tr = translator(update, branch)
+    await answer(query, tr("setup.done_short"))
+    await query.edit_message_text(tr("setup.done", secretary=query.from_user.full_name) + "\n\n" + describe_branch(tr, branch))
+
+
+@domain_errors
+async def timezone_command(update: Update, context: Context) -> None:
+    svc = services(context)
+    if is_private(update) or update.effective_chat is None or update.effective_user is None:
+        await reply(update, translator(update)("setup.in_group_only"))
+        return
+    branch = await svc.branches.by_chat(update.effective_chat.id)
+    tr = translator(update, branch)
+    if not context.args:
+        await reply(update, tr("setup.timezone_usage", timezone=branch.timezone))
+        return
+    branch = await svc.branches.set_timezone(branch, actor(update.effective_user), context.args[0])
+    await reply(update, tr("setup.timezone_set", timezone=branch.timezone))
+
+
+@domain_errors
+async def language_command(update: Update, context: Context) -> None:
+    svc = services(context)
+    if is_private(update) or update.effective_chat is None or update.effective_user is None:
+        await reply(update, translator(update)("setup.in_group_only"))
+        return
+    branch = await svc.branches.by_chat(update.effective_chat.id)
+    if not context.args:
+        await reply(update, translator(update, branch)("setup.language_usage"))
+        return
+    branch = await svc.branches.set_language(branch, actor(update.effective_user), context.args[0].lower())
+    await reply(update, translator(update, branch)("setup.language_set"))
+
+
+async def chat_migrated(update: Update, context: Context) -> None:
+    """A group upgraded to a supergroup gets a new id: the branch follows it."""
+    message = update.effective_message
+    if message is not None and message.migrate_to_chat_id:
+        await services(context).branches.migrate_chat(message.chat.id, message.migrate_to_chat_id)
+
+
+def register(app: Application) -> None:
+    app.add_handler(ChatMemberHandler(bot_added, ChatMemberHandler.MY_CHAT_MEMBER))
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, chat_migrated))
+    app.add_handler(CommandHandler("setup", setup_command))
+    app.add_handler(CallbackQueryHandler(setup_chosen, pattern=r"^setup:[a-z_]+$"))
+    app.add_handler(CommandHandler("timezone", timezone_command))
+    app.add_handler(CommandHandler("language", language_command))
+
+
+__all__ = ["register", "describe_branch", "Safe"]
