@@ -81,9 +81,7 @@ class RecordedCall:
 class _ApiError(Exception):
     """Raised inside the world; turned into Bot API error JSON with an HTTP status."""
 
-    def __init__(
-        self, status: int, description: str, parameters: JSONDict | None = None
-    ) -> None:
+    def __init__(self, status: int, description: str, parameters: JSONDict | None = None) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
@@ -757,9 +755,7 @@ class OfflineTelegram:
         self.calls.append(RecordedCall(method, params, copy.deepcopy(result), None, files))
         return _json_response(HTTPStatus.OK, {"ok": True, "result": result})
 
-    def _dispatch(
-        self, method: str, params: JSONDict, files: Files
-    ) -> Any:
+    def _dispatch(self, method: str, params: JSONDict, files: Files) -> Any:
         key = method.lower()
         if pending := self._failures.get(key):
             raise pending.pop(0)
@@ -784,9 +780,7 @@ class OfflineTelegram:
         """Long-poll the enqueue()d updates, waiting at most ~1 s so shutdown stays quick."""
         offset = int(params.get("offset") or 0)
         if offset:
-            self._pending_updates = [
-                u for u in self._pending_updates if u["update_id"] >= offset
-            ]
+            self._pending_updates = [u for u in self._pending_updates if u["update_id"] >= offset]
         wait = min(float(params.get("timeout") or 0), 1.0)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
@@ -850,9 +844,7 @@ class OfflineTelegram:
             params.get("text", ""), params.get("parse_mode"), params.get("entities")
         )
         _check_text(text)
-        return self._apply_edit(
-            message, params, {"text": text, "entities": entities or None}
-        )
+        return self._apply_edit(message, params, {"text": text, "entities": entities or None})
 
     def _edit_message_caption(self, params: JSONDict, files: Any) -> JSONDict | bool:
         if "inline_message_id" in params:
@@ -1166,14 +1158,16 @@ class OfflineTelegram:
             )
         for size in sizes[:2]:
             self._files[size["file_id"]] = _StoredFile(
-                size["file_id"], size["file_unique_id"], stored.file_path, content, "photo.jpg",
+                size["file_id"],
+                size["file_unique_id"],
+                stored.file_path,
+                content,
+                "photo.jpg",
                 "image/jpeg",
             )
         return sizes
 
-    def _input_file(
-        self, params: JSONDict, files: Files, field_name: str
-    ) -> _StoredFile:
+    def _input_file(self, params: JSONDict, files: Files, field_name: str) -> _StoredFile:
         """Resolve an uploaded file, an ``attach://`` part, a known file_id or a URL."""
         value = params.get(field_name)
         part = files.get(field_name)
@@ -1260,8 +1254,7 @@ def _check_reply_markup(markup: JSONDict) -> None:
     for row in markup.get("inline_keyboard") or []:
         for button in row:
             data = button.get("callback_data")
-            size = len(str(data).encode("utf-8"))
-            if data is not None and not 1 <= size <= MAX_CALLBACK_DATA_BYTES:
+            if data is not None and not 1 <= len(str(data).encode()) <= MAX_CALLBACK_DATA_BYTES:
                 raise _bad_request("BUTTON_DATA_INVALID")
             if len(button) <= 1:
                 raise _bad_request(

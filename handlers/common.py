@@ -138,3 +138,13 @@ async def error_handler(update: object, context: Context) -> None:
                 await update.effective_message.reply_text(text)
         except Exception:  # the reply itself failing must not hide the original error
             log.exception("could not report the error to the user")
+
+
+async def current_branch(update: Update, context: Context) -> Branch:
+    """The group's branch, or in private the branch the user last chose (or their only one)."""
+    svc = services(context)
+    chat, user = update.effective_chat, update.effective_user
+    assert chat is not None and user is not None
+    if chat.type == ChatType.PRIVATE:
+        return await svc.branches.private_branch(user.id)
+    return await svc.branches.by_chat(chat.id)

@@ -297,9 +297,9 @@ async def test_callback_data_limit(world: OfflineTelegram, app: Application) -> 
     chat = world.private(world.user(1009, "Ivy"))
     ok = "点" * 21  # 63 bytes
     await app.bot.send_message(
-        chat.id, "ok", reply_markup=InlineKeyboardMarkup.from_button(
-            InlineKeyboardButton("a", callback_data=ok)
-        )
+        chat.id,
+        "ok",
+        reply_markup=InlineKeyboardMarkup.from_button(InlineKeyboardButton("a", callback_data=ok)),
     )
     too_long = "点" * 22  # 66 bytes, only 22 characters
     with pytest.raises(BadRequest, match="Button_data_invalid"):
@@ -407,8 +407,9 @@ async def test_commands_and_misc_methods(world: OfflineTelegram, app: Applicatio
     assert await app.bot.set_chat_menu_button() is True
     assert await app.bot.delete_webhook() is True
     assert await app.bot.get_updates() == ()
-    photo = await app.bot.send_photo(chat.id, photo=b"\xff\xd8fake", caption="<b>pic</b>",
-                                     parse_mode=ParseMode.HTML)
+    photo = await app.bot.send_photo(
+        chat.id, photo=b"\xff\xd8fake", caption="<b>pic</b>", parse_mode=ParseMode.HTML
+    )
     assert photo.caption == "pic" and photo.photo
     edited = await photo.edit_caption("new caption")
     assert edited.caption == "new caption"
@@ -437,7 +438,7 @@ def test_parse_html_entities_and_offsets() -> None:
     text, entities = parse_html(
         '😀 <b>bold <i>both</i></b> <a href="https://x.org/?a=1&amp;b=2">link</a> '
         '<pre><code class="language-python">print(1)</code></pre> '
-        '<tg-spoiler>s</tg-spoiler> <blockquote expandable>q</blockquote> &#128512;&lt;'
+        "<tg-spoiler>s</tg-spoiler> <blockquote expandable>q</blockquote> &#128512;&lt;"
     )
     assert text == "😀 bold both link print(1) s q 😀<"
     by_type = {e["type"]: e for e in entities}

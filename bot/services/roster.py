@@ -175,6 +175,13 @@ class RosterService:
             raise NotAuthorized("auth.not_member")
         return member
 
+    async def member_of_id(self, member_id: int) -> Member:
+        async with self.db.read() as conn:
+            member = await member_repo.by_id(conn, member_id)
+        if member is None:
+            raise NotFound("member.not_found", reference=f"#{member_id}")
+        return member
+
     async def roles(self, member: Member) -> set[Role]:
         async with self.db.read() as conn:
             return await member_repo.roles_of(conn, member.id)

@@ -1,0 +1,203 @@
+"""The recorder's buttons on a declaration: Approve / Adjust / Reject (with a reason)."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal, InvalidOperation
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.domain.records import Branch, Declaration, Member
+from bot.domain.rulebook import ItemKind
+from bot.errors import DomainError
+from bot.i18n import Translator, language_of
+from bot.services.branches import rulebook_of
+from bot.services.declarations import Decision, Verdict, adjustable_values
+from handlers.common import Context, actor, answer, domain_errors, refusal, reply, send_private, services, translator
+
+log = logging.getLogger(__name__)
+REASON = 0
+
+
+def card(tr: Translator, branch: Branch, declaration: Declaration, member: Member) -> str:
+    rulebook = rulebook_of(branch)
+    item = rulebook.item(declaration.item_code)
+    category = rulebook.category_of(declaration.item_code)
+    return tr(
+        "decision.card", number=declaration.id, branch=branch.title, name=member.name,
+        category=category.name.get(tr.lang) if category else "?", item=item.name.get(tr.lang) if item else declaration.item_code,
+        value=declaration.value, date=declaration.occurred_on.isoformat(), place=declaration.place,
+        text=declaration.description,
+    )
+
+
+def keyboard(tr: Translator, branch: Branch, declaration: Declaration) -> InlineKeyboardMarkup:
+    item = rulebook_of(branch).item(declaration.item_code)
+    number = declaration.id
+    first = (
+        InlineKeyboardButton(tr("decision.choose_value"), callback_data=f"dc:adj:{number}")
+        if item is not None and item.kind is ItemKind.RANGED
+        else InlineKeyboardButton(tr("decision.approve", value=declaration.value), callback_data=f"dc:ok:{number}")
+    )
+    return InlineKeyboardMarkup([[first, InlineKeyboardButton(tr("decision.reject"), callback_data=f"dc:rj:{number}")]])
+
+
+def outcome(tr: Translator, decision: Decision) -> str:
+    d = decision.declaration
+    if d.status.value == "approved":
+        return tr("decision.outcome_approved", number=d.id, name=decision.member.name, value=d.decided_value, by=decision.decider.name)
+    return tr("decision.outcome_rejected", number=d.id, name=decision.member.name, by=decision.decider.name, reason=d.decision_reason or "")
+
+
+async def send_to_deciders(context: Context, branch: Branch, declaration: Declaration) -> int:
+    """Send the card to every decider who can be reached; returns how many were."""
+    svc = services(context)
+    member = await svc.roster.member_of_id(declaration.member_id)
+    reached = 0
+    for decider in await svc.declarations.deciders(declaration):
+        tr = Translator(language_of(decider.language, branch.language))
+        try:
+            if declaration.photo_file_id:
+                await context.bot.send_photo(decider.user_id, declaration.photo_file_id)  # type: ignore[arg-type]
+            sent = await context.bot.send_message(
+                decider.user_id, card(tr, branch, declaration, member), reply_markup=keyboard(tr, branch, declaration)  # type: ignore[arg-type]
+            )
+        except Forbidden:
+            log.info("decider %s has not started the bot or blocked it", decider.id)
+            continue
+        await svc.declarations.remember_message(declaration.id, sent.chat_id, sent.message_id)
+        reached += 1
+    return reached
+
+
+async def _publish(context: Context, update: Update, decision: Decision) -> None:
+    """Show the decision on every copy of the card and tell the member."""
+    svc = services(context)
+    branch = await svc.branches.by_id(decision.declaration.branch_id)
+    tr = translator(update, branch)
+    text = card(tr, branch, decision.declaration, decision.member) + "\n\n" + outcome(tr, decision)
+    for chat_id, message_id in await svc.declarations.messages(decision.declaration.id):
+        try:
+            await context.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+        except (BadRequest, Forbidden) as exc:  # deleted or unchanged message: the decision stands
+            log.debug("could not edit declaration card: %s", exc)
+    if decision.member.user_id is not None:
+        member_tr = Translator(language_of(decision.member.language, branch.language))
+        d = decision.declaration
+        key = "decision.told_approved" if d.status.value == "approved" else "decision.told_rejected"
+        await send_private(context, decision.member.user_id, member_tr(
+            key, number=d.id, value=d.decided_value or 0, by=decision.decider.name, reason=d.decision_reason or "-"))
+
+
+def _parse(data: str) -> tuple[str, int, str | None]:
+    parts = data.split(":")
+    return parts[1], int(parts[2]), parts[3] if len(parts) > 3 else None
+
+
+@domain_errors
+async def approve(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, number, raw_value = _parse(query.data)
+    value = None
+    if raw_value is not None:
+        try:
+            value = Decimal(raw_value)
+        except InvalidOperation:
+            value = Decimal("NaN")  # refused by the rulebook like any other illegal value
+    decision = await services(context).declarations.decide(number, actor(query.from_user), Verdict.APPROVE, value=value)
+    await answer(query, outcome(translator(update), decision))
+    await _publish(context, update, decision)
+
+
+@domain_errors
+async def adjust(update: Update, context: Context) -> None:
+    """Offer the values the item's range allows (checked: only a decider sees them)."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, number, _ = _parse(query.data)
+    declaration, branch, _member = await services(context).declarations.view(number, actor(query.from_user))
+    tr = translator(update, branch)
+    rulebook = rulebook_of(branch)
+    item = rulebook.item(declaration.item_code)
+    values = adjustable_values(item, rulebook.posts_per_member) if item else []
+    if not values:
+        await answer(query, tr("decision.nothing_to_adjust"), alert=True)
+        return
+    await answer(query)
+    buttons = [InlineKeyboardButton(f"{v.normalize():f}", callback_data=f"dc:v:{number}:{v.normalize():f}") for v in values]
+    rows = [buttons[i:i + 6] for i in range(0, len(buttons), 6)]
+    rows.append([InlineKeyboardButton(tr("common.back"), callback_data=f"dc:bk:{number}")])
+    await query.edit_message_reply_markup(InlineKeyboardMarkup(rows))
+
+
+@domain_errors
+async def back(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, number, _ = _parse(query.data)
+    declaration, branch, _member = await services(context).declarations.view(number, actor(query.from_user))
+    await answer(query)
+    await query.edit_message_reply_markup(keyboard(translator(update, branch), branch, declaration))
+
+
+async def reject_start(update: Update, context: Context) -> int:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, number, _ = _parse(query.data)
+    try:
+        declaration, branch, member = await services(context).declarations.view(number, actor(query.from_user))
+        if declaration.status.value != "pending":
+            raise DomainError("decision.already", status=declaration.status.value)
+    except DomainError as error:
+        await answer(query, refusal(update, error), alert=True)
+        return ConversationHandler.END
+    tr = translator(update, branch)
+    await answer(query)
+    context.user_data["rejecting"] = number
+    await context.bot.send_message(query.from_user.id, tr("decision.ask_reason", number=number, name=member.name))
+    return REASON
+
+
+async def reject_reason(update: Update, context: Context) -> int:
+    number = context.user_data.get("rejecting")
+    message = update.effective_message
+    assert message is not None and update.effective_user is not None
+    try:
+        decision = await services(context).declarations.decide(
+            number, actor(update.effective_user), Verdict.REJECT, reason=message.text  # type: ignore[arg-type]
+        )
+    except DomainError as error:
+        await reply(update, refusal(update, error))
+        return REASON if error.key in ("decision.reason_required", "text.too_long") else ConversationHandler.END
+    context.user_data.pop("rejecting", None)
+    await reply(update, outcome(translator(update), decision))
+    await _publish(context, update, decision)
+    return ConversationHandler.END
+
+
+async def reject_cancel(update: Update, context: Context) -> int:
+    context.user_data.pop("rejecting", None)
+    await reply(update, translator(update)("common.cancelled"))
+    return ConversationHandler.END
+
+
+def register(app: Application) -> None:
+    app.add_handler(CallbackQueryHandler(approve, pattern=r"^dc:(ok:\d{1,12}|v:\d{1,12}:[^:]{1,12})$"))
+    app.add_handler(CallbackQueryHandler(adjust, pattern=r"^dc:adj:\d{1,12}$"))
+    app.add_handler(CallbackQueryHandler(back, pattern=r"^dc:bk:\d{1,12}$"))
+    app.add_handler(ConversationHandler(
+        entry_points=[CallbackQueryHandler(reject_start, pattern=r"^dc:rj:\d{1,12}$")],
+        states={REASON: [MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE, reject_reason)]},
+        fallbacks=[CommandHandler("cancel", reject_cancel)],
+        name="reject", allow_reentry=True, per_message=False,
+    ))

@@ -1,0 +1,199 @@
+"""The roster: /join with the secretary's approval, /members, /role, /state, and a CSV upload (/roster)."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.domain.records import MemberState, Role
+from bot.errors import InvalidInput
+from bot.i18n import Safe
+from handlers.common import (
+    Context,
+    actor,
+    answer,
+    current_branch,
+    domain_errors,
+    is_private,
+    reply,
+    send_private,
+    services,
+    translator,
+)
+
+WAIT_FILE = 0
+ROLE_WORDS = {
+    "secretary": Role.SECRETARY, "书记": Role.SECRETARY, "支部书记": Role.SECRETARY,
+    "deputy": Role.DEPUTY, "副书记": Role.DEPUTY,
+    "recorder": Role.RECORDER, "记录员": Role.RECORDER, "积分记录员": Role.RECORDER,
+    "supervisor": Role.SUPERVISOR, "监督员": Role.SUPERVISOR, "积分监督员": Role.SUPERVISOR,
+}
+STATE_WORDS = {
+    "active": MemberState.ACTIVE, "正式": MemberState.ACTIVE,
+    "probationary": MemberState.PROBATIONARY, "预备": MemberState.PROBATIONARY,
+    "exempt": MemberState.EXEMPT, "免考": MemberState.EXEMPT, "不纳入": MemberState.EXEMPT,
+    "migrant": MemberState.MIGRANT, "流动": MemberState.MIGRANT,
+}
+
+
+@domain_errors
+async def join_command(update: Update, context: Context) -> None:
+    if is_private(update):
+        await reply(update, translator(update)("join.in_group_only"))
+        return
+    svc = services(context)
+    branch = await current_branch(update, context)
+    tr = translator(update, branch)
+    assert update.effective_user is not None
+    member = await svc.roster.request_join(branch, actor(update.effective_user))
+    buttons = InlineKeyboardMarkup([[
+        InlineKeyboardButton(tr("join.approve"), callback_data=f"join:ok:{member.id}"),
+        InlineKeyboardButton(tr("join.reject"), callback_data=f"join:no:{member.id}"),
+    ]])
+    await reply(update, tr("join.requested", name=member.name), reply_markup=buttons)
+
+
+@domain_errors
+async def join_decided(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None and update.effective_chat is not None
+    _, verdict, member_id = query.data.split(":")
+    svc = services(context)
+    branch = await svc.branches.by_chat(update.effective_chat.id)
+    tr = translator(update, branch)
+    decision = await svc.roster.decide_join(branch, int(member_id), actor(query.from_user), approve=verdict == "ok")
+    key = "join.approved" if decision.approved else "join.rejected"
+    await answer(query, tr(key, name=decision.member.name, by=query.from_user.full_name))
+    await query.edit_message_text(tr(key, name=decision.member.name, by=query.from_user.full_name))
+    if decision.approved and decision.member.user_id is not None:
+        private = translator(update, branch)
+        await send_private(context, decision.member.user_id, private("join.welcome", branch=branch.title))
+
+
+@domain_errors
+async def members_command(update: Update, context: Context) -> None:
+    svc = services(context)
+    branch = await current_branch(update, context)
+    tr = translator(update, branch)
+    assert update.effective_user is not None
+    rows = await svc.roster.listing(branch, actor(update.effective_user))
+    lines = [tr("members.header", branch=branch.title, count=len(rows))]
+    for member, roles in rows:
+        labels = "、".join(tr(f"role.{r.value}") for r in sorted(roles)) if tr.lang == "zh" else ", ".join(tr(f"role.{r.value}") for r in sorted(roles))
+        lines.append(tr(
+            "members.line", number=member.id, name=member.name, state=tr(f"state.{member.state.value}"),
+            roles=Safe(f" · {labels}") if roles else "", linked=Safe("") if member.user_id else Safe(" ⌀"),
+        ))
+    lines.append(tr("members.footer"))
+    await reply(update, "\n".join(lines))
+
+
+@domain_errors
+async def role_command(update: Update, context: Context) -> None:
+    svc = services(context)
+    branch = await current_branch(update, context)
+    tr = translator(update, branch)
+    args = context.args or []
+    if len(args) != 2:
+        await reply(update, tr("role.usage"))
+        return
+    reference, word = args
+    revoke = word.startswith("-")
+    role = ROLE_WORDS.get(word.lstrip("-").lower())
+    if role is None:
+        await reply(update, tr("role.unknown", role=word))
+        return
+    assert update.effective_user is not None
+    target = await svc.roster.find(branch, reference)
+    changed = await svc.roster.set_role(branch, actor(update.effective_user), target, role, grant=not revoke)
+    key = ("role.revoked" if revoke else "role.granted") if changed else ("role.not_held" if revoke else "role.already")
+    await reply(update, tr(key, name=target.name, role=tr(f"role.{role.value}")))
+
+
+@domain_errors
+async def state_command(update: Update, context: Context) -> None:
+    svc = services(context)
+    branch = await current_branch(update, context)
+    tr = translator(update, branch)
+    args = context.args or []
+    if len(args) < 2:
+        await reply(update, tr("state.usage"))
+        return
+    state = STATE_WORDS.get(args[1].lower())
+    if state is None:
+        await reply(update, tr("state.unknown", state=args[1]))
+        return
+    assert update.effective_user is not None
+    target = await svc.roster.find(branch, args[0])
+    updated = await svc.roster.set_state(branch, actor(update.effective_user), target, state, " ".join(args[2:]) or None)
+    await reply(update, tr("state.set", name=updated.name, state=tr(f"state.{updated.state.value}"),
+                           reason=Safe("") if not updated.state_reason else Safe(tr("state.reason", reason=updated.state_reason))))
+
+
+@domain_errors
+async def roster_start(update: Update, context: Context) -> int:
+    if not is_private(update):
+        await reply(update, translator(update)("roster.private_only"))
+        return ConversationHandler.END
+    branch = await current_branch(update, context)
+    tr = translator(update, branch)
+    assert update.effective_user is not None
+    roles = await services(context).roster.roles_of_user(branch, update.effective_user.id)
+    if not roles & {Role.SECRETARY, Role.DEPUTY}:
+        await reply(update, tr("error.auth.needs_role", roles=tr("role.secretary")))
+        return ConversationHandler.END
+    context.user_data["roster_branch"] = branch.id
+    await reply(update, tr("roster.send_file", branch=branch.title))
+    return WAIT_FILE
+
+
+async def roster_file(update: Update, context: Context) -> int:
+    svc = services(context)
+    message = update.effective_message
+    assert message is not None and message.document is not None and update.effective_user is not None
+    branch = await svc.branches.by_id(context.user_data.get("roster_branch", 0))
+    tr = translator(update, branch)
+    try:
+        if (message.document.file_size or 0) > 512 * 1024:
+            raise InvalidInput("roster.too_big", limit_kb=512)
+        file = await message.document.get_file()
+        data = bytes(await file.download_as_bytearray())
+        added = await svc.roster.import_roster(branch, actor(update.effective_user), data)
+    except InvalidInput as error:
+        await reply(update, tr(f"error.{error.key}", **error.params) + "\n" + tr("roster.nothing_saved"))
+        return WAIT_FILE
+    names = "、".join(m.name for m in added[:30]) + ("…" if len(added) > 30 else "")
+    await reply(update, tr("roster.imported", count=len(added), names=names))
+    return ConversationHandler.END
+
+
+async def roster_not_file(update: Update, context: Context) -> int:
+    await reply(update, translator(update)("roster.need_file"))
+    return WAIT_FILE
+
+
+async def cancel(update: Update, context: Context) -> int:
+    await reply(update, translator(update)("common.cancelled"))
+    return ConversationHandler.END
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("join", join_command))
+    app.add_handler(CallbackQueryHandler(join_decided, pattern=r"^join:(ok|no):\d{1,12}$"))
+    app.add_handler(CommandHandler("members", members_command))
+    app.add_handler(CommandHandler("role", role_command))
+    app.add_handler(CommandHandler("state", state_command))
+    app.add_handler(ConversationHandler(
+        entry_points=[CommandHandler("roster", roster_start)],
+        states={WAIT_FILE: [MessageHandler(filters.Document.ALL, roster_file),
+                            MessageHandler(filters.ALL & ~filters.COMMAND, roster_not_file)]},
+        fallbacks=[CommandHandler("cancel", cancel)],
+        name="roster", allow_reentry=True,
+    ))
