@@ -1,0 +1,61 @@
+"""Building the Telegram application: handlers, defaults, rate limiting, menus."""
+
+from __future__ import annotations
+
+import warnings
+
+from telegram.constants import ParseMode
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
+from telegram.request import BaseRequest
+
+from bot.services import Services
+
+import handlers.decide
+import handlers.declare
+import handlers.menus
+import handlers.queries
+import handlers.roster
+import handlers.setup
+from handlers.common import error_handler
+
+# Our conversations are per user and chat on purpose (a declaration is one person's private flow);
+# PTB warns about CallbackQueryHandlers in such conversations regardless.
+warnings.filterwarnings("ignore", message=r"If 'per_message=False'", category=UserWarning)
+
+
+def register_handlers(app: Application) -> None:
+    # Order matters: conversations first so their states see messages before plain commands do.
+    handlers.setup.register(app)
+    handlers.declare.register(app)
+    handlers.decide.register(app)
+    handlers.roster.register(app)
+    handlers.queries.register(app)
+    handlers.menus.register(app)
+    app.add_error_handler(error_handler)
+
+
+def build_application(
+    token: str,
+    services: Services,
+    *,
+    request: BaseRequest | None = None,
+    base_url: str | None = None,
+    base_file_url: str | None = None,
+    rate_limit: bool = True,
+    set_menus: bool = True,
+) -> Application:
+    builder: ApplicationBuilder = Application.builder().token(token).defaults(Defaults(parse_mode=ParseMode.HTML))
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    if base_url:
+        builder = builder.base_url(base_url)
+    if base_file_url:
+        builder = builder.base_file_url(base_file_url)
+    if rate_limit:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+    if set_menus:
+        builder = builder.post_init(handlers.menus.set_menus)
+    app = builder.build()
+    app.bot_data["services"] = services
+    register_handlers(app)
+    return app

@@ -1,0 +1,85 @@
+"""Command line: `python -m bot run | demo | backup PATH`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sqlite3
+import sys
+from pathlib import Path
+
+from bot.settings import Settings
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level.upper())
+    # httpx logs every request URL at INFO, and the URL contains the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def run(settings: Settings) -> int:
+    from bot.app import build_application
+    from bot.services import Services
+    from storage.db import Database
+
+    try:
+        token = settings.token()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level)
+    db = Database(settings.database_path)
+    services = Services(db)
+
+    async def open_db(app) -> None:
+        await db.open()
+
+    async def close_db(app) -> None:
+        await db.close()
+
+    app = build_application(token, services, base_url=settings.bot_api_base_url, base_file_url=settings.bot_api_base_file_url)
+    previous_init = app.post_init
+
+    async def post_init(application) -> None:
+        await open_db(application)
+        if previous_init:
+            await previous_init(application)
+
+    app.post_init = post_init
+    app.post_shutdown = close_db
+    logging.getLogger(__name__).info("database at %s; polling", settings.database_path)
+    app.run_polling(allowed_updates=["message", "callback_query", "my_chat_member", "chat_member"])
+    return 0
+
+
+def backup(settings: Settings, target: Path) -> int:
+    """An online copy through SQLite's backup API: consistent even while the bot writes."""
+    source_path = settings.database_path
+    if not source_path.exists():
+        print(f"error: no database at {source_path}", file=sys.stderr)
+        return 2
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(source_path) as source, sqlite3.connect(target) as copy:
+        source.backup(copy)
+    print(f"backed up {source_path} to {target}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Party branch points bot (党员积分制管理)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the bot (polling) with BOT_TOKEN from the environment or .env")
+    sub.add_parser("demo", help="a scripted month of a branch, offline: no token, no network")
+    backup_parser = sub.add_parser("backup", help="copy the database safely while the bot runs")
+    backup_parser.add_argument("path", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from bot.demo import main as demo_main
+
+        return demo_main()
+    settings = Settings()
+    if args.command == "backup":
+        return backup(settings, args.path)
+    return run(settings)

@@ -1,0 +1,296 @@
+"""What people ask: /start, /help, /points, /rules, /history, /pending, /branch, and /record for recorders."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+
+from bot.domain.records import Branch, LedgerRow, Role
+from bot.domain.rulebook import ItemKind, Rulebook, YearMethod
+from bot.errors import DomainError, InvalidInput
+from bot.i18n import Safe, Translator, format_points
+from bot.services.branches import rulebook_of
+from handlers.common import Context, actor, answer, current_branch, domain_errors, is_private, reply, services, translator
+from handlers.decide import card, keyboard
+
+MANAGER_ROLES = {Role.SECRETARY, Role.DEPUTY}
+DECIDER_ROLES = {Role.RECORDER, Role.SECRETARY, Role.DEPUTY}
+
+
+def _signed(value: Decimal) -> str:
+    return ("+" if value > 0 else "") + format_points(value)
+
+
+def ledger_line(tr: Translator, rulebook: Rulebook, row: LedgerRow) -> str:
+    item = rulebook.item(row.item_code)
+    name = item.name.get(tr.lang) if item else row.item_code
+    if item is not None and row.event_code and (event := item.event(row.event_code)) is not None:
+        name = f"{name} · {event.name.get(tr.lang)}"
+    return tr("history.line", date=row.occurred_on.isoformat(), item=name, value=_signed(row.value),
+              source=tr(f"source.{row.source.value}"), reason=row.reason or "")
+
+
+@domain_errors
+async def start_command(update: Update, context: Context) -> None:
+    tr = translator(update)
+    if not is_private(update):
+        await reply(update, tr("start.group"))
+        return
+    if context.args and context.args[0] == "points":  # deep link from the group's /points
+        await points_command(update, context)
+        return
+    svc = services(context)
+    assert update.effective_user is not None
+    mine = await svc.branches.branches_of(update.effective_user.id)
+    await reply(update, tr("start.private", count=len(mine)) + "\n\n" + tr("help.member"))
+
+
+@domain_errors
+async def help_command(update: Update, context: Context) -> None:
+    tr = translator(update)
+    svc = services(context)
+    assert update.effective_user is not None
+    roles: set[Role] = set()
+    try:
+        branch = await current_branch(update, context)
+        tr = translator(update, branch)
+        roles = await svc.roster.roles_of_user(branch, update.effective_user.id)
+    except DomainError:
+        branch = None
+    sections = [tr("help.member")]
+    if roles & DECIDER_ROLES:
+        sections.append(tr("help.recorder"))
+    if roles & MANAGER_ROLES:
+        sections.append(tr("help.secretary"))
+    if branch is None:
+        sections.append(tr("help.no_branch"))
+    await reply(update, "\n\n".join(sections))
+
+
+@domain_errors
+async def points_command(update: Update, context: Context) -> None:
+    svc = services(context)
+    assert update.effective_user is not None
+    if not is_private(update):
+        link = f"https://t.me/{context.bot.username}?start=points"
+        tr = translator(update, await svc.branches.find_by_chat(update.effective_chat.id))  # type: ignore[union-attr]
+        await reply(update, tr("points.go_private"), reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton(tr("declare.open_private"), url=link)]]))
+        return
+    branch = await current_branch(update, context)
+    tr = translator(update, branch)
+    member = await svc.roster.member_of(branch, update.effective_user.id)
+    if context.args:  # a manager or recorder looking at someone else
+        roles = await svc.roster.roles(member)
+        if not roles & DECIDER_ROLES:
+            await reply(update, tr("error.auth.needs_role", roles=tr("role.recorder")))
+            return
+        member = await svc.roster.find(branch, " ".join(context.args))
+    if not member.scored:
+        await reply(update, tr("points.exempt", name=member.name, reason=member.state_reason or "-"))
+        return
+    standing = await svc.points.standing(branch, member)
+    rulebook = standing.rulebook
+    lines = [tr("points.header", name=member.name, branch=branch.title, year=standing.today.year, month=standing.today.month)]
+    if rulebook.year_result.method is YearMethod.SUM:
+        lines.append(tr("points.month_net", value=_signed(standing.month_net)))
+    else:
+        lines.append(tr("points.month_score", value=standing.month.total))
+        for category in standing.month.categories:
+            cat = rulebook.category(category.code)
+            lines.append(tr("points.category_line", name=cat.name.get(tr.lang) if cat else category.code,
+                            value=category.points, cap=Safe(f" / {format_points(cat.cap)}") if cat and cat.cap else ""))
+    year = standing.year
+    key = {
+        YearMethod.SUM: "points.year_sum",
+        YearMethod.MONTHLY_AVERAGE: "points.year_average",
+        YearMethod.WEIGHTED_HALVES: "points.year_weighted",
+    }[rulebook.year_result.method]
+    lines.append(tr(key, value=standing.published, base=rulebook.year_result.base, months=len(year.months), bonus=year.bonus))
+    if rulebook.year_result.method is YearMethod.SUM:
+        for category in year.categories:
+            if category.points:
+                cat = rulebook.category(category.code)
+                lines.append(tr("points.category_line", name=cat.name.get(tr.lang) if cat else category.code,
+                                value=Safe(_signed(category.points)), cap=""))
+    if year.provisional:
+        lines.append(tr("points.democratic_pending"))
+    if year.zeroed:
+        lines.append(tr("points.zeroed"))
+    if standing.band is not None:
+        stars = "★" * standing.band.stars if standing.band.stars else tr("points.no_stars")
+        lines.append(tr("points.band", band=standing.band.label.get(tr.lang), stars=stars))
+    if standing.recent:
+        lines.append(tr("points.recent"))
+        lines.extend(ledger_line(tr, rulebook, row) for row in standing.recent)
+    await reply(update, "\n".join(lines))
+
+
+@domain_errors
+async def rules_command(update: Update, context: Context) -> None:
+    branch = await current_branch(update, context)
+    tr = translator(update, branch)
+    rulebook = rulebook_of(branch)
+    lines = [tr("rules.header", name=rulebook.name.get(tr.lang), source=rulebook.source.get(tr.lang))]
+    for category in rulebook.categories:
+        limits = []
+        if category.cap is not None:
+            limits.append(tr("rules.cap", value=category.cap, period=tr(f"period.{category.period.value}")))
+        if category.cap_year is not None:
+            limits.append(tr("rules.cap_year", value=category.cap_year))
+        lines.append(tr("rules.category", name=category.name.get(tr.lang), limits=Safe(" · ".join(limits))))
+        for item in category.items:
+            lines.append(tr("rules.item", code=item.code, name=item.name.get(tr.lang), value=Safe(_item_value(tr, item))))
+    if rulebook.bands:
+        lines.append(tr("rules.bands"))
+        for band in rulebook.bands:
+            lines.append(tr("rules.band", label=band.label.get(tr.lang), stars="★" * band.stars,
+                            min=Safe(f"≥ {format_points(band.min)}") if band.min is not None else Safe("<")))
+    await reply(update, "\n".join(lines))
+
+
+def _item_value(tr: Translator, item) -> str:
+    per_post = tr("rules.per_post") if item.per_post else ""
+    match item.kind:
+        case ItemKind.FIXED:
+            return _signed(item.value) + per_post
+        case ItemKind.RANGED:
+            return f"{format_points(item.min)}…{format_points(item.max)}{per_post}"
+        case ItemKind.ALLOTMENT:
+            events = ", ".join(
+                f"{e.name.get(tr.lang)} {_signed(e.value) if e.value is not None else format_points(e.min) + '…' + format_points(e.max)}"
+                for e in item.events
+            )
+            return tr("rules.allotment", full=format_points(item.full), events=events) + per_post
+        case ItemKind.ZERO_OUT:
+            return tr("rules.zero_out")
+    return ""
+
+
+@domain_errors
+async def history_command(update: Update, context: Context) -> None:
+    svc = services(context)
+    assert update.effective_user is not None
+    if not is_private(update):
+        await reply(update, translator(update)("points.go_private"))
+        return
+    branch = await current_branch(update, context)
+    tr = translator(update, branch)
+    member = await svc.roster.member_of(branch, update.effective_user.id)
+    if context.args:
+        if not (await svc.roster.roles(member)) & DECIDER_ROLES:
+            await reply(update, tr("error.auth.needs_role", roles=tr("role.recorder")))
+            return
+        member = await svc.roster.find(branch, " ".join(context.args))
+    rows = await svc.points.history(branch, member)
+    rulebook = rulebook_of(branch)
+    lines = [tr("history.header", name=member.name, count=len(rows))]
+    lines.extend(ledger_line(tr, rulebook, row) for row in rows)
+    if not rows:
+        lines.append(tr("history.empty"))
+    await reply(update, "\n".join(lines))
+
+
+@domain_errors
+async def pending_command(update: Update, context: Context) -> None:
+    svc = services(context)
+    assert update.effective_user is not None
+    if not is_private(update):
+        await reply(update, translator(update)("points.go_private"))
+        return
+    branch = await current_branch(update, context)
+    tr = translator(update, branch)
+    waiting = await svc.declarations.pending(branch, actor(update.effective_user))
+    if not waiting:
+        await reply(update, tr("pending.none"))
+        return
+    await reply(update, tr("pending.header", count=len(waiting)))
+    me = await svc.roster.member_of(branch, update.effective_user.id)
+    for declaration, member in waiting[:20]:
+        markup = None if member.id == me.id else keyboard(tr, branch, declaration)
+        sent = await reply(update, card(tr, branch, declaration, member), reply_markup=markup)
+        if sent is not None and markup is not None:
+            await svc.declarations.remember_message(declaration.id, sent.chat_id, sent.message_id)
+
+
+@domain_errors
+async def branch_command(update: Update, context: Context) -> None:
+    svc = services(context)
+    assert update.effective_user is not None
+    tr = translator(update)
+    mine = await svc.branches.branches_of(update.effective_user.id)
+    if not mine:
+        await reply(update, tr("error.branch.none_for_user"))
+        return
+    buttons = [[InlineKeyboardButton(b.title[:40], callback_data=f"br:{b.id}")] for b in mine]
+    await reply(update, tr("branch.choose"), reply_markup=InlineKeyboardMarkup(buttons))
+
+
+@domain_errors
+async def branch_chosen(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    branch = await services(context).branches.choose(query.from_user.id, int(query.data.split(":")[1]))
+    tr = translator(update, branch)
+    await answer(query)
+    await query.edit_message_text(tr("branch.chosen", branch=branch.title))
+
+
+@domain_errors
+async def record_command(update: Update, context: Context) -> None:
+    """/record <member> <item> [event] [value] <reason>: a recorder's entry (deduction, bonus, assessment)."""
+    svc = services(context)
+    assert update.effective_user is not None and update.effective_message is not None
+    branch = await current_branch(update, context)
+    tr = translator(update, branch)
+    args = list(context.args or [])
+    if len(args) < 3:
+        await reply(update, tr("record.usage"))
+        return
+    target = await svc.roster.find(branch, args.pop(0))
+    rulebook = rulebook_of(branch)
+    item = rulebook.item(args.pop(0))
+    if item is None:
+        raise InvalidInput("record.item_not_recordable")
+    event_code = None
+    value = item.value
+    if item.kind is ItemKind.ALLOTMENT:
+        event = item.event(args.pop(0) if args else "")
+        if event is None:
+            raise InvalidInput("record.needs_event", events=", ".join(e.code for e in item.events))
+        event_code, value = event.code, event.value
+    if value is None and item.kind is not ItemKind.ZERO_OUT:
+        try:
+            value = Decimal(args.pop(0)) if args else None
+        except InvalidOperation:
+            value = None
+        if value is None:
+            raise InvalidInput("record.needs_value")
+    if item.kind is ItemKind.ZERO_OUT:
+        value = Decimal(0)
+    reason = " ".join(args)
+    today = svc.clock.today(branch.timezone)
+    row = await svc.points.record(
+        branch, actor(update.effective_user), target, item.code, value, today, reason,  # type: ignore[arg-type]
+        reference=f"msg:{update.effective_message.chat_id}:{update.effective_message.message_id}", event_code=event_code,
+    )
+    if row is None:
+        await reply(update, tr("record.already"))
+        return
+    await reply(update, tr("record.done", name=target.name, line=Safe(ledger_line(tr, rulebook, row))))
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("start", start_command))
+    app.add_handler(CommandHandler("help", help_command))
+    app.add_handler(CommandHandler("points", points_command))
+    app.add_handler(CommandHandler("rules", rules_command))
+    app.add_handler(CommandHandler("history", history_command))
+    app.add_handler(CommandHandler("pending", pending_command))
+    app.add_handler(CommandHandler("branch", branch_command, filters=filters.ChatType.PRIVATE))
+    app.add_handler(CallbackQueryHandler(branch_chosen, pattern=r"^br:\d{1,12}$"))
+    app.add_handler(CommandHandler("record", record_command))
+
+
+__all__ = ["register", "Branch"]
