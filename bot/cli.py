@@ -21,6 +21,8 @@ def _configure_logging(level: str) -> None:
 
 def run(settings: Settings) -> int:
     from bot.app import build_application
+    from bot.errors import DomainError
+    from telegram.error import InvalidToken, NetworkError
     from bot.services import Services
     from storage.db import Database
 
@@ -31,7 +33,11 @@ def run(settings: Settings) -> int:
         return 2
     _configure_logging(settings.log_level)
     db = Database(settings.database_path)
-    services = Services(db)
+    try:
+        services = Services(db, default_timezone=settings.default_timezone)
+    except DomainError:
+        print(f"error: DEFAULT_TIMEZONE {settings.default_timezone!r} is not a known timezone (e.g. Asia/Shanghai).", file=sys.stderr)
+        return 2
 
     async def open_db(app) -> None:
         await db.open()
@@ -50,7 +56,14 @@ def run(settings: Settings) -> int:
     app.post_init = post_init
     app.post_shutdown = close_db
     logging.getLogger(__name__).info("database at %s; polling", settings.database_path)
-    app.run_polling(allowed_updates=["message", "callback_query", "my_chat_member", "chat_member"])
+    try:
+        app.run_polling(allowed_updates=["message", "callback_query", "my_chat_member", "chat_member"])
+    except InvalidToken:
+        print("error: Telegram refused BOT_TOKEN (revoked or mistyped): get it again from @BotFather.", file=sys.stderr)
+        return 2
+    except NetworkError as exc:
+        print(f"error: cannot reach the Bot API at {settings.bot_api_base_url}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

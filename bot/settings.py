@@ -19,7 +19,6 @@ class Settings(BaseSettings):
     bot_api_base_url: str = "https://api.telegram.org/bot"  # a self-hosted Bot API server: http://host:8081/bot
     bot_api_base_file_url: str = "https://api.telegram.org/file/bot"
     default_timezone: str = "Asia/Shanghai"
-    default_language: str = "zh"
     log_level: str = "INFO"
 
     def token(self) -> str:

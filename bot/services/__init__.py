@@ -13,10 +13,10 @@ __all__ = ["Actor", "Services"]
 
 
 class Services:
-    def __init__(self, db: Database, clock: Clock | None = None):
+    def __init__(self, db: Database, clock: Clock | None = None, default_timezone: str = "Asia/Shanghai"):
         self.db = db
         self.clock = clock or Clock()
-        self.branches = BranchService(db, self.clock)
+        self.branches = BranchService(db, self.clock, default_timezone)
         self.roster = RosterService(db, self.clock)
         self.declarations = DeclarationService(db, self.clock)
         self.points = PointsService(db, self.clock)

@@ -62,20 +62,21 @@ async def require_role(conn, branch_id: int, user_id: int, roles: tuple[Role, ..
 
 
 class BranchService:
-    def __init__(self, db: Database, clock: Clock):
+    def __init__(self, db: Database, clock: Clock, default_timezone: str = DEFAULT_TIMEZONE):
         self.db, self.clock = db, clock
+        self.default_timezone = check_timezone(default_timezone)
 
     def today(self, branch: Branch) -> date:
         return self.clock.today(branch.timezone)
 
     async def setup(self, *, chat_id: int, title: str, actor: Actor, preset_code: str, is_admin: bool,
-                    timezone: str = DEFAULT_TIMEZONE, language: str = "zh") -> Branch:
+                    timezone: str | None = None, language: str = "zh") -> Branch:
         """Bind a group chat as a branch; whoever sets it up becomes its secretary."""
         if not is_admin:
             raise NotAuthorized("setup.admins_only")
         if preset_code not in PRESET_CODES:
             raise InvalidInput("setup.unknown_preset", preset=preset_code)
-        check_timezone(timezone)
+        timezone = check_timezone(timezone or self.default_timezone)
         async with self.db.transaction() as conn:
             branch = await branch_repo.create(
                 conn, chat_id=chat_id, title=clean_name(title) or str(chat_id), preset=preset_code,
