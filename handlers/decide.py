@@ -43,12 +43,11 @@ def card(tr: Translator, branch: Branch, declaration: Declaration, member: Membe
 def keyboard(tr: Translator, branch: Branch, declaration: Declaration) -> InlineKeyboardMarkup:
     item = rulebook_of(branch).item(declaration.item_code)
     number = declaration.id
-    first = (
-        InlineKeyboardButton(tr("decision.choose_value"), callback_data=f"dc:adj:{number}")
-        if item is not None and item.kind is ItemKind.RANGED
-        else InlineKeyboardButton(tr("decision.approve", value=declaration.value), callback_data=f"dc:ok:{number}")
-    )
-    return InlineKeyboardMarkup([[first, InlineKeyboardButton(tr("decision.reject"), callback_data=f"dc:rj:{number}")]])
+    row = [InlineKeyboardButton(tr("decision.approve", value=declaration.value), callback_data=f"dc:ok:{number}")]
+    if item is not None and item.kind is ItemKind.RANGED:  # Adjust: the values the item's range allows
+        row.append(InlineKeyboardButton(tr("decision.choose_value"), callback_data=f"dc:adj:{number}"))
+    row.append(InlineKeyboardButton(tr("decision.reject"), callback_data=f"dc:rj:{number}"))
+    return InlineKeyboardMarkup([row])
 
 
 def outcome(tr: Translator, decision: Decision) -> str:
