@@ -10,7 +10,7 @@ from handlers.common import Context, answer, translator
 
 PRIVATE_COMMANDS = ("declare", "points", "history", "rules", "pending", "record", "members", "roster", "role", "state", "branch", "help", "cancel")
 GROUP_COMMANDS = ("join", "declare", "points", "rules", "help")
-ADMIN_COMMANDS = ("setup", "join", "declare", "members", "role", "state", "record", "timezone", "language", "rules", "help")
+ADMIN_COMMANDS = ("setup", "join", "declare", "members", "role", "state", "record", "additem", "timezone", "language", "rules", "help")
 
 
 def commands(lang: str, names: tuple[str, ...]) -> list[BotCommand]:

@@ -6,11 +6,18 @@ from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Upd
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.ext import Application, CallbackQueryHandler, ChatMemberHandler, CommandHandler, MessageHandler, filters
 
+from decimal import Decimal, InvalidOperation
+
+from pydantic import ValidationError
+
 from bot.domain.records import Branch
+from bot.domain.rulebook import CustomItem
+from bot.domain.text import clean_name
+from bot.errors import InvalidInput
 from bot.i18n import Safe, Translator
 from bot.presets import PRESET_CODES, preset
 from bot.services.branches import rulebook_of
-from handlers.common import Context, actor, answer, domain_errors, is_private, reply, services, translator
+from handlers.common import Context, actor, answer, current_branch, domain_errors, is_private, reply, services, translator
 
 ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 
@@ -113,6 +120,36 @@ async def language_command(update: Update, context: Context) -> None:
     await reply(update, translator(update, branch)("setup.language_set"))
 
 
+@domain_errors
+async def additem_command(update: Update, context: Context) -> None:
+    """/additem CATEGORY CODE VALUE NAME: a branch's own fixed item (自主设定项目) on top of its preset."""
+    svc = services(context)
+    branch = await current_branch(update, context)
+    tr = translator(update, branch)
+    args = context.args or []
+    if len(args) < 4:
+        categories = ", ".join(c.code for c in rulebook_of(branch).categories)
+        await reply(update, tr("setup.additem_usage", categories=categories))
+        return
+    category, code, raw_value, name = args[0], args[1], args[2], clean_name(" ".join(args[3:]))
+    try:
+        value = Decimal(raw_value)
+        if not value.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        raise InvalidInput("record.needs_value") from None
+    triggers = ["declaration", "recorder"] if value > 0 else ["recorder"]
+    try:
+        custom = CustomItem.model_validate({"category": category, "item": {
+            "code": code, "name": {"zh": name or code, "en": name or code}, "kind": "fixed", "value": value,
+            "triggers": triggers, "origin": "branch"}})
+    except ValidationError as exc:
+        raise InvalidInput("rules.bad_custom_item", reason=exc.errors()[0]["msg"]) from None
+    assert update.effective_user is not None
+    await svc.branches.add_custom_item(branch, actor(update.effective_user), custom)
+    await reply(update, tr("setup.item_added", name=name, code=code, value=value))
+
+
 async def chat_migrated(update: Update, context: Context) -> None:
     """A group upgraded to a supergroup gets a new id: the branch follows it."""
     message = update.effective_message
@@ -127,6 +164,7 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(setup_chosen, pattern=r"^setup:[a-z_]+$"))
     app.add_handler(CommandHandler("timezone", timezone_command))
     app.add_handler(CommandHandler("language", language_command))
+    app.add_handler(CommandHandler("additem", additem_command))
 
 
 __all__ = ["register", "describe_branch", "Safe"]

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.clock import Clock
 from bot.domain.records import Branch, Member, Role
-from bot.domain.rulebook import CustomItem, Rulebook
+from bot.domain.rulebook import CustomItem, Rulebook, RulebookError
 from bot.domain.text import clean_name
 from bot.errors import AlreadyDone, DomainError, InvalidInput, NotAuthorized, NotFound
 from bot.i18n import LANGUAGES
@@ -133,12 +133,17 @@ class BranchService:
 
     async def add_custom_item(self, branch: Branch, actor: Actor, custom: CustomItem) -> Rulebook:
         """A branch's own item on top of its preset (自主设定项目), validated with the whole rulebook."""
-        items = json.loads(branch.custom_items or "[]")
-        items.append(custom.model_dump(mode="json"))
-        encoded = json.dumps(items, ensure_ascii=False)
-        rulebook = _rulebook(branch.preset, encoded)  # raises RulebookError before anything is stored
         async with self.db.transaction() as conn:
-            await require_role(conn, branch.id, actor.user_id, MANAGERS)
+            await require_role(conn, branch.id, actor.user_id, MANAGERS)  # authority before anything else
+            current = await branch_repo.by_id(conn, branch.id)
+            assert current is not None
+            items = json.loads(current.custom_items or "[]")
+            items.append(custom.model_dump(mode="json"))
+            encoded = json.dumps(items, ensure_ascii=False)
+            try:
+                rulebook = _rulebook(current.preset, encoded)  # validated as a whole before it is stored
+            except RulebookError as exc:
+                raise InvalidInput("rules.bad_custom_item", reason=exc.reason) from None
             await branch_repo.set_custom_items(conn, branch.id, encoded)
         return rulebook
 

@@ -1,0 +1,221 @@
+"""Shared fixtures for the handler tests: a fixed clock, a Harness on a fresh SQLite file, a branch.
+
+Every test that uses ``h`` is also checked on teardown for what must never happen anywhere:
+the bot's internal-error message, a Bot API call refused for bad HTML or an overlong text, and
+a callback query left unanswered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import telegram
+
+from bot.clock import FixedClock
+from bot.harness import Harness, plain
+from bot.offline import RecordedCall
+
+MOMENT = datetime(2026, 3, 20, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai, a Friday
+INTERNAL_ERROR = "抱歉，处理时出错了"
+INTERNAL_ERROR_EN = "Sorry, something went wrong"
+PRESET_LABELS = {"xishui": "浠水", "zhangdian": "张店", "jiancaoping": "尖草坪", "sanmenxia": "三门峡"}
+# Bot API errors the bot provokes on purpose or tolerates (an edit that changes nothing).
+TOLERATED_ERRORS = ("message is not modified",)
+
+
+class TestHarness(Harness):
+    """The Harness, remembering every callback query it fed so tests can check each was answered."""
+
+    __test__ = False  # not a test class for pytest
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.query_ids: list[str] = []
+        self.fed: list[telegram.Update] = []
+
+    async def feed(self, update: telegram.Update) -> list[RecordedCall]:
+        self.fed.append(update)
+        if update.callback_query is not None:
+            self.query_ids.append(update.callback_query.id)
+        return await super().feed(update)
+
+
+# --- checks ----------------------------------------------------------------------------------------
+
+
+def texts_of(calls: list[RecordedCall]) -> list[str]:
+    """Texts (HTML as sent) of sendMessage/editMessageText/answerCallbackQuery calls."""
+    return [str(c.params.get("text", "")) for c in calls if c.method in ("sendMessage", "editMessageText", "answerCallbackQuery")]
+
+
+def internal_errors(h: Harness) -> list[RecordedCall]:
+    return [
+        c for c in h.world.calls
+        if c.method in ("sendMessage", "answerCallbackQuery", "editMessageText")
+        and (INTERNAL_ERROR in str(c.params.get("text", "")) or INTERNAL_ERROR_EN in str(c.params.get("text", "")))
+    ]
+
+
+def failed_calls(h: Harness) -> list[RecordedCall]:
+    return [
+        c for c in h.world.calls
+        if not c.ok and not any(t in str((c.error or {}).get("description", "")) for t in TOLERATED_ERRORS)
+    ]
+
+
+def unanswered(h: TestHarness) -> list[str]:
+    answered = {str(c.params.get("callback_query_id")) for c in h.world.calls if c.method == "answerCallbackQuery"}
+    return [q for q in h.query_ids if q not in answered]
+
+
+def assert_healthy(h: TestHarness) -> None:
+    """Nothing went wrong anywhere in this Harness's life."""
+    assert not internal_errors(h), [c.params for c in internal_errors(h)]
+    assert not failed_calls(h), [(c.method, c.error) for c in failed_calls(h)]
+    for call in h.world.calls:
+        if call.method in ("sendMessage", "editMessageText") and call.ok:
+            assert len(plain(str(call.params.get("text", "")))) <= 4096
+    assert not unanswered(h), f"callback queries never answered: {unanswered(h)}"
+
+
+# --- fixtures --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(MOMENT)
+
+
+@pytest.fixture
+async def h(tmp_path: Path, clock: FixedClock, request: pytest.FixtureRequest) -> AsyncIterator[TestHarness]:
+    async with TestHarness(tmp_path / "t.sqlite3", clock) as harness:
+        yield harness
+        if request.node.get_closest_marker("xfail") is None:
+            assert_healthy(harness)
+
+
+# --- reading the database --------------------------------------------------------------------------
+
+
+async def rows(h: Harness, sql: str, *args: object) -> list[dict]:
+    async with h.db.conn.execute(sql, args) as cursor:
+        return [dict(r) for r in await cursor.fetchall()]
+
+
+async def count(h: Harness, table: str, where: str = "1", *args: object) -> int:
+    async with h.db.conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", args) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0])
+
+
+async def member_row(h: Harness, user_id: int, branch_id: int | None = None) -> dict | None:
+    sql = "SELECT * FROM members WHERE user_id = ?" + (" AND branch_id = ?" if branch_id is not None else "")
+    found = await rows(h, sql, user_id, *(() if branch_id is None else (branch_id,)))
+    return found[0] if found else None
+
+
+# --- acting ----------------------------------------------------------------------------------------
+
+
+def popups(calls: list[RecordedCall]) -> list[RecordedCall]:
+    return [c for c in calls if c.method == "answerCallbackQuery"]
+
+
+def said(calls: list[RecordedCall], chat_id: int | None = None) -> str:
+    """Everything sent or edited in these calls (optionally in one chat), as people read it."""
+    return "\n".join(
+        plain(str(c.params.get("text", ""))) for c in calls
+        if c.method in ("sendMessage", "editMessageText") and (chat_id is None or c.chat_id == chat_id)
+    )
+
+
+async def setup_branch(
+    h: TestHarness,
+    *,
+    preset: str = "xishui",
+    chat_id: int = -1001000000001,
+    title: str = "兰溪镇红星村党支部",
+    base: int = 1000,
+    start: bool = True,
+) -> SimpleNamespace:
+    """A branch: a group, its secretary (a group admin), three members joined and approved, one of
+    them the recorder, everyone with a private chat open. Users are base+1 .. base+4."""
+    group = h.group(chat_id, title)
+    secretary = h.user(base + 1, f"王书记{base // 1000}" if base != 1000 else "王书记", username=f"wang_{base}")
+    recorder = h.user(base + 2, f"李记录{base // 1000}" if base != 1000 else "李记录", username=f"li_{base}")
+    zhang = h.user(base + 3, f"张三{base // 1000}" if base != 1000 else "张三", username=f"zhang_{base}")
+    lisi = h.user(base + 4, f"李四{base // 1000}" if base != 1000 else "李四", username=f"lisi_{base}")
+    h.world.set_admin(group.id, secretary.id)
+    await h.feed(h.world.bot_added(group, secretary))
+    await h.say(secretary, group, "/setup")
+    await h.tap(secretary, group.id, PRESET_LABELS[preset])
+    for person in (recorder, zhang, lisi):
+        await h.say(person, group, "/join")
+        await h.tap(secretary, group.id, "同意")
+    await h.say(secretary, group, f"/role @{recorder.username} recorder")
+    if start:
+        for person in (secretary, recorder, zhang, lisi):
+            await h.say(person, h.private(person), "/start")
+    branch = await h.services.branches.by_chat(group.id)
+    ns = SimpleNamespace(group=group, secretary=secretary, recorder=recorder, zhang=zhang, lisi=lisi, branch=branch)
+    ns.member_ids = {}
+    for name in ("secretary", "recorder", "zhang", "lisi"):
+        row = await member_row(h, getattr(ns, name).id, branch.id)
+        assert row is not None and row["status"] == "approved"
+        ns.member_ids[name] = row["id"]
+    return ns
+
+
+@pytest.fixture
+async def b(h: TestHarness) -> SimpleNamespace:
+    """The standard 浠水 branch."""
+    return await setup_branch(h)
+
+
+LABELS = {
+    "zh": {"today": "今天", "no_photo": "无照片", "submit": "提交"},
+    "en": {"today": "Today", "no_photo": "No photo", "submit": "Submit"},
+}
+
+
+async def declare(
+    h: TestHarness,
+    person: telegram.User,
+    category: str = "志愿服务岗位",
+    item: str = "为民办一件实事",
+    *,
+    place: str = "村东头刘大爷家",
+    text: str = "帮刘大爷打扫院子、修好漏水的水管。",
+    photo: bool = False,
+    submit: bool = True,
+) -> int | None:
+    """The whole /declare flow in private; returns the new declaration's number (None if not submitted)."""
+    lang = "en" if (person.language_code or "").startswith("en") else "zh"
+    chat = h.private(person)
+    await h.say(person, chat, "/declare")
+    await h.tap(person, chat.id, category)
+    await h.tap(person, chat.id, item)
+    await h.tap(person, chat.id, LABELS[lang]["today"])
+    await h.say(person, chat, place)
+    await h.say(person, chat, text)
+    if photo:
+        await h.send_photo(person, chat)
+    else:
+        await h.tap(person, chat.id, LABELS[lang]["no_photo"])
+    if not submit:
+        return None
+    await h.tap(person, chat.id, LABELS[lang]["submit"])
+    found = await rows(h, "SELECT d.id FROM declarations d JOIN members m ON m.id = d.member_id WHERE m.user_id = ? ORDER BY d.id DESC LIMIT 1", person.id)
+    return found[0]["id"] if found else None
+
+
+def card_message(h: TestHarness, chat_id: int, number: int) -> telegram.Message:
+    """The decider's card for declaration #number in a chat."""
+    for message in reversed(h.world.messages(chat_id)):
+        if message.from_user and message.from_user.id == h.world.bot_id and f"#{number}" in (message.text or "") and h.world.buttons(message):
+            return message
+    raise LookupError(f"no card for #{number} in chat {chat_id}")

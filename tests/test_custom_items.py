@@ -1,0 +1,38 @@
+"""A branch's own items (自主设定项目) through /additem, validated with the whole rulebook."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.clock import FixedClock
+from bot.harness import Harness, plain
+
+
+async def test_secretary_adds_an_item_members_then_see_and_declare_it(tmp_path) -> None:
+    async with Harness(tmp_path / "c.sqlite3", FixedClock(datetime(2026, 3, 20, 2, tzinfo=UTC))) as h:
+        group = h.group(-100500, "东虎岭村党支部")
+        secretary = h.user(1, "书记")
+        member = h.user(2, "党员甲")
+        h.world.set_admin(group.id, secretary.id)
+        await h.say(secretary, group, "/setup")
+        await h.tap(secretary, group.id, "三门峡")
+        await h.say(member, group, "/join")
+        await h.tap(secretary, group.id, "同意")
+
+        calls = await h.say(member, group, "/additem contribution_poverty forsythia 15 种植连翘")
+        assert "只有以下角色" in plain(calls[-1].params["text"])  # a plain member may not
+
+        calls = await h.say(secretary, group, "/additem nosuch forsythia 15 种植连翘")
+        assert "无法增加" in plain(calls[-1].params["text"])
+        calls = await h.say(secretary, group, "/additem bonus_custom x NaN 种植连翘")
+        assert calls and "抱歉" not in plain(calls[-1].params["text"])
+
+        branch = await h.services.branches.by_chat(group.id)
+        category = next(c.code for c in __import__("bot.services.branches", fromlist=["x"]).rulebook_of(branch).categories)
+        calls = await h.say(secretary, group, f"/additem {category} own_lotus 15 种植连翘50亩以上")
+        assert "已增加" in plain(calls[-1].params["text"])
+        calls = await h.say(secretary, group, f"/additem {category} own_lotus 5 重复代码")
+        assert "无法增加" in plain(calls[-1].params["text"])  # duplicate code refused, nothing stored
+
+        calls = await h.say(member, group, "/rules")
+        assert any("种植连翘50亩以上" in plain(c.params.get("text", "")) for c in calls)
