@@ -86,7 +86,7 @@ async def run_demo(db_path: Path, echo=_echo) -> dict[str, str]:
         await h.tap(secretary, secretary.id, "通过")
 
         echo("\n══ 4. The recorder's entries for the month: attendance and dues ══")
-        await h.say(recorder, h.private(recorder), "/record @zhangsan study absent 3月5日集中学习无故缺席")
+        await h.say(recorder, h.private(recorder), "/record @zhangsan study absent 3-5 集中学习无故缺席")
         await h.say(recorder, h.private(recorder), "/record @zhangsan dues late 3月党费逾期缴纳")
         await h.say(recorder, h.private(recorder), "/record 4 org_life leave 3月主题党日请假")
         await h.say(recorder, h.private(recorder), "/record 5 post_duty 8 治安巡逻岗本月巡逻3次")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -269,16 +270,22 @@ async def record_command(update: Update, context: Context) -> None:
             raise InvalidInput("record.needs_value")
     if item.kind is ItemKind.ZERO_OUT:
         value = Decimal(0)
+    day = svc.clock.today(branch.timezone)
+    if args and _looks_like_date(args[0]):  # the day it happened, e.g. a meeting earlier in the month
+        day = svc.declarations.parse_date(branch, args.pop(0))
     reason = " ".join(args)
-    today = svc.clock.today(branch.timezone)
     row = await svc.points.record(
-        branch, actor(update.effective_user), target, item.code, value, today, reason,  # type: ignore[arg-type]
+        branch, actor(update.effective_user), target, item.code, value, day, reason,  # type: ignore[arg-type]
         reference=f"msg:{update.effective_message.chat_id}:{update.effective_message.message_id}", event_code=event_code,
     )
     if row is None:
         await reply(update, tr("record.already"))
         return
     await reply(update, tr("record.done", name=target.name, line=Safe(ledger_line(tr, rulebook, row))))
+
+
+def _looks_like_date(word: str) -> bool:
+    return bool(re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}-\d{1,2}", word))
 
 
 def register(app: Application) -> None:

@@ -85,6 +85,8 @@ class PointsService:
                 raise NotAuthorized("auth.needs_role", roles="recorder, secretary, deputy")
             if target.branch_id != branch.id:
                 raise NotAuthorized("auth.not_member")
+            if not target.scored:
+                raise InvalidInput("record.not_scored", name=target.name)
             if target.id == actor_member.id:
                 raise NotAuthorized("decision.own")
             target_roles = await member_repo.roles_of(conn, target.id)
