@@ -35,8 +35,18 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 @cache
 def catalog(lang: str) -> dict[str, str]:
-    text = resources.files("bot.locales").joinpath(f"{lang}.toml").read_text(encoding="utf-8")
-    return _flatten(tomllib.loads(text))
+    """All of a language's files (bot/locales/<lang>/*.toml, one per feature) as one flat catalog."""
+    merged: dict[str, str] = {}
+    folder = resources.files("bot.locales").joinpath(lang)
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".toml"):
+            continue
+        part = _flatten(tomllib.loads(entry.read_text(encoding="utf-8")))
+        clash = merged.keys() & part.keys()
+        if clash:
+            raise ValueError(f"{lang}/{entry.name} repeats catalog keys: {', '.join(sorted(clash))}")
+        merged.update(part)
+    return merged
 
 
 def placeholders(template: str) -> set[str]:
