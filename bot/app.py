@@ -10,17 +10,34 @@ from telegram.request import BaseRequest
 
 from bot.services import Services
 
+import handlers.assessment
+import handlers.calendar_settings
 import handlers.decide
 import handlers.declare
+import handlers.dues
+import handlers.meetings
 import handlers.menus
+import handlers.migrants
+import handlers.notices
 import handlers.queries
 import handlers.roster
 import handlers.setup
+import schedules.engine
+
+# Producers run in this order within a tick: month close and assessment defaults before the notice.
+import schedules.dues  # noqa: E402,F401  (registers its producers)
+import schedules.migrants  # noqa: E402,F401
+import schedules.assessment  # noqa: E402,F401
+import schedules.meetings  # noqa: E402,F401
+import schedules.notices  # noqa: E402,F401
 from handlers.common import error_handler
 
 # Our conversations are per user and chat on purpose (a declaration is one person's private flow);
 # PTB warns about CallbackQueryHandlers in such conversations regardless.
 warnings.filterwarnings("ignore", message=r"If 'per_message=False'", category=UserWarning)
+
+
+FEATURES = (handlers.meetings, handlers.dues, handlers.migrants, handlers.assessment, handlers.notices)
 
 
 def register_handlers(app: Application) -> None:
@@ -30,8 +47,16 @@ def register_handlers(app: Application) -> None:
     handlers.decide.register(app)
     handlers.roster.register(app)
     handlers.queries.register(app)
-    handlers.menus.register(app)
+    handlers.calendar_settings.register(app)
+    for feature in FEATURES:
+        feature.register(app)
+    handlers.menus.register(app)  # last: the catch-all for unknown buttons
     app.add_error_handler(error_handler)
+
+
+async def _post_init(app: Application) -> None:
+    await handlers.menus.set_menus(app)
+    schedules.engine.start(app)
 
 
 def build_application(
@@ -54,7 +79,7 @@ def build_application(
     if rate_limit:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
     if set_menus:
-        builder = builder.post_init(handlers.menus.set_menus)
+        builder = builder.post_init(_post_init)
     app = builder.build()
     app.bot_data["services"] = services
     register_handlers(app)

@@ -8,9 +8,29 @@ from telegram.ext import Application, CallbackQueryHandler
 from bot.i18n import LANGUAGES, t
 from handlers.common import Context, answer, translator
 
-PRIVATE_COMMANDS = ("declare", "points", "history", "rules", "pending", "record", "members", "roster", "role", "state", "branch", "help", "cancel")
-GROUP_COMMANDS = ("join", "declare", "points", "rules", "help")
-ADMIN_COMMANDS = ("setup", "join", "declare", "members", "role", "state", "record", "additem", "timezone", "language", "rules", "help")
+import handlers.assessment
+import handlers.calendar_settings
+import handlers.dues
+import handlers.meetings
+import handlers.migrants
+import handlers.notices
+
+_CORE_PRIVATE = ("declare", "points", "history", "rules", "pending", "record", "members", "roster", "role", "state", "branch")
+_CORE_GROUP = ("join", "declare", "points", "rules")
+_CORE_ADMIN = ("setup", "join", "declare", "members", "role", "state", "record", "additem", "timezone", "language", "rules")
+_FEATURES = (handlers.calendar_settings, handlers.meetings, handlers.dues, handlers.migrants, handlers.assessment, handlers.notices)
+
+
+def _collect(core: tuple[str, ...], scope: str, tail: tuple[str, ...]) -> tuple[str, ...]:
+    names = list(core)
+    for feature in _FEATURES:
+        names += [n for n in feature.MENU.get(scope, ()) if n not in names]
+    return tuple(names) + tuple(n for n in tail if n not in names)
+
+
+PRIVATE_COMMANDS = _collect(_CORE_PRIVATE, "private", ("help", "cancel"))
+GROUP_COMMANDS = _collect(_CORE_GROUP, "group", ("help",))
+ADMIN_COMMANDS = _collect(_CORE_ADMIN, "admin", ("help",))
 
 
 def commands(lang: str, names: tuple[str, ...]) -> list[BotCommand]:

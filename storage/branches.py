@@ -50,6 +50,15 @@ async def set_title(conn: Connection, branch_id: int, title: str) -> None:
     await conn.execute("UPDATE branches SET title = ? WHERE id = ?", (title, branch_id))
 
 
+async def set_calendar(conn: Connection, branch_id: int, calendar_json: str) -> None:
+    await conn.execute("UPDATE branches SET calendar = ? WHERE id = ?", (calendar_json, branch_id))
+
+
+async def all_branches(conn: Connection) -> list[Branch]:
+    async with conn.execute("SELECT * FROM branches ORDER BY id") as cursor:
+        return [Branch(**row_dict(r)) for r in await cursor.fetchall()]
+
+
 async def set_reachable(conn: Connection, branch_id: int, reachable: bool) -> None:
     await conn.execute("UPDATE branches SET reachable = ? WHERE id = ?", (int(reachable), branch_id))
 

@@ -61,6 +61,7 @@ class Branch(_Record):
     reachable: bool
     created_by: int
     created_at: datetime
+    calendar: str = "{}"  # JSON of bot.domain.calendar.CalendarSettings
 
 
 class Member(_Record):

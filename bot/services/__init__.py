@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from bot.clock import Clock
 from bot.services.branches import Actor, BranchService
+from bot.services.calendar import CalendarService
+from bot.services.assessment import AssessmentService
 from bot.services.declarations import DeclarationService
+from bot.services.dues import DuesService
+from bot.services.meetings import MeetingService
+from bot.services.migrants import MigrantService
+from bot.services.notices import NoticeService
 from bot.services.points import PointsService
 from bot.services.roster import RosterService
 from storage.db import Database
@@ -20,3 +26,9 @@ class Services:
         self.roster = RosterService(db, self.clock)
         self.declarations = DeclarationService(db, self.clock)
         self.points = PointsService(db, self.clock)
+        self.calendar = CalendarService(db, self.clock)
+        self.meetings = MeetingService(db, self.clock)
+        self.dues = DuesService(db, self.clock)
+        self.migrants = MigrantService(db, self.clock)
+        self.assessment = AssessmentService(db, self.clock)
+        self.notices = NoticeService(db, self.clock)

@@ -1,0 +1,11 @@
+"""(being built) the dues part of the branch calendar."""
+
+from __future__ import annotations
+
+from bot.clock import Clock
+from storage.db import Database
+
+
+class DuesService:
+    def __init__(self, db: Database, clock: Clock):
+        self.db, self.clock = db, clock

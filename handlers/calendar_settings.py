@@ -1,0 +1,34 @@
+"""/settings: the branch's calendar (notice day and hour, objection window, reminders…)."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import Application, CommandHandler
+
+from bot.services.calendar import calendar_of
+from handlers.common import Context, actor, current_branch, domain_errors, reply, services, translator
+
+MENU: dict[str, tuple[str, ...]] = {"private": ("settings",), "group": (), "admin": ("settings",)}
+
+
+@domain_errors
+async def settings_command(update: Update, context: Context) -> None:
+    branch = await current_branch(update, context)
+    tr = translator(update, branch)
+    args = context.args or []
+    if len(args) >= 2:
+        assert update.effective_user is not None
+        await services(context).calendar.change(branch, actor(update.effective_user), args[0], " ".join(args[1:]))
+        branch = await services(context).branches.by_id(branch.id)
+        await reply(update, tr("calendar.changed", name=args[0]))
+    settings = calendar_of(branch)
+    lines = [tr("calendar.header", branch=branch.title)]
+    for name, value in settings.model_dump().items():
+        shown = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
+        lines.append(tr("calendar.line", name=name, value=shown, meaning=tr(f"calendar.meaning.{name}")))
+    lines.append(tr("calendar.usage"))
+    await reply(update, "\n".join(lines))
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("settings", settings_command))

@@ -1,0 +1,36 @@
+"""Scheduled effects: claimed once by (branch, kind, key), then marked done, skipped or failed."""
+
+from __future__ import annotations
+
+from storage._util import utcnow
+from storage.db import Connection
+
+
+async def claim(conn: Connection, branch_id: int, kind: str, key: str, due_at: str, outcome: str = "claimed") -> bool:
+    """True for the first claimant only; everyone after (a second tick, a restart) gets False."""
+    cursor = await conn.execute(
+        "INSERT INTO effects (branch_id, kind, key, due_at, claimed_at, outcome) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (branch_id, kind, key) DO NOTHING",
+        (branch_id, kind, key, due_at, utcnow(), outcome),
+    )
+    return cursor.rowcount == 1
+
+
+async def finish(conn: Connection, branch_id: int, kind: str, key: str, outcome: str, detail: str | None = None) -> None:
+    await conn.execute(
+        "UPDATE effects SET outcome = ?, done_at = ?, detail = ? WHERE branch_id = ? AND kind = ? AND key = ?",
+        (outcome, utcnow(), detail, branch_id, kind, key),
+    )
+
+
+async def done_keys(conn: Connection, branch_id: int, kind: str) -> set[str]:
+    async with conn.execute("SELECT key FROM effects WHERE branch_id = ? AND kind = ?", (branch_id, kind)) as cursor:
+        return {r[0] for r in await cursor.fetchall()}
+
+
+async def outcome(conn: Connection, branch_id: int, kind: str, key: str) -> str | None:
+    async with conn.execute(
+        "SELECT outcome FROM effects WHERE branch_id = ? AND kind = ? AND key = ?", (branch_id, kind, key)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return row[0] if row else None

@@ -1,0 +1,102 @@
+"""The tick: every due effect once, catch-up after downtime, late reminders skipped, failures recorded."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from bot.clock import FixedClock
+from bot.domain.calendar import CalendarSettings, clamp_day, notice_moment, previous_periods
+from bot.domain.rulebook import Period
+from bot.harness import Harness
+from schedules import engine
+from schedules.engine import Due, Late
+
+T0 = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
+
+
+class Recorder:
+    """A producer with one notice-like and one reminder-like effect."""
+
+    kind = "test_effect"
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, bool]] = []
+        self.fail = False
+
+    async def due(self, services, branch, now):
+        return [
+            Due(self.kind, "notice:2026-02", T0, Late.CATCH_UP),
+            Due(self.kind, "reminder:m1", T0, Late.SKIP),
+            Due(self.kind, "future", T0 + timedelta(days=1)),
+        ]
+
+    async def run(self, app, branch, due, late):
+        if self.fail:
+            raise RuntimeError("send failed")
+        self.runs.append((due.key, late))
+
+
+@pytest.fixture
+def producer(monkeypatch):
+    recorder = Recorder()
+    monkeypatch.setattr(engine, "PRODUCERS", [recorder])
+    return recorder
+
+
+async def _branch(h: Harness) -> None:
+    group = h.group(-100700, "测试支部")
+    secretary = h.user(1, "书记")
+    h.world.set_admin(group.id, secretary.id)
+    await h.say(secretary, group, "/setup")
+    await h.tap(secretary, group.id, "浠水")
+
+
+async def test_on_time_each_effect_runs_once_across_ticks_and_restarts(tmp_path, producer) -> None:
+    clock = FixedClock(T0 + timedelta(minutes=1))
+    async with Harness(tmp_path / "e.sqlite3", clock) as h:
+        await _branch(h)
+        first = await engine.tick(h.app, clock.now())
+        assert sorted(k for _, _, k, _ in first) == ["notice:2026-02", "reminder:m1"]
+        assert await engine.tick(h.app, clock.now()) == []  # a second tick: nothing again
+    async with Harness(tmp_path / "e.sqlite3", clock) as h:  # a restart
+        assert await engine.tick(h.app, clock.now()) == []
+    assert producer.runs == [("notice:2026-02", False), ("reminder:m1", False)]
+
+
+async def test_down_across_the_moment_catches_up_late_but_skips_reminders(tmp_path, producer) -> None:
+    clock = FixedClock(T0 + timedelta(hours=5))
+    async with Harness(tmp_path / "e.sqlite3", clock) as h:
+        await _branch(h)
+        result = await engine.tick(h.app, clock.now())
+    assert ("notice:2026-02", True) in producer.runs
+    assert all(key != "reminder:m1" for key, _ in producer.runs)
+    assert any(k == "reminder:m1" and o == "skipped" for _, _, k, o in result)
+
+
+async def test_a_failed_effect_is_recorded_and_not_repeated(tmp_path, producer) -> None:
+    clock = FixedClock(T0 + timedelta(minutes=1))
+    producer.fail = True
+    async with Harness(tmp_path / "e.sqlite3", clock) as h:
+        await _branch(h)
+        result = await engine.tick(h.app, clock.now())
+        assert {o for *_, o in result} == {"failed"}
+        producer.fail = False
+        assert await engine.tick(h.app, clock.now()) == []  # a failed send is not retried blindly
+        branch = (await h.services.calendar.branches())[0]
+        assert await h.services.calendar.outcome(branch.id, "test_effect", "notice:2026-02") == "failed"
+
+
+def test_short_months_and_year_boundary() -> None:
+    assert clamp_day(2026, 2, 31) == date(2026, 2, 28)
+    assert clamp_day(2028, 2, 30) == date(2028, 2, 29)
+    assert clamp_day(2026, 4, 31) == date(2026, 4, 30)
+    settings = CalendarSettings(notice_day=31, notice_hour=9)
+    moment = notice_moment(date(2026, 1, 31), settings, "Asia/Shanghai")  # January's notice, in February
+    assert moment.date() == date(2026, 2, 28) and moment.hour == 9
+    december = notice_moment(date(2026, 12, 31), CalendarSettings(), "Asia/Shanghai")
+    assert december.date() == date(2027, 1, 1)
+    assert [p[0] for p in previous_periods(date(2027, 1, 1), Period.MONTH, 2)] == ["2026-11", "2026-12"]
+    assert [p[0] for p in previous_periods(date(2026, 4, 1), Period.QUARTER, 1)] == ["2026-Q1"]
+    assert previous_periods(date(2026, 4, 1), Period.QUARTER, 1)[0][2] == date(2026, 3, 31)
