@@ -6,6 +6,7 @@ Pure domain: no Telegram, no SQL. Every number is a ``Decimal``; preset files ar
 
 from __future__ import annotations
 
+import re
 import tomllib
 from decimal import Decimal
 from enum import StrEnum
@@ -312,6 +313,13 @@ class Settings(_Model):
     publicity_days: int = Field(default=7, ge=7)
 
 
+AUTOMATIC_EVENTS = re.compile(
+    r"^(meeting(\.(branch_meeting|committee|group_meeting|party_lecture|theme_day))?\.(absent|late|early|leave)"
+    r"|dues\.(late|short|unpaid|not_standard)"
+    r"|migrant\.missing_report)$"
+)
+
+
 class Rulebook(_Model):
     code: Code
     name: Text
@@ -324,6 +332,10 @@ class Rulebook(_Model):
     multi_year_rules: tuple[MultiYearRule, ...] = ()
     posts: Posts | None = None
     settings: Settings = Settings()
+    # What automatic events do, as "item" or "item:event": "meeting.absent" = "org_life:absent".
+    # A kind-specific key ("meeting.party_lecture.absent") wins over the general one; an event with no
+    # binding costs nothing (e.g. an excused leave under 三门峡).
+    automatic: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _consistent(self) -> Rulebook:
@@ -346,6 +358,19 @@ class Rulebook(_Model):
                 raise ValueError("bands go from the highest down; only the last band has no min")
             if any(a <= b for a, b in zip(minimums[:-2], minimums[1:-1])):  # type: ignore[operator]
                 raise ValueError("band minimums must fall strictly from the first band to the last")
+        for event, target in self.automatic.items():
+            if not AUTOMATIC_EVENTS.match(event):
+                raise ValueError(f"automatic: unknown event '{event}'")
+            item_code, _, event_code = target.partition(":")
+            item = self.item(item_code)
+            if item is None:
+                raise ValueError(f"automatic.{event}: no item '{item_code}'")
+            if Trigger.AUTOMATIC not in item.triggers:
+                raise ValueError(f"automatic.{event}: item '{item_code}' does not allow automatic entries")
+            if item.kind is ItemKind.ALLOTMENT and item.event(event_code) is None:
+                raise ValueError(f"automatic.{event}: item '{item_code}' has no event '{event_code}'")
+            if item.kind is not ItemKind.ALLOTMENT and event_code:
+                raise ValueError(f"automatic.{event}: only an allotment item takes an event")
         band_codes = {b.code for b in self.bands}
         if self.quota and not {self.quota.band, self.quota.overflow_band} <= band_codes:
             raise ValueError("quota.band and quota.overflow_band must name bands")
@@ -375,6 +400,18 @@ class Rulebook(_Model):
     @property
     def posts_per_member(self) -> int:
         return self.posts.claims_per_member if self.posts else 1
+
+    def automatic_target(self, event: str, kind: str | None = None) -> tuple[Item, Event | None] | None:
+        """The item (and allotment event) an automatic event is booked to, or None when it costs nothing."""
+        parts = event.split(".", 1)
+        specific = f"{parts[0]}.{kind}.{parts[1]}" if kind and len(parts) == 2 else None
+        target = self.automatic.get(specific or "") or self.automatic.get(event)
+        if target is None:
+            return None
+        item_code, _, event_code = target.partition(":")
+        item = self.item(item_code)
+        assert item is not None  # validated
+        return item, item.event(event_code) if event_code else None
 
     def band_for(self, figure: Decimal) -> Band | None:
         for band in self.bands:

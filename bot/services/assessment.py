@@ -1,4 +1,4 @@
-"""(being built) the assessment part of the branch calendar."""
+"""(being built) the monthly assessment (月度考评) and volunteer post claims."""
 
 from __future__ import annotations
 
@@ -9,3 +9,10 @@ from storage.db import Database
 class AssessmentService:
     def __init__(self, db: Database, clock: Clock):
         self.db, self.clock = db, clock
+
+    async def defaulted_members(self, branch_id: int, year: int, month: int) -> list[int]:
+        """Member ids who were given the items' defaults for that month because nobody assessed them.
+
+        The monthly notice says so (contract between the assessment and the notice).
+        """
+        return []
