@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
@@ -14,11 +16,13 @@ from telegram.ext import ContextTypes
 
 from bot.domain.records import Branch
 from bot.errors import DomainError
-from bot.i18n import Translator, language_of
+from bot.domain.records import Role
+from bot.i18n import Safe, Translator, language_of
 from bot.services import Actor, Services
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
+ROLE_CODES = {r.value for r in Role}
 
 
 def services(context: Context) -> Services:
@@ -42,19 +46,38 @@ def is_private(update: Update) -> bool:
     return update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
 
 
+_TAG = re.compile(r"<[^>]*>")
+
+
+def plain(text: str) -> str:
+    """What Telegram shows of an HTML text: tags gone, entities decoded."""
+    return html.unescape(_TAG.sub("", text))
+
+
+def visible_length(text: str) -> int:
+    """Telegram's measure of a message: UTF-16 code units of the text after HTML parsing."""
+    return len(plain(text).encode("utf-16-le")) // 2
+
+
 def chunks(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
-    """Split on line breaks so that each message stays within Telegram's 4096 characters."""
+    """Split on line breaks so that each message stays within Telegram's 4096 characters.
+
+    Lengths are measured as Telegram measures them (after HTML parsing). A single line longer than
+    the limit is sent as escaped plain text in pieces, so no cut falls inside a tag or an entity.
+    """
     parts: list[str] = []
     current = ""
     for line in text.split("\n"):
-        while len(line) > limit:  # one overlong line: cut it (our own lines never carry open tags this long)
+        if visible_length(line) > limit:
             if current:
                 parts.append(current)
                 current = ""
-            parts.append(line[:limit])
-            line = line[limit:]
+            flat = plain(line)
+            step = limit // 2  # UTF-16: a piece of `step` code points is at most `limit` units
+            parts.extend(html.escape(flat[i:i + step], quote=False) for i in range(0, len(flat), step))
+            continue
         candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
+        if visible_length(candidate) > limit:
             parts.append(current)
             current = line
         else:
@@ -90,15 +113,23 @@ async def send_private(context: Context, user_id: int, text: str, **kwargs: Any)
 
 
 async def answer(query: CallbackQuery, text: str | None = None, alert: bool = False) -> None:
-    """Every callback query is answered, once; a stale one (too old) is not an error."""
+    """Every callback query is answered, once; a stale one (too old) is not an error.
+
+    A popup is plain text (no HTML), at most 200 characters.
+    """
     try:
-        await query.answer(text[:200] if text else None, show_alert=alert)
+        await query.answer(plain(text)[:200] if text else None, show_alert=alert)
     except BadRequest as exc:
         log.debug("callback answer failed: %s", exc)
 
 
 def refusal(update: Update, error: DomainError, branch: Branch | None = None) -> str:
-    return translator(update, branch)(f"error.{error.key}", **error.params)
+    tr = translator(update, branch)
+    params = dict(error.params)
+    if isinstance(params.get("roles"), str):  # role codes from a service, named in the reader's language
+        names = [tr(f"role.{code.strip()}") if code.strip() in ROLE_CODES else code for code in params["roles"].split(",")]
+        params["roles"] = Safe(tr("common.list_separator").join(html.escape(n, quote=False) for n in names))
+    return tr(f"error.{error.key}", **params)
 
 
 async def report_domain_error(update: Update, error: DomainError, branch: Branch | None = None) -> None:

@@ -40,6 +40,7 @@ async def start_command(update: Update, context: Context) -> None:
         await reply(update, tr("start.group"))
         return
     if context.args and context.args[0] == "points":  # deep link from the group's /points
+        context.args = []  # the link's word is not a member to look up
         await points_command(update, context)
         return
     svc = services(context)
@@ -147,7 +148,7 @@ async def rules_command(update: Update, context: Context) -> None:
         lines.append(tr("rules.bands"))
         for band in rulebook.bands:
             lines.append(tr("rules.band", label=band.label.get(tr.lang), stars="★" * band.stars,
-                            min=Safe(f"≥ {format_points(band.min)}") if band.min is not None else Safe("<")))
+                            min=f"≥ {format_points(band.min)}" if band.min is not None else "<"))
     await reply(update, "\n".join(lines))
 
 

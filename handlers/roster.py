@@ -14,7 +14,8 @@ from telegram.ext import (
 
 from bot.domain.records import MemberState, Role
 from bot.errors import InvalidInput
-from bot.i18n import Safe
+from bot.services.roster import ROSTER_MAX_BYTES
+from bot.i18n import Safe, Translator, language_of
 from handlers.common import (
     Context,
     actor,
@@ -73,7 +74,7 @@ async def join_decided(update: Update, context: Context) -> None:
     await answer(query, tr(key, name=decision.member.name, by=query.from_user.full_name))
     await query.edit_message_text(tr(key, name=decision.member.name, by=query.from_user.full_name))
     if decision.approved and decision.member.user_id is not None:
-        private = translator(update, branch)
+        private = Translator(language_of(decision.member.language, branch.language))
         await send_private(context, decision.member.user_id, private("join.welcome", branch=branch.title))
 
 
@@ -86,7 +87,7 @@ async def members_command(update: Update, context: Context) -> None:
     rows = await svc.roster.listing(branch, actor(update.effective_user))
     lines = [tr("members.header", branch=branch.title, count=len(rows))]
     for member, roles in rows:
-        labels = "、".join(tr(f"role.{r.value}") for r in sorted(roles)) if tr.lang == "zh" else ", ".join(tr(f"role.{r.value}") for r in sorted(roles))
+        labels = tr("common.list_separator").join(tr(f"role.{r.value}") for r in sorted(roles))
         lines.append(tr(
             "members.line", number=member.id, name=member.name, state=tr(f"state.{member.state.value}"),
             roles=Safe(f" · {labels}") if roles else "", linked=Safe("") if member.user_id else Safe(" ⌀"),
@@ -161,15 +162,15 @@ async def roster_file(update: Update, context: Context) -> int:
     branch = await svc.branches.by_id(context.user_data.get("roster_branch", 0))
     tr = translator(update, branch)
     try:
-        if (message.document.file_size or 0) > 512 * 1024:
-            raise InvalidInput("roster.too_big", limit_kb=512)
+        if (message.document.file_size or 0) > ROSTER_MAX_BYTES:  # refuse before downloading it
+            raise InvalidInput("roster.too_big", limit_kb=ROSTER_MAX_BYTES // 1024)
         file = await message.document.get_file()
         data = bytes(await file.download_as_bytearray())
         added = await svc.roster.import_roster(branch, actor(update.effective_user), data)
     except InvalidInput as error:
         await reply(update, tr(f"error.{error.key}", **error.params) + "\n" + tr("roster.nothing_saved"))
         return WAIT_FILE
-    names = "、".join(m.name for m in added[:30]) + ("…" if len(added) > 30 else "")
+    names = tr("common.list_separator").join(m.name for m in added[:30]) + ("…" if len(added) > 30 else "")
     await reply(update, tr("roster.imported", count=len(added), names=names))
     return ConversationHandler.END
 

@@ -23,8 +23,8 @@ MOMENT = datetime(2026, 3, 20, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai, a Fr
 INTERNAL_ERROR = "抱歉，处理时出错了"
 INTERNAL_ERROR_EN = "Sorry, something went wrong"
 PRESET_LABELS = {"xishui": "浠水", "zhangdian": "张店", "jiancaoping": "尖草坪", "sanmenxia": "三门峡"}
-# Bot API errors the bot provokes on purpose or tolerates (an edit that changes nothing).
-TOLERATED_ERRORS = ("message is not modified",)
+# Bot API errors that are not bugs: an edit that changes nothing, a user who blocked the bot.
+TOLERATED_ERRORS = ("message is not modified", "bot was blocked by the user")
 
 
 class TestHarness(Harness):

@@ -21,6 +21,7 @@ ROSTER_MAX_ROWS = 2000
 ROSTER_COLUMNS = {
     "name": "name", "姓名": "name",
     "state": "state", "状态": "state",
+    "reason": "state_reason", "原因": "state_reason", "状态原因": "state_reason",
     "sex": "sex", "性别": "sex",
     "birth_month": "birth_month", "出生年月": "birth_month",
     "ethnicity": "ethnicity", "民族": "ethnicity",
@@ -115,6 +116,8 @@ class RosterService:
                 raise InvalidInput("roster.row_without_name", line=line)
             if record.get("state", "").lower() not in STATE_WORDS:
                 raise InvalidInput("roster.bad_state", line=line, state=record.get("state", ""))
+            if STATE_WORDS[record.get("state", "").lower()] is MemberState.EXEMPT and not record.get("state_reason"):
+                raise InvalidInput("roster.exempt_without_reason", line=line)
             parsed.append(record)
         today = self.clock.today(branch.timezone).isoformat()
         added = []
@@ -122,9 +125,11 @@ class RosterService:
             await require_role(conn, branch.id, actor.user_id, MANAGERS)
             for record in parsed:
                 state = STATE_WORDS[record.pop("state", "").lower()]
+                reason = record.pop("state_reason", None) or None
                 name = record.pop("name")
                 added.append(await member_repo.add_approved(
-                    conn, branch_id=branch.id, name=name, joined_on=today, state=state.value, profile=record))
+                    conn, branch_id=branch.id, name=name, joined_on=today, state=state.value, state_reason=reason,
+                    profile=record))
         return added
 
     async def find(self, branch: Branch, reference: str) -> Member:
