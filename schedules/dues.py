@@ -1,3 +1,110 @@
-"""(being built) scheduled effects of the dues part: producers registered with schedules.engine."""
+"""Scheduled effects of the dues part: reminders to the unpaid and the month close.
+
+- ``dues_reminder`` ``YYYY-MM:first`` on the branch's reminder day (CalendarSettings.dues_reminder_day)
+  at notice hour, and ``YYYY-MM:last`` dues_last_reminder_days_before_close days before the close;
+  privately to each unpaid member, then a summary to the recorder. Late.SKIP: a stale reminder is useless.
+- ``dues_close`` ``YYYY-MM`` for the month just ended, at the next month's notice moment
+  (registered before the notice's producer, so it runs first in the same tick). Late.CATCH_UP.
+"""
 
 from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import Forbidden
+from telegram.ext import Application
+
+from bot.domain.dues import DuesStatus, compact
+from bot.domain.records import Branch, Member
+from bot.i18n import Translator, language_of
+from bot.services import Services
+from handlers.common import chunks
+from schedules.engine import Due, Late, register
+
+log = logging.getLogger(__name__)
+
+
+def tr_for(member: Member, branch: Branch) -> Translator:
+    return Translator(language_of(member.language, branch.language))
+
+
+async def send(app: Application, user_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> bool:
+    """A private message; False when the person never started the bot or blocked it."""
+    try:
+        pieces = chunks(text)
+        for index, piece in enumerate(pieces):
+            await app.bot.send_message(user_id, piece, reply_markup=markup if index == len(pieces) - 1 else None)
+    except Forbidden:
+        log.info("user %s cannot be reached privately", user_id)
+        return False
+    return True
+
+
+def names(tr: Translator, members: list[Member]) -> str:
+    return tr("dues.separator").join(m.name for m in members)
+
+
+class DuesReminder:
+    kind = "dues_reminder"
+
+    async def due(self, services: Services, branch: Branch, now: datetime) -> list[Due]:
+        return [Due(self.kind, f"{month}:{which}", moment, Late.SKIP)
+                for month, which, moment in await services.dues.reminder_due(branch, now, self.kind)]
+
+    async def run(self, app: Application, branch: Branch, due: Due, late: bool) -> None:
+        services: Services = app.bot_data["services"]
+        month, which = due.key.split(":")
+        unpaid = await services.dues.unpaid(branch, month)
+        if not unpaid:
+            return
+        unreachable = []
+        for member in unpaid:
+            tr = tr_for(member, branch)
+            markup = InlineKeyboardMarkup([[InlineKeyboardButton(
+                tr("dues.i_paid", month=month), callback_data=f"du:p:{branch.id}:{compact(month)}")]])
+            text = tr(f"dues.remind_{which}", branch=branch.title, month=month)
+            if member.user_id is None or not await send(app, member.user_id, text, markup):
+                unreachable.append(member)
+        for keeper in await services.dues.keepers_to_tell(branch):
+            tr = tr_for(keeper, branch)
+            text = tr("dues.remind_summary", branch=branch.title, month=month, count=len(unpaid), names=names(tr, unpaid))
+            if unreachable:
+                text += "\n" + tr("dues.remind_unreachable", names=names(tr, unreachable))
+            await send(app, keeper.user_id, text)  # type: ignore[arg-type]
+
+
+class DuesClose:
+    kind = "dues_close"
+
+    async def due(self, services: Services, branch: Branch, now: datetime) -> list[Due]:
+        return [Due(self.kind, month, moment, Late.CATCH_UP)
+                for month, moment in await services.dues.close_due(branch, now, self.kind)]
+
+    async def run(self, app: Application, branch: Branch, due: Due, late: bool) -> None:
+        services: Services = app.bot_data["services"]
+        result = await services.dues.close_month(branch, due.key)
+        if result.already:
+            return
+        for keeper in await services.dues.keepers_to_tell(branch):
+            tr = tr_for(keeper, branch)
+            if result.untracked:
+                await send(app, keeper.user_id, tr("dues.close_untracked", branch=branch.title, month=result.month))  # type: ignore[arg-type]
+                continue
+            lines = [tr("dues.close_summary", branch=branch.title, month=result.month,
+                        on_time=result.counts[DuesStatus.ON_TIME], late=result.counts[DuesStatus.LATE],
+                        short=result.counts[DuesStatus.SHORT], unpaid=result.counts[DuesStatus.UNPAID])]
+            if result.unpaid:
+                lines.append(tr("dues.close_unpaid", names=names(tr, result.unpaid)))
+            lines.append(tr("dues.close_booked", count=len(result.booked)) if result.booked else tr("dues.close_nothing_booked"))
+            if result.unconfirmed:
+                lines.append(tr("dues.close_unconfirmed", names=names(tr, result.unconfirmed), month=result.month))
+            if late:
+                lines.append(tr("dues.close_late"))
+            await send(app, keeper.user_id, "\n".join(lines))  # type: ignore[arg-type]
+
+
+# Within a tick: a last reminder due at the very moment of the close goes out before it.
+register(DuesReminder())
+register(DuesClose())
