@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from collections.abc import Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
 import aiosqlite
+
+from storage._util import current_clock
 
 Connection = aiosqlite.Connection
 
@@ -34,8 +38,9 @@ class Database:
     upgraded into a "database is locked" error by another process (a backup, a second bot).
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, now: Callable[[], datetime] | None = None):
         self.path = str(path)
+        self.now = now  # the clock stamped on rows written through this database (None: the wall clock)
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
 
@@ -86,14 +91,17 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """A write transaction: all of it or none of it."""
         async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            token = current_clock.set(self.now)
             try:
-                yield self.conn
-            except BaseException:
-                await self.conn.execute("ROLLBACK")
-                raise
-            else:
+                await self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.conn
+                except BaseException:
+                    await self.conn.execute("ROLLBACK")
+                    raise
                 await self.conn.execute("COMMIT")
+            finally:
+                current_clock.reset(token)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
