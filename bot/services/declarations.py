@@ -15,6 +15,7 @@ from bot.domain.scoring import effective
 from bot.domain.text import DESCRIPTION_MAX, PLACE_MAX, REASON_MAX, clean_text
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
 from bot.services.branches import Actor, rulebook_of
+from bot.services.posts import member_posts
 from storage import branches as branch_repo
 from storage import declarations as declaration_repo
 from storage import ledger as ledger_repo
@@ -233,7 +234,7 @@ class DeclarationService:
                 if item is None:
                     raise InvalidInput("decision.item_gone")
                 final = declaration.value if value is None else value
-                if not item.allows(final, posts=rulebook.posts_per_member):
+                if not item.allows(final, posts=await member_posts(conn, rulebook, member.id)):
                     raise InvalidInput("decision.value_not_allowed")
                 if not await declaration_repo.decide(conn, declaration.id, status="approved", value=final,
                                                      decided_by=decider.id, reason=reason):

@@ -13,6 +13,7 @@ from bot.domain.scoring import MonthScore, YearScore, band_of, counted_months, m
 from bot.domain.text import REASON_MAX, clean_text
 from bot.errors import InvalidInput, NotAuthorized
 from bot.services.branches import Actor, rulebook_of
+from bot.services.posts import member_posts
 from storage import ledger as ledger_repo
 from storage import members as member_repo
 from storage.db import Database
@@ -43,13 +44,14 @@ class PointsService:
         async with self.db.read() as conn:
             rows = await ledger_repo.of_member(conn, member.id, today.year)
             last = await ledger_repo.recent_of_member(conn, member.id, recent)
+            posts = await member_posts(conn, rulebook, member.id)  # the posts the member holds (浠水)
         entries = [r.entry() for r in rows]
         months = counted_months(today.year, today, member.joined_on, member.left_on)
-        year = year_score(rulebook, entries, today.year, months)
+        year = year_score(rulebook, entries, today.year, months, posts=posts)
         published = publish(year.figure, rulebook.settings.rounding_places)
         return Standing(
             member=member, rulebook=rulebook, today=today,
-            month=month_score(rulebook, entries, today.year, today.month),
+            month=month_score(rulebook, entries, today.year, today.month, posts=posts),
             month_net=month_net(entries, today.year, today.month),
             year=year, published=published, band=band_of(rulebook, year.figure), recent=last,
         )
@@ -69,7 +71,9 @@ class PointsService:
         item = rulebook.item(item_code)
         if item is None or Trigger.RECORDER not in item.triggers:
             raise InvalidInput("record.item_not_recordable")
-        if not item.allows(value, event_code, posts=rulebook.posts_per_member):
+        async with self.db.read() as conn:
+            posts = await member_posts(conn, rulebook, target.id)  # the posts the member holds (浠水)
+        if not item.allows(value, event_code, posts=posts):
             raise InvalidInput("decision.value_not_allowed")
         reason = clean_text(reason)
         if not reason:
