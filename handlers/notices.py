@@ -1,12 +1,558 @@
-"""(being built) Telegram glue for the notices part of the branch calendar."""
+"""Telegram glue for the public notice (公示): objections, decisions, appeals and confirmations.
+
+Commands: /object (private; lists the open notice's entries, or ``/object ENTRY reason``), /appeal
+(private), /objections (deciders, private), /unconfirmed (recorders and managers). Buttons
+(prefix ``nt:``): ``nt:ob:<entry>`` object to an entry, ``nt:pg:<page>`` page the list,
+``nt:up|wd|rs:<objection>`` decide, ``nt:cf|ds:<notice>`` confirm or dispute one's score,
+``nt:x`` cancel. Every press is checked by the service against the presser's roles.
+The rendering of the notice itself lives here too; schedules/notices.py posts it.
+"""
 
 from __future__ import annotations
 
-from telegram.ext import Application
+import logging
+import math
+import re
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ConversationHandler, MessageHandler, filters
+
+from bot.domain.notice import MemberSummary, Notice, NoticeMember, ObjectionKind, ObjectionStatus, Verdict, one_line, pack
+from bot.domain.records import Branch, LedgerRow, Member
+from bot.domain.rulebook import Rulebook, YearMethod
+from bot.errors import DomainError, InvalidInput
+from bot.i18n import Safe, Translator, format_points, language_of
+from bot.services.branches import rulebook_of
+from bot.services.notices import NoticeView, ObjectionView
+from handlers.common import (
+    Context,
+    actor,
+    answer,
+    current_branch,
+    domain_errors,
+    is_private,
+    refusal,
+    reply,
+    services,
+    translator,
+)
+
+log = logging.getLogger(__name__)
 
 # Commands this module adds to the menus, by scope; each needs a menu.<command> catalog entry.
-MENU: dict[str, tuple[str, ...]] = {"private": (), "group": (), "admin": ()}
+MENU: dict[str, tuple[str, ...]] = {
+    "private": ("object", "appeal", "objections", "unconfirmed"),
+    "group": (),
+    "admin": ("unconfirmed",),
+}
+
+REASON = 0
+PAGE = 8
+CANCEL = "nt:x"
+_OBJECT_ARGS = re.compile(r"^/object(?:@\w+)?\s+#?(\S+)\s*(.*)$", re.S)
+_APPEAL_ARGS = re.compile(r"^/appeal(?:@\w+)?\s+#?(\S+)\s*(.*)$", re.S)
+
+
+# --- rendering ---------------------------------------------------------------------------------------
+
+
+def period_label(tr: Translator, key: str) -> str:
+    if match := re.fullmatch(r"(\d{4})-(\d{2})", key):
+        return tr("notice.period_month", year=match[1], month=int(match[2]))
+    if match := re.fullmatch(r"(\d{4})-Q([1-4])", key):
+        return tr("notice.period_quarter", year=match[1], quarter=match[2])
+    if match := re.fullmatch(r"(\d{4})-H([12])", key):
+        return tr("notice.period_half", year=match[1], half=tr(f"notice.half_{match[2]}"))
+    if re.fullmatch(r"\d{4}", key):
+        return tr("notice.period_year", year=key)
+    return key
+
+
+def local_time(moment: datetime, branch: Branch) -> str:
+    return moment.astimezone(ZoneInfo(branch.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def signed(value: Decimal) -> str:
+    return ("+" if value > 0 else "") + format_points(value)
+
+
+def joined(tr: Translator, names: list[str]) -> str:
+    return ("、" if tr.lang == "zh" else ", ").join(names)
+
+
+def item_label(tr: Translator, rulebook: Rulebook, row: LedgerRow) -> str:
+    item = rulebook.item(row.item_code)
+    name = item.name.get(tr.lang) if item else row.item_code
+    if item is not None and row.event_code and (event := item.event(row.event_code)) is not None:
+        name = f"{name} · {event.name.get(tr.lang)}"
+    return name
+
+
+def member_line(tr: Translator, rulebook: Rulebook, member: Member, summary: MemberSummary) -> str:
+    if summary.sum_scheme or not summary.month_scores:
+        text = tr("notice.member_sum", name=member.name, net=signed(summary.net), year=summary.year)
+    elif len(summary.month_scores) == 1:
+        text = tr("notice.member_month", name=member.name, score=summary.month_scores[0][2], year=summary.year)
+    else:
+        scores = " · ".join(tr("notice.month_score", month=m, score=s) for _, m, s in summary.month_scores)
+        text = tr("notice.member_months", name=member.name, scores=Safe(scores), year=summary.year)
+    return text
+
+
+def stored_line(tr: Translator, rulebook: Rulebook, member: Member, line: NoticeMember) -> str:
+    """A member's line as the notice recorded it (private messages after the posting)."""
+    if rulebook.year_result.method is YearMethod.SUM:
+        return tr("notice.member_sum", name=member.name, net=signed(Decimal(line.score)), year=line.year_score)
+    return tr("notice.member_month", name=member.name, score=Decimal(line.score), year=line.year_score)
+
+
+def entry_line(tr: Translator, rulebook: Rulebook, row: LedgerRow) -> str:
+    return tr("notice.entry", number=row.id, date=row.occurred_on.strftime("%m-%d"), item=item_label(tr, rulebook, row),
+              value=signed(row.value), reason=one_line(row.reason))
+
+
+def notice_messages(tr: Translator, view: NoticeView, defaulted: list[Member]) -> list[str]:
+    """The notice as Telegram messages: a header, the defaults, one block per member, split under 4096."""
+    branch, notice, rulebook = view.branch, view.notice, view.rulebook
+    head = [tr("notice.header", branch=branch.title, period=period_label(tr, notice.period_key))]
+    if notice.late:
+        head.append(tr("notice.late", due=local_time(notice.due_at, branch)))
+    head.append(tr("notice.window", closes=local_time(notice.closes_at, branch)))
+    blocks = ["\n".join(head)]
+    if defaulted:
+        blocks.append(tr("notice.defaulted", names=joined(tr, [m.name for m in defaulted])))
+    if any(summary.provisional for _, summary in view.lines):
+        blocks.append(tr("notice.provisional"))
+    for member, summary in view.lines:
+        lines = [member_line(tr, rulebook, member, summary)]
+        lines += [entry_line(tr, rulebook, view.rows[e.id]) for e in summary.entries]
+        if not summary.entries:
+            lines.append(tr("notice.no_entries"))
+        blocks.append("\n".join(lines))
+    if not view.lines:
+        blocks.append(tr("notice.no_members"))
+    else:
+        blocks.append(tr("notice.footer", count=len(view.lines)))
+    return pack(blocks)
+
+
+def confirm_keyboard(tr: Translator, notice: Notice) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[
+        InlineKeyboardButton(tr("notice.confirm_button"), callback_data=f"nt:cf:{notice.id}"),
+        InlineKeyboardButton(tr("notice.dispute_button"), callback_data=f"nt:ds:{notice.id}"),
+    ]])
+
+
+def member_tr(member: Member, branch: Branch) -> Translator:
+    return Translator(language_of(member.language, branch.language))
+
+
+async def send_private(bot: Bot, user_id: int, text: str, **kwargs) -> Message | None:
+    """A private message that may fail because the user never started the bot or blocked it."""
+    try:
+        return await bot.send_message(user_id, text, **kwargs)
+    except Forbidden:
+        log.info("user %s cannot be reached privately", user_id)
+        return None
+
+
+def objection_card(tr: Translator, view: ObjectionView) -> str:
+    o, branch = view.objection, view.branch
+    rulebook = rulebook_of(branch)
+    period = period_label(tr, view.notice.period_key)
+    if o.kind is ObjectionKind.DISPUTE:
+        line = stored_line(tr, rulebook, view.member, view.line) if view.line else ""
+        return tr("dispute.card", number=o.id, branch=branch.title, period=period, name=view.member.name,
+                  line=Safe(line), reason=o.reason)
+    entry = view.entry
+    assert entry is not None
+    return tr("objection.card", number=o.id, branch=branch.title, period=period, objector=view.objector.name,
+              entry=entry.id, name=view.member.name, date=entry.occurred_on.isoformat(), item=item_label(tr, rulebook, entry),
+              value=signed(entry.value), entry_reason=one_line(entry.reason), reason=o.reason)
+
+
+def decision_keyboard(tr: Translator, view: ObjectionView) -> InlineKeyboardMarkup:
+    number = view.objection.id
+    if view.objection.kind is ObjectionKind.DISPUTE:
+        row = [InlineKeyboardButton(tr("dispute.uphold_button"), callback_data=f"nt:up:{number}"),
+               InlineKeyboardButton(tr("dispute.resolve_button"), callback_data=f"nt:rs:{number}")]
+    else:
+        row = [InlineKeyboardButton(tr("objection.uphold_button"), callback_data=f"nt:up:{number}"),
+               InlineKeyboardButton(tr("objection.withdraw_button"), callback_data=f"nt:wd:{number}")]
+    return InlineKeyboardMarkup([row])
+
+
+def outcome_text(tr: Translator, view: ObjectionView) -> str:
+    by = view.decider.name if view.decider else "-"
+    status = view.objection.status
+    if status is ObjectionStatus.WITHDRAWN:
+        return tr("objection.outcome_withdrawn", by=by, reversal=view.reversal.id if view.reversal else "-")
+    if status is ObjectionStatus.RESOLVED:
+        return tr("objection.outcome_resolved", by=by)
+    return tr("objection.outcome_upheld", by=by)
+
+
+async def send_cards(bot: Bot, context: Context, view: ObjectionView) -> int:
+    """Send the objection to every decider who can be reached; returns how many were."""
+    svc = services(context)
+    reached = 0
+    for decider in await svc.notices.deciders(view):
+        tr = member_tr(decider, view.branch)
+        sent = await send_private(bot, decider.user_id, objection_card(tr, view),  # type: ignore[arg-type]
+                                  reply_markup=decision_keyboard(tr, view))
+        if sent is None:
+            continue
+        await svc.notices.remember_message(view.objection.id, sent.chat_id, sent.message_id)
+        reached += 1
+    return reached
+
+
+async def go_private(update: Update, context: Context) -> None:
+    branch = None
+    if update.effective_chat is not None:
+        branch = await services(context).branches.find_by_chat(update.effective_chat.id)
+    tr = translator(update, branch)
+    link = f"https://t.me/{context.bot.username}"
+    await reply(update, tr("notice.go_private"),
+                reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton(tr("notice.open_private"), url=link)]]))
+
+
+# --- /object: the list of open entries --------------------------------------------------------------
+
+
+async def _listing(update: Update, context: Context, branch: Branch, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    svc = services(context)
+    tr = translator(update, branch)
+    assert update.effective_user is not None
+    notices = await svc.notices.objectable(branch, actor(update.effective_user))
+    if not notices:
+        return tr("objection.nothing_open"), None
+    rulebook = rulebook_of(branch)
+    items = [(row, member) for _, entries in notices for row, member in entries]
+    pages = max(1, math.ceil(len(items) / PAGE))
+    page = min(max(page, 0), pages - 1)
+    lines = [tr("objection.list_header", branch=branch.title, period=period_label(tr, n.period_key),
+                closes=local_time(n.closes_at, branch)) for n, _ in notices]
+    rows = []
+    for row, member in items[page * PAGE:(page + 1) * PAGE]:
+        item = item_label(tr, rulebook, row)
+        lines.append(tr("objection.list_line", number=row.id, name=member.name, date=row.occurred_on.isoformat(),
+                        item=item, value=signed(row.value), reason=one_line(row.reason, 80)))
+        label = f"#{row.id} {member.name} {item} {signed(row.value)}"
+        rows.append([InlineKeyboardButton(label[:60], callback_data=f"nt:ob:{row.id}")])
+    if not items:
+        lines.append(tr("notice.no_entries"))
+    if pages > 1:
+        lines.append(tr("objection.page", page=page + 1, pages=pages))
+        nav = []
+        if page > 0:
+            nav.append(InlineKeyboardButton(tr("objection.previous_page"), callback_data=f"nt:pg:{page - 1}"))
+        if page < pages - 1:
+            nav.append(InlineKeyboardButton(tr("objection.next_page"), callback_data=f"nt:pg:{page + 1}"))
+        rows.append(nav)
+    return "\n".join(lines), (InlineKeyboardMarkup(rows) if rows else None)
+
+
+@domain_errors
+async def page_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    branch = await current_branch(update, context)
+    text, markup = await _listing(update, context, branch, int(query.data.split(":")[2]))
+    await answer(query)
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as exc:  # unchanged: the same page again
+        log.debug("could not edit the objection list: %s", exc)
+
+
+# --- the reason conversation (objection or dispute) --------------------------------------------------
+
+
+def cancel_keyboard(tr: Translator) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(tr("common.cancel"), callback_data=CANCEL)]])
+
+
+def _ask_objection(tr: Translator, branch: Branch, entry: LedgerRow, member: Member) -> str:
+    return tr("objection.ask_reason", number=entry.id, name=member.name, date=entry.occurred_on.isoformat(),
+              item=item_label(tr, rulebook_of(branch), entry), value=signed(entry.value), reason=one_line(entry.reason))
+
+
+async def object_command(update: Update, context: Context) -> int:
+    svc = services(context)
+    message = update.effective_message
+    assert message is not None and update.effective_user is not None
+    try:
+        branch = await current_branch(update, context)
+        tr = translator(update, branch)
+        match = _OBJECT_ARGS.match(message.text or "")
+        if match is None:  # the list to pick from
+            text, markup = await _listing(update, context, branch, 0)
+            await reply(update, text, reply_markup=markup)
+            return ConversationHandler.END
+        if not match[1].isdigit() or len(match[1]) > 12:
+            raise InvalidInput("objection.bad_number")
+        number, reason = int(match[1]), match[2]
+        if reason.strip():
+            view = await svc.notices.object(branch, actor(update.effective_user), number, reason)
+            await _filed(update, context, view)
+            return ConversationHandler.END
+        entry = await svc.notices.check_entry(branch, actor(update.effective_user), number)
+    except DomainError as error:
+        await reply(update, refusal(update, error))
+        return ConversationHandler.END
+    context.user_data["nt"] = {"action": "ob", "id": number, "branch": branch.id}
+    await reply(update, _ask_objection(tr, branch, entry.entry, entry.member), reply_markup=cancel_keyboard(tr))
+    return REASON
+
+
+async def object_button(update: Update, context: Context) -> int:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    number = int(query.data.split(":")[2])
+    try:
+        branch = await current_branch(update, context)
+        entry = await services(context).notices.check_entry(branch, actor(query.from_user), number)
+    except DomainError as error:
+        await answer(query, refusal(update, error), alert=True)
+        return ConversationHandler.END
+    await answer(query)
+    context.user_data["nt"] = {"action": "ob", "id": number, "branch": branch.id}
+    tr = translator(update, branch)
+    await context.bot.send_message(query.from_user.id, _ask_objection(tr, branch, entry.entry, entry.member),
+                                   reply_markup=cancel_keyboard(tr))
+    return REASON
+
+
+async def dispute_button(update: Update, context: Context) -> int:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    number = int(query.data.split(":")[2])
+    try:
+        confirmation = await services(context).notices.check_dispute(number, actor(query.from_user))
+    except DomainError as error:
+        await answer(query, refusal(update, error), alert=True)
+        return ConversationHandler.END
+    tr = translator(update, confirmation.branch)
+    await answer(query)
+    context.user_data["nt"] = {"action": "ds", "id": number}
+    await context.bot.send_message(query.from_user.id, tr(
+        "notice.dispute_ask", period=period_label(tr, confirmation.notice.period_key),
+        score=Safe(stored_line(tr, rulebook_of(confirmation.branch), confirmation.member, confirmation.line))),
+        reply_markup=cancel_keyboard(tr))
+    return REASON
+
+
+async def reason_text(update: Update, context: Context) -> int:
+    svc = services(context)
+    pending = context.user_data.get("nt") or {}
+    message = update.effective_message
+    assert message is not None and update.effective_user is not None
+    try:
+        if pending.get("action") == "ob":
+            branch = await svc.branches.by_id(pending["branch"])
+            view = await svc.notices.object(branch, actor(update.effective_user), pending["id"], message.text)
+        elif pending.get("action") == "ds":
+            view = await svc.notices.dispute(pending["id"], actor(update.effective_user), message.text)
+        else:
+            return ConversationHandler.END
+    except DomainError as error:
+        await reply(update, refusal(update, error))
+        if error.key in ("objection.reason_required", "text.too_long"):
+            return REASON  # type it again
+        context.user_data.pop("nt", None)
+        return ConversationHandler.END
+    context.user_data.pop("nt", None)
+    await _filed(update, context, view)
+    return ConversationHandler.END
+
+
+async def _filed(update: Update, context: Context, view: ObjectionView) -> None:
+    tr = translator(update, view.branch)
+    o = view.objection
+    if o.kind is ObjectionKind.DISPUTE:
+        text = tr("dispute.filed", period=period_label(tr, view.notice.period_key), number=o.id)
+    else:
+        text = tr("objection.filed", entry=o.ledger_id, name=view.member.name, number=o.id)
+    if await send_cards(context.bot, context, view) == 0:
+        text += "\n" + tr("objection.no_decider")
+    await reply(update, text)
+
+
+async def cancel(update: Update, context: Context) -> int:
+    context.user_data.pop("nt", None)
+    if update.callback_query is not None:
+        await answer(update.callback_query)
+    await reply(update, translator(update)("common.cancelled"))
+    return ConversationHandler.END
+
+
+# --- decisions ---------------------------------------------------------------------------------------
+
+
+@domain_errors
+async def decide_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, verdict, number = query.data.split(":")
+    svc = services(context)
+    view = await svc.notices.decide(int(number), actor(query.from_user), Verdict(verdict))
+    tr = translator(update, view.branch)
+    outcome = outcome_text(tr, view)
+    await answer(query, outcome)
+    text = objection_card(tr, view) + "\n\n" + outcome
+    for chat_id, message_id in await svc.notices.messages(view.objection.id):
+        try:
+            await context.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+        except (BadRequest, Forbidden) as exc:  # deleted or unchanged: the decision stands
+            log.debug("could not edit objection card: %s", exc)
+    await _tell(context, view)
+
+
+async def _tell(context: Context, view: ObjectionView) -> None:
+    """The objector and the member privately; the group for objections to entries."""
+    o, branch = view.objection, view.branch
+    rulebook = rulebook_of(branch)
+    if o.kind is ObjectionKind.DISPUTE:
+        if view.member.user_id is not None:
+            tr = member_tr(view.member, branch)
+            key = "dispute.told_resolved" if o.status is ObjectionStatus.RESOLVED else "dispute.told_upheld"
+            await send_private(context.bot, view.member.user_id, tr(key, number=o.id, period=period_label(tr, view.notice.period_key)))
+        return
+    entry = view.entry
+    assert entry is not None
+    withdrawn = o.status is ObjectionStatus.WITHDRAWN
+    if view.objector.user_id is not None:
+        tr = member_tr(view.objector, branch)
+        await send_private(context.bot, view.objector.user_id, tr(
+            "objection.told_objector_withdrawn" if withdrawn else "objection.told_objector_upheld",
+            number=o.id, entry=entry.id, name=view.member.name, item=item_label(tr, rulebook, entry), value=signed(entry.value)))
+    if view.member.user_id is not None and view.member.id != view.objector.id:
+        tr = member_tr(view.member, branch)
+        if withdrawn:
+            text = tr("objection.told_member_withdrawn", number=o.id, entry=entry.id, item=item_label(tr, rulebook, entry),
+                      value=signed(entry.value), reason=o.reason)
+        else:
+            text = tr("objection.told_member_upheld", number=o.id, entry=entry.id, item=item_label(tr, rulebook, entry),
+                      value=signed(entry.value))
+        await send_private(context.bot, view.member.user_id, text)
+    tr = Translator(branch.language)
+    try:
+        await context.bot.send_message(branch.chat_id, tr(
+            "objection.group_withdrawn" if withdrawn else "objection.group_upheld",
+            number=o.id, name=view.member.name, entry=entry.id, item=item_label(tr, rulebook, entry), value=signed(entry.value)))
+    except (BadRequest, Forbidden) as exc:
+        log.warning("could not post the objection outcome in the group of branch %s: %s", branch.id, exc)
+
+
+@domain_errors
+async def objections_command(update: Update, context: Context) -> None:
+    if not is_private(update):
+        await go_private(update, context)
+        return
+    assert update.effective_user is not None
+    svc = services(context)
+    branch = await current_branch(update, context)
+    tr = translator(update, branch)
+    views = await svc.notices.pending(branch, actor(update.effective_user))
+    if not views:
+        await reply(update, tr("objection.none_pending"))
+        return
+    await reply(update, tr("objection.pending_header", count=len(views)))
+    for view in views[:20]:
+        sent = await reply(update, objection_card(tr, view), reply_markup=decision_keyboard(tr, view))
+        if sent is not None:
+            await svc.notices.remember_message(view.objection.id, sent.chat_id, sent.message_id)
+
+
+# --- confirmation ------------------------------------------------------------------------------------
+
+
+@domain_errors
+async def confirm_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    confirmation = await services(context).notices.confirm(int(query.data.split(":")[2]), actor(query.from_user))
+    tr = translator(update, confirmation.branch)
+    await answer(query, tr("notice.confirmed", period=period_label(tr, confirmation.notice.period_key)))
+    try:
+        await query.edit_message_reply_markup(InlineKeyboardMarkup([[
+            InlineKeyboardButton("✅ " + tr("notice.confirmed_short"), callback_data=f"nt:cf:{confirmation.notice.id}")]]))
+    except BadRequest as exc:
+        log.debug("could not mark the confirmation: %s", exc)
+
+
+@domain_errors
+async def unconfirmed_command(update: Update, context: Context) -> None:
+    assert update.effective_user is not None
+    branch = await current_branch(update, context)
+    tr = translator(update, branch)
+    key = context.args[0] if context.args else None
+    notice, waiting = await services(context).notices.unconfirmed(branch, actor(update.effective_user), key)
+    period = period_label(tr, notice.period_key)
+    if not waiting:
+        await reply(update, tr("unconfirmed.none", branch=branch.title, period=period))
+        return
+    lines = [tr("unconfirmed.header", branch=branch.title, period=period, count=len(waiting))]
+    for member, line in waiting:
+        status = tr("unconfirmed.disputed" if line.status.value == "disputed" else "unconfirmed.pending")
+        text = tr("unconfirmed.line", name=member.name, status=status)
+        if member.user_id is None:
+            text += tr("unconfirmed.no_account")
+        lines.append(text)
+    await reply(update, "\n".join(lines))
+
+
+# --- appeals -----------------------------------------------------------------------------------------
+
+
+@domain_errors
+async def appeal_command(update: Update, context: Context) -> None:
+    if not is_private(update):
+        await go_private(update, context)
+        return
+    message = update.effective_message
+    assert message is not None and update.effective_user is not None
+    svc = services(context)
+    branch = await current_branch(update, context)
+    tr = translator(update, branch)
+    match = _APPEAL_ARGS.match(message.text or "")
+    if match is None or not match[1].isdigit() or len(match[1]) > 12:
+        await reply(update, tr("appeal.usage"))
+        return
+    view = await svc.notices.appeal(branch, actor(update.effective_user), int(match[1]), match[2])
+    await reply(update, tr("appeal.recorded", number=view.objection.id))
+    o = view.objection
+    appellant = view.objector if o.appealed_by == view.objector.id else view.member
+    for receiver in await svc.notices.appeal_receivers(branch):
+        rtr = member_tr(receiver, branch)
+        about = (rtr("appeal.about_entry", entry=o.ledger_id, name=view.member.name) if o.kind is ObjectionKind.OBJECTION
+                 else rtr("appeal.about_dispute", name=view.member.name, period=period_label(rtr, view.notice.period_key)))
+        await send_private(context.bot, receiver.user_id, rtr(  # type: ignore[arg-type]
+            "appeal.notify", name=appellant.name, number=o.id, about=Safe(about), reason=o.appeal_reason or ""))
 
 
 def register(app: Application) -> None:
     """Add this module's handlers (called in bot.app.register_handlers)."""
+    private = filters.ChatType.PRIVATE
+    app.add_handler(ConversationHandler(
+        entry_points=[
+            CommandHandler("object", object_command, filters=private),
+            CallbackQueryHandler(object_button, pattern=r"^nt:ob:\d{1,12}$"),
+            CallbackQueryHandler(dispute_button, pattern=r"^nt:ds:\d{1,12}$"),
+        ],
+        states={REASON: [MessageHandler(filters.TEXT & ~filters.COMMAND & private, reason_text)]},
+        fallbacks=[CommandHandler("cancel", cancel), CallbackQueryHandler(cancel, pattern=f"^{CANCEL}$")],
+        name="notice-reason", allow_reentry=True, per_message=False,
+    ))
+    app.add_handler(CommandHandler("object", go_private, filters=~private))
+    app.add_handler(CallbackQueryHandler(page_button, pattern=r"^nt:pg:\d{1,6}$"))
+    app.add_handler(CallbackQueryHandler(decide_button, pattern=r"^nt:(up|wd|rs):\d{1,12}$"))
+    app.add_handler(CallbackQueryHandler(confirm_button, pattern=r"^nt:cf:\d{1,12}$"))
+    app.add_handler(CommandHandler("objections", objections_command))
+    app.add_handler(CommandHandler("unconfirmed", unconfirmed_command))
+    app.add_handler(CommandHandler("appeal", appeal_command))

@@ -1,0 +1,236 @@
+"""Notices, the entries and members they published, objections, appeals and confirmations."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from bot.domain.notice import ConfirmStatus, Notice, NoticeMember, Objection, ObjectionKind, ObjectionStatus
+from bot.domain.records import LedgerRow
+from storage._util import row_dict
+from storage.db import Connection
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _notice(row) -> Notice:
+    return Notice(**row_dict(row))
+
+
+def _objection(row) -> Objection:
+    return Objection(**row_dict(row))
+
+
+# --- notices ---------------------------------------------------------------------------------------
+
+
+async def create(conn: Connection, *, branch_id: int, period_key: str, first_day: date, last_day: date,
+                 due_at: datetime, posted_at: datetime, closes_at: datetime, late: bool) -> Notice | None:
+    """The notice of a period, once; None when the branch already has it (a repeat)."""
+    async with conn.execute(
+        "INSERT INTO notices (branch_id, period_key, first_day, last_day, due_at, posted_at, closes_at, late)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (branch_id, period_key) DO NOTHING RETURNING *",
+        (branch_id, period_key, first_day.isoformat(), last_day.isoformat(), _iso(due_at), _iso(posted_at),
+         _iso(closes_at), int(late)),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return _notice(row) if row else None
+
+
+async def by_id(conn: Connection, notice_id: int) -> Notice | None:
+    async with conn.execute("SELECT * FROM notices WHERE id = ?", (notice_id,)) as cursor:
+        row = await cursor.fetchone()
+    return _notice(row) if row else None
+
+
+async def by_period(conn: Connection, branch_id: int, period_key: str) -> Notice | None:
+    async with conn.execute("SELECT * FROM notices WHERE branch_id = ? AND period_key = ?", (branch_id, period_key)) as cursor:
+        row = await cursor.fetchone()
+    return _notice(row) if row else None
+
+
+async def recent(conn: Connection, branch_id: int, limit: int = 4) -> list[Notice]:
+    """The branch's latest notices, newest first."""
+    async with conn.execute(
+        "SELECT * FROM notices WHERE branch_id = ? ORDER BY posted_at DESC, id DESC LIMIT ?", (branch_id, limit)
+    ) as cursor:
+        return [_notice(r) for r in await cursor.fetchall()]
+
+
+async def open_at(conn: Connection, branch_id: int, now: datetime) -> list[Notice]:
+    """Notices whose objection window is open at ``now``, oldest first."""
+    async with conn.execute(
+        "SELECT * FROM notices WHERE branch_id = ? AND posted_at <= ? AND closes_at > ? ORDER BY posted_at, id",
+        (branch_id, _iso(now), _iso(now)),
+    ) as cursor:
+        return [_notice(r) for r in await cursor.fetchall()]
+
+
+async def add_entries(conn: Connection, notice_id: int, entries: list[tuple[int, int]]) -> None:
+    """(ledger id, member id) of every row the notice published."""
+    await conn.executemany(
+        "INSERT INTO notice_entries (notice_id, ledger_id, member_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        [(notice_id, ledger_id, member_id) for ledger_id, member_id in entries],
+    )
+
+
+async def add_members(conn: Connection, notice_id: int, members: list[tuple[int, str, str]]) -> None:
+    """(member id, period figure, year figure) of every member the notice listed."""
+    await conn.executemany(
+        "INSERT INTO notice_members (notice_id, member_id, score, year_score) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [(notice_id, member_id, score, year) for member_id, score, year in members],
+    )
+
+
+async def notice_of_entry(conn: Connection, branch_id: int, ledger_id: int) -> Notice | None:
+    """The (latest) notice of this branch that published the ledger row."""
+    async with conn.execute(
+        "SELECT n.* FROM notices n JOIN notice_entries e ON e.notice_id = n.id"
+        " WHERE n.branch_id = ? AND e.ledger_id = ? ORDER BY n.posted_at DESC LIMIT 1",
+        (branch_id, ledger_id),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return _notice(row) if row else None
+
+
+async def entries(conn: Connection, notice_id: int) -> list[LedgerRow]:
+    """The rows a notice published that are still in force (not reversed since)."""
+    async with conn.execute(
+        "SELECT l.* FROM ledger l JOIN notice_entries e ON e.ledger_id = l.id"
+        " WHERE e.notice_id = ? AND NOT EXISTS (SELECT 1 FROM ledger r WHERE r.reverses_id = l.id)"
+        " ORDER BY l.occurred_on, l.id",
+        (notice_id,),
+    ) as cursor:
+        return [LedgerRow(**row_dict(r)) for r in await cursor.fetchall()]
+
+
+async def reversal_of(conn: Connection, ledger_id: int) -> LedgerRow | None:
+    async with conn.execute("SELECT * FROM ledger WHERE reverses_id = ?", (ledger_id,)) as cursor:
+        row = await cursor.fetchone()
+    return LedgerRow(**row_dict(row)) if row else None
+
+
+# --- confirmations ---------------------------------------------------------------------------------
+
+
+async def member_line(conn: Connection, notice_id: int, member_id: int) -> NoticeMember | None:
+    async with conn.execute(
+        "SELECT * FROM notice_members WHERE notice_id = ? AND member_id = ?", (notice_id, member_id)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return NoticeMember(**row_dict(row)) if row else None
+
+
+async def member_lines(conn: Connection, notice_id: int) -> list[NoticeMember]:
+    async with conn.execute("SELECT * FROM notice_members WHERE notice_id = ? ORDER BY member_id", (notice_id,)) as cursor:
+        return [NoticeMember(**row_dict(r)) for r in await cursor.fetchall()]
+
+
+async def answer(conn: Connection, notice_id: int, member_id: int, status: ConfirmStatus, at: datetime) -> bool:
+    """pending → confirmed or disputed, once; False when already answered."""
+    cursor = await conn.execute(
+        "UPDATE notice_members SET status = ?, answered_at = ? WHERE notice_id = ? AND member_id = ? AND status = 'pending'",
+        (status.value, _iso(at), notice_id, member_id),
+    )
+    return cursor.rowcount == 1
+
+
+# --- objections ------------------------------------------------------------------------------------
+
+
+async def add_objection(conn: Connection, *, branch_id: int, notice_id: int, kind: ObjectionKind, ledger_id: int | None,
+                        member_id: int, objector_id: int, target: str, reason: str, at: datetime) -> Objection | None:
+    """The objection, once per (notice, objector, target); None on a repeat."""
+    async with conn.execute(
+        "INSERT INTO objections (branch_id, notice_id, kind, ledger_id, member_id, objector_id, target, reason, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (notice_id, objector_id, target) DO NOTHING RETURNING *",
+        (branch_id, notice_id, kind.value, ledger_id, member_id, objector_id, target, reason, _iso(at)),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return _objection(row) if row else None
+
+
+async def objection(conn: Connection, objection_id: int) -> Objection | None:
+    async with conn.execute("SELECT * FROM objections WHERE id = ?", (objection_id,)) as cursor:
+        row = await cursor.fetchone()
+    return _objection(row) if row else None
+
+
+async def objection_by_target(conn: Connection, notice_id: int, objector_id: int, target: str) -> Objection | None:
+    async with conn.execute(
+        "SELECT * FROM objections WHERE notice_id = ? AND objector_id = ? AND target = ?", (notice_id, objector_id, target)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return _objection(row) if row else None
+
+
+async def objections_of_notice(conn: Connection, notice_id: int) -> list[Objection]:
+    async with conn.execute("SELECT * FROM objections WHERE notice_id = ? ORDER BY id", (notice_id,)) as cursor:
+        return [_objection(r) for r in await cursor.fetchall()]
+
+
+async def open_objections(conn: Connection, branch_id: int) -> list[Objection]:
+    async with conn.execute(
+        "SELECT * FROM objections WHERE branch_id = ? AND status = 'open' ORDER BY id", (branch_id,)
+    ) as cursor:
+        return [_objection(r) for r in await cursor.fetchall()]
+
+
+async def decide(conn: Connection, objection_id: int, status: ObjectionStatus, decided_by: int, at: datetime,
+                 reversal_id: int | None = None) -> bool:
+    """open → decided, once; False when it was already decided (a second tap, another decider)."""
+    cursor = await conn.execute(
+        "UPDATE objections SET status = ?, decided_by = ?, decided_at = ?, reversal_id = ? WHERE id = ? AND status = 'open'",
+        (status.value, decided_by, _iso(at), reversal_id, objection_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def set_reversal(conn: Connection, objection_id: int, reversal_id: int) -> None:
+    await conn.execute("UPDATE objections SET reversal_id = ? WHERE id = ? AND reversal_id IS NULL", (reversal_id, objection_id))
+
+
+async def appeal(conn: Connection, objection_id: int, appealed_by: int, reason: str, at: datetime) -> bool:
+    """Flag a decided objection as appealed upward, once."""
+    cursor = await conn.execute(
+        "UPDATE objections SET appealed_by = ?, appealed_at = ?, appeal_reason = ?"
+        " WHERE id = ? AND status != 'open' AND appealed_at IS NULL",
+        (appealed_by, _iso(at), reason, objection_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def add_message(conn: Connection, objection_id: int, chat_id: int, message_id: int) -> None:
+    await conn.execute(
+        "INSERT INTO objection_messages (objection_id, chat_id, message_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        (objection_id, chat_id, message_id),
+    )
+
+
+async def messages(conn: Connection, objection_id: int) -> list[tuple[int, int]]:
+    async with conn.execute(
+        "SELECT chat_id, message_id FROM objection_messages WHERE objection_id = ? ORDER BY message_id", (objection_id,)
+    ) as cursor:
+        return [(int(r[0]), int(r[1])) for r in await cursor.fetchall()]
+
+
+# --- the branch's first day ------------------------------------------------------------------------
+
+
+async def earliest_join(conn: Connection, branch_id: int) -> date | None:
+    """The first day anyone joined the branch (with created_at, where the branch's notices may start)."""
+    async with conn.execute(
+        "SELECT MIN(joined_on) FROM members WHERE branch_id = ? AND joined_on IS NOT NULL", (branch_id,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return date.fromisoformat(row[0]) if row and row[0] else None
+
+
+async def ledger_of_branch(conn: Connection, branch_id: int, first: date, last: date) -> list[LedgerRow]:
+    """The branch's rows dated from ``first`` to ``last`` (reversals included, for the scoring)."""
+    async with conn.execute(
+        "SELECT * FROM ledger WHERE branch_id = ? AND occurred_on >= ? AND occurred_on <= ? ORDER BY id",
+        (branch_id, first.isoformat(), last.isoformat()),
+    ) as cursor:
+        return [LedgerRow(**row_dict(r)) for r in await cursor.fetchall()]

@@ -1,0 +1,576 @@
+"""The public notice (公示), objections (异议), appeals (申诉) and confirmations (签字确认), end to end.
+
+Time moves with the FixedClock; scheduled work runs with ``schedules.engine.tick``. Each test asserts
+on the Bot API calls (group posts, private messages, buttons, popups) and on the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.clock import FixedClock
+from bot.domain.calendar import period_of_month
+from bot.domain.notice import pack, summarise, telegram_length
+from bot.domain.rulebook import Period
+from bot.domain.scoring import Entry, effective, month_score, publish
+from bot.harness import plain
+from bot.i18n import format_points
+from bot.presets import preset
+from bot.services import Actor
+from bot.services.branches import rulebook_of
+from schedules import engine
+from tests.conftest import TestHarness, assert_healthy, count, popups, rows, said, setup_branch
+
+NOTICE_KINDS = ("notice", "notice_remind", "notice_close")
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+APRIL_1 = utc(2026, 4, 1, 1, 0)  # 09:00 in Asia/Shanghai: March's notice is due
+
+
+@pytest.fixture
+def only_notices(monkeypatch):
+    """The notice producers alone, so other features' scheduled work does not change what is published."""
+    monkeypatch.setattr(engine, "PRODUCERS", [p for p in engine.PRODUCERS if p.kind in NOTICE_KINDS])
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+async def pin_created(h: TestHarness, branch_id: int, moment: datetime) -> None:
+    """The branch's created_at as of the test's clock (storage stamps it with the wall clock)."""
+    await h.db.conn.execute("UPDATE branches SET created_at = ? WHERE id = ?", (moment.isoformat(), branch_id))
+    await h.db.conn.commit()
+
+
+async def branch_at(h: TestHarness, clock: FixedClock, moment: datetime, **kwargs) -> SimpleNamespace:
+    clock.set(moment)
+    b = await setup_branch(h, **kwargs)
+    await pin_created(h, b.branch.id, moment)
+    b.branch = await h.services.branches.by_id(b.branch.id)
+    return b
+
+
+def as_actor(user) -> Actor:
+    return Actor(user_id=user.id, name=user.full_name, username=user.username, language=user.language_code)
+
+
+async def record(h: TestHarness, b: SimpleNamespace, who: str, item: str, value: str, day: date, reason: str,
+                 event: str | None = None) -> int:
+    """A recorder's entry through the service; returns the ledger id."""
+    target = await h.services.roster.member_of_id(b.member_ids[who])
+    row = await h.services.points.record(b.branch, as_actor(b.recorder), target, item, Decimal(value), day, reason,
+                                         reference=f"test:{who}:{item}:{day}:{reason[:20]}", event_code=event)
+    assert row is not None
+    return row.id
+
+
+async def tick(h: TestHarness, clock: FixedClock, moment: datetime | None = None) -> list[tuple[int, str, str, str]]:
+    if moment is not None:
+        clock.set(moment)
+    return await engine.tick(h.app, clock.now())
+
+
+def posts(h: TestHarness, chat_id: int, marker: str = "积分公示") -> list[str]:
+    return [plain(str(c.params["text"])) for c in h.world.sent(chat_id, "sendMessage") if marker in str(c.params["text"])]
+
+
+def notice_posts(h: TestHarness, b: SimpleNamespace) -> list[str]:
+    """The group messages of the notice itself (header and continuation), in order."""
+    texts = [plain(str(c.params["text"])) for c in h.world.sent(b.group.id, "sendMessage")]
+    start = next((i for i, t in enumerate(texts) if "党员积分公示" in t), None)
+    if start is None:
+        return []
+    result = [texts[start]]
+    for text in texts[start + 1:]:
+        if "党员积分公示" in text or "异议 #" in text or "异议期已结束" in text:
+            break
+        result.append(text)
+    return result
+
+
+def private_texts(h: TestHarness, user) -> str:
+    return "\n".join(plain(str(c.params.get("text", ""))) for c in h.world.sent(user.id))
+
+
+def confirm_message(h: TestHarness, user):
+    for message in reversed(h.world.messages(user.id)):
+        if any(data.startswith("nt:cf:") for _, data in h.world.buttons(message)):
+            return message
+    raise LookupError("no confirmation message")
+
+
+def alerts(calls) -> str:
+    return "\n".join(plain(str(c.params.get("text", ""))) for c in popups(calls) if c.params.get("show_alert"))
+
+
+@contextlib.asynccontextmanager
+async def restarted(path: Path, clock: FixedClock, b: SimpleNamespace) -> AsyncIterator[TestHarness]:
+    """The bot started again on the same database (the offline Telegram knows the same people)."""
+    async with TestHarness(path, clock) as h:
+        h.group(b.group.id, b.group.title)
+        for person in (b.secretary, b.recorder, b.zhang, b.lisi):
+            h.user(person.id, person.first_name, username=person.username)
+        yield h
+        assert_healthy(h)
+
+
+# --- the notice ---------------------------------------------------------------------------------------
+
+
+async def test_notice_posts_once_with_scores_entries_reasons_and_asks_each_member_to_confirm(h, clock, only_notices):
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0))
+    absent = await record(h, b, "zhang", "study", "-5", date(2026, 3, 10), "3月10日学习无故缺席", event="absent")
+    duty = await record(h, b, "zhang", "post_duty", "8", date(2026, 3, 20), "本月巡逻3次")
+    lisi_law = await record(h, b, "lisi", "law", "-10", date(2026, 3, 18), "家属违规<b>搭建</b>", event="violation")
+
+    assert not [d for d in await tick(h, clock, APRIL_1 - timedelta(minutes=1)) if d[1] == "notice"]
+    assert await count(h, "notices") == 0
+
+    done = await tick(h, clock, APRIL_1 + timedelta(minutes=1))
+    assert (b.branch.id, "notice", "2026-03", "done") in done
+    texts = notice_posts(h, b)
+    assert len(texts) == 1
+    text = texts[0]
+    assert "兰溪镇红星村党支部 2026年3月 党员积分公示" in text
+    assert "补发" not in text  # on time
+    assert "异议期）至 2026-04-08 09:01" in text
+    rulebook = rulebook_of(b.branch)
+    ledger = [Entry(id=r["id"], item_code=r["item_code"], value=Decimal(r["value"]), occurred_on=date.fromisoformat(r["occurred_on"]),
+                    event_code=r["event_code"], reverses_id=r["reverses_id"]) for r in await rows(h, "SELECT * FROM ledger")]
+    for who, name in (("zhang", "张三"), ("lisi", "李四"), ("secretary", "王书记"), ("recorder", "李记录")):
+        mine = [e for e in ledger if e.id in {r["id"] for r in await rows(h, "SELECT id FROM ledger WHERE member_id = ?", b.member_ids[who])}]
+        expected = publish(month_score(rulebook, mine, 2026, 3).total)
+        assert f"{name}：本月 {format_points(expected)} 分" in text
+    assert "张三：本月 63 分" in text  # 40 - 5 + (2 posts x 10 claimed + 8 duties)
+    assert f"#{absent} 03-10 学习教育 · 无故缺席 -5　3月10日学习无故缺席" in text
+    assert f"#{duty} 03-20 爱岗敬业、充分履职 +8　本月巡逻3次" in text
+    assert f"#{lisi_law}" in text and "家属违规<b>搭建</b>" in text  # user text shown as text, never markup
+    assert text.count("本期无加减分") == 2  # the secretary and the recorder: listed with nothing changed
+
+    notice = (await rows(h, "SELECT * FROM notices"))[0]
+    assert notice["period_key"] == "2026-03" and notice["late"] == 0
+    assert notice["closes_at"] == "2026-04-08T01:01:00+00:00"
+    assert {r["ledger_id"] for r in await rows(h, "SELECT ledger_id FROM notice_entries")} == {absent, duty, lisi_law}
+    assert {r["status"] for r in await rows(h, "SELECT status FROM notice_members")} == {"pending"}
+    assert await count(h, "notice_members") == 4
+    for person in (b.secretary, b.recorder, b.zhang, b.lisi):
+        message = confirm_message(h, person)
+        assert [d for _, d in h.world.buttons(message)] == [f"nt:cf:{notice['id']}", f"nt:ds:{notice['id']}"]
+        assert "请确认本人本期积分" in (message.text or "")
+    assert "张三：本月 63 分" in (confirm_message(h, b.zhang).text or "")
+
+    before = len(h.world.calls)
+    assert [d for d in await tick(h, clock) if d[1] == "notice"] == []  # the next minute: nothing again
+    assert await tick(h, clock, APRIL_1 + timedelta(hours=3)) == []
+    assert not [c for c in h.world.calls[before:] if c.method == "sendMessage"]
+    assert await count(h, "notices") == 1
+
+
+async def test_restart_right_after_posting_and_two_restarts_in_a_row_never_post_twice(tmp_path, clock, only_notices):
+    path = tmp_path / "n.sqlite3"
+    async with TestHarness(path, clock) as h:
+        b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0))
+        await record(h, b, "zhang", "study", "-5", date(2026, 3, 10), "缺席", event="absent")
+        await tick(h, clock, APRIL_1 + timedelta(minutes=1))
+        assert len(notice_posts(h, b)) == 1
+        assert_healthy(h)
+    for minutes in (2, 3):  # restarted right after posting, then again
+        async with restarted(path, clock, b) as h:
+            assert [d for d in await tick(h, clock, APRIL_1 + timedelta(minutes=minutes)) if d[1] == "notice"] == []
+            assert h.world.sent(b.group.id, "sendMessage") == []
+            assert not [c for c in h.world.calls if c.method == "sendMessage"]
+            assert await count(h, "notices") == 1 and await count(h, "notice_members") == 4
+            assert await rows(h, "SELECT kind, key, outcome FROM effects WHERE kind = 'notice'") == [
+                {"kind": "notice", "key": "2026-03", "outcome": "done"}]
+
+
+async def test_down_across_the_first_catches_up_late_says_so_and_skips_a_reminder_whose_moment_passed(h, clock, only_notices):
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0))
+    await record(h, b, "zhang", "study", "-5", date(2026, 3, 10), "缺席", event="absent")
+    await tick(h, clock, utc(2026, 4, 3, 5, 0))  # the bot was down from before the 1st until the 3rd
+    text = notice_posts(h, b)[0]
+    assert "本公示原定 2026-04-01 09:00 发布，因机器人当时未运行，现补发" in text
+    notice = (await rows(h, "SELECT * FROM notices"))[0]
+    assert notice["late"] == 1 and notice["posted_at"] == "2026-04-03T05:00:00+00:00"
+    assert notice["closes_at"] == "2026-04-10T05:00:00+00:00"  # the window counts from the late posting
+    assert "异议期）至 2026-04-10 13:00" in text
+
+    await h.tap(b.zhang, b.zhang.id, "确认无误")
+    # Down again across the reminder (a day before the close) and the close itself.
+    before = len(h.world.calls)
+    done = await tick(h, clock, utc(2026, 4, 10, 6, 0))
+    assert (b.branch.id, "notice_remind", "2026-03", "skipped") in done
+    assert (b.branch.id, "notice_close", "2026-03", "done") in done
+    sent = [c for c in h.world.calls[before:] if c.method == "sendMessage"]
+    assert [c.chat_id for c in sent] == [b.group.id]  # no reminder to anyone
+    summary = plain(str(sent[0].params["text"]))
+    assert "2026年3月 积分公示的异议期已结束：收到异议 0 件" in summary and "未确认 3 人" in summary
+    assert await tick(h, clock, utc(2026, 4, 10, 7, 0)) == []
+
+
+async def test_reminder_on_time_goes_to_those_who_have_not_confirmed(h, clock, only_notices):
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0))
+    await tick(h, clock, APRIL_1 + timedelta(minutes=1))
+    await h.tap(b.zhang, b.zhang.id, "确认无误")
+    before = len(h.world.calls)
+    done = await tick(h, clock, utc(2026, 4, 7, 1, 2))  # a day before the window closes
+    assert (b.branch.id, "notice_remind", "2026-03", "done") in done
+    reminded = {c.chat_id for c in h.world.calls[before:] if c.method == "sendMessage"}
+    assert reminded == {b.secretary.id, b.recorder.id, b.lisi.id}
+    assert "异议期将于 2026-04-08 09:01 结束" in private_texts(h, b.lisi)
+
+
+async def test_notice_day_31_falls_on_the_last_day_of_february(h, clock, only_notices):
+    b = await branch_at(h, clock, utc(2026, 1, 10, 2, 0))
+    await h.services.calendar.change(b.branch, as_actor(b.secretary), "notice_day", "31")
+    await record(h, b, "zhang", "study", "-5", date(2026, 1, 15), "一月缺席", event="absent")
+    assert [d for d in await tick(h, clock, utc(2026, 2, 27, 2, 0)) if d[1] == "notice"] == []
+    assert [d for d in await tick(h, clock, utc(2026, 2, 28, 0, 59)) if d[1] == "notice"] == []
+    done = await tick(h, clock, utc(2026, 2, 28, 1, 1))
+    assert (b.branch.id, "notice", "2026-01", "done") in done
+    assert "2026年1月 党员积分公示" in notice_posts(h, b)[0]
+    assert (await rows(h, "SELECT due_at, late FROM notices"))[0] == {"due_at": "2026-02-28T01:00:00+00:00", "late": 0}
+    done = await tick(h, clock, utc(2026, 3, 31, 1, 1))  # February's on the 31st of March
+    assert (b.branch.id, "notice", "2026-02", "done") in done
+    assert [r["period_key"] for r in await rows(h, "SELECT period_key FROM notices ORDER BY id")] == ["2026-01", "2026-02"]
+
+
+async def test_year_boundary_december_notice_on_the_first_of_january(h, clock, only_notices):
+    b = await branch_at(h, clock, utc(2026, 12, 5, 2, 0))
+    entry = await record(h, b, "zhang", "study", "-5", date(2026, 12, 10), "十二月缺席", event="absent")
+    done = await tick(h, clock, utc(2027, 1, 1, 1, 1))
+    assert [(k, key) for _, k, key, _ in done if k == "notice"] == [("notice", "2026-12")]  # not November: before the branch
+    text = notice_posts(h, b)[0]
+    assert "2026年12月 党员积分公示" in text and f"#{entry} 12-10" in text
+    assert "张三：本月 55 分" in text  # 40 - 5 + 20 claimed posts
+    notice = (await rows(h, "SELECT * FROM notices"))[0]
+    assert (notice["first_day"], notice["last_day"]) == ("2026-12-01", "2026-12-31")
+
+
+async def test_a_new_branch_gets_no_backlog_and_a_long_outage_at_most_two_notices(h, clock, only_notices):
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0))
+    assert [d for d in await tick(h, clock) if d[1] == "notice"] == []  # created in March: nothing for Jan/Feb
+    await pin_created(h, b.branch.id, utc(2025, 1, 1))
+    await h.db.conn.execute("UPDATE members SET joined_on = '2025-01-01'")
+    await h.db.conn.commit()
+    done = await tick(h, clock, utc(2026, 9, 15, 2, 0))  # down for months
+    assert [key for _, k, key, _ in done if k == "notice"] == ["2026-07", "2026-08"]
+
+
+async def test_quarterly_notice_and_the_seed_example_objection_upheld_points_withdrawn(h, clock, only_notices):
+    """Seed 000: points for sweeping the lanes; he swept only his own doorways; the points were cancelled."""
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0), preset="sanmenxia")
+    swept = await record(h, b, "zhang", "green_zone", "10", date(2026, 3, 25), "负责清扫村里的巷道")
+    await tick(h, clock, APRIL_1 + timedelta(minutes=5))
+    text = notice_posts(h, b)[0]
+    assert "2026年第1季度 党员积分公示" in text
+    assert "张三：本期 +10 分，全年累计 110 分" in text
+    assert "李四：本期 0 分，全年累计 100 分" in text
+
+    calls = await h.say(b.lisi, h.private(b.lisi), f"/object {swept} 他只扫了自家和亲戚家门口，没有扫巷道")
+    assert f"已收到您对记录 #{swept}（张三）的异议，编号 #1" in said(calls, b.lisi.id)
+    assert "他只扫了自家" not in "\n".join(posts(h, b.group.id, "异议"))  # private: nothing in the group
+    card = h.world.last_message(b.secretary.id)
+    assert "异议 #1" in (card.text or "") and "提出人：李四" in (card.text or "") and "负责清扫村里的巷道" in (card.text or "")
+    assert [d for _, d in h.world.buttons(card)] == ["nt:up:1", "nt:wd:1"]
+
+    # The recorder (not a decider) and the member himself press Withdraw: refused, nothing changes.
+    for person in (b.recorder, b.zhang):
+        calls = await h.press(person, card, "nt:wd:1")
+        assert "只有以下角色可以这样做" in alerts(calls)
+    assert await count(h, "ledger") == 1
+    assert (await rows(h, "SELECT status FROM objections"))[0]["status"] == "open"
+
+    calls = await h.tap(b.secretary, b.secretary.id, "撤销该分")
+    assert "已撤销该分" in "\n".join(plain(str(c.params.get("text", ""))) for c in popups(calls))
+    reversal = (await rows(h, "SELECT * FROM ledger WHERE reverses_id = ?", swept))[0]
+    assert reversal["source"] == "correction" and Decimal(reversal["value"]) == Decimal(-10)
+    assert reversal["reason"] == "objection #1: 他只扫了自家和亲戚家门口，没有扫巷道"
+    objection = (await rows(h, "SELECT * FROM objections"))[0]
+    assert objection["status"] == "withdrawn" and objection["reversal_id"] == reversal["id"]
+    assert objection["decided_by"] == b.member_ids["secretary"]
+    assert any(f"异议 #1 处理结果：经核实，张三 的记录 #{swept}" in t and "已撤销" in t for t in posts(h, b.group.id, "异议"))
+    assert "该分已撤销" in private_texts(h, b.lisi)
+    assert "该分已撤销。理由：他只扫了自家" in private_texts(h, b.zhang)
+    assert "处理结果：已撤销该分（王书记）" in plain(h.world.last_message(b.secretary.id).text or "")
+    standing = await h.services.points.standing(b.branch, await h.services.roster.member_of_id(b.member_ids["zhang"]))
+    assert standing.year.figure == Decimal(100)
+
+    # Deciding twice: a clear message, nothing more written.
+    calls = await h.press(b.secretary, card, "nt:wd:1")
+    assert "已经处理过了" in alerts(calls)
+    calls = await h.press(b.secretary, card, "nt:up:1")
+    assert "已经处理过了" in alerts(calls)
+    assert await count(h, "ledger") == 2
+
+    # An appeal upward by the member concerned: a flag and a record, once; the secretary is told.
+    calls = await h.say(b.recorder, h.private(b.recorder), "/appeal 1 与我无关")
+    assert "只有提出异议的人或被异议的党员本人可以申诉" in said(calls)
+    calls = await h.say(b.zhang, h.private(b.zhang), "/appeal 1 我确实扫了全村的巷道，有村民可以作证")
+    assert "已记录您对异议 #1 处理结果的申诉" in said(calls)
+    appealed = (await rows(h, "SELECT * FROM objections"))[0]
+    assert appealed["appealed_by"] == b.member_ids["zhang"] and "有村民可以作证" in appealed["appeal_reason"]
+    assert "申诉：张三 对异议 #1" in private_texts(h, b.secretary)
+    calls = await h.say(b.lisi, h.private(b.lisi), "/appeal 1 再申诉")
+    assert "异议 #1 已经申诉过了" in said(calls)
+    calls = await h.say(b.zhang, h.private(b.zhang), "/appeal")
+    assert "用法：/appeal" in said(calls)
+    assert (await rows(h, "SELECT appeal_reason FROM objections"))[0]["appeal_reason"] == appealed["appeal_reason"]
+
+
+async def test_bad_objections_get_a_clear_message_and_change_nothing(h, clock, only_notices):
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0))
+    other = await setup_branch(h, chat_id=-1001000000002, title="另一个支部", base=2000)
+    await pin_created(h, other.branch.id, utc(2026, 3, 20, 2, 0))
+    other.branch = await h.services.branches.by_id(other.branch.id)
+    entry = await record(h, b, "zhang", "study", "-5", date(2026, 3, 10), "缺席", event="absent")
+    foreign = await record(h, other, "zhang", "study", "-5", date(2026, 3, 11), "别的支部", event="absent")
+    await tick(h, clock, APRIL_1 + timedelta(minutes=1))
+    lisi = h.private(b.lisi)
+
+    async def objecting(text: str) -> str:
+        return said(await h.say(b.lisi, lisi, text), b.lisi.id)
+
+    assert "本支部没有编号为 #99999 的积分记录" in await objecting("/object 99999 不对")
+    assert f"本支部没有编号为 #{foreign} 的积分记录" in await objecting(f"/object {foreign} 不对")
+    assert "请写记录编号" in await objecting("/object abc 不对")
+    assert "内容太长（最多 500 个字）" in await objecting(f"/object {entry} " + "很" * 5000)
+    assert await count(h, "objections") == 0
+
+    # Without a reason: asked for one; an overlong one is refused and asked again; then it is filed.
+    assert "请写明您的理由" in await objecting(f"/object {entry}")
+    assert "内容太长" in await objecting("长" * 501)
+    assert "编号 #1" in await objecting("他那天请过假")
+    assert "您已经对记录" in await objecting(f"/object {entry} 再说一遍")
+    assert await count(h, "objections") == 1
+
+    # In the group: objections are private.
+    calls = await h.say(b.zhang, b.group, f"/object {entry} 群里说")
+    assert "异议请私聊我提交" in said(calls, b.group.id)
+    assert await count(h, "objections") == 1
+
+    # An entry not in a posted notice (April's) cannot be objected to yet.
+    april = await record(h, b, "zhang", "study", "-2", date(2026, 4, 1), "四月迟到", event="late")
+    assert f"记录 #{april} 不在已发布的公示中" in await objecting(f"/object {april} 不对")
+
+    # A non-decider pressing Uphold, then the decision, then deciding twice.
+    card = h.world.last_message(b.secretary.id)
+    for person in (b.zhang, b.lisi, b.recorder):
+        calls = await h.press(person, card, "nt:up:1")
+        assert "只有以下角色可以这样做" in alerts(calls)
+    assert (await rows(h, "SELECT status FROM objections"))[0]["status"] == "open"
+    await h.tap(b.secretary, b.secretary.id, "维持原记录")
+    assert (await rows(h, "SELECT status FROM objections"))[0]["status"] == "upheld"
+    assert any("维持不变" in t for t in posts(h, b.group.id, "异议 #1"))
+    assert "经核实，维持原记录。如不服，可发送 /appeal 1" in private_texts(h, b.lisi)
+    ledger_before = await count(h, "ledger")
+    calls = await h.press(b.secretary, card, "nt:wd:1")
+    assert "异议 #1 已经处理过了：维持原记录" in alerts(calls)
+    assert await count(h, "ledger") == ledger_before
+    assert (await rows(h, "SELECT status FROM objections"))[0]["status"] == "upheld"
+
+    # After the window: refused.
+    clock.set(utc(2026, 4, 8, 1, 2))
+    calls = await h.say(b.zhang, h.private(b.zhang), f"/object {entry} 太晚了")
+    assert "异议期已于 2026-04-08 09:01 结束" in said(calls, b.zhang.id)
+    assert await count(h, "objections") == 1
+
+
+async def test_object_lists_the_open_entries_with_buttons_and_pages(h, clock, only_notices):
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0))
+    ids = [await record(h, b, "zhang", "post_duty", "1", date(2026, 3, d), f"第{d}次") for d in range(1, 11)]
+    calls = await h.say(b.lisi, h.private(b.lisi), "/object")
+    assert "目前没有处于异议期的公示" in said(calls)
+    await tick(h, clock, APRIL_1 + timedelta(minutes=1))
+
+    calls = await h.say(b.lisi, h.private(b.lisi), "/object")
+    listing = [c for c in calls if c.method == "sendMessage"][-1]
+    data = [d for _, d in h.world.buttons(listing)]
+    assert data[:8] == [f"nt:ob:{i}" for i in ids[:8]] and data[-1] == "nt:pg:1"
+    assert "第 1/2 页" in plain(str(listing.params["text"]))
+    await h.tap(b.lisi, b.lisi.id, "下一页")
+    page = h.world.last_message(b.lisi.id)
+    assert [d for _, d in h.world.buttons(page)] == [f"nt:ob:{ids[8]}", f"nt:ob:{ids[9]}", "nt:pg:0"]
+
+    await h.tap(b.lisi, b.lisi.id, f"#{ids[9]} ")
+    assert f"对记录 #{ids[9]}" in plain(h.world.last_message(b.lisi.id).text or "")
+    await h.tap(b.lisi, b.lisi.id, "取消")
+    assert await count(h, "objections") == 0
+    calls = await h.press(b.lisi, page, f"nt:ob:{ids[9]}")
+    await h.say(b.lisi, h.private(b.lisi), "第10次那天他不在村里")
+    objection = (await rows(h, "SELECT * FROM objections"))[0]
+    assert objection["ledger_id"] == ids[9] and objection["objector_id"] == b.member_ids["lisi"]
+    assert objection["kind"] == "objection" and objection["reason"] == "第10次那天他不在村里"
+    calls = await h.say(b.secretary, h.private(b.secretary), "/objections")
+    assert "待处理的异议 1 件" in said(calls)
+    assert [d for c in calls for _, d in h.world.buttons(c) if c.method == "sendMessage"] == ["nt:up:1", "nt:wd:1"]
+
+
+async def test_confirm_dispute_and_who_has_not_confirmed(h, clock, only_notices):
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0))
+    await h.services.roster.import_roster(b.branch, as_actor(b.secretary), "姓名\n赵六\n".encode())
+    await tick(h, clock, APRIL_1 + timedelta(minutes=1))
+    assert "赵六：本月" in notice_posts(h, b)[0]
+    notice_id = (await rows(h, "SELECT id FROM notices"))[0]["id"]
+
+    calls = await h.tap(b.zhang, b.zhang.id, "确认无误")
+    assert "已确认 2026年3月 积分" in "\n".join(str(c.params.get("text", "")) for c in popups(calls))
+    assert (await rows(h, "SELECT status FROM notice_members WHERE member_id = ?", b.member_ids["zhang"]))[0]["status"] == "confirmed"
+    calls = await h.press(b.zhang, confirm_message(h, b.zhang), f"nt:cf:{notice_id}")
+    assert "您已经确认过本期积分了" in alerts(calls)
+    calls = await h.press(b.zhang, confirm_message(h, b.zhang), f"nt:ds:{notice_id}")
+    assert "您已经确认过本期积分了" in alerts(calls)
+    # Pressing the button on someone else's message confirms one's own line only (buttons carry no identity).
+    await h.press(b.recorder, confirm_message(h, b.zhang), f"nt:cf:{notice_id}")
+    statuses = {r["member_id"]: r["status"] for r in await rows(h, "SELECT member_id, status FROM notice_members")}
+    assert statuses[b.member_ids["recorder"]] == "confirmed" and statuses[b.member_ids["lisi"]] == "pending"
+
+    await h.tap(b.lisi, b.lisi.id, "有异议")
+    assert "请写明您对 2026年3月 本人积分" in plain(h.world.last_message(b.lisi.id).text or "")
+    await h.say(b.lisi, h.private(b.lisi), "/cancel")
+    assert await count(h, "objections") == 0
+    await h.press(b.lisi, confirm_message(h, b.lisi), f"nt:ds:{notice_id}")
+    calls = await h.say(b.lisi, h.private(b.lisi), "三月的党课我参加了，不应扣分")
+    assert "已记录您对 2026年3月 积分的异议（#1）" in said(calls)
+    dispute = (await rows(h, "SELECT * FROM objections"))[0]
+    assert dispute["kind"] == "dispute" and dispute["ledger_id"] is None and dispute["member_id"] == b.member_ids["lisi"]
+    assert (await rows(h, "SELECT status FROM notice_members WHERE member_id = ?", b.member_ids["lisi"]))[0]["status"] == "disputed"
+    card = h.world.last_message(b.secretary.id)
+    assert "积分异议 #1" in (card.text or "") and [d for _, d in h.world.buttons(card)] == ["nt:up:1", "nt:rs:1"]
+    calls = await h.press(b.lisi, confirm_message(h, b.lisi), f"nt:cf:{notice_id}")
+    assert "您已经对本期积分提出过异议" in alerts(calls)
+
+    calls = await h.say(b.recorder, h.private(b.recorder), "/unconfirmed")
+    text = said(calls)
+    assert "尚未确认的党员 3 人" in text
+    assert "王书记：未确认" in text and "李四：有异议" in text and "赵六：未确认（未绑定" in text
+    assert "张三" not in text and "李记录" not in text
+    calls = await h.say(b.zhang, h.private(b.zhang), "/unconfirmed")
+    assert "只有以下角色可以这样做" in said(calls)
+    calls = await h.say(b.secretary, b.group, "/unconfirmed 2026-02")
+    assert "没有 2026-02 这期公示" in said(calls)
+
+    await h.tap(b.secretary, b.secretary.id, "已核实处理")
+    assert (await rows(h, "SELECT status FROM objections"))[0]["status"] == "resolved"
+    assert "支部已核实并处理" in private_texts(h, b.lisi)
+    assert await count(h, "ledger", "source = 'correction'") == 0  # a dispute's outcome writes no points itself
+
+
+async def test_a_long_notice_is_split_under_4096_and_keeps_each_member_together(h, clock, only_notices):
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0))
+    names = [f"党员{i:02d}" for i in range(40)]
+    await h.services.roster.import_roster(b.branch, as_actor(b.secretary), ("姓名\n" + "\n".join(names) + "\n").encode())
+    members = {r["name"]: r["id"] for r in await rows(h, "SELECT id, name FROM members")}
+    reason = "在村委会门口参加义务劳动，清理垃圾并修剪绿化带，" * 8
+    entries = {}
+    for name in names:
+        target = await h.services.roster.member_of_id(members[name])
+        entries[name] = [
+            (await h.services.points.record(b.branch, as_actor(b.recorder), target, "post_duty", Decimal(day), date(2026, 3, day),
+                                            reason, reference=f"long:{name}:{day}")).id
+            for day in (3, 4, 5)
+        ]
+    await tick(h, clock, APRIL_1 + timedelta(minutes=1))
+    texts = notice_posts(h, b)
+    assert len(texts) >= 3
+    calls = [c for c in h.world.sent(b.group.id, "sendMessage")]
+    assert all(len(str(c.params["text"])) <= 4096 for c in calls)
+    for name in names:
+        holding = [t for t in texts if f"{name}：本月" in t]
+        assert len(holding) == 1, name
+        assert all(f"#{i} " in holding[0] for i in entries[name])
+    assert "共 44 名党员" in texts[-1]
+
+
+async def test_the_notice_names_members_given_assessment_defaults(h, clock, only_notices, monkeypatch):
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0))
+    asked = []
+
+    async def defaulted(branch_id: int, year: int, month: int) -> list[int]:
+        asked.append((branch_id, year, month))
+        return [b.member_ids["zhang"], b.member_ids["lisi"]]
+
+    monkeypatch.setattr(h.services.assessment, "defaulted_members", defaulted)
+    await tick(h, clock, APRIL_1 + timedelta(minutes=1))
+    assert asked == [(b.branch.id, 2026, 3)]
+    assert "以下党员有考评项目本期未经考评，已按细则默认值计分：张三、李四" in notice_posts(h, b)[0]
+
+
+async def test_with_every_feature_scheduled_the_notice_still_posts_once(h, clock):
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0))
+    await record(h, b, "zhang", "study", "-5", date(2026, 3, 10), "缺席", event="absent")
+    await tick(h, clock, APRIL_1 + timedelta(minutes=1))
+    await tick(h, clock, APRIL_1 + timedelta(minutes=2))
+    assert len([t for t in posts(h, b.group.id) if "党员积分公示" in t]) == 1
+    assert await count(h, "notices") == 1
+
+
+# --- the domain, for all inputs ------------------------------------------------------------------------
+
+_line = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"), min_size=1, max_size=70)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(_line, min_size=1, max_size=6), max_size=12), st.integers(min_value=20, max_value=200))
+def test_pack_keeps_every_line_in_order_and_every_message_within_the_limit(blocks, limit):
+    texts = ["\n".join(lines) for lines in blocks]
+    messages = pack(texts, limit)
+    assert all(telegram_length(m) <= limit for m in messages)
+    original = "".join("".join(lines) for lines in blocks)
+    assert "".join(m.replace("\n", "") for m in messages) == original
+    for text in texts:  # a block that fits is never split
+        if telegram_length(text) <= limit:
+            assert any(text in m for m in messages)
+
+
+_values = st.sampled_from([Decimal(v) for v in ("-10", "-5", "-2", "1", "3", "10")])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 12), st.integers(1, 28), _values), max_size=25),
+       st.lists(st.integers(0, 24), max_size=6), st.integers(1, 12))
+def test_a_sum_schemes_period_net_is_what_its_rows_in_force_add_up_to(raw, reversed_at, month):
+    rulebook = preset("sanmenxia")
+    entries = [Entry(id=i + 1, item_code="repair_machinery", value=v, occurred_on=date(2026, m, d)) for i, (m, d, v) in enumerate(raw)]
+    next_id = len(entries) + 1
+    for index in sorted(set(reversed_at)):
+        if index < len(raw):
+            original = entries[index]
+            entries.append(Entry(id=next_id, item_code=original.item_code, value=-original.value,
+                                 occurred_on=original.occurred_on, reverses_id=original.id))
+            next_id += 1
+    _, first, last = period_of_month(2026, month, Period.QUARTER)
+    summary = summarise(rulebook, 1, "x", entries, first, last, date(2026, 1, 1), None)
+    in_force = [e for e in effective(entries) if first <= e.occurred_on <= last]
+    assert summary.net == sum((e.value for e in in_force), Decimal(0))
+    assert {e.id for e in summary.entries} == {e.id for e in in_force}
+    assert all(e.reverses_id is None for e in summary.entries)
+
+
+async def test_a_rubric_scheme_in_english_with_a_member_who_blocked_the_bot(h, clock, only_notices):
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0), preset="zhangdian")
+    await h.say(b.secretary, b.group, "/language en")
+    h.world.block(b.lisi.id)
+    done = await tick(h, clock, APRIL_1 + timedelta(minutes=1))
+    assert (b.branch.id, "notice", "2026-03", "done") in done
+    texts = [plain(str(c.params["text"])) for c in h.world.sent(b.group.id, "sendMessage") if "public notice" in str(c.params["text"])]
+    assert len(texts) == 1
+    text = texts[0]
+    assert "public notice of members' points, 3/2026" in text
+    assert "张三: this month " in text and "no changes this period" in text
+    assert "waits for the democratic evaluation" in text  # 张店's year needs the democratic evaluation
+    assert (await rows(h, "SELECT reachable FROM members WHERE id = ?", b.member_ids["lisi"]))[0]["reachable"] == 0
+    assert confirm_message(h, b.zhang) is not None
