@@ -22,6 +22,7 @@ class Services:
     def __init__(self, db: Database, clock: Clock | None = None, default_timezone: str = "Asia/Shanghai"):
         self.db = db
         self.clock = clock or Clock()
+        db.now = self.clock.now  # rows are stamped with the same clock the services read
         self.branches = BranchService(db, self.clock, default_timezone)
         self.roster = RosterService(db, self.clock)
         self.declarations = DeclarationService(db, self.clock)
