@@ -781,7 +781,7 @@ class OfflineTelegram:
         offset = int(params.get("offset") or 0)
         if offset:
             self._pending_updates = [u for u in self._pending_updates if u["update_id"] >= offset]
-        wait = min(float(params.get("timeout") or 0), 1.0)
+        wait = min(int(params.get("timeout") or 0), 1)  # the Bot API timeout is whole seconds
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while not self._pending_updates and loop.time() < deadline:
