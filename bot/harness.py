@@ -72,7 +72,7 @@ class Harness:
         calls = self.world.calls[before:]
         if self.echo:
             for call in calls:
-                self._print_call(call)
+                self.print_call(call)
         return calls
 
     async def say(self, user: telegram.User, chat: telegram.Chat, text: str) -> list[RecordedCall]:
@@ -112,7 +112,8 @@ class Harness:
     def _where(self, chat_id: int) -> str:
         return f"[{self._names.get(chat_id, chat_id)}]" if chat_id < 0 else f"[private {self._names.get(chat_id, chat_id)}]"
 
-    def _print_call(self, call: RecordedCall) -> None:
+    def print_call(self, call: RecordedCall) -> None:
+        """Echo one Bot API call as a line of the transcript (also for calls made by scheduled work)."""
         assert self.echo is not None
         params = call.params
         if call.method in ("sendMessage", "editMessageText") and call.ok:

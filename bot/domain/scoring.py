@@ -123,6 +123,19 @@ def counted_months(year: int, today: date, joined_on: date | None = None, left_o
     return [(year, m) for m in range(first, last + 1)]
 
 
+def months_so_far(rulebook: Rulebook, today: date, joined_on: date | None = None, left_on: date | None = None) -> list[tuple[int, int]]:
+    """The months a member's "year so far" counts as of ``today``.
+
+    Averaging schemes judge whole months: the month in progress (which starts with full allotments and
+    nothing assessed) joins the average only once it has ended — unless it is the only month yet, so the
+    figure matches the last notice. A sum scheme counts everything to date.
+    """
+    months = counted_months(today.year, today, joined_on, left_on)
+    if rulebook.year_result.method is not YearMethod.SUM and len(months) > 1 and months[-1] == (today.year, today.month):
+        months = months[:-1]
+    return months
+
+
 def democratic_score(ratings: dict[str, Decimal], weights: dict[str, Decimal]) -> Decimal:
     """Weighted mean of self, peer, public and branch ratings (0-100)."""
     missing = set(weights) - set(ratings)

@@ -242,7 +242,7 @@ class DeclarationService:
                 row = await ledger_repo.append(conn, NewLedgerRow(
                     branch_id=branch.id, member_id=member.id, item_code=item.code, value=final,
                     occurred_on=declaration.occurred_on, source=Source.DECLARATION, reference=f"decl:{declaration.id}",
-                    actor_id=decider.id, reason=reason,
+                    actor_id=decider.id, reason=reason or declaration.description[:REASON_MAX],
                 ))
             else:
                 if not await declaration_repo.decide(conn, declaration.id, status="rejected", value=None,

@@ -9,7 +9,7 @@ from decimal import Decimal
 from bot.clock import Clock
 from bot.domain.records import Branch, LedgerRow, Member, MemberStatus, NewLedgerRow, Role, Source
 from bot.domain.rulebook import Band, Rulebook, Trigger
-from bot.domain.scoring import MonthScore, YearScore, band_of, counted_months, month_net, month_score, publish, year_score
+from bot.domain.scoring import MonthScore, YearScore, band_of, month_net, month_score, months_so_far, publish, year_score
 from bot.domain.text import REASON_MAX, clean_text
 from bot.errors import InvalidInput, NotAuthorized
 from bot.services.branches import Actor, rulebook_of
@@ -46,7 +46,7 @@ class PointsService:
             last = await ledger_repo.recent_of_member(conn, member.id, recent)
             posts = await member_posts(conn, rulebook, member.id)  # the posts the member holds (浠水)
         entries = [r.entry() for r in rows]
-        months = counted_months(today.year, today, member.joined_on, member.left_on)
+        months = months_so_far(rulebook, today, member.joined_on, member.left_on)
         year = year_score(rulebook, entries, today.year, months, posts=posts)
         published = publish(year.figure, rulebook.settings.rounding_places)
         return Standing(
