@@ -205,3 +205,14 @@ def test_sum_scheme_total_equals_the_ledger(rows: list[tuple[int, bool]]) -> Non
     kept = [x for x in effective(entries) if x.item_code == plus.code]
     expected = max(D(0), D(80) + sum((x.value for x in kept), D(0)))
     assert year_score(rulebook, entries, 2026, [(2026, 3)]).figure == expected
+
+
+def test_year_so_far_averages_ended_months_but_sums_everything() -> None:
+    from bot.domain.scoring import months_so_far
+
+    april_first = date(2026, 4, 1)
+    assert months_so_far(preset("xishui"), april_first) == [(2026, 1), (2026, 2), (2026, 3)]
+    assert months_so_far(preset("zhangdian"), april_first)[-1] == (2026, 3)
+    assert months_so_far(preset("sanmenxia"), april_first)[-1] == (2026, 4)  # a sum counts everything to date
+    assert months_so_far(preset("xishui"), date(2026, 1, 15)) == [(2026, 1)]  # the only month yet
+    assert months_so_far(preset("xishui"), april_first, joined_on=date(2026, 4, 1)) == [(2026, 4)]
