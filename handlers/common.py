@@ -101,15 +101,24 @@ async def reply(update: Update, text: str, **kwargs: Any) -> Message | None:
 
 
 async def send_private(context: Context, user_id: int, text: str, **kwargs: Any) -> Message | None:
-    """A private message that may fail because the user never started the bot or blocked it."""
+    """A private message to someone who may never have started the bot, blocked it, or deleted the account.
+
+    Returns the last message sent, or None when the person cannot be reached, so that one unreachable
+    member never stops a round of reminders. Markup (kwargs) goes on the last piece of a long text.
+    """
+    pieces = chunks(text)
+    sent = None
     try:
-        sent = None
-        for piece in chunks(text):
-            sent = await context.bot.send_message(user_id, piece, **kwargs)
+        for index, piece in enumerate(pieces):
+            sent = await context.bot.send_message(user_id, piece, **(kwargs if index == len(pieces) - 1 else {}))
         return sent
     except Forbidden:
         log.info("user %s cannot be reached privately", user_id)
-        return None
+    except BadRequest as exc:
+        if "chat not found" not in str(exc).lower() and "user not found" not in str(exc).lower():
+            raise
+        log.info("user %s has no private chat with the bot: %s", user_id, exc)
+    return None
 
 
 async def answer(query: CallbackQuery, text: str | None = None, alert: bool = False) -> None:

@@ -45,6 +45,7 @@ async def start_command(update: Update, context: Context) -> None:
         return
     svc = services(context)
     assert update.effective_user is not None
+    await svc.roster.mark_reachable(update.effective_user.id)
     mine = await svc.branches.branches_of(update.effective_user.id)
     await reply(update, tr("start.private", count=len(mine)) + "\n\n" + tr("help.member"))
 

@@ -50,6 +50,8 @@ async def bot_added(update: Update, context: Context) -> None:
     now = change.new_chat_member.status
     if was in (ChatMember.LEFT, ChatMember.BANNED) and now in (ChatMember.MEMBER, ChatMember.ADMINISTRATOR):
         branch = await services(context).branches.find_by_chat(change.chat.id)
+        if branch is not None and not branch.reachable:
+            await services(context).branches.set_reachable(branch, True)
         tr = translator(update, branch)
         await context.bot.send_message(change.chat.id, tr("setup.welcome") if branch is None else tr("setup.welcome_back"))
 

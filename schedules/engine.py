@@ -26,6 +26,7 @@ from bot.services import Services
 log = logging.getLogger(__name__)
 TICK_JOB = "calendar-tick"
 TICK_SECONDS = 60
+MAX_ATTEMPTS = 5
 
 
 class Late(StrEnum):
@@ -41,6 +42,9 @@ class Due:
     late: Late = Late.CATCH_UP
     grace: timedelta = field(default=timedelta(minutes=30))  # how late still counts as on time
     data: dict = field(default_factory=dict, compare=False)
+    # An effect whose run() is safe to repeat (it checks what was already done, e.g. a notice stored
+    # before it is sent) is tried again on later ticks after a failure, up to MAX_ATTEMPTS times.
+    retry: bool = False
 
 
 class Producer(Protocol):
@@ -66,9 +70,9 @@ async def tick(app: Application, now: datetime | None = None) -> list[tuple[int,
     services: Services = app.bot_data["services"]
     now = now or services.clock.now()
     done: list[tuple[int, str, str, str]] = []
+    # An unreachable branch (the bot was removed, a send got 403) still gets its bookkeeping (month
+    # close, defaults); its sends fail and are recorded. Re-adding the bot marks it reachable again.
     for branch in await services.calendar.branches():
-        if not branch.reachable:
-            continue
         for producer in PRODUCERS:
             try:
                 dues = await producer.due(services, branch, now)
@@ -83,7 +87,10 @@ async def tick(app: Application, now: datetime | None = None) -> list[tuple[int,
                     if await services.calendar.claim(branch.id, due.kind, due.key, due.due_at, outcome="skipped"):
                         done.append((branch.id, due.kind, due.key, "skipped"))
                     continue
-                if not await services.calendar.claim(branch.id, due.kind, due.key, due.due_at):
+                claimed = await services.calendar.claim(branch.id, due.kind, due.key, due.due_at)
+                if not claimed and due.retry:
+                    claimed = await services.calendar.reclaim_failed(branch.id, due.kind, due.key, MAX_ATTEMPTS)
+                if not claimed:
                     continue  # already done (or claimed by a run that died: never twice)
                 try:
                     await producer.run(app, branch, due, late)

@@ -23,6 +23,16 @@ async def finish(conn: Connection, branch_id: int, kind: str, key: str, outcome:
     )
 
 
+async def reclaim_failed(conn: Connection, branch_id: int, kind: str, key: str, max_attempts: int) -> bool:
+    """Take a failed effect again (True for one claimant), while it has been tried fewer than max_attempts times."""
+    cursor = await conn.execute(
+        "UPDATE effects SET outcome = 'claimed', attempts = attempts + 1, claimed_at = ?"
+        " WHERE branch_id = ? AND kind = ? AND key = ? AND outcome = 'failed' AND attempts < ?",
+        (utcnow(), branch_id, kind, key, max_attempts),
+    )
+    return cursor.rowcount == 1
+
+
 async def done_keys(conn: Connection, branch_id: int, kind: str) -> set[str]:
     async with conn.execute("SELECT key FROM effects WHERE branch_id = ? AND kind = ?", (branch_id, kind)) as cursor:
         return {r[0] for r in await cursor.fetchall()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from storage._util import row_dict, utcnow
 from storage.db import Connection
-from bot.domain.records import LedgerRow, NewLedgerRow
+from bot.domain.records import LedgerRow, NewLedgerRow, Source
 
 
 async def append(conn: Connection, row: NewLedgerRow) -> LedgerRow | None:
@@ -46,3 +46,30 @@ async def by_id(conn: Connection, row_id: int) -> LedgerRow | None:
 async def of_branch(conn: Connection, branch_id: int) -> list[LedgerRow]:
     async with conn.execute("SELECT * FROM ledger WHERE branch_id = ? ORDER BY id", (branch_id,)) as cursor:
         return [LedgerRow(**row_dict(r)) for r in await cursor.fetchall()]
+
+
+async def reverse(conn: Connection, original: LedgerRow, *, reference: str, actor_id: int | None,
+                  reason: str | None, source: Source = Source.CORRECTION) -> LedgerRow | None:
+    """The one way to take a row back: a row of the opposite value that names it (``reverses_id`` is
+    UNIQUE, so a row is reversed at most once; None when it already was)."""
+    return await append(conn, NewLedgerRow(
+        branch_id=original.branch_id, member_id=original.member_id, item_code=original.item_code,
+        event_code=original.event_code, value=-original.value, occurred_on=original.occurred_on,
+        source=source, reference=reference, actor_id=actor_id, reason=reason, reverses_id=original.id,
+    ))
+
+
+async def reversal_of(conn: Connection, row_id: int) -> LedgerRow | None:
+    """The row that reversed ``row_id``, whoever wrote it (an objection, a correction, a re-mark)."""
+    async with conn.execute("SELECT * FROM ledger WHERE reverses_id = ?", (row_id,)) as cursor:
+        row = await cursor.fetchone()
+    return LedgerRow(**row_dict(row)) if row else None
+
+
+async def reversed_among(conn: Connection, row_ids: list[int]) -> set[int]:
+    """Which of these rows have been reversed."""
+    if not row_ids:
+        return set()
+    marks = ", ".join("?" for _ in row_ids)
+    async with conn.execute(f"SELECT reverses_id FROM ledger WHERE reverses_id IN ({marks})", row_ids) as cursor:
+        return {int(r[0]) for r in await cursor.fetchall()}

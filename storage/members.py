@@ -114,6 +114,10 @@ async def set_reachable(conn: Connection, member_id: int, reachable: bool) -> No
     await conn.execute("UPDATE members SET reachable = ? WHERE id = ?", (int(reachable), member_id))
 
 
+async def set_reachable_user(conn: Connection, user_id: int, reachable: bool) -> None:
+    await conn.execute("UPDATE members SET reachable = ? WHERE user_id = ? AND reachable != ?", (int(reachable), user_id, int(reachable)))
+
+
 async def refresh_identity(conn: Connection, member_id: int, username: str | None, language: str | None) -> None:
     await conn.execute(
         "UPDATE members SET username = ?, language = COALESCE(?, language) WHERE id = ?", (username, language, member_id)

@@ -100,3 +100,48 @@ def test_short_months_and_year_boundary() -> None:
     assert [p[0] for p in previous_periods(date(2027, 1, 1), Period.MONTH, 2)] == ["2026-11", "2026-12"]
     assert [p[0] for p in previous_periods(date(2026, 4, 1), Period.QUARTER, 1)] == ["2026-Q1"]
     assert previous_periods(date(2026, 4, 1), Period.QUARTER, 1)[0][2] == date(2026, 3, 31)
+
+
+async def test_an_idempotent_effect_that_failed_is_tried_again_a_few_times(tmp_path, monkeypatch) -> None:
+    class Flaky:
+        kind = "flaky"
+
+        def __init__(self) -> None:
+            self.tries = 0
+
+        async def due(self, services, branch, now):
+            return [Due(self.kind, "k", T0, Late.CATCH_UP, retry=True)]
+
+        async def run(self, app, branch, due, late):
+            self.tries += 1
+            if self.tries < 3:
+                raise RuntimeError("Bad Gateway")
+
+    flaky = Flaky()
+    monkeypatch.setattr(engine, "PRODUCERS", [flaky])
+    clock = FixedClock(T0 + timedelta(minutes=1))
+    async with Harness(tmp_path / "r.sqlite3", clock) as h:
+        await _branch(h)
+        outcomes = [o for _ in range(6) for *_, o in await engine.tick(h.app, clock.now())]
+    assert outcomes == ["failed", "failed", "done"] and flaky.tries == 3
+
+
+async def test_retries_stop_after_the_last_attempt(tmp_path, monkeypatch) -> None:
+    class Broken:
+        kind = "broken"
+        tries = 0
+
+        async def due(self, services, branch, now):
+            return [Due(self.kind, "k", T0, Late.CATCH_UP, retry=True)]
+
+        async def run(self, app, branch, due, late):
+            Broken.tries += 1
+            raise RuntimeError("still down")
+
+    monkeypatch.setattr(engine, "PRODUCERS", [Broken()])
+    clock = FixedClock(T0 + timedelta(minutes=1))
+    async with Harness(tmp_path / "b.sqlite3", clock) as h:
+        await _branch(h)
+        for _ in range(engine.MAX_ATTEMPTS + 3):
+            await engine.tick(h.app, clock.now())
+    assert Broken.tries == engine.MAX_ATTEMPTS

@@ -61,6 +61,40 @@ async def require_role(conn, branch_id: int, user_id: int, roles: tuple[Role, ..
     return member
 
 
+SCORERS = (Role.RECORDER, Role.SECRETARY, Role.DEPUTY)
+
+
+async def may_score(conn, branch_id: int, user_id: int, target: Member, roles: tuple[Role, ...] = SCORERS) -> Member:
+    """The actor's member row if they may enter or decide points for ``target``; otherwise NotAuthorized.
+
+    The one rule every feature shares: the actor holds one of ``roles`` in the target's branch; nobody
+    scores themselves; a recorder's own points are entered only by the secretary or deputy.
+    """
+    if target.branch_id != branch_id:
+        raise NotAuthorized("auth.not_member")
+    actor = await require_role(conn, branch_id, user_id, roles)
+    if actor.id == target.id:
+        raise NotAuthorized("decision.own")
+    if Role.RECORDER in await member_repo.roles_of(conn, target.id):
+        if not (await member_repo.roles_of(conn, actor.id)) & {Role.SECRETARY, Role.DEPUTY}:
+            raise NotAuthorized("decision.recorder_own_points")
+    return actor
+
+
+async def recipients(conn, branch_id: int, *, about: Member | None = None,
+                     prefer: tuple[Role, ...] = (Role.RECORDER,),
+                     fallback: tuple[Role, ...] = (Role.SECRETARY, Role.DEPUTY)) -> list[Member]:
+    """Who is asked or told about something: holders of ``prefer``; the ``fallback`` roles when there are
+    none or when ``about`` (the member concerned) holds a preferred role. Never ``about`` itself, and only
+    members with a Telegram account."""
+    preferred = await member_repo.holders(conn, branch_id, prefer)
+    about_roles = await member_repo.roles_of(conn, about.id) if about is not None else set()
+    chosen = preferred
+    if not preferred or about_roles & set(prefer):
+        chosen = await member_repo.holders(conn, branch_id, fallback)
+    return [m for m in chosen if (about is None or m.id != about.id) and m.user_id is not None]
+
+
 class BranchService:
     def __init__(self, db: Database, clock: Clock, default_timezone: str = DEFAULT_TIMEZONE):
         self.db, self.clock = db, clock

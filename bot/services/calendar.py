@@ -53,6 +53,10 @@ class CalendarService:
         async with self.db.transaction() as conn:
             return await effect_repo.claim(conn, branch_id, kind, key, due_at.isoformat(), outcome)
 
+    async def reclaim_failed(self, branch_id: int, kind: str, key: str, max_attempts: int) -> bool:
+        async with self.db.transaction() as conn:
+            return await effect_repo.reclaim_failed(conn, branch_id, kind, key, max_attempts)
+
     async def finish(self, branch_id: int, kind: str, key: str, outcome: str, detail: str | None = None) -> None:
         async with self.db.transaction() as conn:
             await effect_repo.finish(conn, branch_id, kind, key, outcome, detail)

@@ -14,7 +14,7 @@ from bot.domain.rulebook import Item, ItemKind, Rulebook, Trigger
 from bot.domain.scoring import effective
 from bot.domain.text import DESCRIPTION_MAX, PLACE_MAX, REASON_MAX, clean_text
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
-from bot.services.branches import Actor, rulebook_of
+from bot.services.branches import Actor, recipients, rulebook_of
 from bot.services.posts import member_posts
 from storage import branches as branch_repo
 from storage import declarations as declaration_repo
@@ -163,11 +163,8 @@ class DeclarationService:
     async def deciders(self, declaration: Declaration) -> list[Member]:
         """Who is asked: recorders; for a recorder's own deed, or with no recorder, the secretary and deputy."""
         async with self.db.read() as conn:
-            declarant_roles = await member_repo.roles_of(conn, declaration.member_id)
-            recorders = await member_repo.holders(conn, declaration.branch_id, (Role.RECORDER,))
-            managers = await member_repo.holders(conn, declaration.branch_id, (Role.SECRETARY, Role.DEPUTY))
-        chosen = managers if Role.RECORDER in declarant_roles or not recorders else recorders
-        return [m for m in chosen if m.id != declaration.member_id and m.user_id is not None]
+            declarant = await member_repo.by_id(conn, declaration.member_id)
+            return await recipients(conn, declaration.branch_id, about=declarant)
 
     async def remember_message(self, declaration_id: int, chat_id: int, message_id: int) -> None:
         async with self.db.transaction() as conn:

@@ -12,7 +12,7 @@ from bot.domain.rulebook import Band, Rulebook, Trigger
 from bot.domain.scoring import MonthScore, YearScore, band_of, month_net, month_score, months_so_far, publish, year_score
 from bot.domain.text import REASON_MAX, clean_text
 from bot.errors import InvalidInput, NotAuthorized
-from bot.services.branches import Actor, rulebook_of
+from bot.services.branches import Actor, may_score, rulebook_of
 from bot.services.posts import member_posts
 from storage import ledger as ledger_repo
 from storage import members as member_repo
@@ -81,21 +81,9 @@ class PointsService:
         if len(reason) > REASON_MAX:
             raise InvalidInput("text.too_long", limit=REASON_MAX)
         async with self.db.transaction() as conn:
-            actor_member = await member_repo.by_user(conn, branch.id, actor.user_id)
-            if actor_member is None or actor_member.status is not MemberStatus.APPROVED:
-                raise NotAuthorized("auth.not_member")
-            actor_roles = await member_repo.roles_of(conn, actor_member.id)
-            if not actor_roles & set(RECORDERS):
-                raise NotAuthorized("auth.needs_role", roles="recorder, secretary, deputy")
-            if target.branch_id != branch.id:
-                raise NotAuthorized("auth.not_member")
+            actor_member = await may_score(conn, branch.id, actor.user_id, target)
             if not target.scored:
                 raise InvalidInput("record.not_scored", name=target.name)
-            if target.id == actor_member.id:
-                raise NotAuthorized("decision.own")
-            target_roles = await member_repo.roles_of(conn, target.id)
-            if Role.RECORDER in target_roles and not actor_roles & {Role.SECRETARY, Role.DEPUTY}:
-                raise NotAuthorized("decision.recorder_own_points")
             return await ledger_repo.append(conn, NewLedgerRow(
                 branch_id=branch.id, member_id=target.id, item_code=item.code, event_code=event_code, value=value,
                 occurred_on=occurred_on, source=Source.RECORDER, reference=reference, actor_id=actor_member.id, reason=reason,
@@ -113,9 +101,5 @@ class PointsService:
             original = await ledger_repo.by_id(conn, row_id)
             if original is None or original.branch_id != branch.id or original.reverses_id is not None:
                 raise InvalidInput("record.not_reversible")
-            return await ledger_repo.append(conn, NewLedgerRow(
-                branch_id=branch.id, member_id=original.member_id, item_code=original.item_code,
-                event_code=original.event_code, value=-original.value, occurred_on=original.occurred_on,
-                source=Source.CORRECTION, reference=f"rev:{original.id}", actor_id=actor_member.id,
-                reason=reason[:REASON_MAX], reverses_id=original.id,
-            ))
+            return await ledger_repo.reverse(conn, original, reference=f"rev:{original.id}", actor_id=actor_member.id,
+                                             reason=reason[:REASON_MAX])

@@ -210,6 +210,11 @@ class RosterService:
         async with self.db.transaction() as conn:
             await member_repo.set_reachable(conn, member.id, False)
 
+    async def mark_reachable(self, user_id: int) -> None:
+        """The user opened a private chat with the bot: every branch may message them again."""
+        async with self.db.transaction() as conn:
+            await member_repo.set_reachable_user(conn, user_id, True)
+
     async def holders(self, branch: Branch, roles: tuple[Role, ...]) -> list[Member]:
         async with self.db.read() as conn:
             return await member_repo.holders(conn, branch.id, roles)
