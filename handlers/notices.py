@@ -5,7 +5,8 @@ Commands: /object (private; lists the open notice's entries, or ``/object ENTRY 
 (prefix ``nt:``): ``nt:ob:<entry>`` object to an entry, ``nt:pg:<page>`` page the list,
 ``nt:up|wd|rs:<objection>`` decide, ``nt:cf|ds:<notice>`` confirm or dispute one's score,
 ``nt:x`` cancel. Every press is checked by the service against the presser's roles.
-The rendering of the notice itself lives here too; schedules/notices.py posts it.
+The rendering of the notice itself lives here too (one block per member, packed into messages by
+Telegram's visible length); schedules/notices.py posts it.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ConversationHandler, MessageHandler, filters
 
-from bot.domain.notice import MemberSummary, Notice, NoticeMember, ObjectionKind, ObjectionStatus, Verdict, one_line, pack
+from bot.domain.meetings import Meeting
+from bot.domain.notice import MemberSummary, Notice, NoticeMember, ObjectionKind, ObjectionStatus, Verdict, months_of, one_line
 from bot.domain.records import Branch, LedgerRow, Member
 from bot.domain.rulebook import Rulebook, YearMethod
 from bot.errors import DomainError, InvalidInput
@@ -32,13 +35,16 @@ from handlers.common import (
     Context,
     actor,
     answer,
+    chunks,
     current_branch,
     domain_errors,
     is_private,
     refusal,
     reply,
+    send_private,
     services,
     translator,
+    visible_length,
 )
 
 log = logging.getLogger(__name__)
@@ -81,7 +87,8 @@ def signed(value: Decimal) -> str:
 
 
 def joined(tr: Translator, names: list[str]) -> str:
-    return ("、" if tr.lang == "zh" else ", ").join(names)
+    """Plain names in a list (pass the result as a catalog parameter: it is escaped there)."""
+    return tr("common.list_separator").join(names)
 
 
 def item_label(tr: Translator, rulebook: Rulebook, row: LedgerRow) -> str:
@@ -103,11 +110,12 @@ def member_line(tr: Translator, rulebook: Rulebook, member: Member, summary: Mem
     return text
 
 
-def stored_line(tr: Translator, rulebook: Rulebook, member: Member, line: NoticeMember) -> str:
+def stored_line(tr: Translator, rulebook: Rulebook, member: Member, line: NoticeMember, notice: Notice) -> str:
     """A member's line as the notice recorded it (private messages after the posting)."""
     if rulebook.year_result.method is YearMethod.SUM:
         return tr("notice.member_sum", name=member.name, net=signed(Decimal(line.score)), year=line.year_score)
-    return tr("notice.member_month", name=member.name, score=Decimal(line.score), year=line.year_score)
+    key = "notice.member_month" if len(months_of(notice.first_day, notice.last_day)) == 1 else "notice.member_average"
+    return tr(key, name=member.name, score=Decimal(line.score), year=line.year_score)
 
 
 def entry_line(tr: Translator, rulebook: Rulebook, row: LedgerRow) -> str:
@@ -115,29 +123,73 @@ def entry_line(tr: Translator, rulebook: Rulebook, row: LedgerRow) -> str:
               value=signed(row.value), reason=one_line(row.reason))
 
 
-def notice_messages(tr: Translator, view: NoticeView, defaulted: list[Member]) -> list[str]:
-    """The notice as Telegram messages: a header, the defaults, one block per member, split under 4096."""
+def correction_line(tr: Translator, rulebook: Rulebook, member: Member, row: LedgerRow) -> str:
+    common = dict(number=row.id, date=row.occurred_on.isoformat(), name=member.name, item=item_label(tr, rulebook, row),
+                  value=signed(row.value), reason=one_line(row.reason))
+    if row.reverses_id is not None:
+        return tr("notice.correction_reversal", original=row.reverses_id, **common)
+    return tr("notice.correction", **common)
+
+
+def notice_blocks(tr: Translator, view: NoticeView, unclosed: list[Meeting]) -> list[str]:
+    """The notice as blocks of text: a header, one block per member, the corrections, a footer."""
     branch, notice, rulebook = view.branch, view.notice, view.rulebook
     head = [tr("notice.header", branch=branch.title, period=period_label(tr, notice.period_key))]
     if notice.late:
         head.append(tr("notice.late", due=local_time(notice.due_at, branch)))
     head.append(tr("notice.window", closes=local_time(notice.closes_at, branch)))
-    blocks = ["\n".join(head)]
-    if defaulted:
-        blocks.append(tr("notice.defaulted", names=joined(tr, [m.name for m in defaulted])))
+    if unclosed:
+        zone = ZoneInfo(branch.timezone)
+        meetings = [tr("notice.meeting", date=m.starts_at.astimezone(zone).strftime("%m-%d %H:%M"),
+                       kind=tr(f"meeting.kind.{m.kind.value}")) for m in unclosed]
+        head.append(tr("notice.unclosed_meetings", count=len(unclosed), meetings=joined(tr, meetings)))
+    if view.defaulted:
+        head.append(tr("notice.defaulted", count=len(view.defaulted), names=joined(tr, [m.name for m in view.defaulted])))
     if any(summary.provisional for _, summary in view.lines):
-        blocks.append(tr("notice.provisional"))
+        head.append(tr("notice.provisional"))
+    blocks = ["\n".join(head)]
     for member, summary in view.lines:
         lines = [member_line(tr, rulebook, member, summary)]
         lines += [entry_line(tr, rulebook, view.rows[e.id]) for e in summary.entries]
         if not summary.entries:
             lines.append(tr("notice.no_entries"))
         blocks.append("\n".join(lines))
+    if view.corrections:
+        blocks.append("\n".join([tr("notice.corrections")]
+                                + [correction_line(tr, rulebook, member, row) for member, row in view.corrections]))
     if not view.lines:
         blocks.append(tr("notice.no_members"))
     else:
         blocks.append(tr("notice.footer", count=len(view.lines)))
-    return pack(blocks)
+    return blocks
+
+
+def pack(blocks: list[str], limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
+    """Blocks joined into as few messages as fit, each within ``limit`` as Telegram counts it (after HTML
+    parsing). A block is never split unless it alone is too long; then handlers.common.chunks splits it
+    between its lines."""
+    messages: list[str] = []
+    current = ""
+    for block in blocks:
+        if not block:
+            continue
+        candidate = f"{current}\n\n{block}" if current else block
+        if visible_length(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            messages.append(current)
+        pieces = chunks(block, limit)
+        messages.extend(pieces[:-1])
+        current = pieces[-1]
+    if current:
+        messages.append(current)
+    return messages
+
+
+def notice_messages(tr: Translator, view: NoticeView, unclosed: list[Meeting]) -> list[str]:
+    """The notice as Telegram messages, in order (the same each time for the same notice)."""
+    return pack(notice_blocks(tr, view, unclosed))
 
 
 def confirm_keyboard(tr: Translator, notice: Notice) -> InlineKeyboardMarkup:
@@ -151,21 +203,12 @@ def member_tr(member: Member, branch: Branch) -> Translator:
     return Translator(language_of(member.language, branch.language))
 
 
-async def send_private(bot: Bot, user_id: int, text: str, **kwargs) -> Message | None:
-    """A private message that may fail because the user never started the bot or blocked it."""
-    try:
-        return await bot.send_message(user_id, text, **kwargs)
-    except Forbidden:
-        log.info("user %s cannot be reached privately", user_id)
-        return None
-
-
 def objection_card(tr: Translator, view: ObjectionView) -> str:
     o, branch = view.objection, view.branch
     rulebook = rulebook_of(branch)
     period = period_label(tr, view.notice.period_key)
     if o.kind is ObjectionKind.DISPUTE:
-        line = stored_line(tr, rulebook, view.member, view.line) if view.line else ""
+        line = stored_line(tr, rulebook, view.member, view.line, view.notice) if view.line else ""
         return tr("dispute.card", number=o.id, branch=branch.title, period=period, name=view.member.name,
                   line=Safe(line), reason=o.reason)
     entry = view.entry
@@ -196,13 +239,13 @@ def outcome_text(tr: Translator, view: ObjectionView) -> str:
     return tr("objection.outcome_upheld", by=by)
 
 
-async def send_cards(bot: Bot, context: Context, view: ObjectionView) -> int:
+async def send_cards(context: Context, view: ObjectionView) -> int:
     """Send the objection to every decider who can be reached; returns how many were."""
     svc = services(context)
     reached = 0
     for decider in await svc.notices.deciders(view):
         tr = member_tr(decider, view.branch)
-        sent = await send_private(bot, decider.user_id, objection_card(tr, view),  # type: ignore[arg-type]
+        sent = await send_private(context, decider.user_id, objection_card(tr, view),  # type: ignore[arg-type]
                                   reply_markup=decision_keyboard(tr, view))
         if sent is None:
             continue
@@ -342,7 +385,8 @@ async def dispute_button(update: Update, context: Context) -> int:
     context.user_data["nt"] = {"action": "ds", "id": number}
     await context.bot.send_message(query.from_user.id, tr(
         "notice.dispute_ask", period=period_label(tr, confirmation.notice.period_key),
-        score=Safe(stored_line(tr, rulebook_of(confirmation.branch), confirmation.member, confirmation.line))),
+        score=Safe(stored_line(tr, rulebook_of(confirmation.branch), confirmation.member, confirmation.line,
+                               confirmation.notice))),
         reply_markup=cancel_keyboard(tr))
     return REASON
 
@@ -378,7 +422,7 @@ async def _filed(update: Update, context: Context, view: ObjectionView) -> None:
         text = tr("dispute.filed", period=period_label(tr, view.notice.period_key), number=o.id)
     else:
         text = tr("objection.filed", entry=o.ledger_id, name=view.member.name, number=o.id)
-    if await send_cards(context.bot, context, view) == 0:
+    if await send_cards(context, view) == 0:
         text += "\n" + tr("objection.no_decider")
     await reply(update, text)
 
@@ -421,14 +465,14 @@ async def _tell(context: Context, view: ObjectionView) -> None:
         if view.member.user_id is not None:
             tr = member_tr(view.member, branch)
             key = "dispute.told_resolved" if o.status is ObjectionStatus.RESOLVED else "dispute.told_upheld"
-            await send_private(context.bot, view.member.user_id, tr(key, number=o.id, period=period_label(tr, view.notice.period_key)))
+            await send_private(context, view.member.user_id, tr(key, number=o.id, period=period_label(tr, view.notice.period_key)))
         return
     entry = view.entry
     assert entry is not None
     withdrawn = o.status is ObjectionStatus.WITHDRAWN
     if view.objector.user_id is not None:
         tr = member_tr(view.objector, branch)
-        await send_private(context.bot, view.objector.user_id, tr(
+        await send_private(context, view.objector.user_id, tr(
             "objection.told_objector_withdrawn" if withdrawn else "objection.told_objector_upheld",
             number=o.id, entry=entry.id, name=view.member.name, item=item_label(tr, rulebook, entry), value=signed(entry.value)))
     if view.member.user_id is not None and view.member.id != view.objector.id:
@@ -439,7 +483,7 @@ async def _tell(context: Context, view: ObjectionView) -> None:
         else:
             text = tr("objection.told_member_upheld", number=o.id, entry=entry.id, item=item_label(tr, rulebook, entry),
                       value=signed(entry.value))
-        await send_private(context.bot, view.member.user_id, text)
+        await send_private(context, view.member.user_id, text)
     tr = Translator(branch.language)
     try:
         await context.bot.send_message(branch.chat_id, tr(
@@ -532,7 +576,7 @@ async def appeal_command(update: Update, context: Context) -> None:
         rtr = member_tr(receiver, branch)
         about = (rtr("appeal.about_entry", entry=o.ledger_id, name=view.member.name) if o.kind is ObjectionKind.OBJECTION
                  else rtr("appeal.about_dispute", name=view.member.name, period=period_label(rtr, view.notice.period_key)))
-        await send_private(context.bot, receiver.user_id, rtr(  # type: ignore[arg-type]
+        await send_private(context, receiver.user_id, rtr(  # type: ignore[arg-type]
             "appeal.notify", name=appellant.name, number=o.id, about=Safe(about), reason=o.appeal_reason or ""))
 
 

@@ -2,7 +2,14 @@
 
 - ``notice`` (key: the period, e.g. ``2026-02`` or ``2026-Q1``): due on the branch's notice day and
   hour after the period; a bot that was down posts it late and says so (Late.CATCH_UP). At most the
-  last two ended periods the branch existed in are offered.
+  last two ended periods the branch existed in are offered. The notice is recorded first (what it
+  publishes is fixed then), then sent; a send that fails (Telegram 5xx, a timeout, the bot removed) is
+  tried again on later ticks (``retry=True``): only the messages that did not reach the group, then
+  the confirmation requests not sent yet — each member is asked once. The objection window ends
+  ``objection_days`` after the notice's first message reached the group (the end that message
+  states); objections and disputes are taken once the whole notice is there (``sent_at``). A retry
+  after a timeout may repeat the one message whose delivery was unknown: a repeated part is better
+  than a notice with a part missing.
 - ``notice_remind``: a day before the objection window closes, members who have not confirmed are
   reminded privately; a reminder whose moment has passed is skipped (Late.SKIP).
 - ``notice_close``: when the window closes, the group is told how many objections came and how many
@@ -14,17 +21,21 @@ The engine claims each (branch, kind, key) once, so a restart never posts twice.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 
 from telegram.error import Forbidden
 from telegram.ext import Application
 
-from bot.domain.notice import ObjectionKind, ObjectionStatus, months_of
+from bot.domain.calendar import local_moment
+from bot.domain.meetings import Meeting
+from bot.domain.notice import ObjectionKind, ObjectionStatus
 from bot.domain.records import Branch
 from bot.i18n import Safe, Translator
 from bot.services import Services
 from bot.services.branches import rulebook_of
-from handlers.notices import confirm_keyboard, local_time, member_line, member_tr, notice_messages, period_label, send_private, stored_line
+from handlers.common import send_private
+from handlers.notices import confirm_keyboard, local_time, member_line, member_tr, notice_messages, period_label, stored_line
 from schedules.engine import Due, Late, register
 
 log = logging.getLogger(__name__)
@@ -32,40 +43,50 @@ RECENT = 3  # the notices whose reminder and close are still looked at
 REMIND_BEFORE_CLOSE = timedelta(days=1)
 
 
+async def unclosed_meetings(services: Services, branch: Branch, first: date, last: date) -> list[Meeting]:
+    """Meetings of the period nobody has closed yet: their attendance points are not in the notice."""
+    start = local_moment(first, 0, branch.timezone)
+    end = local_moment(last + timedelta(days=1), 0, branch.timezone)
+    return await services.meetings.scheduled_around(branch, end, before=end - start, after=timedelta(0))
+
+
 class NoticeProducer:
     kind = "notice"
 
     async def due(self, services: Services, branch: Branch, now: datetime) -> list[Due]:
         return [
-            Due(self.kind, owed.key, owed.due_at, Late.CATCH_UP, data={"first": owed.first, "last": owed.last})
+            Due(self.kind, owed.key, owed.due_at, Late.CATCH_UP, data={"first": owed.first, "last": owed.last}, retry=True)
             for owed in await services.notices.owed(branch, now)
         ]
 
     async def run(self, app: Application, branch: Branch, due: Due, late: bool) -> None:
+        """Safe to repeat: sends only what has not reached the group / the members yet."""
         services: Services = app.bot_data["services"]
         first, last = due.data["first"], due.data["last"]
         view = await services.notices.post(branch, due.key, first, last, due.due_at, late)
-        if not view.created:  # recorded by an earlier run: never posted twice
-            return
-        defaulted_ids: set[int] = set()
-        for year, month in months_of(first, last):
-            defaulted_ids.update(await services.assessment.defaulted_members(branch.id, year, month))
-        defaulted = [m for m, _ in view.lines if m.id in defaulted_ids]
-        tr = Translator(branch.language)
-        try:
-            for piece in notice_messages(tr, view, defaulted):
-                await app.bot.send_message(branch.chat_id, piece)
-        except Forbidden:
-            await services.branches.set_reachable(branch, False)
-            raise
+        notice = view.notice
+        if not notice.sent:
+            if notice.parts_sent == 0:
+                notice = await services.notices.start_window(branch, notice)
+            view = replace(view, notice=notice)
+            pieces = notice_messages(Translator(branch.language), view, await unclosed_meetings(services, branch, first, last))
+            for index in range(notice.parts_sent, len(pieces)):
+                try:
+                    await app.bot.send_message(branch.chat_id, pieces[index])
+                except Forbidden:
+                    await services.branches.set_reachable(branch, False)
+                    raise
+                await services.notices.part_sent(notice, index + 1)
+            notice = await services.notices.mark_sent(notice)
         summaries = {m.id: s for m, s in view.lines}
-        for member, _line in await services.notices.to_confirm(view.notice):
+        for member, line in await services.notices.to_ask(notice):
             mtr = member_tr(member, branch)
-            text = mtr("notice.confirm_ask", branch=branch.title, period=period_label(mtr, view.notice.period_key),
-                       line=Safe(member_line(mtr, view.rulebook, member, summaries[member.id])),
-                       closes=local_time(view.notice.closes_at, branch))
-            if await send_private(app.bot, member.user_id, text, reply_markup=confirm_keyboard(mtr, view.notice)) is None:  # type: ignore[arg-type]
-                await services.roster.mark_unreachable(member)
+            summary = summaries.get(member.id)
+            shown = member_line(mtr, view.rulebook, member, summary) if summary else stored_line(mtr, view.rulebook, member, line, notice)
+            text = mtr("notice.confirm_ask", branch=branch.title, period=period_label(mtr, notice.period_key),
+                       line=Safe(shown), closes=local_time(notice.closes_at, branch))
+            sent = await send_private(app, member.user_id, text, reply_markup=confirm_keyboard(mtr, notice))  # type: ignore[arg-type]
+            await services.notices.asked(notice, member, reached=sent is not None)
 
 
 class ReminderProducer:
@@ -75,7 +96,7 @@ class ReminderProducer:
         return [
             Due(self.kind, n.period_key, n.closes_at - REMIND_BEFORE_CLOSE, Late.SKIP)
             for n in await services.notices.recent(branch, RECENT)
-            if n.closes_at - REMIND_BEFORE_CLOSE > n.posted_at
+            if n.sent_at is not None and n.closes_at - REMIND_BEFORE_CLOSE > n.sent_at
         ]
 
     async def run(self, app: Application, branch: Branch, due: Due, late: bool) -> None:
@@ -87,8 +108,8 @@ class ReminderProducer:
         for member, line in await services.notices.to_confirm(notice):
             mtr = member_tr(member, branch)
             text = mtr("notice.confirm_remind", branch=branch.title, period=period_label(mtr, notice.period_key),
-                       closes=local_time(notice.closes_at, branch), line=Safe(stored_line(mtr, rulebook, member, line)))
-            await send_private(app.bot, member.user_id, text, reply_markup=confirm_keyboard(mtr, notice))  # type: ignore[arg-type]
+                       closes=local_time(notice.closes_at, branch), line=Safe(stored_line(mtr, rulebook, member, line, notice)))
+            await send_private(app, member.user_id, text, reply_markup=confirm_keyboard(mtr, notice))  # type: ignore[arg-type]
 
 
 class CloseProducer:

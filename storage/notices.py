@@ -26,13 +26,13 @@ def _objection(row) -> Objection:
 
 
 async def create(conn: Connection, *, branch_id: int, period_key: str, first_day: date, last_day: date,
-                 due_at: datetime, posted_at: datetime, closes_at: datetime, late: bool) -> Notice | None:
-    """The notice of a period, once; None when the branch already has it (a repeat)."""
+                 due_at: datetime, posted_at: datetime, closes_at: datetime, late: bool, ledger_upto: int) -> Notice | None:
+    """The notice of a period, once (not sent yet); None when the branch already has it (a repeat)."""
     async with conn.execute(
-        "INSERT INTO notices (branch_id, period_key, first_day, last_day, due_at, posted_at, closes_at, late)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (branch_id, period_key) DO NOTHING RETURNING *",
+        "INSERT INTO notices (branch_id, period_key, first_day, last_day, due_at, posted_at, closes_at, late, ledger_upto)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (branch_id, period_key) DO NOTHING RETURNING *",
         (branch_id, period_key, first_day.isoformat(), last_day.isoformat(), _iso(due_at), _iso(posted_at),
-         _iso(closes_at), int(late)),
+         _iso(closes_at), int(late), ledger_upto),
     ) as cursor:
         row = await cursor.fetchone()
     return _notice(row) if row else None
@@ -51,20 +51,54 @@ async def by_period(conn: Connection, branch_id: int, period_key: str) -> Notice
 
 
 async def recent(conn: Connection, branch_id: int, limit: int = 4) -> list[Notice]:
-    """The branch's latest notices, newest first."""
+    """The branch's latest notices that reached the group, newest first."""
     async with conn.execute(
-        "SELECT * FROM notices WHERE branch_id = ? ORDER BY posted_at DESC, id DESC LIMIT ?", (branch_id, limit)
+        "SELECT * FROM notices WHERE branch_id = ? AND sent_at IS NOT NULL ORDER BY sent_at DESC, id DESC LIMIT ?",
+        (branch_id, limit),
     ) as cursor:
         return [_notice(r) for r in await cursor.fetchall()]
+
+
+async def previous(conn: Connection, branch_id: int, notice_id: int) -> Notice | None:
+    """The notice the branch recorded before this one (sent or not)."""
+    async with conn.execute(
+        "SELECT * FROM notices WHERE branch_id = ? AND id < ? ORDER BY id DESC LIMIT 1", (branch_id, notice_id)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return _notice(row) if row else None
 
 
 async def open_at(conn: Connection, branch_id: int, now: datetime) -> list[Notice]:
-    """Notices whose objection window is open at ``now``, oldest first."""
+    """Notices whose objection window is open at ``now`` (sent, not closed), oldest first."""
     async with conn.execute(
-        "SELECT * FROM notices WHERE branch_id = ? AND posted_at <= ? AND closes_at > ? ORDER BY posted_at, id",
+        "SELECT * FROM notices WHERE branch_id = ? AND sent_at IS NOT NULL AND sent_at <= ? AND closes_at > ?"
+        " ORDER BY sent_at, id",
         (branch_id, _iso(now), _iso(now)),
     ) as cursor:
         return [_notice(r) for r in await cursor.fetchall()]
+
+
+async def part_sent(conn: Connection, notice_id: int, parts: int) -> bool:
+    """One more of the notice's messages reached the group (parts: how many now), once."""
+    cursor = await conn.execute(
+        "UPDATE notices SET parts_sent = ? WHERE id = ? AND parts_sent = ? AND sent_at IS NULL",
+        (parts, notice_id, parts - 1),
+    )
+    return cursor.rowcount == 1
+
+
+async def set_closes(conn: Connection, notice_id: int, closes_at: datetime) -> bool:
+    """The window's end, while none of the notice's messages has reached the group (the first one states it)."""
+    cursor = await conn.execute(
+        "UPDATE notices SET closes_at = ? WHERE id = ? AND parts_sent = 0 AND sent_at IS NULL", (_iso(closes_at), notice_id)
+    )
+    return cursor.rowcount == 1
+
+
+async def mark_sent(conn: Connection, notice_id: int, sent_at: datetime) -> bool:
+    """The whole notice reached the group: objections are open from now, once."""
+    cursor = await conn.execute("UPDATE notices SET sent_at = ? WHERE id = ? AND sent_at IS NULL", (_iso(sent_at), notice_id))
+    return cursor.rowcount == 1
 
 
 async def add_entries(conn: Connection, notice_id: int, entries: list[tuple[int, int]]) -> None:
@@ -105,12 +139,6 @@ async def entries(conn: Connection, notice_id: int) -> list[LedgerRow]:
         return [LedgerRow(**row_dict(r)) for r in await cursor.fetchall()]
 
 
-async def reversal_of(conn: Connection, ledger_id: int) -> LedgerRow | None:
-    async with conn.execute("SELECT * FROM ledger WHERE reverses_id = ?", (ledger_id,)) as cursor:
-        row = await cursor.fetchone()
-    return LedgerRow(**row_dict(row)) if row else None
-
-
 # --- confirmations ---------------------------------------------------------------------------------
 
 
@@ -125,6 +153,15 @@ async def member_line(conn: Connection, notice_id: int, member_id: int) -> Notic
 async def member_lines(conn: Connection, notice_id: int) -> list[NoticeMember]:
     async with conn.execute("SELECT * FROM notice_members WHERE notice_id = ? ORDER BY member_id", (notice_id,)) as cursor:
         return [NoticeMember(**row_dict(r)) for r in await cursor.fetchall()]
+
+
+async def mark_asked(conn: Connection, notice_id: int, member_id: int, at: datetime) -> bool:
+    """The member was asked to confirm (or could not be reached), once."""
+    cursor = await conn.execute(
+        "UPDATE notice_members SET asked_at = ? WHERE notice_id = ? AND member_id = ? AND asked_at IS NULL",
+        (_iso(at), notice_id, member_id),
+    )
+    return cursor.rowcount == 1
 
 
 async def answer(conn: Connection, notice_id: int, member_id: int, status: ConfirmStatus, at: datetime) -> bool:
@@ -227,10 +264,37 @@ async def earliest_join(conn: Connection, branch_id: int) -> date | None:
     return date.fromisoformat(row[0]) if row and row[0] else None
 
 
-async def ledger_of_branch(conn: Connection, branch_id: int, first: date, last: date) -> list[LedgerRow]:
-    """The branch's rows dated from ``first`` to ``last`` (reversals included, for the scoring)."""
+async def last_ledger_id(conn: Connection, branch_id: int) -> int:
+    """The branch's newest ledger row (0 for none): what a notice recorded now sees."""
+    async with conn.execute("SELECT COALESCE(MAX(id), 0) FROM ledger WHERE branch_id = ?", (branch_id,)) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def ledger_of_branch(conn: Connection, branch_id: int, first: date, last: date, upto: int) -> list[LedgerRow]:
+    """The branch's rows dated from ``first`` to ``last`` written up to row ``upto`` (reversals included, for the scoring)."""
     async with conn.execute(
-        "SELECT * FROM ledger WHERE branch_id = ? AND occurred_on >= ? AND occurred_on <= ? ORDER BY id",
-        (branch_id, first.isoformat(), last.isoformat()),
+        "SELECT * FROM ledger WHERE branch_id = ? AND occurred_on >= ? AND occurred_on <= ? AND id <= ? ORDER BY id",
+        (branch_id, first.isoformat(), last.isoformat(), upto),
     ) as cursor:
         return [LedgerRow(**row_dict(r)) for r in await cursor.fetchall()]
+
+
+async def written_between(conn: Connection, branch_id: int, after: int, upto: int, dated_until: date) -> list[LedgerRow]:
+    """Rows written after row ``after`` up to row ``upto`` and dated on or before ``dated_until``."""
+    async with conn.execute(
+        "SELECT * FROM ledger WHERE branch_id = ? AND id > ? AND id <= ? AND occurred_on <= ? ORDER BY occurred_on, id",
+        (branch_id, after, upto, dated_until.isoformat()),
+    ) as cursor:
+        return [LedgerRow(**row_dict(r)) for r in await cursor.fetchall()]
+
+
+async def reversed_upto(conn: Connection, row_ids: list[int], upto: int) -> set[int]:
+    """Which of these rows a row written up to ``upto`` reverses."""
+    if not row_ids:
+        return set()
+    marks = ", ".join("?" for _ in row_ids)
+    async with conn.execute(
+        f"SELECT reverses_id FROM ledger WHERE reverses_id IN ({marks}) AND id <= ?", (*row_ids, upto)
+    ) as cursor:
+        return {int(r[0]) for r in await cursor.fetchall()}

@@ -48,7 +48,7 @@ async def test_demo_month_scores(tmp_path) -> None:
     assert "已记为“良好”：4 项" in transcript and "已记录：Zhao Wu · 爱岗敬业、充分履职 16" in transcript
     # the notice on 1 April, before the objection (张三 still has the lanes), and a confirmation
     assert "兰溪镇红星村党支部 2026年3月 党员积分公示" in transcript
-    assert "以下党员有考评项目本期未经考评，已按细则默认值计分：李记录" in transcript
+    assert "未考评、按默认分计入：1 人（李记录）" in transcript
     assert "张三：本月 82 分" in transcript and "Zhao Wu：本月 86 分" in transcript
     assert "✅ 已确认 2026年3月 积分" in transcript
     # the objection and its outcome, in the group

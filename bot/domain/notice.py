@@ -1,13 +1,14 @@
 """The public notice (公示) of a review period, its objections (异议) and confirmations (签字确认).
 
-Pure: which periods a branch owes a notice for, what a member's line in the notice says, how a
-notice is packed into Telegram-sized messages, and the records the notice storage returns. Nothing
-here reads a clock, a database or Telegram.
+Pure: which periods a branch owes a notice for, what a member's part of the notice holds (one
+block per member: the period's figure, the year so far, the rows that may be objected to), which
+later rows correct earlier periods, and the records the notice storage returns. Nothing here reads a
+clock, a database or Telegram; the text and its splitting into messages are the handlers' business.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -16,11 +17,11 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from bot.domain.calendar import CalendarSettings, notice_moment, previous_periods
+from bot.domain.records import LedgerRow
 from bot.domain.rulebook import Period, Rulebook, YearMethod
-from bot.domain.scoring import ZERO, Entry, counted_months, effective, month_score, publish, year_score
+from bot.domain.scoring import ZERO, Entry, PostCount, counted_months, effective, month_score, publish, year_score
 
 NOTICES_OFFERED = 2  # at most the last two ended periods: a new or long-silent branch gets no backlog
-MESSAGE_LIMIT = 4096
 
 
 # --- records ---------------------------------------------------------------------------------------
@@ -65,12 +66,20 @@ class Notice(_Record):
     first_day: date
     last_day: date
     due_at: datetime
-    posted_at: datetime
-    closes_at: datetime
+    posted_at: datetime  # when it was recorded (what it publishes was fixed then)
+    closes_at: datetime  # the objection window's end: sent_at + objection_days once it is sent
     late: bool
+    sent_at: datetime | None = None  # when the whole notice reached the group; None: still to send
+    parts_sent: int = 0  # how many of its messages reached the group so far
+    ledger_upto: int | None = None  # the last ledger row it saw: later rows of its period are corrections
+
+    @property
+    def sent(self) -> bool:
+        return self.sent_at is not None
 
     def open_at(self, now: datetime) -> bool:
-        return self.posted_at <= now < self.closes_at
+        """The objection window: from the moment the notice reached the group."""
+        return self.sent_at is not None and self.sent_at <= now < self.closes_at
 
 
 class NoticeMember(_Record):
@@ -80,6 +89,7 @@ class NoticeMember(_Record):
     year_score: Decimal
     status: ConfirmStatus
     answered_at: datetime | None
+    asked_at: datetime | None = None  # when the request to confirm was sent (once)
 
 
 class Objection(_Record):
@@ -131,8 +141,9 @@ def owed_notices(today: date, period: Period, since: date, settings: CalendarSet
     ]
 
 
-def window_closes(posted_at: datetime, settings: CalendarSettings) -> datetime:
-    return posted_at + timedelta(days=settings.objection_days)
+def window_closes(sent_at: datetime, settings: CalendarSettings) -> datetime:
+    """The objection window's end, counted from when the notice reached the group."""
+    return sent_at + timedelta(days=settings.objection_days)
 
 
 # --- a member's line -------------------------------------------------------------------------------
@@ -155,23 +166,26 @@ class MemberSummary:
     net: Decimal  # what the period's rows in force add up to
     year: Decimal  # the year so far at the period's end, published
     provisional: bool  # the year waits for an input (张店's democratic evaluation)
-    entries: tuple[Entry, ...]  # the period's rows in force, in order: what may be objected to
+    entries: tuple[Entry, ...]  # the period's rows in force that change something, in order: what may be objected to
+    figure: Decimal  # the period's one published figure (see period_figure)
 
-    @property
-    def period_figure(self) -> Decimal:
-        """One figure for the period: the net (sum schemes), else the month's score or the months' mean."""
-        if self.sum_scheme or not self.month_scores:
-            return self.net
-        return sum((s for _, _, s in self.month_scores), ZERO) / len(self.month_scores)
+
+def period_figure(sum_scheme: bool, net: Decimal, month_scores: tuple[tuple[int, int, Decimal], ...], places: int) -> Decimal:
+    """One figure for the period, as published: the net (sum schemes), else the month's score or the
+    months' mean (a quarter of 64, 60, 60 is 61.33), rounded like every published score."""
+    if sum_scheme or not month_scores:
+        return publish(net, places)
+    return publish(sum((s for _, _, s in month_scores), ZERO) / len(month_scores), places)
 
 
 def summarise(rulebook: Rulebook, member_id: int, name: str, rows: Iterable[Entry], first: date, last: date,
-              joined_on: date | None, left_on: date | None, posts: int | None = None) -> MemberSummary:
+              joined_on: date | None, left_on: date | None, posts: PostCount = None) -> MemberSummary:
     """A member's standing for the notice of the period ``first``..``last`` (rows: the member's year up to ``last``)."""
     places = rulebook.settings.rounding_places
     year_rows = [e for e in rows if e.occurred_on.year == last.year and e.occurred_on <= last]
     in_force = effective(year_rows)
     in_period = tuple(sorted((e for e in in_force if first <= e.occurred_on <= last), key=lambda e: (e.occurred_on, e.id)))
+    net = sum((e.value for e in in_period), ZERO)
     sum_scheme = rulebook.year_result.method is YearMethod.SUM
     counted = counted_months(last.year, last, joined_on, left_on)
     month_scores: tuple[tuple[int, int, Decimal], ...] = ()
@@ -183,8 +197,9 @@ def summarise(rulebook: Rulebook, member_id: int, name: str, rows: Iterable[Entr
     year = year_score(rulebook, year_rows, last.year, counted, posts=posts)
     return MemberSummary(
         member_id=member_id, name=name, sum_scheme=sum_scheme, month_scores=month_scores,
-        net=sum((e.value for e in in_period), ZERO), year=publish(year.figure, places),
-        provisional=year.provisional, entries=in_period,
+        net=net, year=publish(year.figure, places), provisional=year.provisional,
+        entries=tuple(e for e in in_period if e.value != ZERO),  # a 0 (an unassessed item's default) changes nothing
+        figure=period_figure(sum_scheme, net, month_scores, places),
     )
 
 
@@ -193,65 +208,25 @@ def in_notice(joined_on: date | None, left_on: date | None, first: date, last: d
     return (joined_on is None or joined_on <= last) and (left_on is None or left_on >= first)
 
 
-# --- packing into messages -------------------------------------------------------------------------
+# --- corrections to earlier periods --------------------------------------------------------------------
 
 
-def telegram_length(text: str) -> int:
-    """An upper bound of what Telegram counts: UTF-16 units of the text including markup."""
-    return len(text.encode("utf-16-le")) // 2
+def corrections(rows: Iterable[LedgerRow], reversed_ids: set[int]) -> list[LedgerRow]:
+    """What changed in periods already published since the last notice: ``rows`` are the ledger rows
+    written after that notice was recorded and dated within a published period; ``reversed_ids`` the
+    rows among them reversed since. A row written and reversed in between, and a row that changes
+    nothing (0), drop out; a reversal of an earlier row is kept (it takes published points back)."""
+    found = list(rows)
+    new_ids = {r.id for r in found}
+    return [
+        r for r in sorted(found, key=lambda r: (r.occurred_on, r.id))
+        if r.id not in reversed_ids and r.reverses_id not in new_ids and r.value != ZERO
+    ]
 
 
-def pack(blocks: Sequence[str], limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Join blocks (a header, one member's lines…) into as few messages as fit, each within ``limit``.
-
-    A block is never split unless it alone is too long; then it is split between its lines, and a
-    single overlong line is cut (our lines carry no tags that long).
-    """
-    messages: list[str] = []
-    current = ""
-
-    def flush() -> None:
-        nonlocal current
-        if current:
-            messages.append(current)
-        current = ""
-
-    for block in blocks:
-        if not block:
-            continue
-        candidate = f"{current}\n\n{block}" if current else block
-        if telegram_length(candidate) <= limit:
-            current = candidate
-            continue
-        flush()
-        if telegram_length(block) <= limit:
-            current = block
-            continue
-        for line in block.split("\n"):
-            while telegram_length(line) > limit:
-                flush()
-                cut = _cut(line, limit)
-                messages.append(line[:cut])
-                line = line[cut:]
-            candidate = f"{current}\n{line}" if current else line
-            if telegram_length(candidate) <= limit:
-                current = candidate
-            else:
-                flush()
-                current = line
-        flush()
-    flush()
-    return messages
-
-
-def _cut(line: str, limit: int) -> int:
-    """The longest prefix of ``line`` within ``limit`` UTF-16 units (at least one character)."""
-    used, index = 0, 0
-    for index, ch in enumerate(line):
-        used += 2 if ord(ch) > 0xFFFF else 1
-        if used > limit:
-            return max(index, 1)
-    return len(line)
+def objectable(row: LedgerRow) -> bool:
+    """A row people may object to: not a reversal (withdrawing a reversal would not restore its original)."""
+    return row.reverses_id is None
 
 
 def one_line(text: str | None, limit: int = 200) -> str:

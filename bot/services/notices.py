@@ -25,19 +25,24 @@ from bot.domain.notice import (
     OwedNotice,
     Verdict,
     entry_target,
+    corrections,
     in_notice,
+    months_of,
+    objectable,
     owed_notices,
     summarise,
     window_closes,
 )
-from bot.domain.records import Branch, LedgerRow, Member, MemberStatus, NewLedgerRow, Role, Source
+from bot.domain.assessment import month_key
+from bot.domain.records import Branch, LedgerRow, Member, MemberStatus, Role
 from bot.domain.rulebook import Rulebook
 from bot.domain.text import REASON_MAX, clean_text
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
 from bot.i18n import format_points
 from bot.services.branches import Actor, require_role, rulebook_of
 from bot.services.calendar import calendar_of
-from bot.services.posts import member_posts
+from bot.services.posts import posts_by_month
+from storage import assessment as assessment_repo
 from storage import branches as branch_repo
 from storage import ledger as ledger_repo
 from storage import members as member_repo
@@ -55,8 +60,10 @@ class NoticeView:
     rulebook: Rulebook
     notice: Notice
     lines: list[tuple[Member, MemberSummary]]
-    rows: dict[int, LedgerRow]  # the published entries by id (their reasons)
-    created: bool  # False: the notice already existed (nothing to send again)
+    rows: dict[int, LedgerRow]  # the period's rows by id (the published entries' reasons)
+    defaulted: list[Member]  # given the default of an item nobody assessed in the period
+    corrections: list[tuple[Member, LedgerRow]]  # rows of periods already published, written since the last notice
+    created: bool  # False: recorded by an earlier run (then only what was not sent yet is sent)
 
 
 @dataclass(frozen=True)
@@ -137,39 +144,105 @@ class NoticeService:
                             calendar_of(branch), branch.timezone)
 
     async def post(self, branch: Branch, key: str, first: date, last: date, due_at: datetime, late: bool) -> NoticeView:
-        """Record the notice of the period (once) with what it publishes; the caller sends it if ``created``."""
+        """The notice of the period with everything the group is shown, recorded once.
+
+        What it publishes is fixed when it is first recorded: the ledger up to its last row then
+        (``ledger_upto``) and the members listed then. Until it has reached the group (``notice.sent``),
+        every call returns the same content, so that a retry sends only the messages still missing.
+        """
         rulebook = rulebook_of(branch)
         now = self._now()
         async with self.db.transaction() as conn:
-            lines, rows = await self._lines(conn, branch, rulebook, first, last)
             notice = await notice_repo.create(
                 conn, branch_id=branch.id, period_key=key, first_day=first, last_day=last, due_at=due_at,
                 posted_at=now, closes_at=window_closes(now, calendar_of(branch)), late=late,
+                ledger_upto=await notice_repo.last_ledger_id(conn, branch.id),
             )
             created = notice is not None
-            if notice is None:
+            listed: set[int] | None = None
+            if notice is None:  # recorded by an earlier run (which may have failed to send it)
                 notice = await notice_repo.by_period(conn, branch.id, key)
                 assert notice is not None
-            else:
-                await notice_repo.add_entries(conn, notice.id, [(e.id, s.member_id) for _, s in lines for e in s.entries])
+                listed = {line.member_id for line in await notice_repo.member_lines(conn, notice.id)}
+            upto = notice.ledger_upto if notice.ledger_upto is not None else await notice_repo.last_ledger_id(conn, branch.id)
+            lines, rows = await self._lines(conn, branch, rulebook, first, last, upto, listed)
+            corrections = await self._corrections(conn, branch, notice, upto)
+            defaulted_ids: set[int] = set()
+            for year, month in months_of(first, last):
+                defaulted_ids.update(await assessment_repo.defaulted(conn, branch.id, month_key(year, month)))
+            if created:
+                published = [(e.id, s.member_id) for _, s in lines for e in s.entries]
+                published += [(row.id, row.member_id) for _, row in corrections if objectable(row)]
+                await notice_repo.add_entries(conn, notice.id, published)
                 await notice_repo.add_members(conn, notice.id, [
-                    (s.member_id, format_points(s.period_figure), str(s.year)) for _, s in lines])
-        return NoticeView(branch=branch, rulebook=rulebook, notice=notice, lines=lines, rows=rows, created=created)
+                    (s.member_id, format_points(s.figure), str(s.year)) for _, s in lines])
+        return NoticeView(branch=branch, rulebook=rulebook, notice=notice, lines=lines, rows=rows,
+                          defaulted=[m for m, _ in lines if m.id in defaulted_ids], corrections=corrections,
+                          created=created)
 
-    async def _lines(self, conn: Connection, branch: Branch, rulebook: Rulebook, first: date,
-                     last: date) -> tuple[list[tuple[Member, MemberSummary]], dict[int, LedgerRow]]:
+    async def _lines(self, conn: Connection, branch: Branch, rulebook: Rulebook, first: date, last: date, upto: int,
+                     listed: set[int] | None) -> tuple[list[tuple[Member, MemberSummary]], dict[int, LedgerRow]]:
         members = [m for m in await member_repo.listing(conn, branch.id)
-                   if m.scored and in_notice(m.joined_on, m.left_on, first, last)]
-        rows = await notice_repo.ledger_of_branch(conn, branch.id, date(last.year, 1, 1), last)
+                   if (m.id in listed if listed is not None else m.scored and in_notice(m.joined_on, m.left_on, first, last))]
+        rows = await notice_repo.ledger_of_branch(conn, branch.id, date(last.year, 1, 1), last, upto)
         by_member: dict[int, list] = {}
         for row in rows:
             by_member.setdefault(row.member_id, []).append(row.entry())
         lines = []
         for member in members:
-            posts = await member_posts(conn, rulebook, member.id)
+            posts = await posts_by_month(conn, rulebook, member.id, last.year, last)  # each month its own posts
             lines.append((member, summarise(rulebook, member.id, member.name, by_member.get(member.id, []), first, last,
                                             member.joined_on, member.left_on, posts)))
         return lines, {row.id: row for row in rows}
+
+    async def _corrections(self, conn: Connection, branch: Branch, notice: Notice, upto: int) -> list[tuple[Member, LedgerRow]]:
+        """Rows dated in periods the previous notice covered, written after it was recorded (a meeting
+        closed late, a dues correction, a late assessment): this notice publishes them."""
+        previous = await notice_repo.previous(conn, branch.id, notice.id)
+        if previous is None or previous.ledger_upto is None:
+            return []
+        written = await notice_repo.written_between(conn, branch.id, previous.ledger_upto, upto, previous.last_day)
+        reversed_ids = await notice_repo.reversed_upto(conn, [r.id for r in written], upto)
+        found = []
+        for row in corrections(written, reversed_ids):
+            member = await member_repo.by_id(conn, row.member_id)
+            if member is not None:
+                found.append((member, row))
+        return found
+
+    async def part_sent(self, notice: Notice, parts: int) -> None:
+        """``parts`` of the notice's messages have reached the group."""
+        async with self.db.transaction() as conn:
+            await notice_repo.part_sent(conn, notice.id, parts)
+
+    async def start_window(self, branch: Branch, notice: Notice) -> Notice:
+        """Before the notice's first message is sent (again): its window ends objection_days from now —
+        the end the first message states. Once a message has reached the group the end stays."""
+        now = self._now()
+        async with self.db.transaction() as conn:
+            await notice_repo.set_closes(conn, notice.id, window_closes(now, calendar_of(branch)))
+            fresh = await notice_repo.by_id(conn, notice.id)
+        assert fresh is not None
+        return fresh
+
+    async def mark_sent(self, notice: Notice) -> Notice:
+        """The whole notice reached the group: objections and disputes are open from now (once)."""
+        async with self.db.transaction() as conn:
+            await notice_repo.mark_sent(conn, notice.id, self._now())
+            sent = await notice_repo.by_id(conn, notice.id)
+        assert sent is not None
+        return sent
+
+    async def to_ask(self, notice: Notice) -> list[tuple[Member, NoticeMember]]:
+        """Members in the notice not yet asked to confirm, who have not answered and have a Telegram account."""
+        return [(m, line) for m, line in await self.to_confirm(notice) if line.asked_at is None]
+
+    async def asked(self, notice: Notice, member: Member, reached: bool) -> None:
+        """The member was asked to confirm (once); one who could not be reached is marked so."""
+        async with self.db.transaction() as conn:
+            await notice_repo.mark_asked(conn, notice.id, member.id, self._now())
+            if not reached:
+                await member_repo.set_reachable(conn, member.id, False)
 
     async def notice(self, branch: Branch, key: str) -> Notice | None:
         async with self.db.read() as conn:
@@ -298,11 +371,11 @@ class NoticeService:
         if entry is None or entry.branch_id != branch.id:
             raise NotFound("objection.entry_not_found", number=ledger_id)
         notice = await notice_repo.notice_of_entry(conn, branch.id, ledger_id)
-        if notice is None:
+        if notice is None or not notice.sent:  # an unsent notice is not published yet
             raise InvalidInput("objection.not_in_notice", number=ledger_id)
         if not notice.open_at(self._now()):
             raise InvalidInput("objection.window_closed", number=ledger_id, closed=_local(notice.closes_at, branch))
-        if await notice_repo.reversal_of(conn, ledger_id) is not None:
+        if await ledger_repo.reversal_of(conn, ledger_id) is not None:
             raise InvalidInput("objection.entry_withdrawn", number=ledger_id)
         member = await member_repo.by_id(conn, entry.member_id)
         assert member is not None
@@ -383,14 +456,11 @@ class NoticeService:
                 assert objection.ledger_id is not None
                 entry = await ledger_repo.by_id(conn, objection.ledger_id)
                 assert entry is not None
-                reversal = await ledger_repo.append(conn, NewLedgerRow(
-                    branch_id=entry.branch_id, member_id=entry.member_id, item_code=entry.item_code,
-                    event_code=entry.event_code, value=-entry.value, occurred_on=entry.occurred_on,
-                    source=Source.CORRECTION, reference=f"obj:{objection.id}", actor_id=decider.id,
-                    reason=f"objection #{objection.id}: {objection.reason}"[:REASON_MAX], reverses_id=entry.id,
-                ))
+                reversal = await ledger_repo.reverse(
+                    conn, entry, reference=f"obj:{objection.id}", actor_id=decider.id,
+                    reason=f"objection #{objection.id}: {objection.reason}"[:REASON_MAX])
                 if reversal is None:  # withdrawn already (another objection, a correction): that row stands
-                    reversal = await notice_repo.reversal_of(conn, entry.id)
+                    reversal = await ledger_repo.reversal_of(conn, entry.id)
                 if reversal is not None:
                     await notice_repo.set_reversal(conn, objection.id, reversal.id)
             decided = await notice_repo.objection(conn, objection.id)
