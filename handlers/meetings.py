@@ -5,8 +5,11 @@ Callback data (prefix "mt:", never trusted — the service checks the presser in
   mt:k:<kind>  mt:ok  mt:x          the /meeting flow
   mt:go:<m>  mt:lv:<m>  mt:ci:<m>   attend, request leave, check in
   mt:la:<m>:<member>  mt:lr:<m>:<member>   approve / refuse a leave request
-  mt:rc:<m>  mt:pg:<m>:<page>  mt:m:<m>:<member>:<status>:<page>  mt:cl:<m>:<page>  mt:n   the roll call
-  mt:cx:<m>                          cancel a meeting
+  mt:rc:<m>  mt:pg:<m>:<page>  mt:m:<m>:<member>:<status>:<page>  mt:ap:<m>:<page>  mt:n   the roll call
+                                     (mt:ap marks everyone still unmarked present)
+  mt:cl:<m>:<page>  mt:cf:<m>:<page>:<absent>   close: the confirmation (who will be booked absent), then
+                                     the close itself (refused when the number of absences has changed)
+  mt:cx:<m>                          cancel a meeting (not once it has started)
 """
 
 from __future__ import annotations
@@ -26,12 +29,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot.domain.meetings import Attendance, LeaveStatus, Meeting, MeetingKind, MeetingStatus
+from bot.domain.meetings import Attendance, LeaveStatus, Meeting, MeetingKind, MeetingStatus, by_default
 from bot.domain.records import Branch, Member, Role
 from bot.errors import DomainError
 from bot.i18n import Safe, Translator, format_points, language_of
 from bot.services.calendar import calendar_of
-from bot.services.meetings import Change, MeetingDraft, RollCall
+from bot.services.meetings import Change, CloseResult, MeetingDraft, RollCall
 from handlers.common import (
     Context,
     actor,
@@ -42,6 +45,7 @@ from handlers.common import (
     is_private,
     refusal,
     reply,
+    report_domain_error,
     send_private,
     services,
     translator,
@@ -57,6 +61,7 @@ REASON = 0
 DRAFTS = "meeting_drafts"  # user_data: chat id → the draft of the /meeting flow in that chat
 LEAVE = "meeting_leave"
 PAGE_SIZE = 8
+NAMES_SHOWN = 20  # names listed in the close confirmation; more are counted
 MANAGER_ROLES = {Role.SECRETARY, Role.DEPUTY}
 KEEPER_ROLES = {Role.RECORDER, Role.SECRETARY, Role.DEPUTY}
 
@@ -104,22 +109,16 @@ def _delta(value) -> str:
     return ("+" if value > 0 else "") + format_points(value)
 
 
+async def _chat_branch(update: Update, context: Context) -> Branch | None:
+    """The branch of a group chat (None in private)."""
+    if is_private(update) or update.effective_chat is None:
+        return None
+    return await services(context).branches.find_by_chat(update.effective_chat.id)
+
+
 async def _tr(update: Update, context: Context) -> Translator:
     """The language of this chat: a group follows its branch, a private chat its user."""
-    branch = None
-    if not is_private(update) and update.effective_chat is not None:
-        branch = await services(context).branches.find_by_chat(update.effective_chat.id)
-    return translator(update, branch)
-
-
-async def _refuse(update: Update, context: Context, error: DomainError) -> None:
-    """A service's refusal as a popup (buttons) or a reply (messages)."""
-    tr = await _tr(update, context)
-    text = tr(f"error.{error.key}", **error.params)
-    if update.callback_query is not None:
-        await answer(update.callback_query, text, alert=True)
-    else:
-        await reply(update, text)
+    return translator(update, await _chat_branch(update, context))
 
 
 async def refresh_announcement(app: Application, meeting_id: int, counts: dict[Attendance, int] | None = None) -> None:
@@ -429,7 +428,7 @@ async def leave_start(update: Update, context: Context) -> int:
     try:
         allowed = await svc.meetings.leave_allowed(_ids(query.data)[0], actor(user))
     except DomainError as error:
-        await _refuse(update, context, error)
+        await report_domain_error(update, error, await _chat_branch(update, context))
         return ConversationHandler.END
     branch, meeting = allowed.branch, allowed.meeting
     tr = translator(update, branch)
@@ -524,7 +523,7 @@ async def leave_decided(update: Update, context: Context) -> None:
         await send_private(context, member.user_id, member_tr(
             "meeting.told_leave_approved" if approve else "meeting.told_leave_refused",
             by=decision.decider.name, summary=describe(member_tr, meeting, branch)))
-    if meeting.status is MeetingStatus.SCHEDULED:
+    if meeting.status is MeetingStatus.SCHEDULED and decision.tally_changed:  # approving a pending leave moves nothing
         await refresh_announcement(context.application, meeting.id)
 
 
@@ -578,6 +577,9 @@ def roll_view(tr: Translator, roll: RollCall, page: int) -> tuple[str, InlineKey
     if nav:
         rows.append(nav)
     if not closed:
+        unmarked = sum(1 for entry in roll.entries if by_default(entry.record))
+        if unmarked:
+            rows.append([InlineKeyboardButton(tr("meeting.all_present", count=unmarked), callback_data=f"mt:ap:{meeting.id}:{page}")])
         rows.append([InlineKeyboardButton(tr("meeting.close"), callback_data=f"mt:cl:{meeting.id}:{page}")])
     return "\n".join(lines), InlineKeyboardMarkup(rows)
 
@@ -641,23 +643,83 @@ async def marked(update: Update, context: Context) -> None:
 
 
 @domain_errors
+async def all_present_pressed(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    meeting_id, page = _ids(query.data)[:2]
+    result = await services(context).meetings.mark_unmarked_present(meeting_id, actor(query.from_user))
+    tr = translator(update, result.branch)
+    popup = tr("meeting.all_present_done", count=len(result.marked))
+    if result.skipped:
+        popup += "\n" + tr("meeting.all_present_skipped", names=_names(tr, result.skipped))
+    await answer(query, popup)
+    await _show_roll(update, context, meeting_id, page, edit=True)
+
+
+@domain_errors
 async def close_pressed(update: Update, context: Context) -> None:
+    """Close: where anyone would be booked absent, ask first (they may just not have been marked)."""
     query = update.callback_query
     assert query is not None and query.data is not None
     meeting_id, page = (_ids(query.data) + [0])[:2]
-    result = await services(context).meetings.close(meeting_id, actor(query.from_user))
+    svc = services(context)
+    preview = await svc.meetings.close_preview(meeting_id, actor(query.from_user))
+    tr = translator(update, preview.branch)
+    if preview.closed:
+        await answer(query, tr("meeting.closed_again", number=preview.meeting.id))
+        await _show_roll(update, context, meeting_id, page, edit=True)
+        return
+    if not preview.absent:
+        await _finish_close(update, context, await svc.meetings.close(meeting_id, actor(query.from_user), expected_absent=0), page)
+        return
+    await answer(query)
+    text = tr("meeting.close_confirm", number=preview.meeting.id,
+              **{status.value: preview.counts[status] for status in Attendance})
+    text += "\n" + tr("meeting.close_confirm_absent", count=len(preview.absent), value=_delta(preview.value),
+                      names=_names(tr, preview.absent))
+    markup = InlineKeyboardMarkup([[
+        InlineKeyboardButton(tr("meeting.close_confirm_yes"), callback_data=f"mt:cf:{meeting_id}:{page}:{len(preview.absent)}"),
+        InlineKeyboardButton(tr("meeting.close_confirm_back"), callback_data=f"mt:pg:{meeting_id}:{page}"),
+    ]])
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as exc:  # the same confirmation already shows (a double tap)
+        log.debug("close confirmation unchanged: %s", exc)
+
+
+@domain_errors
+async def close_confirmed(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    meeting_id, page, absent = _ids(query.data)[:3]
+    result = await services(context).meetings.close(meeting_id, actor(query.from_user), expected_absent=absent)
+    await _finish_close(update, context, result, page)
+
+
+async def _finish_close(update: Update, context: Context, result: CloseResult, page: int) -> None:
+    query = update.callback_query
+    assert query is not None
     tr = translator(update, result.branch)
     if result.already:
-        text = tr("meeting.closed_again", number=result.meeting.id, changes=len(result.changes))
+        text = tr("meeting.closed_again", number=result.meeting.id)
     else:
         text = tr("meeting.closed_result", number=result.meeting.id, changes=len(result.changes),
                   **{status.value: result.counts[status] for status in Attendance})
     await answer(query, text)
-    await _show_roll(update, context, meeting_id, page, edit=True)
+    await _show_roll(update, context, result.meeting.id, page, edit=True)
+    if result.already:
+        return
     for piece in chunks(text + _changes_text(tr, result.changes)):
         await context.bot.send_message(query.message.chat.id, piece)  # type: ignore[union-attr]
-    if not result.already:
-        await refresh_announcement(context.application, meeting_id, result.counts)
+    await refresh_announcement(context.application, result.meeting.id, result.counts)
+
+
+def _names(tr: Translator, members: list[Member]) -> str | Safe:
+    """Names for a catalog parameter (escaped there), the first NAMES_SHOWN of them and a count of the rest."""
+    shown = tr("common.list_separator").join(m.name for m in members[:NAMES_SHOWN])
+    if len(members) <= NAMES_SHOWN:
+        return shown
+    return Safe(tr("meeting.names_more", names=shown, more=len(members) - NAMES_SHOWN))
 
 
 def _changes_text(tr: Translator, changes: list[Change]) -> str:
@@ -727,7 +789,9 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(roll_opened, pattern=r"^mt:rc:\d{1,12}$"))
     app.add_handler(CallbackQueryHandler(roll_paged, pattern=r"^mt:pg:\d{1,12}:\d{1,4}$"))
     app.add_handler(CallbackQueryHandler(marked, pattern=r"^mt:m:\d{1,12}:\d{1,12}:[a-z]:\d{1,4}$"))
+    app.add_handler(CallbackQueryHandler(all_present_pressed, pattern=r"^mt:ap:\d{1,12}:\d{1,4}$"))
     app.add_handler(CallbackQueryHandler(close_pressed, pattern=r"^mt:cl:\d{1,12}(:\d{1,4})?$"))
+    app.add_handler(CallbackQueryHandler(close_confirmed, pattern=r"^mt:cf:\d{1,12}:\d{1,4}:\d{1,6}$"))
     app.add_handler(CallbackQueryHandler(cancel_pressed, pattern=r"^mt:cx:\d{1,12}$"))
     app.add_handler(CallbackQueryHandler(name_pressed, pattern=r"^mt:n$"))
     app.add_handler(CallbackQueryHandler(stale_pressed, pattern=r"^mt:"))

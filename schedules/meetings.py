@@ -8,6 +8,10 @@
 - ``meeting_rollcall`` (key ``<meeting>``): when the check-in window closes and the meeting is still
   open, the recorders are asked to take the roll and close it. There is no automatic close: points
   are booked only after someone has looked at the roll.
+
+The engine claims each (branch, kind, key) once, so ``due()`` lists what is due without looking at what
+was done. A send that cannot reach its chat (a member who blocked the bot or never started it, a group
+the bot was removed from) is logged and the round goes on; the effect is done, not retried.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from bot.domain.records import Branch, Member
 from bot.i18n import Translator, language_of
 from bot.services import Services
 from bot.services.calendar import calendar_of
+from handlers.common import send_private
 from handlers.meetings import answer_keyboard, describe
 from schedules.engine import Due, Late, register
 
@@ -36,24 +41,31 @@ def _services(app: Application) -> Services:
 
 
 async def _private(app: Application, member: Member, text: str, markup: InlineKeyboardMarkup | None = None) -> bool:
-    """A private message; a member who blocked the bot is marked unreachable."""
+    """A private message (handlers.common.send_private); a member it cannot reach is marked unreachable
+    (reminders skip them until they /start the bot again)."""
     if member.user_id is None:
         return False
-    try:
-        await app.bot.send_message(member.user_id, text, reply_markup=markup)
-    except Forbidden:
+    if await send_private(app, member.user_id, text, reply_markup=markup) is None:  # type: ignore[arg-type]
         await _services(app).roster.mark_unreachable(member)
-        return False
-    except BadRequest as exc:  # the user never started the bot
-        log.info("member %s cannot be reached privately: %s", member.id, exc)
         return False
     return True
 
 
+_GROUP_GONE = ("chat not found", "not enough rights", "have no rights", "chat_write_forbidden")
+
+
 async def _group(app: Application, branch: Branch, text: str, markup: InlineKeyboardMarkup | None = None) -> bool:
+    """A message in the branch's group; False (and the round goes on) when the bot cannot post there.
+    A 403 (the bot was removed) marks the branch unreachable until the bot is added again."""
     try:
         await app.bot.send_message(branch.chat_id, text, reply_markup=markup)
-    except (BadRequest, Forbidden) as exc:
+    except Forbidden as exc:
+        log.info("the group of branch %s cannot be reached: %s", branch.id, exc)
+        await _services(app).branches.set_reachable(branch, False)
+        return False
+    except BadRequest as exc:
+        if not any(reason in str(exc).lower() for reason in _GROUP_GONE):
+            raise
         log.info("could not post in the group of branch %s: %s", branch.id, exc)
         return False
     return True
@@ -77,12 +89,11 @@ class MeetingReminders:
         if not leads:
             return []
         meetings = await services.meetings.scheduled_around(branch, now, timedelta(0), timedelta(minutes=leads[0] + 1))
-        done = await services.meetings.done_effects(branch, self.kind)
         dues = []
         for meeting in meetings:
             for minutes in leads:
                 key, at = f"{meeting.id}:{minutes}", meeting.starts_at - timedelta(minutes=minutes)
-                if key in done or at <= meeting.created_at:  # scheduled after that moment: the announcement says it all
+                if at <= meeting.created_at:  # scheduled after that moment: the announcement says it all
                     continue
                 dues.append(Due(self.kind, key, at, Late.SKIP, self.grace(minutes), data={"meeting": meeting.id}))
         return dues
@@ -106,10 +117,8 @@ class MeetingCheckin:
         settings = calendar_of(branch)
         before, after = timedelta(minutes=settings.checkin_before_minutes), timedelta(minutes=settings.checkin_after_minutes)
         meetings = await services.meetings.scheduled_around(branch, now, after, before + timedelta(minutes=1))
-        done = await services.meetings.done_effects(branch, self.kind)
         grace = max(before + after, timedelta(minutes=1))  # still useful while the window is open
-        return [Due(self.kind, str(m.id), m.starts_at - before, Late.SKIP, grace, data={"meeting": m.id})
-                for m in meetings if str(m.id) not in done]
+        return [Due(self.kind, str(m.id), m.starts_at - before, Late.SKIP, grace, data={"meeting": m.id}) for m in meetings]
 
     async def run(self, app: Application, branch: Branch, due: Due, late: bool) -> None:
         meeting = await _still_scheduled(app, due)
@@ -128,9 +137,7 @@ class MeetingRollCall:
     async def due(self, services: Services, branch: Branch, now: datetime) -> list[Due]:
         after = timedelta(minutes=calendar_of(branch).checkin_after_minutes)
         meetings = await services.meetings.scheduled_around(branch, now, ROLLCALL_LOOKBACK, timedelta(0))
-        done = await services.meetings.done_effects(branch, self.kind)
-        return [Due(self.kind, str(m.id), m.starts_at + after, Late.CATCH_UP, data={"meeting": m.id})
-                for m in meetings if str(m.id) not in done]
+        return [Due(self.kind, str(m.id), m.starts_at + after, Late.CATCH_UP, data={"meeting": m.id}) for m in meetings]
 
     async def run(self, app: Application, branch: Branch, due: Due, late: bool) -> None:
         meeting = await _still_scheduled(app, due)

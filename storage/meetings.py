@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
-from bot.domain.meetings import Attendance, AttendanceRecord, LiveRow, Meeting, status_of_reference
+from bot.domain.meetings import Attendance, AttendanceRecord, Meeting
+from bot.domain.records import LedgerRow
 from storage._util import row_dict, utcnow
 from storage.db import Connection
 
@@ -178,22 +178,13 @@ async def put_on_roll(conn: Connection, meeting_id: int, member_id: int, state: 
 # --- the meeting's ledger rows ----------------------------------------------------------------
 
 
-async def live_rows(conn: Connection, branch_id: int, meeting_id: int, member_id: int) -> list[LiveRow]:
-    """The member's automatic rows for this meeting that no row reverses."""
+async def booked_rows(conn: Connection, branch_id: int, meeting_id: int, member_id: int) -> list[LedgerRow]:
+    """Every row this meeting booked for the member (source "automatic"), reversed or not, oldest first."""
     async with conn.execute(
-        "SELECT l.id, l.reference, l.item_code, l.event_code, l.value FROM ledger l"
-        " WHERE l.branch_id = ? AND l.member_id = ? AND l.source = 'automatic' AND l.reference LIKE ?"
-        " AND NOT EXISTS (SELECT 1 FROM ledger r WHERE r.reverses_id = l.id) ORDER BY l.id",
+        "SELECT * FROM ledger WHERE branch_id = ? AND member_id = ? AND source = 'automatic' AND reference LIKE ? ORDER BY id",
         (branch_id, member_id, f"meeting:{meeting_id}:%"),
     ) as cursor:
-        found = []
-        for row in await cursor.fetchall():
-            status = status_of_reference(row["reference"])
-            if status is None:
-                continue
-            found.append(LiveRow(id=int(row["id"]), status=status, item_code=row["item_code"],
-                                 event_code=row["event_code"], value=Decimal(row["value"])))
-        return found
+        return [LedgerRow(**row_dict(r)) for r in await cursor.fetchall()]
 
 
 async def revisions(conn: Connection, branch_id: int, meeting_id: int, member_id: int) -> int:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.domain.calendar import CalendarSettings, local_moment
 from bot.domain.records import Member, MemberState, MemberStatus
-from bot.domain.rulebook import Event, Item, ItemKind, Rulebook
+from bot.domain.rulebook import Rulebook
 
 TOPIC_MAX = 200
 HORIZON_DAYS = 366  # a meeting is scheduled at most this far ahead
@@ -184,8 +184,8 @@ class Booking:
 
 
 @dataclass(frozen=True)
-class LiveRow:
-    """A meeting's ledger row for a member that has not been reversed."""
+class BookedRow:
+    """A row the meeting booked for a member (source "automatic"), as reconcile sees it."""
 
     id: int
     status: Attendance
@@ -193,19 +193,9 @@ class LiveRow:
     event_code: str | None
     value: Decimal
 
-
-def automatic_value(item: Item, event: Event | None) -> Decimal | None:
-    """The value an automatic event books: an allotment event's loss (its mildest where it is a range),
-    a fixed item's value, a ranged item's default; None where the rulebook gives nothing definite."""
-    if item.kind is ItemKind.ALLOTMENT:
-        if event is None:
-            return None
-        return event.value if event.value is not None else event.max
-    if item.kind is ItemKind.FIXED:
-        return item.value
-    if item.kind is ItemKind.RANGED:
-        return item.default
-    return None
+    def books(self, wanted: Booking) -> bool:
+        return (self.status is wanted.status and self.item_code == wanted.item_code
+                and self.event_code == wanted.event_code and self.value == wanted.value)
 
 
 def booking(rulebook: Rulebook, kind: MeetingKind, status: Attendance, *, migrant: bool,
@@ -217,26 +207,35 @@ def booking(rulebook: Rulebook, kind: MeetingKind, status: Attendance, *, migran
         return None
     if migrant and not migrant_absences_count and status in (Attendance.ABSENT, Attendance.LEAVE):
         return None
-    target = rulebook.automatic_target(f"meeting.{status.value}", kind.value)
-    if target is None:
+    charge = rulebook.automatic_charge(f"meeting.{status.value}", kind.value)
+    if charge is None:
         return None
-    item, event = target
-    value = automatic_value(item, event)
-    if value is None or value == 0 or not item.allows(value, event.code if event else None, posts=rulebook.posts_per_member):
-        return None
+    item, event, value = charge
     return Booking(status=status, item_code=item.code, event_code=event.code if event else None, value=value)
 
 
-def reconcile(live: Sequence[LiveRow], desired: Booking | None) -> tuple[list[LiveRow], Booking | None]:
-    """(rows to reverse, row to add) so that exactly ``desired`` stays booked: a row that already
-    books it is kept; every other live row is reversed; nothing changes when nothing differs."""
-    keep = None
-    if desired is not None:
-        keep = next((r for r in live if r.status is desired.status and r.item_code == desired.item_code
-                     and r.event_code == desired.event_code and r.value == desired.value), None)
+def reconcile(live: Sequence[BookedRow], desired: Booking | None,
+              settled: Sequence[BookedRow] = ()) -> tuple[list[BookedRow], Booking | None]:
+    """(rows to reverse, row to add) so that exactly ``desired`` stays booked: a live row that already
+    books it is kept; every other live row is reversed; nothing changes when nothing differs.
+
+    ``settled`` are the meeting's rows that someone else took back (an upheld objection, a correction:
+    a reversal that is not the meeting's own re-mark). What they booked was decided: while the member's
+    status still calls for that same booking, it is not booked again."""
+    keep = next((r for r in live if r.books(desired)), None) if desired is not None else None
     to_reverse = [r for r in live if r is not keep]
-    to_add = desired if desired is not None and keep is None else None
+    withdrawn = desired is not None and any(r.books(desired) for r in settled)
+    to_add = desired if desired is not None and keep is None and not withdrawn else None
     return to_reverse, to_add
+
+
+def by_default(record: AttendanceRecord | None) -> bool:
+    """Absent only because nobody marked them: no mark, no check-in, no leave asked for (a withdrawn
+    request does not count). These are the members "mark all unmarked present" marks."""
+    if record is None:
+        return True
+    return (record.mark is None and record.checked_in_at is None
+            and record.leave_status in (None, LeaveStatus.WITHDRAWN))
 
 
 REFERENCE_PREFIX = "meeting"
@@ -248,6 +247,8 @@ def reference(meeting_id: int, status: Attendance, revision: int) -> str:
 
 
 def undo_reference(meeting_id: int, row_id: int) -> str:
+    """The reference of the reversal a re-mark writes; any other reversal of a meeting's row (an
+    objection, a correction) settles it."""
     return f"{REFERENCE_PREFIX}:{meeting_id}:undo:{row_id}"
 
 

@@ -1,6 +1,7 @@
 """Meetings (三会一课, 主题党日): scheduling, answers and leave, check-in, the roll call, and closing,
-which books attendance into the ledger under the branch's rulebook — once, and only the difference
-when anything changes afterwards."""
+which books attendance into the ledger under the branch's rulebook — once. After the close, a mark or a
+leave decision that changes what a member's attendance comes to books the difference as it happens; a
+deduction that an objection or a correction withdrew stays withdrawn."""
 
 from __future__ import annotations
 
@@ -15,32 +16,36 @@ from bot.domain.meetings import (
     TOPIC_MAX,
     Attendance,
     AttendanceRecord,
+    BookedRow,
+    Booking,
     LeaveStatus,
     Meeting,
     MeetingKind,
     MeetingStatus,
     booking,
+    by_default,
     effective_status,
     expected,
     parse_when,
     reconcile,
     reference,
+    status_of_reference,
     undo_reference,
 )
 from bot.domain.records import Branch, Member, MemberState, MemberStatus, NewLedgerRow, Role, Source
 from bot.domain.text import PLACE_MAX, REASON_MAX, clean_text
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
-from bot.services.branches import MANAGERS, Actor, require_role, rulebook_of
+from bot.services.branches import MANAGERS, SCORERS, Actor, may_score, recipients, require_role, rulebook_of
 from bot.services.calendar import calendar_of
 from storage import branches as branch_repo
-from storage import effects as effect_repo
 from storage import ledger as ledger_repo
 from storage import meetings as meeting_repo
 from storage import members as member_repo
 from storage.db import Connection, Database
 
 ORGANISERS = MANAGERS  # schedule, cancel, decide leave
-ROLL_KEEPERS = (Role.RECORDER, Role.SECRETARY, Role.DEPUTY)  # roll call and close
+ROLL_KEEPERS = SCORERS  # roll call and close: the recorder, secretary and deputy (may_score's rule per member)
+LEAVE_FALLBACK = (Role.RECORDER, Role.SUPERVISOR)  # decide leave where no secretary or deputy other than the requester can
 RECENT_DAYS = 31  # closed meetings stay correctable from /meetings this long
 OVERDUE_DAYS = 14  # scheduled meetings that started this long ago still show (waiting to be closed)
 
@@ -87,6 +92,26 @@ class CloseResult:
 
 
 @dataclass(frozen=True)
+class ClosePreview:
+    """What closing now would book, shown before the roll keeper confirms."""
+
+    meeting: Meeting
+    branch: Branch
+    closed: bool  # closed already: nothing to confirm
+    counts: dict[Attendance, int]
+    absent: list[Member]  # booked absent without cause, with a deduction
+    value: Decimal | None  # what one such absence costs under the branch's rulebook
+
+
+@dataclass(frozen=True)
+class BulkMark:
+    meeting: Meeting
+    branch: Branch
+    marked: list[Member]  # marked present now
+    skipped: list[Member]  # left for someone else (the keeper's own attendance, the recorder's for a recorder)
+
+
+@dataclass(frozen=True)
 class Answer:
     meeting: Meeting
     branch: Branch
@@ -103,6 +128,7 @@ class LeaveDecision:
     approved: bool
     reason: str
     change: Change | None
+    tally_changed: bool  # the announcement's numbers moved (a refusal takes one off "on leave")
 
 
 @dataclass(frozen=True)
@@ -110,6 +136,14 @@ class Tally:
     attending: int
     leave: int
     checked_in: int
+
+    @staticmethod
+    def of(records: dict[int, AttendanceRecord]) -> Tally:
+        return Tally(
+            attending=sum(1 for r in records.values() if r.attending),
+            leave=sum(1 for r in records.values() if r.leave_status in (LeaveStatus.PENDING, LeaveStatus.APPROVED)),
+            checked_in=sum(1 for r in records.values() if r.checked_in_at is not None),
+        )
 
 
 @dataclass(frozen=True)
@@ -185,11 +219,15 @@ class MeetingService:
             await meeting_repo.set_announcement(conn, meeting_id, chat_id, message_id)
 
     async def cancel(self, meeting_id: int, actor: Actor) -> tuple[Meeting, Branch]:
+        """Cancel a meeting that has not started; once it has, its roll call decides (a stale button
+        must not wipe the absences of a meeting that took place)."""
         async with self.db.transaction() as conn:
             meeting, branch = await _load(conn, meeting_id)
             await require_role(conn, branch.id, actor.user_id, ORGANISERS)
             if meeting.status is MeetingStatus.CLOSED:
                 raise InvalidInput("meeting.closed")
+            if meeting.status is MeetingStatus.SCHEDULED and self.clock.now() >= meeting.starts_at:
+                raise InvalidInput("meeting.cancel_started", starts=_hhmm(meeting.starts_at, branch))
             if not await meeting_repo.cancel(conn, meeting.id):
                 raise AlreadyDone("meeting.cancelled")
             cancelled = await meeting_repo.by_id(conn, meeting.id)
@@ -204,12 +242,7 @@ class MeetingService:
 
     async def tally(self, meeting_id: int) -> Tally:
         async with self.db.read() as conn:
-            records = await meeting_repo.records(conn, meeting_id)
-        return Tally(
-            attending=sum(1 for r in records.values() if r.attending),
-            leave=sum(1 for r in records.values() if r.leave_status in (LeaveStatus.PENDING, LeaveStatus.APPROVED)),
-            checked_in=sum(1 for r in records.values() if r.checked_in_at is not None),
-        )
+            return Tally.of(await meeting_repo.records(conn, meeting_id))
 
     async def upcoming(self, branch: Branch) -> list[Meeting]:
         """The branch's meetings still to come (what the group sees)."""
@@ -256,6 +289,7 @@ class MeetingService:
             member = await _participant(conn, branch, actor)
             _require_scheduled(meeting)
             _leave_open(await meeting_repo.record(conn, meeting.id, member.id))
+            await _require_decider(conn, branch, member)
         return Answer(meeting=meeting, branch=branch, member=member, changed=False)
 
     async def request_leave(self, meeting_id: int, actor: Actor, reason: str | None) -> Answer:
@@ -265,15 +299,15 @@ class MeetingService:
             member = await _participant(conn, branch, actor)
             _require_scheduled(meeting)
             _leave_open(await meeting_repo.record(conn, meeting.id, member.id))
+            await _require_decider(conn, branch, member)
             if not await meeting_repo.request_leave(conn, meeting.id, member.id, reason):
                 _leave_open(await meeting_repo.record(conn, meeting.id, member.id))
         return Answer(meeting=meeting, branch=branch, member=member, changed=True)
 
     async def leave_deciders(self, meeting: Meeting, member: Member) -> list[Member]:
-        """Who decides a leave request: the secretary and deputy, never the requester."""
+        """Who is asked to decide the member's leave (see _leave_deciders)."""
         async with self.db.read() as conn:
-            managers = await member_repo.holders(conn, meeting.branch_id, ORGANISERS)
-        return [m for m in managers if m.id != member.id and m.user_id is not None]
+            return (await _leave_deciders(conn, meeting.branch_id, member))[1]
 
     async def leave_request(self, meeting_id: int, member_id: int) -> tuple[Meeting, Branch, Member, AttendanceRecord]:
         async with self.db.read() as conn:
@@ -288,25 +322,30 @@ class MeetingService:
         """Approve or refuse a leave request, once; after the close the ledger follows the decision."""
         async with self.db.transaction() as conn:
             meeting, branch = await _load(conn, meeting_id)
-            decider = await require_role(conn, branch.id, actor.user_id, ORGANISERS)
+            decider = await require_role(conn, branch.id, actor.user_id, ORGANISERS + LEAVE_FALLBACK)
             if decider.id == member_id:
                 raise NotAuthorized("meeting.own_leave")
             member = await member_repo.by_id(conn, member_id)
             record = await meeting_repo.record(conn, meeting_id, member_id)
             if member is None or member.branch_id != branch.id or record is None or record.leave_status is None:
                 raise NotFound("meeting.leave_not_found")
+            roles, deciders = await _leave_deciders(conn, branch.id, member)
+            if decider.id not in {d.id for d in deciders}:
+                raise NotAuthorized("auth.needs_role", roles=", ".join(r.value for r in roles))
             if meeting.status is MeetingStatus.CANCELLED:
                 raise InvalidInput("meeting.cancelled")
+            before = await meeting_repo.records(conn, meeting.id)
             if not await meeting_repo.decide_leave(conn, meeting.id, member.id, approve, decider.id):
                 raise AlreadyDone("meeting.leave_decided")
+            after = await meeting_repo.records(conn, meeting.id)
+            updated = after[member.id]
             change = None
-            if meeting.status is MeetingStatus.CLOSED:
-                updated = await meeting_repo.record(conn, meeting.id, member.id)
-                assert updated is not None
-                if updated.counted:
-                    change = await self._sync(conn, branch, meeting, member, updated, decider.id)
+            if (meeting.status is MeetingStatus.CLOSED and updated.counted
+                    and effective_status(updated) is not effective_status(record)):
+                change = await self._sync(conn, branch, meeting, member, updated, decider.id)
         return LeaveDecision(meeting=meeting, branch=branch, member=member, decider=decider, approved=approve,
-                             reason=record.leave_reason or "", change=change)
+                             reason=record.leave_reason or "", change=change,
+                             tally_changed=Tally.of(before) != Tally.of(after))
 
     async def check_in(self, meeting_id: int, actor: Actor) -> Answer:
         now = self.clock.now()
@@ -333,38 +372,79 @@ class MeetingService:
         return RollCall(meeting=meeting, branch=branch, entries=entries)
 
     async def mark(self, meeting_id: int, member_id: int, status: Attendance, actor: Actor) -> tuple[bool, Change | None]:
-        """The recorder marks one member; after the close the ledger follows at once (the difference only)."""
+        """The roll keeper marks one member (may_score: never themselves; a recorder's attendance only by
+        the secretary or deputy). After the close the ledger follows at once, and only when the mark
+        changed what the member's attendance comes to."""
         async with self.db.transaction() as conn:
             meeting, branch = await _load(conn, meeting_id)
-            keeper = await require_role(conn, branch.id, actor.user_id, ROLL_KEEPERS)
+            await require_role(conn, branch.id, actor.user_id, ROLL_KEEPERS)
             self._roll_open(meeting, branch)
-            on_roll = {e.member.id: e for e in await self._entries(conn, meeting, branch)}
-            if member_id not in on_roll:
+            entry = next((e for e in await self._entries(conn, meeting, branch) if e.member.id == member_id), None)
+            if entry is None:
                 raise InvalidInput("meeting.not_on_roll")
-            target = on_roll[member_id].member
-            if target.id == keeper.id:
-                raise NotAuthorized("meeting.own_mark")
-            keeper_roles = await member_repo.roles_of(conn, keeper.id)
-            if Role.RECORDER in await member_repo.roles_of(conn, target.id) and not keeper_roles & set(MANAGERS):
-                raise NotAuthorized("meeting.recorder_own")
-            changed = await meeting_repo.set_mark(conn, meeting.id, target.id, status, keeper.id)
+            keeper = await may_score(conn, branch.id, actor.user_id, entry.member, roles=ROLL_KEEPERS)
+            changed = await meeting_repo.set_mark(conn, meeting.id, entry.member.id, status, keeper.id)
             change = None
-            if meeting.status is MeetingStatus.CLOSED:
-                record = await meeting_repo.record(conn, meeting.id, target.id)
+            if changed and meeting.status is MeetingStatus.CLOSED:
+                record = await meeting_repo.record(conn, meeting.id, entry.member.id)
                 assert record is not None
-                change = await self._sync(conn, branch, meeting, target, record, keeper.id)
+                if effective_status(record) is not entry.status:
+                    change = await self._sync(conn, branch, meeting, entry.member, record, keeper.id)
         return changed, change
 
-    async def close(self, meeting_id: int, actor: Actor) -> CloseResult:
-        """Freeze the roll and book everyone's attendance; a second close books only what changed."""
+    async def mark_unmarked_present(self, meeting_id: int, actor: Actor) -> BulkMark:
+        """Before the close: mark present everyone who would otherwise count as absent only because nobody
+        marked them (no mark, no check-in, no leave asked). Members the keeper may not mark are left."""
+        async with self.db.transaction() as conn:
+            meeting, branch = await _load(conn, meeting_id)
+            await require_role(conn, branch.id, actor.user_id, ROLL_KEEPERS)
+            self._roll_open(meeting, branch)
+            if meeting.status is MeetingStatus.CLOSED:
+                raise InvalidInput("meeting.bulk_after_close")
+            marked, skipped = [], []
+            for entry in await self._entries(conn, meeting, branch):
+                if not by_default(entry.record):
+                    continue
+                try:
+                    keeper = await may_score(conn, branch.id, actor.user_id, entry.member, roles=ROLL_KEEPERS)
+                except NotAuthorized:
+                    skipped.append(entry.member)
+                    continue
+                if await meeting_repo.set_mark(conn, meeting.id, entry.member.id, Attendance.PRESENT, keeper.id):
+                    marked.append(entry.member)
+        return BulkMark(meeting=meeting, branch=branch, marked=marked, skipped=skipped)
+
+    async def close_preview(self, meeting_id: int, actor: Actor) -> ClosePreview:
+        """What closing now would book: the counts, and who would be booked absent without cause."""
+        async with self.db.read() as conn:
+            meeting, branch = await _load(conn, meeting_id)
+            await require_role(conn, branch.id, actor.user_id, ROLL_KEEPERS)
+            self._closable(meeting, branch)
+            entries = await self._entries(conn, meeting, branch)
+        closed = meeting.status is MeetingStatus.CLOSED
+        absences = [] if closed else self._absences(branch, meeting, entries)
+        return ClosePreview(meeting=meeting, branch=branch, closed=closed, counts=_counts(entries),
+                            absent=[m for m, _ in absences], value=absences[0][1].value if absences else None)
+
+    async def close(self, meeting_id: int, actor: Actor, expected_absent: int | None = None) -> CloseResult:
+        """Freeze the roll and book everyone's attendance, once. ``expected_absent`` is the number of
+        absences the keeper confirmed; if the roll has changed since, nothing is closed.
+
+        A second close books nothing: after the first, every mark and leave decision that changes what a
+        member's attendance comes to is booked as it happens (and a deduction an objection or a correction
+        withdrew stays withdrawn)."""
         async with self.db.transaction() as conn:
             meeting, branch = await _load(conn, meeting_id)
             keeper = await require_role(conn, branch.id, actor.user_id, ROLL_KEEPERS)
-            if meeting.status is MeetingStatus.CANCELLED:
-                raise InvalidInput("meeting.cancelled")
-            if self.clock.now() < meeting.starts_at:
-                raise InvalidInput("meeting.not_started", starts=_hhmm(meeting.starts_at, branch))
-            first = await meeting_repo.close(conn, meeting.id, keeper.id)
+            self._closable(meeting, branch)
+            first = False
+            if meeting.status is MeetingStatus.SCHEDULED:
+                if expected_absent is not None:
+                    now_absent = len(self._absences(branch, meeting, await self._entries(conn, meeting, branch)))
+                    if now_absent != expected_absent:
+                        raise InvalidInput("meeting.roll_changed", count=now_absent)
+                first = await meeting_repo.close(conn, meeting.id, keeper.id)
+            changes = []
             if first:
                 day = meeting.local_date(branch.timezone)
                 for member in expected(await member_repo.listing(conn, branch.id), day):
@@ -372,16 +452,33 @@ class MeetingService:
             closed = await meeting_repo.by_id(conn, meeting.id)
             assert closed is not None
             entries = await self._entries(conn, closed, branch)
-            changes = []
-            for entry in entries:
-                assert entry.record is not None
-                change = await self._sync(conn, branch, closed, entry.member, entry.record, keeper.id)
-                if change is not None:
-                    changes.append(change)
-        counts = {status: 0 for status in Attendance}
+            if first:
+                for entry in entries:
+                    assert entry.record is not None
+                    change = await self._sync(conn, branch, closed, entry.member, entry.record, keeper.id)
+                    if change is not None:
+                        changes.append(change)
+        return CloseResult(meeting=closed, branch=branch, already=not first, changes=changes, counts=_counts(entries))
+
+    def _closable(self, meeting: Meeting, branch: Branch) -> None:
+        if meeting.status is MeetingStatus.CANCELLED:
+            raise InvalidInput("meeting.cancelled")
+        if self.clock.now() < meeting.starts_at:
+            raise InvalidInput("meeting.not_started", starts=_hhmm(meeting.starts_at, branch))
+
+    def _booking(self, branch: Branch, meeting: Meeting, status: Attendance, *, migrant: bool) -> Booking | None:
+        return booking(rulebook_of(branch), meeting.kind, status, migrant=migrant,
+                       migrant_absences_count=calendar_of(branch).migrant_absences_count)
+
+    def _absences(self, branch: Branch, meeting: Meeting, entries: list[RollEntry]) -> list[tuple[Member, Booking]]:
+        """The open roll's members who would be booked absent without cause, with what it costs each."""
+        found = []
         for entry in entries:
-            counts[entry.status] += 1
-        return CloseResult(meeting=closed, branch=branch, already=not first, changes=changes, counts=counts)
+            if entry.status is Attendance.ABSENT:
+                cost = self._booking(branch, meeting, entry.status, migrant=entry.member.state is MemberState.MIGRANT)
+                if cost is not None:
+                    found.append((entry.member, cost))
+        return found
 
     def _roll_open(self, meeting: Meeting, branch: Branch) -> None:
         if meeting.status is MeetingStatus.CANCELLED:
@@ -403,24 +500,39 @@ class MeetingService:
     async def _sync(self, conn: Connection, branch: Branch, meeting: Meeting, member: Member,
                     record: AttendanceRecord, actor_id: int | None) -> Change | None:
         """Make the ledger book exactly what the member's attendance costs: reverse what no longer
-        holds, add what is missing (source "automatic", a new revision), and nothing else."""
+        holds, add what is missing (source "automatic", a new revision), and nothing else.
+
+        A row of this meeting that something other than a re-mark reversed (an upheld objection, a
+        correction) is settled: it is not booked again while the status it booked still holds."""
         status = effective_status(record)
-        desired = booking(rulebook_of(branch), meeting.kind, status,
-                          migrant=record.state_at_close == MemberState.MIGRANT.value,
-                          migrant_absences_count=calendar_of(branch).migrant_absences_count)
-        live = await meeting_repo.live_rows(conn, branch.id, meeting.id, member.id)
-        to_reverse, to_add = reconcile(live, desired)
+        desired = self._booking(branch, meeting, status, migrant=record.state_at_close == MemberState.MIGRANT.value)
+        rows = await meeting_repo.booked_rows(conn, branch.id, meeting.id, member.id)
+        reversed_ids = await ledger_repo.reversed_among(conn, [r.id for r in rows])
+        live: list[BookedRow] = []
+        settled: list[BookedRow] = []
+        originals = {}
+        for row in rows:
+            booked_status = status_of_reference(row.reference)
+            if booked_status is None:
+                continue
+            booked = BookedRow(id=row.id, status=booked_status, item_code=row.item_code, event_code=row.event_code,
+                               value=row.value)
+            if row.id not in reversed_ids:
+                live.append(booked)
+                originals[row.id] = row
+                continue
+            reversal = await ledger_repo.reversal_of(conn, row.id)
+            if reversal is not None and reversal.reference != undo_reference(meeting.id, row.id):
+                settled.append(booked)
+        to_reverse, to_add = reconcile(live, desired, settled)
         if not to_reverse and to_add is None:
             return None
         day = meeting.local_date(branch.timezone)
         reason = meeting.topic[:REASON_MAX]
         delta = Decimal(0)
         for row in to_reverse:
-            await ledger_repo.append(conn, NewLedgerRow(
-                branch_id=branch.id, member_id=member.id, item_code=row.item_code, event_code=row.event_code,
-                value=-row.value, occurred_on=day, source=Source.CORRECTION, reference=undo_reference(meeting.id, row.id),
-                actor_id=actor_id, reason=reason, reverses_id=row.id,
-            ))
+            await ledger_repo.reverse(conn, originals[row.id], reference=undo_reference(meeting.id, row.id),
+                                      actor_id=actor_id, reason=reason, source=Source.CORRECTION)
             delta -= row.value
         if to_add is not None:
             revision = await meeting_repo.revisions(conn, branch.id, meeting.id, member.id) + 1
@@ -442,10 +554,6 @@ class MeetingService:
             return await meeting_repo.of_branch(conn, branch.id, statuses=(MeetingStatus.SCHEDULED.value,),
                                                 since=now - before, until=now + after, limit=200)
 
-    async def done_effects(self, branch: Branch, kind: str) -> set[str]:
-        async with self.db.read() as conn:
-            return await effect_repo.done_keys(conn, branch.id, kind)
-
     async def not_answered(self, meeting: Meeting, branch: Branch) -> list[Member]:
         """Members expected at the meeting, reachable in Telegram, who have neither answered nor checked in."""
         async with self.db.read() as conn:
@@ -460,9 +568,7 @@ class MeetingService:
     async def roll_keepers(self, branch: Branch) -> list[Member]:
         """Who is nudged to take the roll: the recorders, or with none the secretary and deputy."""
         async with self.db.read() as conn:
-            recorders = await member_repo.holders(conn, branch.id, (Role.RECORDER,))
-            chosen = recorders or await member_repo.holders(conn, branch.id, MANAGERS)
-        return [m for m in chosen if m.user_id is not None]
+            return await recipients(conn, branch.id, prefer=(Role.RECORDER,), fallback=MANAGERS)
 
     async def fresh(self, meeting_id: int) -> Meeting | None:
         async with self.db.read() as conn:
@@ -501,6 +607,30 @@ async def _participant(conn: Connection, branch: Branch, actor: Actor) -> Member
     if member.state is MemberState.EXEMPT:
         raise NotAuthorized("meeting.exempt")
     return member
+
+
+def _counts(entries: list[RollEntry]) -> dict[Attendance, int]:
+    counts = {status: 0 for status in Attendance}
+    for entry in entries:
+        counts[entry.status] += 1
+    return counts
+
+
+async def _leave_deciders(conn: Connection, branch_id: int, requester: Member) -> tuple[tuple[Role, ...], list[Member]]:
+    """Who decides ``requester``'s leave, and in which capacity: the secretary and deputy; where that leaves
+    nobody else with Telegram (the secretary's own leave in a branch with no deputy), the recorder and
+    supervisor. Never the requester."""
+    for roles in (ORGANISERS, LEAVE_FALLBACK):
+        found = await recipients(conn, branch_id, about=requester, prefer=roles, fallback=roles)
+        if found:
+            return roles, found
+    return ORGANISERS, []
+
+
+async def _require_decider(conn: Connection, branch: Branch, requester: Member) -> None:
+    """A leave nobody else could decide is refused before the member types a reason."""
+    if not (await _leave_deciders(conn, branch.id, requester))[1]:
+        raise InvalidInput("meeting.no_leave_decider")
 
 
 def _require_scheduled(meeting: Meeting) -> None:
