@@ -74,14 +74,19 @@ def _month_label(tr: Translator, year: int, month: int) -> str:
     return tr("assessment.month", year=year, month=month)
 
 
+def _list(tr: Translator, parts) -> str:
+    """Names or items joined with the reader's list separator (、 in Chinese, ", " in English)."""
+    return tr("common.list_separator").join(parts)
+
+
 # --- /assess: the board ------------------------------------------------------------------------------
 
 
 def _board_text(tr: Translator, board: Board) -> str:
     branch = board.branch
     lines = [tr("assessment.board_header", branch=branch.title, month=_month_label(tr, board.year, board.month))]
-    items = "、".join(f"{i.name.get(tr.lang)} {_span(*value_range(i, 1))}{tr('assessment.per_post') if i.per_post else ''}"
-                     for i in board.items)
+    items = _list(tr, (f"{i.name.get(tr.lang)} {_span(*value_range(i, 1))}{tr('assessment.per_post') if i.per_post else ''}"
+                           for i in board.items))
     lines.append(tr("assessment.items", items=items))
     notice = board.notice_at.strftime("%Y-%m-%d %H:%M")
     lines.append(tr("assessment.deadline", notice=notice,
@@ -90,7 +95,7 @@ def _board_text(tr: Translator, board: Board) -> str:
     lines.append(tr("assessment.progress", done=done, total=len(board.sheets)))
     if board.remaining:
         names = [s.member.name for s in board.remaining]
-        shown = "、".join(names[:NAMES_SHOWN]) + (tr("assessment.and_more", count=len(names) - NAMES_SHOWN) if len(names) > NAMES_SHOWN else "")
+        shown = _list(tr, names[:NAMES_SHOWN]) + (tr("assessment.and_more", count=len(names) - NAMES_SHOWN) if len(names) > NAMES_SHOWN else "")
         lines.append(tr("assessment.remaining", names=shown))
     else:
         lines.append(tr("assessment.all_done"))
@@ -129,13 +134,13 @@ def _sheet_text(tr: Translator, board: Board, sheet: Sheet) -> str:
     lines = [tr("assessment.sheet_header", name=sheet.member.name, month=_month_label(tr, board.year, board.month))]
     if board.rulebook.posts is not None:
         if sheet.claimed:
-            lines.append(tr("assessment.posts", posts="、".join(p.name(tr.lang) for p in sheet.claimed), count=sheet.posts))
+            lines.append(tr("assessment.posts", posts=_list(tr, (p.name(tr.lang) for p in sheet.claimed)), count=sheet.posts))
         else:
             lines.append(tr("assessment.posts_none", count=sheet.posts))
     for item in board.items:
         lines.append(tr("assessment.item_line", item=item.name.get(tr.lang), value=_value_text(tr, item, sheet)))
     if sheet.last_month:
-        last = "、".join(f"{i.name.get(tr.lang)} {_num(sheet.last_month[i.code])}" for i in board.items if i.code in sheet.last_month)
+        last = _list(tr, (f"{i.name.get(tr.lang)} {_num(sheet.last_month[i.code])}" for i in board.items if i.code in sheet.last_month))
         lines.append(tr("assessment.last_month", values=last))
     if sheet.refusal is not None:
         lines.append(tr(f"error.{sheet.refusal}"))
@@ -269,7 +274,7 @@ async def assess_button(update: Update, context: Context) -> None:
         given, missing = await svc.assessment.same_as_last_month(branch, who, year, month, int(parts[4]), reason)
         note = tr("assessment.same_done", count=len(given))
         if missing:
-            note += tr("assessment.same_missing", items="、".join(i.name.get(tr.lang) for i in missing))
+            note += tr("assessment.same_missing", items=_list(tr, (i.name.get(tr.lang) for i in missing)))
         await answer(query, note, alert=bool(missing))
         board, sheet = await svc.assessment.sheet(branch, who, year, month, int(parts[4]))
         await _edit(query, _sheet_text(tr, board, sheet), _sheet_keyboard(tr, board, sheet))
@@ -286,7 +291,7 @@ async def assess_button(update: Update, context: Context) -> None:
         written, skipped = await svc.assessment.everyone_good(branch, who, year, month, reason)
         note = tr("assessment.good_done", count=written)
         if skipped:
-            note += tr("assessment.good_skipped", names="、".join(m.name for m in skipped))
+            note += tr("assessment.good_skipped", names=_list(tr, (m.name for m in skipped)))
         await answer(query, note, alert=bool(skipped))
         board = await svc.assessment.board(branch, who, year, month)
         await _edit(query, _board_text(tr, board), _board_keyboard(tr, board, 0))
@@ -325,13 +330,13 @@ def _posts_text(tr: Translator, board: PostBoard) -> str:
     for post in board.posts:
         holders = board.holders.get(post.id, [])
         lines.append(tr("posts.line", number=post.number, name=post.name(tr.lang),
-                        holders="、".join(m.name for m in holders) if holders else tr("posts.nobody")))
+                        holders=_list(tr, (m.name for m in holders)) if holders else tr("posts.nobody")))
     if board.mine:
-        lines.append(tr("posts.mine", posts="、".join(f"{p.number}. {p.name(tr.lang)}" for p in board.mine)))
+        lines.append(tr("posts.mine", posts=_list(tr, (f"{p.number}. {p.name(tr.lang)}" for p in board.mine))))
     elif board.me.scored:
         lines.append(tr("posts.mine_none", limit=board.limit))
     if board.is_manager and board.unclaimed:
-        lines.append(tr("posts.unclaimed", names="、".join(m.name for m in board.unclaimed)))
+        lines.append(tr("posts.unclaimed", names=_list(tr, (m.name for m in board.unclaimed))))
     lines.append(tr("posts.usage"))
     if board.is_manager:
         lines.append(tr("posts.usage_manager"))
@@ -362,7 +367,7 @@ def _toggle_keyboard(tr: Translator, board: PostBoard, chosen: list[int]) -> Inl
 
 def _request_card(tr: Translator, view: RequestView) -> str:
     def names(posts) -> str:
-        return "、".join(f"{p.number}. {p.name(tr.lang)}" for p in posts) or tr("posts.none")
+        return _list(tr, (f"{p.number}. {p.name(tr.lang)}" for p in posts)) or tr("posts.none")
     return tr("posts.request_card", number=view.request.id, name=view.member.name, branch=view.branch.title,
               held=names(view.held), wanted=names(view.wanted))
 
@@ -375,15 +380,13 @@ def _request_keyboard(tr: Translator, view: RequestView) -> InlineKeyboardMarkup
 
 
 async def _send_request(context: Context, view: RequestView) -> int:
-    """The request card to the secretary and deputy who can be reached; returns how many were."""
+    """The request card to the secretary and deputy (not the requester) who can be reached; returns how many were."""
     svc = services(context)
     reached = 0
-    for manager in await svc.assessment.posts.approvers(view.branch):
+    for manager in await svc.assessment.posts.approvers(view.branch, view.member):
         tr = Translator(language_of(manager.language, view.branch.language))
-        try:
-            sent = await context.bot.send_message(manager.user_id, _request_card(tr, view), reply_markup=_request_keyboard(tr, view))  # type: ignore[arg-type]
-        except Forbidden:
-            log.info("manager %s cannot be reached privately", manager.id)
+        sent = await send_private(context, manager.user_id, _request_card(tr, view), reply_markup=_request_keyboard(tr, view))  # type: ignore[arg-type]
+        if sent is None:
             continue
         await svc.assessment.posts.remember_message(view.request.id, sent.chat_id, sent.message_id)
         reached += 1
@@ -426,7 +429,7 @@ async def posts_command(update: Update, context: Context) -> None:
         post, released = await posts.remove(branch, who, numbers[0])
         text = tr("posts.removed", number=post.number, name=post.name(tr.lang))
         if released:
-            text += "\n" + tr("posts.released", names="、".join(m.name for m in released))
+            text += "\n" + tr("posts.released", names=_list(tr, (m.name for m in released)))
         await reply(update, text)
         return
     if command in ("set", "设置"):
@@ -438,7 +441,7 @@ async def posts_command(update: Update, context: Context) -> None:
             raise InvalidInput("posts.bad_numbers")
         chosen = await posts.set_claims(branch, who, target, numbers)
         await reply(update, tr("posts.set", name=target.name,
-                               posts="、".join(f"{p.number}. {p.name(tr.lang)}" for p in chosen) or tr("posts.none")))
+                               posts=_list(tr, (f"{p.number}. {p.name(tr.lang)}" for p in chosen)) or tr("posts.none")))
         return
     if command:
         await reply(update, tr("posts.usage"))
@@ -525,7 +528,7 @@ async def posts_decision(update: Update, context: Context) -> None:
     if view.member.user_id is not None:
         member_tr = Translator(language_of(view.member.language, view.branch.language))
         key = "posts.told_approved" if view.request.status == "approved" else "posts.told_rejected"
-        posts = "、".join(f"{p.number}. {p.name(member_tr.lang)}" for p in view.wanted) or member_tr("posts.none")
+        posts = _list(member_tr, (f"{p.number}. {p.name(member_tr.lang)}" for p in view.wanted)) or member_tr("posts.none")
         await send_private(context, view.member.user_id, member_tr(
             key, number=view.request.id, by=view.decider.name if view.decider else "", posts=posts))
 

@@ -2,7 +2,8 @@
 
 - ``assessment_default`` (key YYYY-MM), at the month's notice moment, catching up if late: every item
   nobody assessed gets its default (registered before the notice's producer, so it runs first in the
-  same tick; the notice reads ``AssessmentService.defaulted_members``).
+  same tick; the notice reads ``AssessmentService.defaulted_members``). Safe to repeat, so retried if it
+  failed.
 - ``assessment_reminder`` (key YYYY-MM), ``assessment_reminder_days`` before that moment, skipped if
   late: the recorders (and the secretary and deputy where needed) are told who is still unassessed.
 """
@@ -13,7 +14,6 @@ import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from telegram.error import Forbidden
 from telegram.ext import Application
 
 from bot.domain.assessment import month_key, notice_of
@@ -22,6 +22,7 @@ from bot.domain.records import Branch
 from bot.i18n import Translator, language_of
 from bot.services import Services
 from bot.services.calendar import calendar_of
+from handlers.common import send_private
 from schedules import engine
 from schedules.engine import Due, Late
 
@@ -51,7 +52,7 @@ class AssessmentDefaults:
             return []
         settings = calendar_of(branch)
         return [
-            Due(self.kind, month_key(y, m), notice_of(y, m, settings, branch.timezone), Late.CATCH_UP)
+            Due(self.kind, month_key(y, m), notice_of(y, m, settings, branch.timezone), Late.CATCH_UP, retry=True)
             for y, m in _months(branch, now, (1, 2))
         ]
 
@@ -87,16 +88,13 @@ class AssessmentReminder:
         setting = services.assessment.default_setting(branch)
         for person in await services.assessment.reminder_recipients(branch, waiting):
             tr = Translator(language_of(person.language, branch.language))
-            names = "、".join(m.name for m in waiting[:NAMES_SHOWN])
+            names = tr("common.list_separator").join(m.name for m in waiting[:NAMES_SHOWN])
             if len(waiting) > NAMES_SHOWN:
                 names += tr("assessment.and_more", count=len(waiting) - NAMES_SHOWN)
             default = tr(f"assessment.default_{setting}")
             text = tr("assessment.reminder", branch=branch.title, month=_month_label(tr, year, month), notice=notice,
                       count=len(waiting), names=names, code=due.key, default=default)
-            try:
-                await app.bot.send_message(person.user_id, text)  # type: ignore[arg-type]
-            except Forbidden:
-                log.info("reminder: member %s cannot be reached privately", person.id)
+            await send_private(app, person.user_id, text)  # type: ignore[arg-type]  # an unreachable one is skipped
 
 
 engine.register(AssessmentDefaults())

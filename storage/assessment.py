@@ -1,4 +1,8 @@
-"""Assessment revisions: which value is current for (member, month, item), and which were defaults."""
+"""Assessment revisions: which value is current for (member, month, item), and which were defaults.
+
+The current revision is the latest; it is ``withdrawn`` when its ledger row has been reversed by anyone
+(an objection upheld, a correction) — then the item has no value until assessed again.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from decimal import Decimal
 
 from bot.domain.assessment import Assessed
 from bot.domain.records import LedgerRow
+from storage import ledger as ledger_repo
 from storage._util import row_dict, utcnow
 from storage.db import Connection
 
@@ -18,20 +23,22 @@ _CURRENT = (
 )
 
 
-def _assessed(row) -> Assessed:
-    return Assessed(member_id=row[0], item_code=row[1], revision=int(row[2]), value=Decimal(row[3]),
-                    is_default=bool(row[4]), ledger_id=int(row[5]))
+async def _latest(conn: Connection, sql: str, args: tuple) -> list[Assessed]:
+    async with conn.execute(sql, args) as cursor:
+        found = await cursor.fetchall()
+    withdrawn = await ledger_repo.reversed_among(conn, [int(r[5]) for r in found])
+    return [Assessed(member_id=r[0], item_code=r[1], revision=int(r[2]), value=Decimal(r[3]), is_default=bool(r[4]),
+                     ledger_id=int(r[5]), withdrawn=int(r[5]) in withdrawn) for r in found]
 
 
 async def current(conn: Connection, branch_id: int, month: str) -> dict[tuple[int, str], Assessed]:
     """The latest revision of every assessed (member, item) in the month."""
-    async with conn.execute(_CURRENT.format(extra=""), (branch_id, month)) as cursor:
-        return {(r[0], r[1]): _assessed(r) for r in await cursor.fetchall()}
+    return {(a.member_id, a.item_code): a for a in await _latest(conn, _CURRENT.format(extra=""), (branch_id, month))}
 
 
 async def current_of_member(conn: Connection, branch_id: int, member_id: int, month: str) -> dict[str, Assessed]:
-    async with conn.execute(_CURRENT.format(extra=" AND a.member_id = ?"), (branch_id, month, member_id)) as cursor:
-        return {r[1]: _assessed(r) for r in await cursor.fetchall()}
+    found = await _latest(conn, _CURRENT.format(extra=" AND a.member_id = ?"), (branch_id, month, member_id))
+    return {a.item_code: a for a in found}
 
 
 async def add(conn: Connection, *, branch_id: int, member_id: int, month: str, item_code: str, revision: int,
@@ -48,11 +55,8 @@ async def add(conn: Connection, *, branch_id: int, member_id: int, month: str, i
 
 async def defaulted(conn: Connection, branch_id: int, month: str) -> list[int]:
     """Members whose current value of some item is the default (nobody assessed them by the notice)."""
-    async with conn.execute(
-        "SELECT DISTINCT member_id FROM (" + _CURRENT.format(extra="") + ") WHERE is_default = 1 ORDER BY member_id",
-        (branch_id, month),
-    ) as cursor:
-        return [int(r[0]) for r in await cursor.fetchall()]
+    found = await current(conn, branch_id, month)
+    return sorted({a.member_id for a in found.values() if a.is_default and not a.withdrawn})
 
 
 async def item_rows(conn: Connection, branch_id: int, first: date, last: date, item_codes: list[str],

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import date
 
-from bot.domain.assessment import Post
+from bot.domain.assessment import Claim, Post
 from storage._util import utcnow
 from storage.db import Connection
 
@@ -98,13 +98,39 @@ async def held(conn: Connection, member_id: int) -> list[Post]:
         return [_post(r) for r in await cursor.fetchall()]
 
 
-async def held_count(conn: Connection, member_id: int) -> int | None:
-    """How many posts the member holds now; None when they have never claimed one."""
+async def held_on(conn: Connection, member_id: int, day: date) -> list[Post]:
+    """The posts the member held on ``day`` (claimed on or before it, not released by it)."""
     async with conn.execute(
-        "SELECT count(*), sum(released_on IS NULL) FROM post_claims WHERE member_id = ?", (member_id,)
+        "SELECT p.* FROM post_claims c JOIN posts p ON p.id = c.post_id"
+        " WHERE c.member_id = ? AND c.claimed_on <= ? AND (c.released_on IS NULL OR c.released_on > ?) ORDER BY p.number",
+        (member_id, day.isoformat(), day.isoformat()),
     ) as cursor:
-        row = await cursor.fetchone()
-    return None if not row or not row[0] else int(row[1] or 0)
+        return [_post(r) for r in await cursor.fetchall()]
+
+
+def _claim(row) -> Claim:
+    released = row["released_on"]
+    return Claim(claimed_on=date.fromisoformat(row["claimed_on"]),
+                 released_on=date.fromisoformat(released) if released else None)
+
+
+async def claims_of(conn: Connection, member_id: int) -> list[Claim]:
+    """Every claim the member ever made, released ones included (the history scoring counts by month)."""
+    async with conn.execute(
+        "SELECT claimed_on, released_on FROM post_claims WHERE member_id = ? ORDER BY id", (member_id,)
+    ) as cursor:
+        return [_claim(r) for r in await cursor.fetchall()]
+
+
+async def claims_of_branch(conn: Connection, branch_id: int) -> dict[int, list[Claim]]:
+    """member id → every claim they ever made in the branch."""
+    found: dict[int, list[Claim]] = {}
+    async with conn.execute(
+        "SELECT member_id, claimed_on, released_on FROM post_claims WHERE branch_id = ? ORDER BY id", (branch_id,)
+    ) as cursor:
+        for row in await cursor.fetchall():
+            found.setdefault(int(row["member_id"]), []).append(_claim(row))
+    return found
 
 
 async def holders(conn: Connection, branch_id: int) -> dict[int, list[int]]:

@@ -26,7 +26,8 @@ from bot.domain.assessment import (
     good_value,
     level_of,
     parse_month,
-    posts_of,
+    Claim,
+    posts_held_on,
     valid_value,
     value_range,
     whole_values,
@@ -346,6 +347,71 @@ async def test_a_recorded_post_duty_counts_and_is_replaced_by_the_assessment(h):
     assert effective_sum(rows_) == 12
 
 
+async def test_a_past_month_is_assessed_with_the_posts_held_then(h, clock):
+    """Finding 4: 张三 held one post in March and two from April; March's range stays 0-10."""
+    b = await setup_branch(h)
+    zhang = b.member_ids["zhang"]
+    await h.say(b.secretary, b.group, "/posts set @zhang_1000 3")
+    clock.set(datetime(2026, 4, 2, 2, 0, tzinfo=UTC))
+    await h.say(b.secretary, b.group, "/posts set @zhang_1000 3 5")
+    await h.say(b.recorder, h.private(b.recorder), "/assess 2026-03")
+    await h.tap(b.recorder, b.recorder.id, "张三")
+    assert "认领岗位：治安巡逻志愿服务岗（每月至少2次）（按 1 个岗位计分）" in h.world.last_message(b.recorder.id).text
+    await h.tap(b.recorder, b.recorder.id, "爱岗敬业")
+    values = [t for t, _ in h.world.buttons(h.world.last_message(b.recorder.id))]
+    assert values[:12] == [str(v) for v in range(11)] + ["返回"]
+    calls = await press_data(h, b.recorder, f"as:v:{b.branch.id}:202603:{zhang}:0:15:0")
+    assert "0–10" in alerts(calls) and not await ledger(h, zhang, "post_duty")
+    await press_exact(h, b.recorder, "9")
+    assert [(r["value"], r["occurred_on"]) for r in await ledger(h, zhang, "post_duty")] == [("9", "2026-03-31")]
+    await h.say(b.recorder, h.private(b.recorder), "/assess 2026-04")
+    await h.tap(b.recorder, b.recorder.id, "张三")
+    assert "（按 2 个岗位计分）" in h.world.last_message(b.recorder.id).text
+
+
+async def test_an_assessment_withdrawn_on_objection_is_unassessed_again(h, clock):
+    """Finding 7: the objection's reversal takes the value away; the screen says so and the same value
+    can be given again (a new revision)."""
+    b = await setup_branch(h, preset="zhangdian")
+    zhang = b.member_ids["zhang"]
+    await assess_member(h, b, b.recorder, "张三", [("良好", "7")])
+    given_row = (await ledger(h, zhang, "job_performance"))[0]
+    clock.set(datetime(2026, 4, 1, 1, 5, tzinfo=UTC))
+    await engine.tick(h.app, clock.now())  # March's notice (and defaults for the other items)
+    await h.say(b.lisi, h.private(b.lisi), f"/object {given_row['id']} 张三本月多次缺岗")
+    await h.tap(b.secretary, b.secretary.id, "撤销该分")
+    assert (await rows(h, "SELECT * FROM ledger WHERE reverses_id = ?", given_row["id"]))  # withdrawn
+
+    await h.say(b.recorder, h.private(b.recorder), "/assess 2026-03")
+    assert "张三" in h.world.last_message(b.recorder.id).text.split("尚未考评：")[1]
+    assert zhang in [m.id for m in await h.services.assessment.unassessed(b.branch, 2026, 3)]
+    await h.tap(b.recorder, b.recorder.id, "张三")
+    assert "敬业爱岗、完成本职工作：未考评" in h.world.last_message(b.recorder.id).text
+    await h.tap(b.recorder, b.recorder.id, "敬业爱岗")
+    await h.tap(b.recorder, b.recorder.id, "良好")
+    calls = await press_exact(h, b.recorder, "7")  # the same value again (the screen's revision is 1)
+    assert "已记录：张三 · 敬业爱岗、完成本职工作 7" in alerts(calls)
+    found = await ledger(h, zhang, "job_performance")
+    assert [(r["value"], r["reference"]) for r in found][-1] == ("7", "assess:2026-03:job_performance:2")
+    assert effective_sum(found) == 7
+    assert await count(h, "ledger", "reverses_id = ?", given_row["id"]) == 1  # not reversed a second time
+
+
+async def test_english_lists_use_the_english_separator(h, clock):
+    """Finding 17: an English reader's lists are joined with ", ", a Chinese reader's with "、"."""
+    b = await setup_branch(h, preset="zhangdian")
+    recorder = h.user(b.recorder.id, b.recorder.first_name, username=b.recorder.username, language="en")
+    board = said(await h.say(recorder, h.private(recorder), "/assess"), recorder.id)
+    assert "Not yet assessed: 王书记, 李记录, 张三, 李四" in board and "、" not in board
+    async with h.db.transaction() as conn:  # the reminder follows the language the member row keeps
+        await conn.execute("UPDATE members SET language = 'en' WHERE id = ?", (b.member_ids["recorder"],))
+    clock.set(datetime(2026, 3, 30, 1, 0, tzinfo=UTC))
+    before = len(h.world.calls)
+    await engine.tick(h.app, clock.now())
+    assert "not yet assessed: 王书记, 李记录, 张三, 李四" in said(h.world.calls[before:], recorder.id)
+    assert "王书记、李记录、张三、李四" in said(h.world.calls[before:], b.secretary.id)
+
+
 # --- the reminder and the defaults (schedules) ---------------------------------------------------------
 
 
@@ -462,7 +528,9 @@ def test_default_month_switches_at_the_notice():
     tz = "Asia/Shanghai"
     assert default_month(date(2026, 4, 1), datetime(2026, 4, 1, 0, 59, tzinfo=UTC), settings, tz) == (2026, 3)
     assert default_month(date(2026, 4, 1), datetime(2026, 4, 1, 1, 0, tzinfo=UTC), settings, tz) == (2026, 4)
-    assert posts_of(ZHANGDIAN, None) == 1 and posts_of(XISHUI, None) == 2 and posts_of(XISHUI, 1) == 1
+    day = date(2026, 3, 31)
+    assert posts_held_on(ZHANGDIAN, [], day) == 1 and posts_held_on(XISHUI, [], day) == 2
+    assert posts_held_on(XISHUI, [Claim(date(2026, 3, 1))], day) == 1
 
 
 # A random sequence of presses, valid or not: what the ledger holds for each (member, item) is exactly

@@ -4,13 +4,18 @@ the secretary's own edits, and scoring by the posts a member really holds.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain.assessment import parse_post_numbers
-from tests.conftest import count, popups, rows, said, setup_branch
+from bot.domain.assessment import Claim, parse_post_numbers, posts_by_month, posts_held_on
+from bot.presets import preset
+from schedules import engine
+from tests.conftest import MOMENT, count, popups, rows, said, setup_branch
+
+XISHUI = preset("xishui")
 
 
 def alerts(calls) -> str:
@@ -172,6 +177,93 @@ async def test_english_speakers_see_english_post_names(h, b):
     text = said(await h.say(zhao, h.private(zhao), "/posts"))
     assert "3. Security patrol (at least 2 a month) — nobody yet" in text
     assert "You have not claimed posts yet (scored as 2 posts for now)." in text
+
+
+# --- posts counted per month (finding 4) ---------------------------------------------------------------
+
+
+async def joined_in_january(h, member_id: int) -> None:
+    async with h.db.transaction() as conn:
+        await conn.execute("UPDATE members SET joined_on = '2026-01-10' WHERE id = ?", (member_id,))
+
+
+async def test_a_change_of_posts_never_alters_a_month_that_has_ended(h, b, clock):
+    """李四 claims one post on 20 March and gives it up on 10 June: only June counts no post; January and
+    February (before any claim) count the seed's 2 (the transition rule), March to May one."""
+    lisi = b.member_ids["lisi"]
+    await joined_in_january(h, lisi)
+    await h.say(b.secretary, b.group, "/posts set @lisi_1000 3")
+    clock.set(datetime(2026, 6, 10, 2, 0, tzinfo=UTC))
+    await h.say(b.secretary, b.group, "/posts set @lisi_1000")
+    assert await held(h, lisi) == []
+    member = await h.services.roster.member_of_id(lisi)
+    standing = await h.services.points.standing(b.branch, member)
+    assert [(m.month, m.total) for m in standing.year.months] == [(1, 60), (2, 60), (3, 50), (4, 50), (5, 50)]
+    assert standing.month.total == 40  # June: no post held
+    assert standing.year.figure == 54  # (60 + 60 + 50 + 50 + 50) / 5
+    calls = await h.say(b.lisi, h.private(b.lisi), "/points")
+    assert "54" in said(calls, b.lisi.id)
+
+
+async def test_the_notice_scores_each_month_with_the_posts_held_then(h, b, clock, monkeypatch):
+    """May's notice (1 June): 李四 gave up his post on 10 May, so May counts none, March and April one."""
+    monkeypatch.setattr(engine, "PRODUCERS", [p for p in engine.PRODUCERS if p.kind == "notice"])
+    async with h.db.transaction() as conn:
+        await conn.execute("UPDATE branches SET created_at = ? WHERE id = ?", (MOMENT.isoformat(), b.branch.id))
+    lisi = b.member_ids["lisi"]
+    await joined_in_january(h, lisi)
+    await h.say(b.secretary, b.group, "/posts set @lisi_1000 3")
+    clock.set(datetime(2026, 5, 10, 2, 0, tzinfo=UTC))
+    await h.say(b.secretary, b.group, "/posts set @lisi_1000")
+    clock.set(datetime(2026, 6, 1, 1, 5, tzinfo=UTC))
+    done = await engine.tick(h.app, clock.now())
+    assert (b.branch.id, "notice", "2026-05", "done") in done
+    found = await rows(h, "SELECT m.score, m.year_score FROM notice_members m JOIN notices n ON n.id = m.notice_id"
+                          " WHERE n.period_key = '2026-05' AND m.member_id = ?", lisi)
+    assert [(Decimal(r["score"]), Decimal(r["year_score"])) for r in found] == [(40, 52)]  # (60+60+50+50+40)/5
+    published = said(h.world.sent(b.group.id))
+    assert "李四：本月 50 分，全年至今 55 分" in published  # April's notice: (60 + 60 + 50 + 50) / 4
+    assert "李四：本月 40 分，全年至今 52 分" in published  # May's
+
+
+def test_posts_by_month_follow_the_claims():
+    claims = [Claim(date(2026, 3, 20), date(2026, 6, 10)), Claim(date(2026, 4, 30)), Claim(date(2026, 5, 5), date(2026, 5, 5))]
+    counted = posts_by_month(XISHUI, claims, 2026, date(2026, 6, 20))
+    assert [counted[(2026, m)] for m in range(1, 7)] == [2, 2, 1, 2, 2, 1]
+    assert counted[(2026, 12)] == 1  # a month still to come: as held today
+    assert posts_held_on(XISHUI, claims, date(2026, 5, 5)) == 2  # claimed and released the same day: never held
+    assert posts_held_on(preset("zhangdian"), claims, date(2026, 5, 5)) == 1  # no posts in the scheme
+
+
+# --- nobody decides their own posts (finding 5) ------------------------------------------------------
+
+
+async def test_nobody_approves_or_sets_their_own_posts(h, b):
+    secretary = b.member_ids["secretary"]
+    calls = await h.say(b.secretary, b.group, "/posts set @wang_1000 3")
+    assert "不能直接设置自己的认领岗位" in said(calls)
+    assert await count(h, "post_claims") == 0
+
+    # the secretary's own request: no deputy, so nobody is asked (never the secretary)
+    calls = await h.say(b.secretary, h.private(b.secretary), "/posts claim 3")
+    assert "已提交认领申请" in said(calls) and "目前联系不到书记或副书记" in said(calls)
+    assert not [c for c in calls if "岗位认领申请 #" in str(c.params.get("text", ""))]
+    request = (await rows(h, "SELECT * FROM post_requests"))[0]
+    calls = await h.press(b.secretary, h.world.last_message(b.secretary.id), f"po:ok:{request['id']}")  # crafted
+    assert "不能审批自己的岗位认领申请" in alerts(calls)
+    assert await held(h, secretary) == [] and (await rows(h, "SELECT status FROM post_requests"))[0]["status"] == "pending"
+    calls = await h.say(b.secretary, h.private(b.secretary), "/posts")
+    assert "岗位认领申请 #" not in said(calls)  # their own request is not listed for them to decide
+
+    # with a deputy, the deputy alone is asked and decides
+    await h.say(b.secretary, b.group, "/role @zhang_1000 deputy")
+    calls = await h.say(b.secretary, h.private(b.secretary), "/posts claim 4")
+    assert [c.chat_id for c in calls if "岗位认领申请 #" in str(c.params.get("text", ""))] == [b.zhang.id]
+    await h.tap(b.zhang, b.zhang.id, "同意")
+    assert await held(h, secretary) == [4]
+    # and the deputy cannot set their own posts either
+    assert "不能直接设置自己的认领岗位" in said(await h.say(b.zhang, b.group, "/posts set @zhang_1000 5"))
+    assert await held(h, b.member_ids["zhang"]) == []
 
 
 @given(st.lists(st.integers(min_value=0, max_value=999), max_size=4), st.sampled_from([" ", ",", "，", "、"]))

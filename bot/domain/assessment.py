@@ -7,14 +7,14 @@ month an assessment is about, and how many posts a member counts. No Telegram, n
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from bot.domain.calendar import CalendarSettings, add_months, clamp_day, notice_moment
+from bot.domain.calendar import CalendarSettings, add_months, notice_moment, period_of_month
 from bot.domain.records import LedgerRow
-from bot.domain.rulebook import AssessmentDefault, Item, ItemKind, Level, Rulebook
+from bot.domain.rulebook import AssessmentDefault, Item, ItemKind, Level, Period, Rulebook
 
 ZERO = Decimal(0)
 MAX_PLACES = 2  # an assessed value has at most two decimal places (14.5 is the middle of 10-19)
@@ -24,7 +24,11 @@ GOOD = "good"
 
 @dataclass(frozen=True)
 class Assessed:
-    """The current revision of one item's assessment for one member in one month."""
+    """The current revision of one item's assessment for one member in one month.
+
+    ``withdrawn``: its ledger row was reversed by someone else (an objection upheld, a correction): the
+    revision stays the latest (the next one follows it) but the item has no value until assessed again.
+    """
 
     member_id: int
     item_code: str
@@ -32,6 +36,7 @@ class Assessed:
     value: Decimal
     is_default: bool
     ledger_id: int
+    withdrawn: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,7 @@ def outside_rows(rows: Iterable[LedgerRow]) -> dict[tuple[int, str], list[Ledger
 
 
 def month_key(year: int, month: int) -> str:
-    return f"{year}-{month:02d}"
+    return period_of_month(year, month, Period.MONTH)[0]
 
 
 def month_code(year: int, month: int) -> str:
@@ -146,7 +151,7 @@ def month_code(year: int, month: int) -> str:
 
 
 def last_day(year: int, month: int) -> date:
-    return clamp_day(year, month, 31)
+    return period_of_month(year, month, Period.MONTH)[2]
 
 
 def reference(year: int, month: int, item_code: str, revision: int) -> str:
@@ -207,7 +212,7 @@ def check_month(year: int, month: int, today: date) -> tuple[int, int]:
 
 def in_month(joined_on: date | None, left_on: date | None, year: int, month: int) -> bool:
     """Whether a member belonged to the branch in that month (DOMAIN decision 8)."""
-    first, last = date(year, month, 1), last_day(year, month)
+    _, first, last = period_of_month(year, month, Period.MONTH)
     if joined_on is not None and joined_on > last:
         return False
     return left_on is None or left_on >= first
@@ -216,16 +221,40 @@ def in_month(joined_on: date | None, left_on: date | None, year: int, month: int
 # --- posts --------------------------------------------------------------------------------------
 
 
-def posts_of(rulebook: Rulebook, held: int | None) -> int:
-    """The posts a member counts: 1 without posts in the scheme; the seed's number until they first claim.
+@dataclass(frozen=True)
+class Claim:
+    """One claim of a post by a member: held from ``claimed_on`` until the day before ``released_on``."""
 
-    ``held`` is the number of posts the member holds now, or None when they have never claimed any.
+    claimed_on: date
+    released_on: date | None = None
+
+    def held_on(self, day: date) -> bool:
+        return self.claimed_on <= day and (self.released_on is None or self.released_on > day)
+
+
+def posts_held_on(rulebook: Rulebook, claims: Sequence[Claim], day: date) -> int:
+    """The posts a member counts on ``day``: 1 without posts in the scheme; otherwise the posts they held.
+
+    Transition rule (每人认领N个岗位): a member who had not claimed any post yet by ``day`` counts the
+    rulebook's ``claims_per_member``, so that a branch that does not (yet) keep posts in the bot is scored
+    as the scheme intends. From their first claim on, the posts really held count, including 0.
     """
     if rulebook.posts is None:
         return 1
-    if held is None:
+    if not any(c.claimed_on <= day for c in claims):
         return rulebook.posts.claims_per_member
-    return held
+    return sum(1 for c in claims if c.held_on(day))
+
+
+def counted_on(year: int, month: int, today: date) -> date:
+    """The day whose posts count for a month: its last day (held at the month's end), or today while it runs."""
+    return min(last_day(year, month), today)
+
+
+def posts_by_month(rulebook: Rulebook, claims: Sequence[Claim], year: int, today: date) -> dict[tuple[int, int], int]:
+    """The posts counted in each month of ``year`` (see ``counted_on``): a later change never alters a month
+    that has ended."""
+    return {(year, m): posts_held_on(rulebook, claims, counted_on(year, m, today)) for m in range(1, 13)}
 
 
 def parse_post_numbers(words: list[str]) -> list[int] | None:

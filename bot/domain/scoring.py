@@ -8,7 +8,7 @@ only ``publish`` rounds, and bands are decided on the published figure (DOMAIN d
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict
 from bot.domain.rulebook import Band, Category, Item, ItemKind, Period, Rulebook, YearMethod
 
 ZERO = Decimal(0)
+
+# The volunteer posts a member counts (浠水): None = the rulebook's number; one number for every month; or a
+# number per (year, month) — posts change, and a month is scored by the posts counted in that month.
+PostCount = int | Mapping[tuple[int, int], int] | None
 
 
 class Entry(BaseModel):
@@ -136,6 +140,15 @@ def months_so_far(rulebook: Rulebook, today: date, joined_on: date | None = None
     return months
 
 
+def posts_in(rulebook: Rulebook, posts: PostCount, year: int, month: int) -> int:
+    """The posts counted in one month: the rulebook's number for None (and for a month a mapping lacks)."""
+    if posts is None:
+        return rulebook.posts_per_member
+    if isinstance(posts, int):
+        return posts
+    return posts.get((year, month), rulebook.posts_per_member)
+
+
 def democratic_score(ratings: dict[str, Decimal], weights: dict[str, Decimal]) -> Decimal:
     """Weighted mean of self, peer, public and branch ratings (0-100)."""
     missing = set(weights) - set(ratings)
@@ -186,9 +199,9 @@ def _of_categories(rulebook: Rulebook, entries: Sequence[Entry]) -> dict[str, li
     return result
 
 
-def month_score(rulebook: Rulebook, entries: Iterable[Entry], year: int, month: int, posts: int | None = None) -> MonthScore:
-    """The month's score over the categories judged monthly (allotments start full)."""
-    posts = rulebook.posts_per_member if posts is None else posts
+def month_score(rulebook: Rulebook, entries: Iterable[Entry], year: int, month: int, posts: PostCount = None) -> MonthScore:
+    """The month's score over the categories judged monthly (allotments start full), with the month's posts."""
+    posts = posts_in(rulebook, posts, year, month)
     in_month = [e for e in effective(entries) if (e.occurred_on.year, e.occurred_on.month) == (year, month)]
     grouped = _of_categories(rulebook, in_month)
     scores = tuple(
@@ -216,11 +229,13 @@ def year_score(
     year: int,
     months: Sequence[tuple[int, int]],
     *,
-    posts: int | None = None,
+    posts: PostCount = None,
     democratic: dict[int, Decimal] | None = None,
 ) -> YearScore:
-    """The year's result so far, by the rulebook's method, over the months the member counts."""
-    posts = rulebook.posts_per_member if posts is None else posts
+    """The year's result so far, by the rulebook's method, over the months the member counts.
+
+    ``posts`` may give a number per month: each month is then scored with its own posts.
+    """
     rows = [e for e in effective(entries) if e.occurred_on.year == year]
     match rulebook.year_result.method:
         case YearMethod.SUM:
@@ -236,14 +251,17 @@ def _floor_year(rulebook: Rulebook, figure: Decimal) -> Decimal:
     return max(ZERO, figure) if rulebook.settings.year_floor_zero else figure
 
 
-def _sum_year(rulebook: Rulebook, rows: list[Entry], year: int, months: Sequence[tuple[int, int]], posts: int) -> YearScore:
+def _sum_year(rulebook: Rulebook, rows: list[Entry], year: int, months: Sequence[tuple[int, int]], posts: PostCount) -> YearScore:
     grouped = _of_categories(rulebook, rows)
     categories = []
     for category in rulebook.categories:
         by_period: dict[str, list[Entry]] = defaultdict(list)
         for entry in grouped.get(category.code, []):
             by_period[period_key(entry.occurred_on, category.period)].append(entry)
-        raw = sum((category_points(category, es, posts).points for es in by_period.values()), ZERO)
+        raw = ZERO
+        for es in by_period.values():
+            latest = max(e.occurred_on for e in es)  # a period longer than a month: the posts of its latest entry's month
+            raw += category_points(category, es, posts_in(rulebook, posts, latest.year, latest.month)).points
         categories.append(CategoryScore(code=category.code, raw=raw, points=_cap(raw, category.cap_year)))
     zeroed = bool(_zero_out_hits(rulebook, rows))
     figure = ZERO if zeroed or not months else _floor_year(rulebook, rulebook.year_result.base + sum((c.points for c in categories), ZERO))
@@ -277,7 +295,7 @@ def _averaged_categories(scored: Sequence[MonthScore]) -> tuple[CategoryScore, .
     )
 
 
-def _average_year(rulebook: Rulebook, rows: list[Entry], year: int, months: Sequence[tuple[int, int]], posts: int) -> YearScore:
+def _average_year(rulebook: Rulebook, rows: list[Entry], year: int, months: Sequence[tuple[int, int]], posts: PostCount) -> YearScore:
     scored = tuple(month_score(rulebook, rows, y, m, posts) for y, m in months)
     bonus = _bonus(rulebook, rows)
     zeroed = bool(_zero_out_hits(rulebook, rows))
@@ -295,7 +313,7 @@ def _weighted_year(
     rows: list[Entry],
     year: int,
     months: Sequence[tuple[int, int]],
-    posts: int,
+    posts: PostCount,
     democratic: dict[int, Decimal],
 ) -> YearScore:
     rule = rulebook.year_result

@@ -5,6 +5,10 @@ An assessment is a ledger row (source "recorder", occurred on the month's last d
 revision, so the ledger stays append-only and a double tap (same revision) writes once. Members nobody
 assessed by the month's notice get the item's default (source "automatic"), recorded as defaults so the
 notice can say so (``defaulted_members``). Volunteer posts live in ``self.posts`` (``PostService``).
+
+Who may assess whom is the shared rule (``branches.may_score``). A revision whose ledger row someone else
+reversed (an objection upheld, a correction) gives the item no value: it is unassessed again. A member's
+posts are those counted in the month assessed (``counted_on``), not today's.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from bot.domain.assessment import (
     Post,
     assessed_items,
     check_month,
+    counted_on,
     default_month,
     default_value,
     good_value,
@@ -29,14 +34,16 @@ from bot.domain.assessment import (
     notice_of,
     outside_rows,
     parse_month,
+    posts_held_on,
     reference,
     valid_value,
 )
+from bot.domain.calendar import add_months, period_of_month
 from bot.domain.records import Branch, LedgerRow, Member, MemberStatus, NewLedgerRow, Role, Source
-from bot.domain.rulebook import Item, Rulebook
+from bot.domain.rulebook import Item, Period, Rulebook
 from bot.domain.text import REASON_MAX, clean_text
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
-from bot.services.branches import MANAGERS, Actor, rulebook_of
+from bot.services.branches import SCORERS, Actor, may_score, recipients, require_role, rulebook_of
 from bot.services.calendar import calendar_of
 from bot.services.posts import PostService, member_posts
 from storage import assessment as assessment_repo
@@ -45,7 +52,8 @@ from storage import members as member_repo
 from storage import posts as post_repo
 from storage.db import Connection, Database
 
-ASSESSORS = (Role.RECORDER, Role.SECRETARY, Role.DEPUTY)
+# may_score's refusals, in the assessment's words
+_REFUSALS = {"decision.own": "assessment.own", "decision.recorder_own_points": "assessment.recorder_own"}
 
 
 @dataclass(frozen=True)
@@ -64,18 +72,23 @@ class Sheet:
     def may_assess(self) -> bool:
         return self.refusal is None
 
+    def _in_force(self, item: Item) -> Assessed | None:
+        """The current revision, unless its ledger row was reversed (withdrawn: no value)."""
+        found = self.current.get(item.code)
+        return found if found is not None and not found.withdrawn else None
+
     def assessed(self, item: Item) -> bool:
         """Assessed by a person (a default does not count)."""
-        found = self.current.get(item.code)
+        found = self._in_force(item)
         return (found is not None and not found.is_default) or bool(self.outside.get(item.code))
 
     def defaulted(self, item: Item) -> bool:
-        found = self.current.get(item.code)
+        found = self._in_force(item)
         return found is not None and found.is_default and not self.outside.get(item.code)
 
     def value(self, item: Item) -> Decimal | None:
-        """The item's value in the month (None: nothing yet)."""
-        found, others = self.current.get(item.code), self.outside.get(item.code, ())
+        """The item's value in the month (None: nothing yet, or what there was was withdrawn)."""
+        found, others = self._in_force(item), self.outside.get(item.code, ())
         if found is None and not others:
             return None
         return (found.value if found else Decimal(0)) + sum((r.value for r in others), Decimal(0))
@@ -84,6 +97,7 @@ class Sheet:
         return [i for i in items if not self.assessed(i)]
 
     def revision(self, item: Item) -> int:
+        """The latest revision, withdrawn or not: the next write follows it."""
         found = self.current.get(item.code)
         return found.revision if found else 0
 
@@ -162,8 +176,8 @@ class AssessmentService:
         self.check_month(branch, year, month)
         rulebook, items = self._items(branch)
         async with self.db.read() as conn:
-            me, my_roles = await _assessor(conn, branch, actor)
-            sheets = await self._sheets(conn, branch, rulebook, year, month, me, my_roles)
+            await require_role(conn, branch.id, actor.user_id, SCORERS)
+            sheets = await self._sheets(conn, branch, rulebook, year, month, actor)
         return Board(branch=branch, rulebook=rulebook, items=items, year=year, month=month, sheets=sheets,
                      notice_at=self.notice_at(branch, year, month))
 
@@ -174,22 +188,25 @@ class AssessmentService:
         if found is None:
             raise NotFound("assessment.member_not_listed")
         async with self.db.read() as conn:
-            claimed = tuple(await post_repo.held(conn, member_id)) if board.rulebook.posts else ()
+            day = counted_on(year, month, self.clock.today(branch.timezone))
+            claimed = tuple(await post_repo.held_on(conn, member_id, day)) if board.rulebook.posts else ()
             last = await _last_month(conn, branch, board.items, year, month, found.member)
         sheet = Sheet(member=found.member, posts=found.posts, current=found.current, outside=found.outside,
                       refusal=found.refusal, claimed=claimed, last_month=last)
         return board, sheet
 
     async def _sheets(self, conn: Connection, branch: Branch, rulebook: Rulebook, year: int, month: int,
-                      me: Member | None, my_roles: set[Role]) -> list[Sheet]:
+                      actor: Actor | None) -> list[Sheet]:
+        """Everyone in the month; with an actor, why they may not assess each member (None: they may)."""
         current = await assessment_repo.current(conn, branch.id, month_key(year, month))
         outside = await _outside(conn, branch, assessed_items(rulebook), year, month)
-        roles = await member_repo.roles_by_member(conn, branch.id)
+        claims = await post_repo.claims_of_branch(conn, branch.id)
+        day = counted_on(year, month, self.clock.today(branch.timezone))
         sheets = []
         for member in await _members_in(conn, branch, year, month):
-            refusal = None if me is None else _refusal(me, my_roles, member, roles.get(member.id, set()))
+            refusal = None if actor is None else await _refusal(conn, branch, actor, member)
             sheets.append(Sheet(
-                member=member, posts=await member_posts(conn, rulebook, member.id), refusal=refusal,
+                member=member, posts=posts_held_on(rulebook, claims.get(member.id, []), day), refusal=refusal,
                 current={code: a for (mid, code), a in current.items() if mid == member.id},
                 outside={code: tuple(rows) for (mid, code), rows in outside.items() if mid == member.id},
             ))
@@ -215,12 +232,8 @@ class AssessmentService:
         item = items[item_index]
         reason = _reason(reason)
         async with self.db.transaction() as conn:
-            me, my_roles = await _assessor(conn, branch, actor)
-            target = await _target(conn, branch, member_id, year, month)
-            refusal = _refusal(me, my_roles, target, await member_repo.roles_of(conn, target.id))
-            if refusal is not None:
-                raise NotAuthorized(refusal)
-            posts = await member_posts(conn, rulebook, target.id)
+            me, target = await _assessor_of(conn, branch, actor, member_id, year, month)
+            posts = await self._posts(conn, branch, rulebook, target, year, month)
             if not valid_value(item, value, posts):
                 low, high = item.range_for(posts)  # type: ignore[misc]
                 raise InvalidInput("assessment.bad_value", low=low, high=high)
@@ -248,12 +261,8 @@ class AssessmentService:
         reason = _reason(reason)
         given, missing = [], []
         async with self.db.transaction() as conn:
-            me, my_roles = await _assessor(conn, branch, actor)
-            target = await _target(conn, branch, member_id, year, month)
-            refusal = _refusal(me, my_roles, target, await member_repo.roles_of(conn, target.id))
-            if refusal is not None:
-                raise NotAuthorized(refusal)
-            posts = await member_posts(conn, rulebook, target.id)
+            me, target = await _assessor_of(conn, branch, actor, member_id, year, month)
+            posts = await self._posts(conn, branch, rulebook, target, year, month)
             sheet = await _sheet_of(conn, branch, rulebook, year, month, target, posts)
             last = await _last_month(conn, branch, items, year, month, target)
             for item in sheet.missing(items):
@@ -277,8 +286,8 @@ class AssessmentService:
         reason = _reason(reason)
         written, skipped = 0, []
         async with self.db.transaction() as conn:
-            me, my_roles = await _assessor(conn, branch, actor)
-            for sheet in await self._sheets(conn, branch, rulebook, year, month, me, my_roles):
+            me = await require_role(conn, branch.id, actor.user_id, SCORERS)
+            for sheet in await self._sheets(conn, branch, rulebook, year, month, actor):
                 todo = sheet.missing(items)
                 if not todo:
                     continue
@@ -294,7 +303,8 @@ class AssessmentService:
     async def apply_defaults(self, branch: Branch, year: int, month: int, reason: str) -> list[int]:
         """At the notice: every item nobody assessed gets its default; returns the members defaulted now.
 
-        Safe to repeat: an item that has any current value (a person's or a default) is left alone.
+        Safe to repeat: an item that has any value (a person's or a default) is left alone; one whose value
+        was withdrawn (reversed) has none, and gets the default.
         """
         rulebook = rulebook_of(branch)
         items = assessed_items(rulebook)
@@ -303,8 +313,8 @@ class AssessmentService:
             return defaulted
         reason = _reason(reason)
         async with self.db.transaction() as conn:
-            for sheet in await self._sheets(conn, branch, rulebook, year, month, None, set()):
-                todo = [i for i in items if i.code not in sheet.current and not sheet.outside.get(i.code)]
+            for sheet in await self._sheets(conn, branch, rulebook, year, month, None):
+                todo = [i for i in items if sheet.value(i) is None]
                 for item in todo:
                     await _write(conn, branch, sheet.member, year, month, item, default_value(item, rulebook, sheet.posts),
                                  None, None, reason, is_default=True)
@@ -329,19 +339,25 @@ class AssessmentService:
         if not items:
             return []
         async with self.db.read() as conn:
-            sheets = await self._sheets(conn, branch, rulebook, year, month, None, set())
+            sheets = await self._sheets(conn, branch, rulebook, year, month, None)
         return [s.member for s in sheets if s.missing(items)]
 
     async def reminder_recipients(self, branch: Branch, unassessed: list[Member]) -> list[Member]:
-        """The recorders; the secretary and deputy too when there is no recorder or a recorder is unassessed."""
+        """The recorders (else the secretary and deputy); the secretary and deputy too when a recorder is
+        unassessed (``recipients`` about that recorder)."""
         async with self.db.read() as conn:
-            recorders = await member_repo.holders(conn, branch.id, (Role.RECORDER,))
-            managers = await member_repo.holders(conn, branch.id, MANAGERS)
-        waiting = {m.id for m in unassessed}
-        chosen = list(recorders)
-        if not recorders or any(r.id in waiting for r in recorders):
-            chosen += [m for m in managers if m.id not in {c.id for c in chosen}]
-        return [m for m in chosen if m.user_id is not None]
+            chosen = await recipients(conn, branch.id)
+            roles = await member_repo.roles_by_member(conn, branch.id)
+            for member in unassessed:
+                if Role.RECORDER in roles.get(member.id, set()):
+                    chosen += await recipients(conn, branch.id, about=member)
+        unique = {m.id: m for m in chosen}
+        return list(unique.values())
+
+    async def _posts(self, conn: Connection, branch: Branch, rulebook: Rulebook, member: Member, year: int,
+                     month: int) -> int:
+        """The posts the member counts in the month assessed."""
+        return await member_posts(conn, rulebook, member.id, on=counted_on(year, month, self.clock.today(branch.timezone)))
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -359,23 +375,29 @@ def _reason(reason: str) -> str:
     return clean_text(reason)[:REASON_MAX]
 
 
-async def _assessor(conn: Connection, branch: Branch, actor: Actor) -> tuple[Member, set[Role]]:
-    """The actor, if they are a recorder, secretary or deputy of this branch (checked on every press)."""
-    me = await member_repo.by_user(conn, branch.id, actor.user_id)
-    if me is None or me.status is not MemberStatus.APPROVED:
-        raise NotAuthorized("auth.not_member")
-    roles = await member_repo.roles_of(conn, me.id)
-    if not roles & set(ASSESSORS):
-        raise NotAuthorized("auth.needs_role", roles="recorder, secretary, deputy")
-    return me, roles
+async def _may_assess(conn: Connection, branch: Branch, actor: Actor, target: Member) -> Member:
+    """The actor's member row if they may assess ``target`` (``may_score``, checked on every press)."""
+    try:
+        return await may_score(conn, branch.id, actor.user_id, target)
+    except NotAuthorized as exc:
+        raise NotAuthorized(_REFUSALS.get(exc.key, exc.key), **exc.params) from None
 
 
-def _refusal(me: Member, my_roles: set[Role], target: Member, target_roles: set[Role]) -> str | None:
-    if target.id == me.id:
-        return "assessment.own"
-    if Role.RECORDER in target_roles and not my_roles & set(MANAGERS):
-        return "assessment.recorder_own"
+async def _refusal(conn: Connection, branch: Branch, actor: Actor, target: Member) -> str | None:
+    """Why the actor may not assess ``target`` (an error key), None when they may."""
+    try:
+        await _may_assess(conn, branch, actor, target)
+    except NotAuthorized as exc:
+        return exc.key
     return None
+
+
+async def _assessor_of(conn: Connection, branch: Branch, actor: Actor, member_id: int, year: int,
+                       month: int) -> tuple[Member, Member]:
+    """(the actor, the member assessed): a scorer of the branch first, then a member of the month they may assess."""
+    await require_role(conn, branch.id, actor.user_id, SCORERS)
+    target = await _target(conn, branch, member_id, year, month)
+    return await _may_assess(conn, branch, actor, target), target
 
 
 async def _members_in(conn: Connection, branch: Branch, year: int, month: int) -> list[Member]:
@@ -396,7 +418,8 @@ async def _target(conn: Connection, branch: Branch, member_id: int, year: int, m
 
 async def _outside(conn: Connection, branch: Branch, items: list[Item], year: int, month: int,
                    member_id: int | None = None) -> dict[tuple[int, str], list[LedgerRow]]:
-    rows = await assessment_repo.item_rows(conn, branch.id, date(year, month, 1), last_day(year, month),
+    _, first, last = period_of_month(year, month, Period.MONTH)
+    rows = await assessment_repo.item_rows(conn, branch.id, first, last,
                                            [i.code for i in items], member_id)
     return outside_rows(rows)
 
@@ -412,21 +435,11 @@ async def _sheet_of(conn: Connection, branch: Branch, rulebook: Rulebook, year: 
 async def _last_month(conn: Connection, branch: Branch, items: list[Item], year: int, month: int,
                       member: Member) -> dict[str, Decimal]:
     """The member's values in the month before (whoever gave them), by item."""
-    year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    year, month = add_months(year, month, -1)
     current = await assessment_repo.current_of_member(conn, branch.id, member.id, month_key(year, month))
     outside = await _outside(conn, branch, items, year, month, member.id)
     sheet = Sheet(member=member, posts=0, current=current, outside={code: tuple(r) for (_, code), r in outside.items()})
     return {i.code: v for i in items if (v := sheet.value(i)) is not None}
-
-
-async def _reverse(conn: Connection, original: LedgerRow, actor_id: int | None, reason: str) -> None:
-    """A reversing row; None-returning append = it was already reversed (by a correction): fine."""
-    await ledger_repo.append(conn, NewLedgerRow(
-        branch_id=original.branch_id, member_id=original.member_id, item_code=original.item_code,
-        event_code=original.event_code, value=Decimal(0) - original.value, occurred_on=original.occurred_on,
-        source=Source.CORRECTION, reference=f"rev:{original.id}", actor_id=actor_id, reason=reason or None,
-        reverses_id=original.id,
-    ))
 
 
 async def _write(conn: Connection, branch: Branch, member: Member, year: int, month: int, item: Item, value: Decimal,
@@ -436,12 +449,13 @@ async def _write(conn: Connection, branch: Branch, member: Member, year: int, mo
     the new row appended, the revision noted."""
     revision = (current.revision if current else 0) + 1
     occurred_on: date = last_day(year, month)
-    if current is not None:
+    taken_back: list[LedgerRow] = []
+    if current is not None and not current.withdrawn:  # a withdrawn revision was reversed already
         original = await ledger_repo.by_id(conn, current.ledger_id)
-        if original is not None:
-            await _reverse(conn, original, actor_id, reason)
-    for other in replacing:  # e.g. a /record entry of the item: the assessment sets the month's value
-        await _reverse(conn, other, actor_id, reason)
+        taken_back += [original] if original is not None else []
+    taken_back += replacing  # e.g. a /record entry of the item: the assessment sets the month's value
+    for old in taken_back:
+        await ledger_repo.reverse(conn, old, reference=f"rev:{old.id}", actor_id=actor_id, reason=reason or None)
     row = await ledger_repo.append(conn, NewLedgerRow(
         branch_id=branch.id, member_id=member.id, item_code=item.code, value=value, occurred_on=occurred_on,
         source=Source.AUTOMATIC if is_default else Source.RECORDER, reference=reference(year, month, item.code, revision),

@@ -11,6 +11,7 @@ from enum import StrEnum
 from bot.clock import Clock
 from bot.domain.records import Branch, Declaration, DeclarationStatus, LedgerRow, Member, MemberStatus, NewLedgerRow, Role, Source
 from bot.domain.rulebook import Item, ItemKind, Rulebook, Trigger
+from bot.domain.assessment import counted_on
 from bot.domain.scoring import effective
 from bot.domain.text import DESCRIPTION_MAX, PLACE_MAX, REASON_MAX, clean_text
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
@@ -231,7 +232,8 @@ class DeclarationService:
                 if item is None:
                     raise InvalidInput("decision.item_gone")
                 final = declaration.value if value is None else value
-                if not item.allows(final, posts=await member_posts(conn, rulebook, member.id)):
+                held_on = counted_on(declaration.occurred_on.year, declaration.occurred_on.month, self.clock.today(branch.timezone))
+                if not item.allows(final, posts=await member_posts(conn, rulebook, member.id, on=held_on)):  # that month's posts
                     raise InvalidInput("decision.value_not_allowed")
                 if not await declaration_repo.decide(conn, declaration.id, status="approved", value=final,
                                                      decided_by=decider.id, reason=reason):

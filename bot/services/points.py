@@ -7,13 +7,14 @@ from datetime import date
 from decimal import Decimal
 
 from bot.clock import Clock
-from bot.domain.records import Branch, LedgerRow, Member, MemberStatus, NewLedgerRow, Role, Source
+from bot.domain.assessment import counted_on
+from bot.domain.records import Branch, LedgerRow, Member, NewLedgerRow, Role, Source
 from bot.domain.rulebook import Band, Rulebook, Trigger
 from bot.domain.scoring import MonthScore, YearScore, band_of, month_net, month_score, months_so_far, publish, year_score
 from bot.domain.text import REASON_MAX, clean_text
 from bot.errors import InvalidInput, NotAuthorized
 from bot.services.branches import Actor, may_score, rulebook_of
-from bot.services.posts import member_posts
+from bot.services.posts import member_posts, posts_by_month
 from storage import ledger as ledger_repo
 from storage import members as member_repo
 from storage.db import Database
@@ -44,7 +45,7 @@ class PointsService:
         async with self.db.read() as conn:
             rows = await ledger_repo.of_member(conn, member.id, today.year)
             last = await ledger_repo.recent_of_member(conn, member.id, recent)
-            posts = await member_posts(conn, rulebook, member.id)  # the posts the member holds (浠水)
+            posts = await posts_by_month(conn, rulebook, member.id, today.year, today)  # each month its own posts (浠水)
         entries = [r.entry() for r in rows]
         months = months_so_far(rulebook, today, member.joined_on, member.left_on)
         year = year_score(rulebook, entries, today.year, months, posts=posts)
@@ -71,8 +72,9 @@ class PointsService:
         item = rulebook.item(item_code)
         if item is None or Trigger.RECORDER not in item.triggers:
             raise InvalidInput("record.item_not_recordable")
-        async with self.db.read() as conn:
-            posts = await member_posts(conn, rulebook, target.id)  # the posts the member holds (浠水)
+        async with self.db.read() as conn:  # the posts the member counts in that month (浠水)
+            posts = await member_posts(conn, rulebook, target.id,
+                                       on=counted_on(occurred_on.year, occurred_on.month, self.clock.today(branch.timezone)))
         if not item.allows(value, event_code, posts=posts):
             raise InvalidInput("decision.value_not_allowed")
         reason = clean_text(reason)

@@ -3,20 +3,27 @@
 Each member claims up to ``rulebook.posts.claims_per_member`` of the branch's posts; a change of claims
 is requested by the member and approved (or refused) by the secretary or deputy, once. The secretary
 or deputy may also set a member's claims directly (members without Telegram, the claiming meeting),
-and add or retire posts. Scoring counts the posts a member holds (``member_posts``).
+and add or retire posts. Nobody approves or sets their own posts: a manager's own change is decided by
+another manager (``may_score``), and the request goes to the others (``recipients``).
+
+Scoring counts the posts held in each month (``posts_by_month``: held on the month's last day, or today
+while it runs), so a change never alters a month that has ended; a member who had not claimed yet counts
+the rulebook's number (the transition rule in ``bot.domain.assessment.posts_held_on``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from bot.clock import Clock
-from bot.domain.assessment import Post, posts_of
+from bot.domain.assessment import Post, posts_held_on
+from bot.domain.assessment import posts_by_month as _posts_by_month
 from bot.domain.records import Branch, Member, MemberStatus
 from bot.domain.rulebook import Rulebook
 from bot.domain.text import clean_name
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
-from bot.services.branches import MANAGERS, Actor, require_role, rulebook_of
+from bot.services.branches import MANAGERS, Actor, may_score, recipients, require_role, rulebook_of
 from storage import branches as branch_repo
 from storage import members as member_repo
 from storage import posts as post_repo
@@ -26,11 +33,20 @@ from storage.posts import PostRequest
 POST_NAME_MAX = 40
 
 
-async def member_posts(conn: Connection, rulebook: Rulebook, member_id: int) -> int:
-    """How many posts a member counts for scoring: what they hold; the seed's number until they first claim."""
+async def member_posts(conn: Connection, rulebook: Rulebook, member_id: int, on: date | None = None) -> int:
+    """How many posts a member counts on ``on`` (for a month: ``counted_on(year, month, today)``); None: as
+    they stand now. The rulebook's number while they have not claimed any yet."""
     if rulebook.posts is None:
         return 1
-    return posts_of(rulebook, await post_repo.held_count(conn, member_id))
+    return posts_held_on(rulebook, await post_repo.claims_of(conn, member_id), on or date.max)
+
+
+async def posts_by_month(conn: Connection, rulebook: Rulebook, member_id: int, year: int,
+                         today: date) -> dict[tuple[int, int], int]:
+    """The posts a member counts in each month of ``year`` (for ``scoring``'s ``posts``)."""
+    if rulebook.posts is None:
+        return {(year, m): 1 for m in range(1, 13)}
+    return _posts_by_month(rulebook, await post_repo.claims_of(conn, member_id), year, today)
 
 
 @dataclass(frozen=True)
@@ -133,8 +149,9 @@ class PostService:
             if request is None:
                 raise NotFound("posts.request_not_found")
             branch = await branch_repo.by_id(conn, request.branch_id)
-            assert branch is not None
-            decider = await require_role(conn, branch.id, actor.user_id, MANAGERS)
+            requester = await member_repo.by_id(conn, request.member_id)
+            assert branch is not None and requester is not None
+            decider = await _may_decide(conn, branch, actor, requester, "posts.own_request")
             if request.status != "pending":
                 raise AlreadyDone("posts.request_decided", status=request.status)
             view = await _view(conn, request_id)
@@ -153,12 +170,11 @@ class PostService:
                            wanted=decided.wanted, held=view.held, decider=decider)
 
     async def set_claims(self, branch: Branch, actor: Actor, target: Member, numbers: list[int]) -> list[Post]:
-        """The secretary or deputy sets a member's posts directly (e.g. as claimed at the branch meeting)."""
+        """The secretary or deputy sets a member's posts directly (e.g. as claimed at the branch meeting);
+        never their own (they request, and another manager decides)."""
         rulebook = self._rulebook(branch)
         async with self.db.transaction() as conn:
-            await require_role(conn, branch.id, actor.user_id, MANAGERS)
-            if target.branch_id != branch.id:
-                raise NotAuthorized("auth.not_member")
+            await _may_decide(conn, branch, actor, target, "posts.own_set")
             if not target.scored:
                 raise InvalidInput("posts.not_scored", name=target.name)
             await self._seed(conn, branch, rulebook)
@@ -195,13 +211,15 @@ class PostService:
         return post, members
 
     async def pending(self, branch: Branch, actor: Actor) -> list[RequestView]:
+        """The pending requests this manager may decide (not their own)."""
         async with self.db.read() as conn:
-            await require_role(conn, branch.id, actor.user_id, MANAGERS)
-            return [await _view(conn, r.id) for r in await post_repo.pending(conn, branch.id)]
+            me = await require_role(conn, branch.id, actor.user_id, MANAGERS)
+            return [await _view(conn, r.id) for r in await post_repo.pending(conn, branch.id) if r.member_id != me.id]
 
-    async def approvers(self, branch: Branch) -> list[Member]:
+    async def approvers(self, branch: Branch, requester: Member) -> list[Member]:
+        """Who is asked to decide a member's request: the secretary and deputy, never the requester."""
         async with self.db.read() as conn:
-            return [m for m in await member_repo.holders(conn, branch.id, MANAGERS) if m.user_id is not None]
+            return await recipients(conn, branch.id, about=requester, prefer=MANAGERS, fallback=MANAGERS)
 
     async def remember_message(self, request_id: int, chat_id: int, message_id: int) -> None:
         async with self.db.transaction() as conn:
@@ -210,6 +228,16 @@ class PostService:
     async def messages(self, request_id: int) -> list[tuple[int, int]]:
         async with self.db.read() as conn:
             return await post_repo.messages(conn, request_id)
+
+
+async def _may_decide(conn: Connection, branch: Branch, actor: Actor, target: Member, own_key: str) -> Member:
+    """The secretary or deputy deciding ``target``'s posts (the shared rule: nobody decides their own)."""
+    try:
+        return await may_score(conn, branch.id, actor.user_id, target, roles=MANAGERS)
+    except NotAuthorized as exc:
+        if exc.key == "decision.own":
+            raise NotAuthorized(own_key) from None
+        raise
 
 
 async def _approved(conn: Connection, branch: Branch, actor: Actor) -> Member:
