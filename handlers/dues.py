@@ -280,7 +280,7 @@ async def _all_paid_command(update: Update, context: Context, branch: Branch, tr
 def _bulk_text(tr: Translator, bulk: Bulk) -> str:
     text = tr("dues.all_paid_done", month=bulk.month, count=len(bulk.marked))
     if bulk.skipped:
-        text += "\n" + tr("dues.all_paid_skipped", names=tr("dues.separator").join(m.name for m in bulk.skipped))
+        text += "\n" + tr("dues.all_paid_skipped", names=tr("common.list_separator").join(m.name for m in bulk.skipped))
     return text
 
 
@@ -411,13 +411,11 @@ async def _send_report(context: Context, branch: Branch, report: DuesReport, mem
     """The report card to every decider who can be reached; returns how many were."""
     svc = services(context)
     reached = 0
-    for decider in await svc.dues.report_deciders(report):
+    for decider in await svc.dues.report_deciders(report):  # each has a Telegram account
         tr = Translator(language_of(decider.language, branch.language))
-        try:
-            sent = await context.bot.send_message(decider.user_id, report_card(tr, branch, report, member),  # type: ignore[arg-type]
-                                                  reply_markup=report_keyboard(tr, report))
-        except Forbidden:
-            log.info("decider %s cannot be reached privately", decider.id)
+        sent = await send_private(context, decider.user_id, report_card(tr, branch, report, member),  # type: ignore[arg-type]
+                                  reply_markup=report_keyboard(tr, report))
+        if sent is None:
             continue
         await svc.dues.remember_report_message(report.id, sent.chat_id, sent.message_id)
         reached += 1
@@ -448,7 +446,6 @@ async def paid_command(update: Update, context: Context) -> None:
         await _go_private(update, context, translator(update, branch))
         return
     branch = await current_branch(update, context)
-    tr = translator(update, branch)
     amount, month, rest = _split_amount_month(context.args or [])
     if rest:
         raise InvalidInput("dues.bad_amount", value=rest[0])

@@ -10,6 +10,7 @@ Callback data (prefix "mg:", none trusted — the service re-checks the presser)
 from __future__ import annotations
 
 import logging
+from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden
@@ -160,15 +161,16 @@ async def no_photo(update: Update, context: Context) -> int:
 async def send_to_reviewers(context: Context, branch: Branch, report: MigrantReport, member: Member) -> int:
     svc = services(context)
     reached = 0
-    for reviewer in await svc.migrants.reviewers(report):
+    for reviewer in await svc.migrants.reviewers(report):  # each has a Telegram account
         tr = Translator(language_of(reviewer.language, branch.language))
-        try:
-            if report.photo_file_id:
+        if report.photo_file_id:
+            try:  # the evidence first, so that the card with its buttons comes last
                 await context.bot.send_photo(reviewer.user_id, report.photo_file_id)  # type: ignore[arg-type]
-            sent = await context.bot.send_message(reviewer.user_id, card(tr, branch, report, member),  # type: ignore[arg-type]
-                                                  reply_markup=keyboard(tr, report))
-        except Forbidden:
-            log.info("reviewer %s cannot be reached privately", reviewer.id)
+            except (BadRequest, Forbidden) as exc:  # unreachable: send_private below says so; a bad photo: the card still goes
+                log.info("could not send report %s's photo to reviewer %s: %s", report.id, reviewer.id, exc)
+        sent = await send_private(context, reviewer.user_id, card(tr, branch, report, member),  # type: ignore[arg-type]
+                                  reply_markup=keyboard(tr, report))
+        if sent is None:
             continue
         await svc.migrants.remember_message(report.id, sent.chat_id, sent.message_id)
         reached += 1
@@ -234,6 +236,10 @@ async def _publish(context: Context, update: Update, review: Review) -> None:
         member_tr = Translator(language_of(member.language, review.branch.language))
         if review.report.status.value == "accepted":
             told = member_tr("migrant.told_accepted", quarter=review.report.quarter, by=review.reviewer.name)
+        elif review.resend_until is not None:  # the quarter is over: say which one, and until when
+            until = review.resend_until.astimezone(ZoneInfo(review.branch.timezone)).strftime("%Y-%m-%d %H:%M")
+            told = member_tr("migrant.told_returned_closed", quarter=review.report.quarter, by=review.reviewer.name,
+                             reason=review.report.reason or "", until=until)
         else:
             told = member_tr("migrant.told_returned", quarter=review.report.quarter, by=review.reviewer.name,
                              reason=review.report.reason or "")
@@ -296,10 +302,10 @@ def overview_text(tr: Translator, branch: Branch, overview: Overview) -> str:
     if not overview.lines:
         lines.append(tr("migrant.overview_empty"))
     for line in overview.lines:
-        if line.report is not None:
-            state = tr(f"migrant.state.{line.report.status.value}", number=line.report.id)
-        elif line.missing:
+        if line.missing:  # recorded at a close (a report returned and not sent again in time included)
             state = tr("migrant.state.missing")
+        elif line.report is not None:
+            state = tr(f"migrant.state.{line.report.status.value}", number=line.report.id)
         else:
             state = tr("migrant.state.none")
         lines.append(tr("migrant.overview_line", name=line.member.name, state=state))

@@ -1,4 +1,5 @@
-"""Party dues: monthly statuses, members' payment reports, month closes."""
+"""Party dues: monthly statuses, members' payment reports, month closes; and since when a branch keeps
+dues and migrant reports (shared by both features)."""
 
 from __future__ import annotations
 
@@ -28,10 +29,15 @@ def _report(row) -> DuesReport:
 # --- since when -------------------------------------------------------------------------------
 
 
-async def tracking_since(conn: Connection, branch_id: int) -> tuple[str | None, str | None]:
-    """(when a branch that existed before this feature started keeping it, UTC; the branch's first
-    membership day, branch-local): the first for a branch set up before the feature, else the second."""
-    async with conn.execute("SELECT since FROM dues_tracking WHERE branch_id = ?", (branch_id,)) as cursor:
+TRACKING_TABLES = {"dues": "dues_tracking", "migrants": "migrant_tracking"}
+
+
+async def tracking_since(conn: Connection, branch_id: int, feature: str = "dues") -> tuple[str | None, str | None]:
+    """(when a branch that existed before ``feature`` ("dues" or "migrants") started keeping it, UTC; the
+    branch's first membership day, branch-local): the first for a branch set up before the feature, else
+    the second."""
+    table = TRACKING_TABLES[feature]
+    async with conn.execute(f"SELECT since FROM {table} WHERE branch_id = ?", (branch_id,)) as cursor:
         row = await cursor.fetchone()
     async with conn.execute(
         "SELECT min(joined_on) FROM members WHERE branch_id = ? AND joined_on IS NOT NULL", (branch_id,)

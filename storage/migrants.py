@@ -15,28 +15,21 @@ def _report(row) -> MigrantReport:
     return MigrantReport(**data)
 
 
-async def tracking_since(conn: Connection, branch_id: int) -> tuple[str | None, str | None]:
-    """(when a branch that existed before this feature started keeping it, UTC; the branch's first
-    membership day, branch-local): the first for a branch set up before the feature, else the second."""
-    async with conn.execute("SELECT since FROM migrant_tracking WHERE branch_id = ?", (branch_id,)) as cursor:
-        row = await cursor.fetchone()
-    async with conn.execute(
-        "SELECT min(joined_on) FROM members WHERE branch_id = ? AND joined_on IS NOT NULL", (branch_id,)
-    ) as cursor:
-        first = await cursor.fetchone()
-    return (row[0] if row else None), (first[0] if first else None)
-
-
 async def create(conn: Connection, *, branch_id: int, member_id: int, quarter: str, body: str,
                  photo_file_id: str | None, client_key: str) -> tuple[MigrantReport | None, bool]:
-    """(report, created_now) for an open quarter; (None, False) when the quarter is closed or a live
-    report (sent or accepted) is already there. A replayed confirmation finds its own row."""
+    """(report, created_now) for an open quarter, or for a closed one where the member's report was
+    returned after the close and the quarter is not recorded missing for them (see ``revisable``);
+    (None, False) otherwise, or when a live report (sent or accepted) is already there. A replayed
+    confirmation finds its own row."""
     async with conn.execute(
         "INSERT INTO migrant_reports (branch_id, member_id, quarter, body, photo_file_id, client_key, created_at)"
         " SELECT ?, ?, ?, ?, ?, ?, ?"
         " WHERE NOT EXISTS (SELECT 1 FROM migrant_closed c WHERE c.branch_id = ? AND c.quarter = ?)"
+        " OR (EXISTS (SELECT 1 FROM migrant_reports x WHERE x.member_id = ? AND x.quarter = ? AND x.status = 'returned')"
+        " AND NOT EXISTS (SELECT 1 FROM migrant_missing m WHERE m.member_id = ? AND m.quarter = ?))"
         " ON CONFLICT DO NOTHING RETURNING *",
-        (branch_id, member_id, quarter, body, photo_file_id, client_key, utcnow(), branch_id, quarter),
+        (branch_id, member_id, quarter, body, photo_file_id, client_key, utcnow(), branch_id, quarter,
+         member_id, quarter, member_id, quarter),
     ) as cursor:
         row = await cursor.fetchone()
     if row:
@@ -46,6 +39,22 @@ async def create(conn: Connection, *, branch_id: int, member_id: int, quarter: s
     ) as cursor:
         row = await cursor.fetchone()
     return (_report(row), False) if row else (None, False)
+
+
+async def revisable(conn: Connection, branch_id: int, member_id: int | None = None) -> list[MigrantReport]:
+    """Reports returned after their quarter closed, still to be sent again: the latest report of a
+    member for a closed quarter is a returned one (so nothing live) and the quarter is not recorded
+    missing for them. Oldest quarter first; one member's only when ``member_id`` is given."""
+    async with conn.execute(
+        "SELECT r.* FROM migrant_reports r"
+        " JOIN migrant_closed c ON c.branch_id = r.branch_id AND c.quarter = r.quarter"
+        " WHERE r.branch_id = ? AND (? IS NULL OR r.member_id = ?) AND r.status = 'returned'"
+        " AND r.id = (SELECT max(x.id) FROM migrant_reports x WHERE x.member_id = r.member_id AND x.quarter = r.quarter)"
+        " AND NOT EXISTS (SELECT 1 FROM migrant_missing m WHERE m.member_id = r.member_id AND m.quarter = r.quarter)"
+        " ORDER BY r.quarter, r.member_id",
+        (branch_id, member_id, member_id),
+    ) as cursor:
+        return [_report(r) for r in await cursor.fetchall()]
 
 
 async def by_id(conn: Connection, report_id: int) -> MigrantReport | None:
@@ -116,6 +125,11 @@ async def is_closed(conn: Connection, branch_id: int, quarter: str) -> bool:
         "SELECT 1 FROM migrant_closed WHERE branch_id = ? AND quarter = ?", (branch_id, quarter)
     ) as cursor:
         return await cursor.fetchone() is not None
+
+
+async def closed_quarters(conn: Connection, branch_id: int) -> set[str]:
+    async with conn.execute("SELECT quarter FROM migrant_closed WHERE branch_id = ?", (branch_id,)) as cursor:
+        return {r[0] for r in await cursor.fetchall()}
 
 
 async def record_missing(conn: Connection, branch_id: int, member_id: int, quarter: str) -> bool:

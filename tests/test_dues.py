@@ -23,14 +23,16 @@ from bot.domain.dues import (
     reminder_moments,
     shift_month,
 )
-from bot.domain.records import Branch, Member
+from bot.domain.records import Branch, LedgerRow, Member
 from bot.domain.rulebook import Trigger
 from bot.domain.scoring import Entry, month_score
+from bot.harness import plain
 from bot.i18n import Translator
 from bot.presets import PRESET_CODES, preset
 from bot.services.dues import DuesRoster, RosterLine
 from handlers.dues import roster_view
 from schedules import engine
+from storage import ledger as ledger_repo
 from tests.conftest import count, popups, rows, said, setup_branch
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -158,6 +160,17 @@ async def test_member_reports_paid_and_the_recorder_confirms_once(h, b):
     assert await count(h, "dues_reports") == 1
 
 
+async def test_a_report_whose_recorder_chat_is_gone_is_kept_and_the_member_told(h, b):
+    zhang_chat = h.private(b.zhang)
+    h.world.fail_next("sendMessage", {"error_code": 400, "description": "Bad Request: chat not found"})  # the card
+    calls = await h.say(b.zhang, zhang_chat, "/paid 50")
+    assert "已报告 2026-03 党费已缴纳" in said(calls, zhang_chat.id) and "记录员暂时收不到私信" in said(calls, zhang_chat.id)
+    assert await count(h, "dues_reports") == 1 and await count(h, "dues_report_messages") == 0
+    failed = [c for c in h.world.calls if not c.ok]
+    assert [c.chat_id for c in failed] == [b.recorder.id]
+    h.world.calls.remove(failed[0])  # the one failure this test provoked
+
+
 async def test_i_have_paid_button_and_reject(h, b):
     lisi_chat, rec = h.private(b.lisi), h.private(b.recorder)
     await h.say(b.lisi, lisi_chat, "/dues")
@@ -198,7 +211,72 @@ async def test_reminders_go_to_the_unpaid_privately_with_a_summary(h, b, clock):
     assert len(h.world.sent(b.recorder.id)) == before
 
 
+async def test_one_member_whose_chat_is_gone_does_not_stop_the_reminders(h, b, clock):
+    clock.set(local(2026, 4, 5, 9, 1))
+    # The first reminder of the round meets a deleted account ("chat not found", a 400, not a 403).
+    h.world.fail_next("sendMessage", {"error_code": 400, "description": "Bad Request: chat not found"})
+    done = await engine.tick(h.app, clock.now())
+    assert (b.branch.id, "dues_reminder", "2026-04:first", "done") in done
+    failed = [c for c in h.world.calls if not c.ok]
+    assert len(failed) == 1
+    lost = failed[0].chat_id
+    reminded = {c.chat_id for c in h.world.calls if c.ok and c.method == "sendMessage"
+                and "2026-04 的党费尚未登记为已缴纳" in plain(str(c.params.get("text", "")))}
+    everyone = {b.secretary.id, b.recorder.id, b.zhang.id, b.lisi.id}
+    assert reminded == everyone - {lost}  # the others were all reminded
+    names = {b.secretary.id: "王书记", b.recorder.id: "李记录", b.zhang.id: "张三", b.lisi.id: "李四"}
+    summary = said(h.world.sent(b.recorder.id))
+    assert "尚未缴纳 4 人" in summary and f"收不到私信，请当面或电话提醒：{names[lost]}" in summary
+    h.world.calls.remove(failed[0])  # the one failure this test provoked (the fixture checks there is no other)
+
+
 # --- the month close ----------------------------------------------------------------------------------
+
+
+async def test_a_close_that_failed_is_tried_again_on_a_later_tick_and_books_once(h, b, clock, monkeypatch):
+    await h.say(b.recorder, h.private(b.recorder), f"/dues @{b.zhang.username} late")
+    real_append, attempts = ledger_repo.append, []
+
+    async def flaky_append(conn, row):
+        attempts.append(row.reference)
+        if len(attempts) == 1:
+            raise RuntimeError("disk I/O error")  # half-way through the close's transaction
+        return await real_append(conn, row)
+
+    monkeypatch.setattr(ledger_repo, "append", flaky_append)
+    clock.set(local(2026, 4, 1, 9, 0))
+    done = await engine.tick(h.app, clock.now())
+    assert (b.branch.id, "dues_close", "2026-03", "failed") in done
+    # Nothing of the failed close stayed: the month is open, nothing booked.
+    assert await count(h, "dues_closed") == 0 and await count(h, "ledger", "item_code = 'dues'") == 0
+    clock.set(local(2026, 4, 1, 9, 1))
+    done = await engine.tick(h.app, clock.now())
+    assert (b.branch.id, "dues_close", "2026-03", "done") in done
+    ledger = {r["member_id"]: (r["event_code"], r["value"]) for r in await rows(h, "SELECT * FROM ledger WHERE reference = 'dues:2026-03'")}
+    assert ledger == {b.member_ids["zhang"]: ("late", "-3"), b.member_ids["secretary"]: ("not_standard", "-10"),
+                      b.member_ids["recorder"]: ("not_standard", "-10"), b.member_ids["lisi"]: ("not_standard", "-10")}
+    assert "2026-03 党费已结账" in said(h.world.sent(b.recorder.id))
+    for minute in (2, 3):  # done: not run again
+        clock.set(local(2026, 4, 1, 9, minute))
+        assert all(k != "dues_close" for _, k, _, _ in await engine.tick(h.app, clock.now()))
+    assert await count(h, "ledger", "item_code = 'dues'") == 4
+
+
+async def test_a_correction_does_not_reverse_twice_what_an_objection_already_took_back(h, b, clock):
+    await h.say(b.recorder, h.private(b.recorder), f"/dues @{b.zhang.username} late")
+    clock.set(local(2026, 4, 1, 9, 0))
+    await engine.tick(h.app, clock.now())
+    booked = (await rows(h, "SELECT * FROM ledger WHERE reference = 'dues:2026-03' AND member_id = ?", b.member_ids["zhang"]))[0]
+    async with h.db.transaction() as conn:  # e.g. an objection upheld: the row was already reversed
+        original = LedgerRow(**booked)
+        assert await ledger_repo.reverse(conn, original, reference=f"obj:{original.id}", actor_id=None, reason="异议")
+    sec = h.private(b.secretary)
+    calls = await h.say(b.secretary, sec, f"/dues correct 2026-03 @{b.zhang.username} paid 3月25日已按时缴纳")
+    assert "逾期缴纳 → 按时足额" in said(calls, sec.id)
+    reversals = await rows(h, "SELECT * FROM ledger WHERE reverses_id = ?", booked["id"])
+    assert [r["reference"] for r in reversals] == [f"obj:{booked['id']}"]
+
+
 
 
 async def test_zhangdian_month_close_books_once_and_corrections_reverse(h, clock):
@@ -315,6 +393,22 @@ async def test_member_report_goes_to_last_month_until_it_closes(h, b, clock):
 
 
 # --- pure rules, for all inputs ---------------------------------------------------------------------
+
+
+def test_automatic_charge_values():
+    """A fixed item books its value; an allotment event its value, or for a ranged event its mildest
+    loss (max); an unbound event costs nothing."""
+    xishui = preset("xishui")
+    item, event, value = xishui.automatic_charge("dues.late")
+    assert (item.code, event and event.code, value) == ("dues", "late", Decimal("-3"))
+    ranged = xishui.model_copy(update={"automatic": {"dues.late": "post_claim:reduce"}})
+    item, event, value = ranged.automatic_charge("dues.late")
+    assert (item.code, event.code, value) == ("post_claim", "reduce", Decimal("-1"))
+    sanmenxia = preset("sanmenxia")
+    assert sanmenxia.automatic_charge("dues.late") is None
+    item, event, value = sanmenxia.automatic_charge("dues.unpaid")
+    assert (item.code, event, value) == ("unpaid_dues", None, Decimal("-5"))
+    assert dues_charge(ranged, DuesStatus.LATE).value == Decimal("-1")
 
 
 @pytest.mark.parametrize("code", PRESET_CODES)

@@ -2,7 +2,8 @@
 
 No Telegram, no SQL, no clock: months and quarters are keys ("2026-03", "2026-Q1"), moments are
 computed from a branch's calendar settings and timezone, and what a dues status or a missing report
-costs comes from the branch's rulebook (``Rulebook.automatic_target``).
+costs comes from the branch's rulebook (``Rulebook.automatic_charge``). Month and quarter arithmetic is
+``bot.domain.calendar``'s (``period_of_month``, ``add_months``, ``notice_moment``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.domain.calendar import CalendarSettings, add_months, clamp_day, local_moment, notice_moment
-from bot.domain.rulebook import Event, Item, ItemKind, Rulebook
+from bot.domain.calendar import CalendarSettings, add_months, clamp_day, local_moment, notice_moment, period_of_month
+from bot.domain.rulebook import Period, Rulebook
 
 AMOUNT_MAX = Decimal("1000000")  # more than any member's monthly dues: a typo
 REPORT_MAX = 3000  # characters of a quarterly report (the review card must stay under 4096)
@@ -137,23 +138,11 @@ class Charge:
 # --- what things cost -------------------------------------------------------------------------
 
 
-def automatic_value(item: Item, event: Event | None) -> Decimal | None:
-    """The value an automatic entry carries; None when the item has no fixed value to book."""
-    if item.kind is ItemKind.FIXED:
-        return item.value
-    if item.kind is ItemKind.ALLOTMENT and event is not None:
-        return event.value  # a ranged event needs a person to choose: not automatic
-    return None
-
-
 def charge_for(rulebook: Rulebook, event: str) -> Charge | None:
-    target = rulebook.automatic_target(event)
-    if target is None:
+    found = rulebook.automatic_charge(event)
+    if found is None:
         return None
-    item, allotment_event = target
-    value = automatic_value(item, allotment_event)
-    if value is None:
-        return None
+    item, allotment_event, value = found
     return Charge(item.code, allotment_event.code if allotment_event else None, value)
 
 
@@ -196,12 +185,8 @@ def looks_like_amount(text: str) -> bool:
 # --- months -----------------------------------------------------------------------------------
 
 
-def month_key(year: int, month: int) -> str:
-    return f"{year:04d}-{month:02d}"
-
-
 def month_of(day: date) -> str:
-    return month_key(day.year, day.month)
+    return period_of_month(day.year, day.month, Period.MONTH)[0]
 
 
 def parse_month(text: str) -> str | None:
@@ -212,7 +197,7 @@ def parse_month(text: str) -> str | None:
     year, month = int(match[1]), int(match[2])
     if not 1 <= month <= 12 or not 2000 <= year <= 2999:
         return None
-    return month_key(year, month)
+    return period_of_month(year, month, Period.MONTH)[0]
 
 
 def month_parts(key: str) -> tuple[int, int]:
@@ -221,16 +206,15 @@ def month_parts(key: str) -> tuple[int, int]:
 
 
 def shift_month(key: str, months: int) -> str:
-    return month_key(*add_months(*month_parts(key), months))
+    return period_of_month(*add_months(*month_parts(key), months), Period.MONTH)[0]
 
 
 def first_day(key: str) -> date:
-    year, month = month_parts(key)
-    return date(year, month, 1)
+    return period_of_month(*month_parts(key), Period.MONTH)[1]
 
 
 def last_day(key: str) -> date:
-    return clamp_day(*month_parts(key), 31)
+    return period_of_month(*month_parts(key), Period.MONTH)[2]
 
 
 def compact(key: str) -> str:
@@ -291,7 +275,7 @@ def report_month(today: date, previous_open: bool, previous_settled: bool) -> st
 
 
 def quarter_of(day: date) -> str:
-    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+    return period_of_month(day.year, day.month, Period.QUARTER)[0]
 
 
 def is_quarter(key: str) -> bool:
@@ -302,9 +286,8 @@ def quarter_bounds(key: str) -> tuple[date, date]:
     match = _QUARTER.match(key)
     if not match:
         raise ValueError(f"not a quarter: {key}")
-    year, number = int(match[1]), int(match[2])
-    first_month = (number - 1) * 3 + 1
-    return date(year, first_month, 1), clamp_day(year, first_month + 2, 31)
+    _, first, last = period_of_month(int(match[1]), (int(match[2]) - 1) * 3 + 1, Period.QUARTER)
+    return first, last
 
 
 def shift_quarter(key: str, quarters: int) -> str:
@@ -330,6 +313,8 @@ def migrant_remind_moment(quarter: str, timezone: str) -> datetime:
     return local_moment(last - timedelta(days=MIGRANT_REMIND_DAYS), ASK_HOUR, timezone)
 
 
-def migrant_close_moment(quarter: str, timezone: str) -> datetime:
-    """After the quarter: the next quarter's first day, 09:00 local (before that quarter's ask)."""
-    return ask_moment(shift_quarter(quarter, 1), timezone)
+def migrant_close_moment(quarter: str, settings: CalendarSettings, timezone: str) -> datetime:
+    """After the quarter: the branch's notice moment (its notice day and hour in the next month), as for
+    the dues close, so the close is booked before the notice whatever the notice hour. With the default
+    settings (the 1st, 09:00) that is the moment of the next quarter's ask, and the close runs first."""
+    return notice_moment(quarter_bounds(quarter)[1], settings, timezone)

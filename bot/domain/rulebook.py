@@ -413,6 +413,31 @@ class Rulebook(_Model):
         assert item is not None  # validated
         return item, item.event(event_code) if event_code else None
 
+    def automatic_charge(self, event: str, kind: str | None = None) -> tuple[Item, Event | None, Decimal] | None:
+        """What an automatic event books: (item, allotment event, value); None when it costs nothing.
+
+        The value is an allotment event's value; for an event given as a range (min..max, both <= 0),
+        its mildest loss, ``max``: nobody has judged the case, so the bot takes no more than the rule
+        certainly says (a recorder may enter a heavier loss by hand). A fixed item books its value; a
+        ranged item its ``default`` (without one, nothing: it needs a person to choose). A zero-out
+        item, a value of 0, or a value the item would not allow books nothing.
+        """
+        target = self.automatic_target(event, kind)
+        if target is None:
+            return None
+        item, allotment_event = target
+        value: Decimal | None = None
+        if item.kind is ItemKind.ALLOTMENT and allotment_event is not None:
+            value = allotment_event.value if allotment_event.value is not None else allotment_event.max
+        elif item.kind is ItemKind.FIXED:
+            value = item.value
+        elif item.kind is ItemKind.RANGED:
+            value = item.default
+        event_code = allotment_event.code if allotment_event else None
+        if value is None or value == 0 or not item.allows(value, event_code, posts=self.posts_per_member):
+            return None
+        return item, allotment_event, value
+
     def band_for(self, figure: Decimal) -> Band | None:
         for band in self.bands:
             if band.min is None or figure >= band.min:

@@ -32,19 +32,18 @@ from bot.domain.dues import (
     report_month,
     shift_month,
 )
-from bot.domain.records import Branch, LedgerRow, Member, MemberStatus, NewLedgerRow, Role, Source
+from bot.domain.records import Branch, LedgerRow, Member, MemberStatus, NewLedgerRow, Source
 from bot.domain.text import REASON_MAX, clean_text
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
-from bot.services.branches import MANAGERS, Actor, rulebook_of
+from bot.services.branches import SCORERS, Actor, may_score, recipients, require_role, rulebook_of
 from bot.services.calendar import calendar_of
 from storage import branches as branch_repo
 from storage import dues as dues_repo
-from storage import effects as effect_repo
 from storage import ledger as ledger_repo
 from storage import members as member_repo
 from storage.db import Connection, Database
 
-KEEPERS = (Role.RECORDER, Role.SECRETARY, Role.DEPUTY)
+KEEPERS = SCORERS  # who keeps the dues: the recorder, secretary and deputy (bot.services.branches.may_score)
 FUTURE_MONTHS = 12  # a member may pay ahead; the recorder may mark up to a year ahead
 
 
@@ -127,9 +126,10 @@ class MonthClose:
     unconfirmed: list[Member] = field(default_factory=list)  # said "paid", nobody confirmed before the close
 
 
-def _since_date(branch: Branch, since: tuple[str | None, str | None]) -> date:
-    """From when the branch keeps this: the feature's start for an older branch, else its first member's day."""
-    started, first_joined = since
+async def tracking_start(conn: Connection, branch: Branch, feature: str) -> date:
+    """From when the branch keeps ``feature`` ("dues" or "migrants"): the feature's start for a branch
+    older than it, else its first member's day (else the day it was set up), in the branch's timezone."""
+    started, first_joined = await dues_repo.tracking_since(conn, branch.id, feature)
     if started:
         return datetime.fromisoformat(started).astimezone(ZoneInfo(branch.timezone)).date()
     if first_joined:
@@ -151,37 +151,22 @@ class DuesService:
         return self.clock.today(branch.timezone)
 
     async def _first_month(self, conn: Connection, branch: Branch) -> str:
-        return month_of(_since_date(branch, await dues_repo.tracking_since(conn, branch.id)))
+        return month_of(await tracking_start(conn, branch, "dues"))
 
-    # --- authority --------------------------------------------------------------------------------
+    # --- authority (the shared rule: bot.services.branches.may_score) ---------------------------
 
-    async def _keeper(self, conn: Connection, branch: Branch, actor: Actor) -> tuple[Member, set[Role]]:
-        member = await member_repo.by_user(conn, branch.id, actor.user_id)
-        if member is None or member.status is not MemberStatus.APPROVED:
-            raise NotAuthorized("auth.not_member")
-        roles = await member_repo.roles_of(conn, member.id)
-        if not roles & set(KEEPERS):
-            raise NotAuthorized("auth.needs_role", roles="recorder, secretary, deputy")
-        return member, roles
+    async def _keeper(self, conn: Connection, branch: Branch, actor: Actor) -> Member:
+        """The actor, if they keep dues at all (before anything else is looked at)."""
+        return await require_role(conn, branch.id, actor.user_id, KEEPERS)
 
-    @staticmethod
-    def _may_mark(keeper: Member, keeper_roles: set[Role], target: Member, target_roles: set[Role]) -> str | None:
-        """Why this keeper may not record this member's dues (an error key), or None."""
-        if target.id == keeper.id:
-            return "decision.own"
-        if Role.RECORDER in target_roles and not keeper_roles & set(MANAGERS):
-            return "decision.recorder_own_points"
-        return None
-
-    async def _target(self, conn: Connection, branch: Branch, keeper: Member, roles: set[Role], member_id: int) -> Member:
+    async def _target(self, conn: Connection, branch: Branch, actor: Actor, member_id: int) -> Member:
+        """A member whose dues this keeper may record: not their own; a recorder's only by the secretary or deputy."""
         target = await member_repo.by_id(conn, member_id)
         if target is None or target.branch_id != branch.id or target.status is not MemberStatus.APPROVED:
             raise NotFound("member.not_found", reference=f"#{member_id}")
         if not target.scored:
             raise InvalidInput("dues.exempt", name=target.name)
-        refusal = self._may_mark(keeper, roles, target, await member_repo.roles_of(conn, target.id))
-        if refusal:
-            raise NotAuthorized(refusal)
+        await may_score(conn, branch.id, actor.user_id, target, KEEPERS)
         return target
 
     async def _check_month(self, conn: Connection, branch: Branch, month: str, *, open_only: bool = True) -> bool:
@@ -234,8 +219,8 @@ class DuesService:
                    amount: Decimal | None = None) -> Marked:
         """Set (or with None clear) a member's status for an open month; a repeat changes nothing."""
         async with self.db.transaction() as conn:
-            keeper, roles = await self._keeper(conn, branch, actor)
-            target = await self._target(conn, branch, keeper, roles, member_id)
+            keeper = await self._keeper(conn, branch, actor)
+            target = await self._target(conn, branch, actor, member_id)
             await self._check_month(conn, branch, month)
             if status is None:
                 await dues_repo.clear_status(conn, branch_id=branch.id, member_id=target.id, month=month)
@@ -248,16 +233,17 @@ class DuesService:
     async def mark_all_paid(self, branch: Branch, actor: Actor, month: str, except_ids: frozenset[int] = frozenset()) -> Bulk:
         """Everyone with nothing recorded yet, except those named, has paid on time."""
         async with self.db.transaction() as conn:
-            keeper, roles = await self._keeper(conn, branch, actor)
+            keeper = await self._keeper(conn, branch, actor)
             await self._check_month(conn, branch, month)
             members = charged_members(await member_repo.listing(conn, branch.id), month)
-            all_roles = await member_repo.roles_by_member(conn, branch.id)
             records = await dues_repo.statuses(conn, branch.id, month)
             eligible, skipped = [], []
             for member in members:
                 if member.id in records or member.id in except_ids:
                     continue
-                if self._may_mark(keeper, roles, member, all_roles.get(member.id, set())):
+                try:
+                    await may_score(conn, branch.id, actor.user_id, member, KEEPERS)
+                except NotAuthorized:
                     skipped.append(member)
                 else:
                     eligible.append(member)
@@ -275,8 +261,8 @@ class DuesService:
             raise InvalidInput("text.too_long", limit=REASON_MAX)
         rulebook = rulebook_of(branch)
         async with self.db.transaction() as conn:
-            keeper, roles = await self._keeper(conn, branch, actor)
-            target = await self._target(conn, branch, keeper, roles, member_id)
+            keeper = await self._keeper(conn, branch, actor)
+            target = await self._target(conn, branch, actor, member_id)
             if not await self._check_month(conn, branch, month, open_only=False):
                 raise InvalidInput("dues.not_closed", month=month)
             before = await dues_repo.status_of(conn, target.id, month)
@@ -301,12 +287,9 @@ class DuesService:
             if before is not None and before.ledger_id is not None:
                 original = await ledger_repo.by_id(conn, before.ledger_id)
                 assert original is not None
-                reversed_row = await ledger_repo.append(conn, NewLedgerRow(
-                    branch_id=branch.id, member_id=target.id, item_code=original.item_code,
-                    event_code=original.event_code, value=-original.value, occurred_on=original.occurred_on,
-                    source=Source.CORRECTION, reference=f"rev:{original.id}", actor_id=keeper.id, reason=reason,
-                    reverses_id=original.id,
-                ))  # None when it had already been reversed by hand: nothing left to take back
+                # None when it had already been reversed (an objection upheld, …): nothing left to take back.
+                reversed_row = await ledger_repo.reverse(conn, original, reference=f"rev:{original.id}",
+                                                         actor_id=keeper.id, reason=reason)
             booked = None
             charge = dues_charge(rulebook, status)
             if charge is not None:
@@ -384,11 +367,8 @@ class DuesService:
     async def report_deciders(self, report: DuesReport) -> list[Member]:
         """Recorders; for a recorder's own report, or with no recorder, the secretary and deputy."""
         async with self.db.read() as conn:
-            own_roles = await member_repo.roles_of(conn, report.member_id)
-            recorders = await member_repo.holders(conn, report.branch_id, (Role.RECORDER,))
-            managers = await member_repo.holders(conn, report.branch_id, MANAGERS)
-        chosen = managers if Role.RECORDER in own_roles or not recorders else recorders
-        return [m for m in chosen if m.id != report.member_id and m.user_id is not None]
+            member = await member_repo.by_id(conn, report.member_id)
+            return await recipients(conn, report.branch_id, about=member)
 
     async def remember_report_message(self, report_id: int, chat_id: int, message_id: int) -> None:
         async with self.db.transaction() as conn:
@@ -406,12 +386,9 @@ class DuesService:
                 raise NotFound("dues.report_not_found")
             branch = await branch_repo.by_id(conn, report.branch_id)
             assert branch is not None
-            keeper, roles = await self._keeper(conn, branch, actor)
             member = await member_repo.by_id(conn, report.member_id)
             assert member is not None
-            refusal = self._may_mark(keeper, roles, member, await member_repo.roles_of(conn, member.id))
-            if refusal:
-                raise NotAuthorized(refusal)
+            keeper = await may_score(conn, branch.id, actor.user_id, member, KEEPERS)
             if report.status is not ReportStatus.PENDING:
                 raise AlreadyDone("dues.report_decided")
             status = None
@@ -428,34 +405,32 @@ class DuesService:
 
     # --- the calendar: reminders and the month close ---------------------------------------------
 
-    async def _done(self, conn: Connection, branch: Branch, kind: str) -> set[str]:
-        return await effect_repo.done_keys(conn, branch.id, kind)
+    # What is due is derived from the dues' own state, not from the effects table: the engine's claim
+    # already makes each effect happen once, and a close that failed must stay listed so that the
+    # engine can try it again (Due.retry). Only the months not closed yet are listed, so the list stays
+    # short however long the branch has kept dues.
 
-    async def close_due(self, branch: Branch, now: datetime, kind: str) -> list[tuple[str, datetime]]:
+    async def close_due(self, branch: Branch, now: datetime) -> list[tuple[str, datetime]]:
         """(month, moment) of every ended month not yet closed: each closes at the next month's notice moment."""
         settings = calendar_of(branch)
         today = now.astimezone(ZoneInfo(branch.timezone)).date()
         async with self.db.read() as conn:
             first = await self._first_month(conn, branch)
-            done = await self._done(conn, branch, kind)
+            closed = await dues_repo.closed_months(conn, branch.id)
         return [(m, close_moment(m, settings, branch.timezone))
-                for m in months_between(first, shift_month(month_of(today), -1)) if m not in done]
+                for m in months_between(first, shift_month(month_of(today), -1)) if m not in closed]
 
-    async def reminder_due(self, branch: Branch, now: datetime, kind: str) -> list[tuple[str, str, datetime]]:
-        """(month, "first" | "last", moment) for last month and this month; the engine skips stale ones."""
+    async def reminder_due(self, branch: Branch, now: datetime) -> list[tuple[str, str, datetime]]:
+        """(month, "first" | "last", moment) for last month (until it closes) and this month; the engine
+        runs each once and skips stale ones."""
         settings = calendar_of(branch)
         current = month_of(now.astimezone(ZoneInfo(branch.timezone)).date())
         async with self.db.read() as conn:
             first = await self._first_month(conn, branch)
-            done = await self._done(conn, branch, kind)
-        found = []
-        for month in (shift_month(current, -1), current):
-            if month < first:
-                continue
-            for which, moment in reminder_moments(month, settings, branch.timezone).items():
-                if f"{month}:{which}" not in done:
-                    found.append((month, which, moment))
-        return found
+            closed = await dues_repo.closed_months(conn, branch.id)
+        return [(month, which, moment)
+                for month in (shift_month(current, -1), current) if month >= first and month not in closed
+                for which, moment in reminder_moments(month, settings, branch.timezone).items()]
 
     async def unpaid(self, branch: Branch, month: str) -> list[Member] | None:
         """Who to remind: charged members with no payment recorded and no "I have paid" waiting; None once closed."""
@@ -471,9 +446,7 @@ class DuesService:
     async def keepers_to_tell(self, branch: Branch) -> list[Member]:
         """Recorders, or the secretary and deputy when the branch has no recorder."""
         async with self.db.read() as conn:
-            recorders = await member_repo.holders(conn, branch.id, (Role.RECORDER,))
-            chosen = recorders or await member_repo.holders(conn, branch.id, MANAGERS)
-        return [m for m in chosen if m.user_id is not None]
+            return await recipients(conn, branch.id)
 
     async def close_month(self, branch: Branch, month: str) -> MonthClose:
         """Fix every charged member's status (nothing recorded = unpaid) and book it once per member."""

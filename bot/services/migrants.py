@@ -2,10 +2,17 @@
 
 Each quarter every migrant member is asked privately; the report (text, optional photo) is reviewed
 by the recorder like a declaration (accept / return with a reason; a returned report may be sent
-again). A quarter is open until its close (the next quarter's first day, 09:00 local); a migrant
-with no report sent or accepted by then is recorded as missing and listed for the recorder. The
-rulebook decides whether that costs points (``migrant.missing_report``; no preset binds it today,
-so a missing report is noted in the database and listed, and nothing is deducted).
+again). A quarter is open until its close (the branch's notice moment after it: by default the next
+quarter's first day, 09:00 local); a migrant with no report sent or accepted by then is recorded as
+missing and listed for the recorder. The rulebook decides whether that costs points
+(``migrant.missing_report``; no preset binds it today, so a missing report is noted in the database
+and listed, and nothing is deducted).
+
+A report sent in time but returned after the close is not lost: the member may send it again for
+that (closed) quarter — ``/report`` goes to it first, and the return message names the quarter and
+the deadline — until the close of the quarter in which it was returned. A quarter whose returned
+report has not been sent again by then is recorded as missing at that close (and booked like any
+missing report). Who may review is the shared rule (``bot.services.branches.may_score``).
 """
 
 from __future__ import annotations
@@ -29,18 +36,22 @@ from bot.domain.dues import (
     quarters_between,
     shift_quarter,
 )
-from bot.domain.records import Branch, LedgerRow, Member, MemberState, MemberStatus, NewLedgerRow, Role, Source
+from bot.domain.records import Branch, LedgerRow, Member, MemberState, MemberStatus, NewLedgerRow, Source
 from bot.domain.text import REASON_MAX, clean_text
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
-from bot.services.branches import MANAGERS, Actor, rulebook_of
+from bot.services.branches import SCORERS, Actor, may_score, recipients, require_role, rulebook_of
+from bot.services.calendar import calendar_of
+from bot.services.dues import tracking_start
 from storage import branches as branch_repo
-from storage import effects as effect_repo
 from storage import ledger as ledger_repo
 from storage import members as member_repo
 from storage import migrants as migrant_repo
 from storage.db import Connection, Database
 
-REVIEWERS = (Role.RECORDER, Role.SECRETARY, Role.DEPUTY)
+REVIEWERS = SCORERS
+# The shared authority rule's refusals, in this feature's words.
+_REVIEW_REFUSALS = {"auth.not_member": "migrant.not_reviewer", "auth.needs_role": "migrant.not_reviewer",
+                    "decision.own": "migrant.own", "decision.recorder_own_points": "migrant.recorder_own"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ class Review:
     report: MigrantReport
     member: Member
     reviewer: Member
+    resend_until: datetime | None = None  # returned after its quarter closed: may be sent again until then
 
 
 @dataclass(frozen=True)
@@ -79,16 +91,15 @@ class QuarterClose:
     missing: list[Member] = field(default_factory=list)
     charge: Charge | None = None
     booked: list[LedgerRow] = field(default_factory=list)
+    # Reports of earlier quarters returned after their close and not sent again in time: now missing.
+    overdue: list[tuple[Member, str]] = field(default_factory=list)
 
 
-def _since_date(branch: Branch, since: tuple[str | None, str | None]) -> date:
-    """From when the branch keeps this: the feature's start for an older branch, else its first member's day."""
-    started, first_joined = since
-    if started:
-        return datetime.fromisoformat(started).astimezone(ZoneInfo(branch.timezone)).date()
-    if first_joined:
-        return date.fromisoformat(first_joined)
-    return branch.created_at.astimezone(ZoneInfo(branch.timezone)).date()
+def resend_deadline(branch: Branch, reviewed_at: datetime) -> datetime:
+    """Until when a report returned (at ``reviewed_at``) after its quarter closed may be sent again: the
+    close of the quarter it was returned in."""
+    returned_in = quarter_of(reviewed_at.astimezone(ZoneInfo(branch.timezone)).date())
+    return migrant_close_moment(returned_in, calendar_of(branch), branch.timezone)
 
 
 def _migrants(members: list[Member]) -> list[Member]:
@@ -118,7 +129,7 @@ class MigrantService:
         return self.clock.today(branch.timezone)
 
     async def _first_quarter(self, conn: Connection, branch: Branch) -> str:
-        return quarter_of(_since_date(branch, await migrant_repo.tracking_since(conn, branch.id)))
+        return quarter_of(await tracking_start(conn, branch, "migrants"))
 
     # --- the migrant's side ----------------------------------------------------------------------
 
@@ -131,7 +142,11 @@ class MigrantService:
         return member
 
     async def _open_quarter(self, conn: Connection, branch: Branch, member: Member) -> str:
-        """This quarter; or last quarter while it is not closed yet and the member has not reported for it."""
+        """A closed quarter whose report was returned after the close (the oldest); else last quarter while
+        it is not closed yet and the member has not reported for it; else this quarter."""
+        returned = await migrant_repo.revisable(conn, branch.id, member.id)
+        if returned:
+            return returned[0].quarter
         current = quarter_of(self.today(branch))
         previous = shift_quarter(current, -1)
         if (previous >= await self._first_quarter(conn, branch)
@@ -173,11 +188,8 @@ class MigrantService:
     async def reviewers(self, report: MigrantReport) -> list[Member]:
         """Recorders; for a recorder's own report, or with no recorder, the secretary and deputy."""
         async with self.db.read() as conn:
-            own_roles = await member_repo.roles_of(conn, report.member_id)
-            recorders = await member_repo.holders(conn, report.branch_id, (Role.RECORDER,))
-            managers = await member_repo.holders(conn, report.branch_id, MANAGERS)
-        chosen = managers if Role.RECORDER in own_roles or not recorders else recorders
-        return [m for m in chosen if m.id != report.member_id and m.user_id is not None]
+            member = await member_repo.by_id(conn, report.member_id)
+            return await recipients(conn, report.branch_id, about=member)
 
     async def remember_message(self, report_id: int, chat_id: int, message_id: int) -> None:
         async with self.db.transaction() as conn:
@@ -188,17 +200,12 @@ class MigrantService:
             return await migrant_repo.messages(conn, report_id)
 
     async def _check_reviewer(self, conn: Connection, report: MigrantReport, actor: Actor) -> Member:
-        reviewer = await member_repo.by_user(conn, report.branch_id, actor.user_id)
-        if reviewer is None or reviewer.status is not MemberStatus.APPROVED:
-            raise NotAuthorized("migrant.not_reviewer")
-        roles = await member_repo.roles_of(conn, reviewer.id)
-        if not roles & set(REVIEWERS):
-            raise NotAuthorized("migrant.not_reviewer")
-        if reviewer.id == report.member_id:
-            raise NotAuthorized("migrant.own")
-        if Role.RECORDER in await member_repo.roles_of(conn, report.member_id) and not roles & set(MANAGERS):
-            raise NotAuthorized("migrant.recorder_own")
-        return reviewer
+        member = await member_repo.by_id(conn, report.member_id)
+        assert member is not None
+        try:
+            return await may_score(conn, report.branch_id, actor.user_id, member, REVIEWERS)
+        except NotAuthorized as refusal:
+            raise NotAuthorized(_REVIEW_REFUSALS.get(refusal.key, refusal.key)) from None
 
     async def view(self, report_id: int, actor: Actor) -> tuple[Branch, MigrantReport, Member]:
         """A report for someone allowed to review it (before asking for a reason)."""
@@ -233,18 +240,18 @@ class MigrantService:
             reviewed = await migrant_repo.by_id(conn, report.id)
             branch = await branch_repo.by_id(conn, report.branch_id)
             member = await member_repo.by_id(conn, report.member_id)
+            closed = await migrant_repo.is_closed(conn, report.branch_id, report.quarter)
         assert reviewed is not None and branch is not None and member is not None
-        return Review(branch=branch, report=reviewed, member=member, reviewer=reviewer)
+        resend_until = None
+        if not accept and closed and reviewed.reviewed_at is not None:
+            resend_until = resend_deadline(branch, reviewed.reviewed_at)
+        return Review(branch=branch, report=reviewed, member=member, reviewer=reviewer, resend_until=resend_until)
 
     async def overview(self, branch: Branch, actor: Actor, quarter: str | None = None) -> Overview:
         """The quarter's migrants and their reports, for the recorder, secretary and deputy."""
         quarter = quarter or quarter_of(self.today(branch))
         async with self.db.read() as conn:
-            me = await member_repo.by_user(conn, branch.id, actor.user_id)
-            if me is None or me.status is not MemberStatus.APPROVED:
-                raise NotAuthorized("auth.not_member")
-            if not (await member_repo.roles_of(conn, me.id)) & set(REVIEWERS):
-                raise NotAuthorized("auth.needs_role", roles="recorder, secretary, deputy")
+            await require_role(conn, branch.id, actor.user_id, REVIEWERS)
             migrants = _migrants(await member_repo.listing(conn, branch.id))
             latest = await migrant_repo.latest_by_member(conn, branch.id, quarter)
             missing = set(await migrant_repo.missing(conn, branch.id, quarter))
@@ -259,28 +266,35 @@ class MigrantService:
 
     # --- the calendar ----------------------------------------------------------------------------
 
-    async def _context(self, branch: Branch, now: datetime, kind: str) -> tuple[str, str, set[str]]:
-        today = now.astimezone(ZoneInfo(branch.timezone)).date()
+    # What is due is derived from the quarters' own state, not from the effects table: the engine's claim
+    # already makes each effect happen once, and a close that failed must stay listed so that the engine
+    # can try it again (Due.retry). The ask and the reminder are one effect each for this quarter.
+
+    async def _first_and_current(self, branch: Branch, now: datetime) -> tuple[str, str]:
         async with self.db.read() as conn:
             first = await self._first_quarter(conn, branch)
-            done = await effect_repo.done_keys(conn, branch.id, kind)
-        return first, quarter_of(today), done
+        return first, quarter_of(now.astimezone(ZoneInfo(branch.timezone)).date())
 
-    async def ask_due(self, branch: Branch, now: datetime, kind: str) -> list[tuple[str, datetime]]:
+    async def ask_due(self, branch: Branch, now: datetime) -> list[tuple[str, datetime]]:
         """This quarter's ask (a bot that was down catches up on it; older quarters are not asked any more)."""
-        first, current, done = await self._context(branch, now, kind)
-        return [(current, ask_moment(current, branch.timezone))] if current >= first and current not in done else []
+        first, current = await self._first_and_current(branch, now)
+        return [(current, ask_moment(current, branch.timezone))] if current >= first else []
 
-    async def remind_due(self, branch: Branch, now: datetime, kind: str) -> list[tuple[str, datetime]]:
-        first, current, done = await self._context(branch, now, kind)
-        return [(current, migrant_remind_moment(current, branch.timezone))] if current >= first and current not in done else []
+    async def remind_due(self, branch: Branch, now: datetime) -> list[tuple[str, datetime]]:
+        first, current = await self._first_and_current(branch, now)
+        return [(current, migrant_remind_moment(current, branch.timezone))] if current >= first else []
 
-    async def close_due(self, branch: Branch, now: datetime, kind: str) -> list[tuple[str, datetime]]:
-        first, current, done = await self._context(branch, now, kind)
+    async def close_due(self, branch: Branch, now: datetime) -> list[tuple[str, datetime]]:
+        """(quarter, moment) of every ended quarter not closed yet, each at the notice moment after it."""
+        first, current = await self._first_and_current(branch, now)
         previous = shift_quarter(current, -1)
         if previous < first:
             return []
-        return [(q, migrant_close_moment(q, branch.timezone)) for q in quarters_between(first, previous) if q not in done]
+        async with self.db.read() as conn:
+            closed = await migrant_repo.closed_quarters(conn, branch.id)
+        settings = calendar_of(branch)
+        return [(q, migrant_close_moment(q, settings, branch.timezone))
+                for q in quarters_between(first, previous) if q not in closed]
 
     async def without_report(self, branch: Branch, quarter: str) -> list[Member] | None:
         """Migrants with no report sent or accepted for the quarter; None once the quarter is closed."""
@@ -294,32 +308,49 @@ class MigrantService:
         return found
 
     async def keepers_to_tell(self, branch: Branch) -> list[Member]:
+        """Recorders, or the secretary and deputy when the branch has no recorder."""
         async with self.db.read() as conn:
-            recorders = await member_repo.holders(conn, branch.id, (Role.RECORDER,))
-            chosen = recorders or await member_repo.holders(conn, branch.id, MANAGERS)
-        return [m for m in chosen if m.user_id is not None]
+            return await recipients(conn, branch.id)
 
     async def close_quarter(self, branch: Branch, quarter: str) -> QuarterClose:
-        """Record every migrant without a report sent or accepted as missing; book it where the rulebook says."""
+        """Record every migrant without a report sent or accepted as missing; book it where the rulebook says.
+
+        The same close records as missing the earlier quarters whose report was returned after their close,
+        in this quarter or before, and has not been sent again (``resend_deadline``). One transaction:
+        a close that failed leaves nothing behind and is tried again by the engine."""
         charge = missing_report_charge(rulebook_of(branch))
-        _, last = quarter_bounds(quarter)
         async with self.db.transaction() as conn:
             if not await migrant_repo.close(conn, branch.id, quarter):
                 return QuarterClose(quarter=quarter, already=True)
             result = QuarterClose(quarter=quarter, already=False, charge=charge)
-            for member in _migrants(await member_repo.listing(conn, branch.id)):
-                if await migrant_repo.live_of(conn, member.id, quarter) is not None:
+            migrants = _migrants(await member_repo.listing(conn, branch.id))
+            for member in migrants:
+                if await migrant_repo.live_of(conn, member.id, quarter) is None:
+                    await self._missing(conn, branch, member, quarter, charge, result)
+                    result.missing.append(member)
+            by_id = {m.id: m for m in migrants}
+            for returned in await migrant_repo.revisable(conn, branch.id):
+                member = by_id.get(returned.member_id)
+                if member is None or returned.quarter >= quarter or returned.reviewed_at is None:
                     continue
-                await migrant_repo.record_missing(conn, branch.id, member.id, quarter)
-                result.missing.append(member)
-                if charge is None:
-                    continue
-                row = await ledger_repo.append(conn, NewLedgerRow(
-                    branch_id=branch.id, member_id=member.id, item_code=charge.item_code, event_code=charge.event_code,
-                    value=charge.value, occurred_on=last, source=Source.AUTOMATIC, reference=f"migrant:{quarter}",
-                    reason=quarter,
-                ))
-                if row is not None:
-                    await migrant_repo.set_missing_ledger(conn, member.id, quarter, row.id)
-                    result.booked.append(row)
+                returned_in = quarter_of(returned.reviewed_at.astimezone(ZoneInfo(branch.timezone)).date())
+                if returned_in <= quarter:  # its deadline was this close (or an earlier one)
+                    await self._missing(conn, branch, member, returned.quarter, charge, result)
+                    result.overdue.append((member, returned.quarter))
         return result
+
+    @staticmethod
+    async def _missing(conn: Connection, branch: Branch, member: Member, quarter: str, charge: Charge | None,
+                       result: QuarterClose) -> None:
+        """Record the member's report for ``quarter`` as missing and book it once (``migrant:YYYY-Qn``)."""
+        await migrant_repo.record_missing(conn, branch.id, member.id, quarter)
+        if charge is None:
+            return
+        row = await ledger_repo.append(conn, NewLedgerRow(
+            branch_id=branch.id, member_id=member.id, item_code=charge.item_code, event_code=charge.event_code,
+            value=charge.value, occurred_on=quarter_bounds(quarter)[1], source=Source.AUTOMATIC,
+            reference=f"migrant:{quarter}", reason=quarter,
+        ))
+        if row is not None:
+            await migrant_repo.set_missing_ledger(conn, member.id, quarter, row.id)
+            result.booked.append(row)
