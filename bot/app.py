@@ -14,7 +14,10 @@ import handlers.assessment
 import handlers.calendar_settings
 import handlers.decide
 import handlers.declare
+import handlers.democratic
 import handlers.dues
+import handlers.exports
+import handlers.grading
 import handlers.meetings
 import handlers.menus
 import handlers.migrants
@@ -30,6 +33,7 @@ import schedules.migrants  # noqa: E402,F401
 import schedules.assessment  # noqa: E402,F401
 import schedules.meetings  # noqa: E402,F401
 import schedules.notices  # noqa: E402,F401
+import schedules.grading  # noqa: E402,F401
 from handlers.common import error_handler
 
 # Our conversations are per user and chat on purpose (a declaration is one person's private flow);
@@ -37,7 +41,8 @@ from handlers.common import error_handler
 warnings.filterwarnings("ignore", message=r"If 'per_message=False'", category=UserWarning)
 
 
-FEATURES = (handlers.meetings, handlers.dues, handlers.migrants, handlers.assessment, handlers.notices)
+FEATURES = (handlers.meetings, handlers.dues, handlers.migrants, handlers.assessment, handlers.notices,
+            handlers.democratic, handlers.grading, handlers.exports)
 
 
 def register_handlers(app: Application) -> None:

@@ -10,7 +10,10 @@ from handlers.common import Context, answer, translator
 
 import handlers.assessment
 import handlers.calendar_settings
+import handlers.democratic
 import handlers.dues
+import handlers.exports
+import handlers.grading
 import handlers.meetings
 import handlers.migrants
 import handlers.notices
@@ -18,7 +21,8 @@ import handlers.notices
 _CORE_PRIVATE = ("declare", "points", "history", "rules", "pending", "record", "members", "roster", "role", "state", "branch")
 _CORE_GROUP = ("join", "declare", "points", "rules")
 _CORE_ADMIN = ("setup", "join", "declare", "members", "role", "state", "record", "additem", "timezone", "language", "rules")
-_FEATURES = (handlers.calendar_settings, handlers.meetings, handlers.dues, handlers.migrants, handlers.assessment, handlers.notices)
+_FEATURES = (handlers.calendar_settings, handlers.meetings, handlers.dues, handlers.migrants, handlers.assessment, handlers.notices,
+             handlers.democratic, handlers.grading, handlers.exports)
 
 
 def _collect(core: tuple[str, ...], scope: str, tail: tuple[str, ...]) -> tuple[str, ...]:

@@ -7,7 +7,10 @@ from bot.services.branches import Actor, BranchService
 from bot.services.calendar import CalendarService
 from bot.services.assessment import AssessmentService
 from bot.services.declarations import DeclarationService
+from bot.services.democratic import DemocraticService
 from bot.services.dues import DuesService
+from bot.services.exports import ExportService
+from bot.services.grading import GradingService
 from bot.services.meetings import MeetingService
 from bot.services.migrants import MigrantService
 from bot.services.notices import NoticeService
@@ -33,3 +36,6 @@ class Services:
         self.migrants = MigrantService(db, self.clock)
         self.assessment = AssessmentService(db, self.clock)
         self.notices = NoticeService(db, self.clock)
+        self.democratic = DemocraticService(db, self.clock)
+        self.grading = GradingService(db, self.clock)
+        self.exports = ExportService(db, self.clock)

@@ -1,0 +1,3 @@
+"""(being built) scheduled effects of the year end: producers registered with schedules.engine."""
+
+from __future__ import annotations
