@@ -73,8 +73,8 @@ def period_label(tr: Translator, key: str) -> str:
         return tr("notice.period_quarter", year=match[1], quarter=match[2])
     if match := re.fullmatch(r"(\d{4})-H([12])", key):
         return tr("notice.period_half", year=match[1], half=tr(f"notice.half_{match[2]}"))
-    if re.fullmatch(r"\d{4}", key):
-        return tr("notice.period_year", year=key)
+    if match := re.fullmatch(r"(\d{4})(?:-R\d+)?", key):  # an annual publicity, or its re-run after a re-open
+        return tr("notice.period_year", year=match[1])
     return key
 
 
@@ -112,6 +112,8 @@ def member_line(tr: Translator, rulebook: Rulebook, member: Member, summary: Mem
 
 def stored_line(tr: Translator, rulebook: Rulebook, member: Member, line: NoticeMember, notice: Notice) -> str:
     """A member's line as the notice recorded it (private messages after the posting)."""
+    if re.fullmatch(r"\d{4}(?:-R\d+)?", notice.period_key):  # the annual publicity
+        return tr("notice.member_year", name=member.name, year=line.year_score)
     if rulebook.year_result.method is YearMethod.SUM:
         return tr("notice.member_sum", name=member.name, net=signed(Decimal(line.score)), year=line.year_score)
     key = "notice.member_month" if len(months_of(notice.first_day, notice.last_day)) == 1 else "notice.member_average"

@@ -127,7 +127,9 @@ async def points_command(update: Update, context: Context) -> None:
     if standing.recent:
         lines.append(tr("points.recent"))
         lines.extend(ledger_line(tr, rulebook, row) for row in standing.recent)
-    await reply(update, "\n".join(lines))
+    own = member.user_id == update.effective_user.id
+    chart = InlineKeyboardMarkup([[InlineKeyboardButton(tr("points.trend_button"), callback_data="ch:me")]]) if own else None
+    await reply(update, "\n".join(lines), reply_markup=chart)
 
 
 @domain_errors

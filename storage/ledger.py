@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from storage._util import row_dict, utcnow
 from storage.db import Connection
 from bot.domain.records import LedgerRow, NewLedgerRow, Source
+from bot.errors import InvalidInput
+
+# The message of the trigger in migration 0013: the row is dated in a year its branch has finalised.
+YEAR_LOCKED = "ledger year locked"
 
 
 async def append(conn: Connection, row: NewLedgerRow) -> LedgerRow | None:
-    """Append once per (branch, source, reference, member); None when that key is already there."""
-    async with conn.execute(
-        "INSERT INTO ledger (branch_id, member_id, item_code, event_code, value, occurred_on, source, reference, actor_id,"
-        " reason, reverses_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT DO NOTHING RETURNING *",
-        (row.branch_id, row.member_id, row.item_code, row.event_code, str(row.value), row.occurred_on.isoformat(),
-         row.source.value, row.reference, row.actor_id, row.reason, row.reverses_id, utcnow()),
-    ) as cursor:
-        created = await cursor.fetchone()
+    """Append once per (branch, source, reference, member); None when that key is already there.
+
+    A row dated in a year the branch has finalised (locked_years) is refused by the database for every
+    writer; that refusal becomes ``InvalidInput("year.locked")``, a message the user can act on.
+    """
+    try:
+        async with conn.execute(
+            "INSERT INTO ledger (branch_id, member_id, item_code, event_code, value, occurred_on, source, reference, actor_id,"
+            " reason, reverses_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING *",
+            (row.branch_id, row.member_id, row.item_code, row.event_code, str(row.value), row.occurred_on.isoformat(),
+             row.source.value, row.reference, row.actor_id, row.reason, row.reverses_id, utcnow()),
+        ) as cursor:
+            created = await cursor.fetchone()
+    except sqlite3.IntegrityError as exc:
+        if YEAR_LOCKED in str(exc):
+            raise InvalidInput("year.locked", year=row.occurred_on.year) from None
+        raise
     return LedgerRow(**row_dict(created)) if created else None
 
 
@@ -51,7 +66,8 @@ async def of_branch(conn: Connection, branch_id: int) -> list[LedgerRow]:
 async def reverse(conn: Connection, original: LedgerRow, *, reference: str, actor_id: int | None,
                   reason: str | None, source: Source = Source.CORRECTION) -> LedgerRow | None:
     """The one way to take a row back: a row of the opposite value that names it (``reverses_id`` is
-    UNIQUE, so a row is reversed at most once; None when it already was)."""
+    UNIQUE, so a row is reversed at most once; None when it already was). Dated like the original, so a
+    row of a finalised year cannot be reversed (``InvalidInput("year.locked")``, from ``append``)."""
     return await append(conn, NewLedgerRow(
         branch_id=original.branch_id, member_id=original.member_id, item_code=original.item_code,
         event_code=original.event_code, value=-original.value, occurred_on=original.occurred_on,

@@ -19,6 +19,7 @@ from bot.services.branches import Actor, recipients, rulebook_of
 from bot.services.posts import member_posts
 from storage import branches as branch_repo
 from storage import declarations as declaration_repo
+from storage import grading as grading_repo
 from storage import ledger as ledger_repo
 from storage import members as member_repo
 from storage.db import Database
@@ -146,6 +147,8 @@ class DeclarationService:
         self.parse_date(branch, draft.occurred_on.isoformat())
         place, description = self.check_place(draft.place), self.check_description(draft.description)
         async with self.db.transaction() as conn:
+            if await grading_repo.is_locked(conn, branch.id, draft.occurred_on.year):  # a finalised year takes nothing new
+                raise InvalidInput("year.locked", year=draft.occurred_on.year)
             return await declaration_repo.create(
                 conn, branch_id=branch.id, member_id=member.id, item_code=item.code, occurred_on=draft.occurred_on,
                 place=place, description=description, photo_file_id=draft.photo_file_id,

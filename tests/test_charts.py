@@ -1,0 +1,98 @@
+"""The charts render Chinese with the packaged font: no "Glyph missing" warning, a valid PNG."""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from matplotlib import rc_context
+from PIL import Image
+
+from bot import charts
+from bot.presets import preset
+
+PNG = b"\x89PNG\r\n\x1a\n"
+XISHUI = preset("xishui")
+MONTHS = [(f"{m}月", Decimal(v)) for m, v in zip(range(1, 13), ["95", "88.5", "72", "60", "55", "81", "90", "100",
+                                                             "47", "66.25", "79", "85"])]
+FIGURES = [Decimal(v) for v in ["92", "85.5", "81", "80", "79.99", "77", "70", "68", "60", "58", "52", "49", "0"]]
+
+
+def rendered(render, caplog) -> tuple[bytes, list[str]]:
+    """Render and collect what matplotlib complained about (warnings and log records)."""
+    caplog.set_level(logging.WARNING, logger="matplotlib")
+    caplog.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        png = render()
+    complaints = [str(w.message) for w in caught] + [r.getMessage() for r in caplog.records]
+    return png, complaints
+
+
+def glyphs_missing(complaints: list[str]) -> list[str]:
+    return [c for c in complaints if "Glyph" in c or "missing from font" in c]
+
+
+def check_png(png: bytes) -> tuple[int, int]:
+    assert png.startswith(PNG)
+    image = Image.open(io.BytesIO(png))
+    image.verify()
+    return image.size
+
+
+def test_the_font_comes_from_the_package():
+    import pylopdf_fonts_zh_cn
+    from matplotlib import font_manager
+
+    family = charts.font_family()
+    assert family == "Noto Sans SC"
+    found = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+    assert found == str(pylopdf_fonts_zh_cn.sans_path())  # the packaged file, not a system font
+
+
+def test_member_trend_renders_chinese(caplog):
+    png, complaints = rendered(lambda: charts.member_trend_png(
+        "张三", MONTHS, XISHUI.bands, title="张三 2026年每月得分（兰溪镇红星村党支部）", xlabel="月份", ylabel="得分"), caplog)
+    assert not glyphs_missing(complaints), complaints
+    assert check_png(png) == (960, 540)
+
+
+def test_distribution_renders_chinese(caplog):
+    png, complaints = rendered(lambda: charts.distribution_png(
+        "兰溪镇红星村党支部 2026年度积分分布", FIGURES, XISHUI.bands, xlabel="年度积分", ylabel="人数"), caplog)
+    assert not glyphs_missing(complaints), complaints
+    check_png(png)
+
+
+def test_the_check_would_see_empty_boxes(caplog):
+    """The control: with a font that has no Chinese, matplotlib does complain (so the checks above mean something)."""
+    def latin_only() -> bytes:
+        with rc_context({"font.family": ["DejaVu Sans"]}):
+            from matplotlib.figure import Figure
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+            figure = Figure()
+            FigureCanvasAgg(figure)
+            figure.add_subplot().set_title("党员积分")
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png")
+            return buffer.getvalue()
+
+    _, complaints = rendered(latin_only, caplog)
+    assert glyphs_missing(complaints)
+
+
+def test_band_lines_from_rulebook_bands_and_pairs():
+    assert charts.band_lines(XISHUI.bands)[:3] == [("优秀", Decimal(80)), ("合格", Decimal(70)), ("基本合格", Decimal(60))]
+    assert charts.band_lines(XISHUI.bands, "en")[0] == ("Excellent", Decimal(80))
+    assert charts.band_lines([("A", Decimal(90)), ("B", Decimal(95))]) == [("B", Decimal(95)), ("A", Decimal(90))]
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.decimals(min_value=0, max_value=120, places=2), max_size=30))
+def test_distribution_accepts_any_figures(figures):
+    check_png(charts.distribution_png("分布", figures, XISHUI.bands))
