@@ -107,6 +107,10 @@ def result_line(tr: Translator, rulebook: Rulebook, line: GradeLine, public: boo
         text = tr("grade.line_ungraded", name=line.name, figure=line.figure)
     else:
         text = tr("grade.line_unscored", name=line.name)
+    if line.half_figures:  # 张店 judges each half-year: show both with their ranks
+        text += tr("grade.halves", halves=Safe(tr("common.list_separator").join(
+            tr("grade.half", half=tr(f"grade.half_{half}"), figure=figure, rank=line.half_ranks.get(half, "-"))
+            for half, figure in sorted(line.half_figures.items()))))
     return text + _flags(tr, rulebook, codes)
 
 

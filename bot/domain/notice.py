@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.domain.calendar import CalendarSettings, notice_moment, previous_periods
 from bot.domain.records import LedgerRow
-from bot.domain.rulebook import Period, Rulebook, YearMethod
+from bot.domain.rulebook import ItemKind, Period, Rulebook, YearMethod
 from bot.domain.scoring import ZERO, Entry, PostCount, counted_months, effective, month_score, publish, year_score
 
 NOTICES_OFFERED = 2  # at most the last two ended periods: a new or long-silent branch gets no backlog
@@ -198,9 +198,14 @@ def summarise(rulebook: Rulebook, member_id: int, name: str, rows: Iterable[Entr
     return MemberSummary(
         member_id=member_id, name=name, sum_scheme=sum_scheme, month_scores=month_scores,
         net=net, year=publish(year.figure, places), provisional=year.provisional,
-        entries=tuple(e for e in in_period if e.value != ZERO),  # a 0 (an unassessed item's default) changes nothing
+        entries=tuple(e for e in in_period if e.value != ZERO or _is_zero_out(rulebook, e)),  # a 0 default changes nothing; a zero-out decides the year
         figure=period_figure(sum_scheme, net, month_scores, places),
     )
+
+
+def _is_zero_out(rulebook: Rulebook, entry: Entry) -> bool:
+    item = rulebook.item(entry.item_code)
+    return item is not None and item.kind is ItemKind.ZERO_OUT
 
 
 def in_notice(joined_on: date | None, left_on: date | None, first: date, last: date) -> bool:

@@ -38,7 +38,7 @@ from bot.domain.calendar import period_of_month
 from bot.domain.grading import DEMOCRATIC_MISSING, GradeLine, GradeResult, MemberYear, grade, year_facts
 from bot.domain.notice import Notice, in_notice, objectable
 from bot.domain.records import Branch, Member, MemberState, Role
-from bot.domain.rulebook import Period, Rulebook, YearMethod
+from bot.domain.rulebook import ItemKind, Period, Rulebook, YearMethod
 from bot.domain.scoring import ZERO, counted_months, effective, year_score
 from bot.domain.text import REASON_MAX, clean_text
 from bot.errors import AlreadyDone, InvalidInput, NotFound
@@ -190,6 +190,11 @@ async def ensure_open(conn: Connection, branch_id: int, day: date) -> None:
     """Refuse anything dated in a year the branch has finalised (e.g. a declaration at submit time)."""
     if await grading_repo.is_locked(conn, branch_id, day.year):
         raise InvalidInput("year.locked", year=day.year)
+
+
+def _zero_out(rulebook: Rulebook, item_code: str) -> bool:
+    item = rulebook.item(item_code)
+    return item is not None and item.kind is ItemKind.ZERO_OUT
 
 
 def _local(moment: datetime, branch: Branch) -> str:
@@ -455,7 +460,8 @@ class GradingService:
             by_id = {r.id: r for r in rows}
             await notice_repo.add_entries(conn, notice.id, [
                 (e.id, by_id[e.id].member_id) for e in in_force
-                if by_id[e.id].member_id in scored and e.value != ZERO and objectable(by_id[e.id])])
+                if by_id[e.id].member_id in scored and objectable(by_id[e.id])
+                and (e.value != ZERO or _zero_out(rulebook_of(branch), e.item_code))])  # a zero-out is worth 0 but decides the year
             await notice_repo.add_members(conn, notice.id, [
                 (member_id, format_points(line.figure), str(line.figure)) for member_id, line in scored.items()])  # type: ignore[arg-type]
         return await self.publicity(branch, stored.id)

@@ -9,8 +9,8 @@ from decimal import Decimal
 from bot.clock import Clock
 from bot.domain.assessment import counted_on
 from bot.domain.records import Branch, LedgerRow, Member, NewLedgerRow, Role, Source
-from bot.domain.rulebook import Band, Rulebook, Trigger
-from bot.domain.scoring import MonthScore, YearScore, band_of, month_net, month_score, months_so_far, publish, year_score
+from bot.domain.rulebook import Band, ItemKind, Rulebook, Trigger
+from bot.domain.scoring import MonthScore, YearScore, band_of, effective, month_net, month_score, months_so_far, publish, year_score
 from bot.domain.text import REASON_MAX, clean_text
 from bot.errors import InvalidInput, NotAuthorized
 from bot.services.branches import Actor, may_score, rulebook_of
@@ -86,6 +86,11 @@ class PointsService:
             actor_member = await may_score(conn, branch.id, actor.user_id, target)
             if not target.scored:
                 raise InvalidInput("record.not_scored", name=target.name)
+            if rulebook.settings.zero_out_stops_scoring and item.kind is not ItemKind.ZERO_OUT:
+                rows = await ledger_repo.of_member(conn, target.id, occurred_on.year)
+                if any(rulebook.item(e.item_code) and rulebook.item(e.item_code).kind is ItemKind.ZERO_OUT  # type: ignore[union-attr]
+                       for e in effective(r.entry() for r in rows)):
+                    raise InvalidInput("record.scoring_stopped", name=target.name)
             return await ledger_repo.append(conn, NewLedgerRow(
                 branch_id=branch.id, member_id=target.id, item_code=item.code, event_code=event_code, value=value,
                 occurred_on=occurred_on, source=Source.RECORDER, reference=reference, actor_id=actor_member.id, reason=reason,
