@@ -79,7 +79,12 @@ def band_label(tr: Translator, line: GradeLine) -> str:
 
 
 def flag_label(tr: Translator, rulebook: Rulebook, code: str) -> str:
-    """A flag's name: the catalog's, else a custom rule's consequence or tier label, else the code."""
+    """A flag's name: the rulebook's own tier label (张店: "排名后3%：落后党员"), else the catalog's, else a
+    custom rule's consequence or tier label, else the code."""
+    side = {"top_tier": "top", "bottom_tier": "bottom"}.get(code)
+    tier = next((t for t in rulebook.ranking_tiers if t.side == side), None) if side else None
+    if tier is not None:
+        return tier.label.get(tr.lang)
     if f"grade.flag.{code}" in catalog(tr.lang):
         return tr(f"grade.flag.{code}")
     for rule in rulebook.multi_year_rules:

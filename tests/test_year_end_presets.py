@@ -646,9 +646,9 @@ async def test_zhangdian_year_with_halves_and_tiers(h, clock):
     shown = said(calls, sec.id)
     assert "参加评定 6 人（名单共 6 人），按积分排名。" in shown and "暂定" not in shown
     for line in ("1. 张三　89.2 分（上半年 95.1 分 第1名", "2. 李记录　83.5 分（", "2. 王书记　83.5 分（",
-                 "4. 李四　83 分（", "5. 赵六　82.5 分（", "6. 钱七　79.05 分（上半年 83.7 分 第2名、下半年 74.4 分 第6名）　〔排名靠后〕"):
+                 "4. 李四　83 分（", "5. 赵六　82.5 分（", "6. 钱七　79.05 分（上半年 83.7 分 第2名、下半年 74.4 分 第6名）　〔排名后3%：落后党员〕"):
         assert line in shown, line  # each half's figure and rank follow the year (seed 003 ranks each half)
-    assert "〔排名靠前，评先树优优先考虑〕" in shown.split("1. 张三")[1].split("\n")[0]
+    assert "〔排名前10%：评先树优优先考虑〕" in shown.split("1. 张三")[1].split("\n")[0]
     preview = await grade_lines(h, b)
     d = Decimal
     assert {n: (l.figure, l.rank, l.half_figures, l.half_ranks, l.tiers) for n, l in preview.items()} == {
@@ -668,7 +668,7 @@ async def test_zhangdian_year_with_halves_and_tiers(h, clock):
 
     publicity, _ = await publicise_and_finalise(h, clock, b, noon(2027, 1, 9))
     assert "1. 张三　89.2 分" in publicity and "6. 钱七　79.05 分" in publicity
-    assert "排名靠后" not in publicity  # tiers stay with the secretary
+    assert "落后党员" not in publicity  # tiers stay with the secretary
     await after_finalisation(h, b, preview, item="bad_influence", value="-10")
     # Re-assessing December after the lock (the /assess screens still reach 12 months back): refused.
     rec = b.recorder
