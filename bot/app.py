@@ -64,6 +64,20 @@ async def _post_init(app: Application) -> None:
     schedules.engine.start(app)
 
 
+# Telegram's flood limits (core.telegram.org/bots/faq): about 30 messages a second in all, 20 a minute in
+# one group. AIORateLimiter is a leaky bucket per limit: a burst of up to max_rate, then max_rate per
+# time_period sustained. A 429 (RetryAfter) is waited out and the call made again, up to max_retries.
+OVERALL_MAX_RATE, OVERALL_TIME_PERIOD = 30, 1
+GROUP_MAX_RATE, GROUP_TIME_PERIOD = 20, 60
+MAX_RETRIES = 3
+
+
+def rate_limiter() -> AIORateLimiter:
+    return AIORateLimiter(overall_max_rate=OVERALL_MAX_RATE, overall_time_period=OVERALL_TIME_PERIOD,
+                          group_max_rate=GROUP_MAX_RATE, group_time_period=GROUP_TIME_PERIOD,
+                          max_retries=MAX_RETRIES)
+
+
 def build_application(
     token: str,
     services: Services,
@@ -82,7 +96,7 @@ def build_application(
     if base_file_url:
         builder = builder.base_file_url(base_file_url)
     if rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        builder = builder.rate_limiter(rate_limiter())
     if set_menus:
         builder = builder.post_init(_post_init)
     app = builder.build()

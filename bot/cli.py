@@ -67,14 +67,42 @@ def run(settings: Settings) -> int:
 
 
 def backup(settings: Settings, target: Path) -> int:
-    """An online copy through SQLite's backup API: consistent even while the bot writes."""
+    """An online copy through SQLite's backup API: consistent even while the bot writes.
+
+    The copy is made in one step (one read transaction on the source: WAL readers never block the
+    bot's writers), into a temporary file next to the target, checked with ``PRAGMA integrity_check``
+    and only then renamed over the target, so a backup that failed half way never looks like one.
+    Restore: stop the bot, copy the backup over DATABASE_PATH, delete any ``-wal``/``-shm`` files next
+    to it, start the bot.
+    """
     source_path = settings.database_path
     if not source_path.exists():
         print(f"error: no database at {source_path}", file=sys.stderr)
         return 2
+    if target.exists() and target.resolve() == source_path.resolve():
+        print("error: the backup must not overwrite the database itself", file=sys.stderr)
+        return 2
     target.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(source_path) as source, sqlite3.connect(target) as copy:
-        source.backup(copy)
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    # Connections are closed explicitly: sqlite3's context manager only commits, and a connection
+    # left to the garbage collector keeps the database's -wal/-shm files in use.
+    source = sqlite3.connect(source_path, timeout=30)
+    try:
+        copy = sqlite3.connect(partial)
+        try:
+            source.backup(copy)  # pages=-1: the whole database in one step, one consistent snapshot
+            copy.execute("PRAGMA journal_mode = DELETE")  # a single self-contained file
+            check = copy.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            copy.close()
+    finally:
+        source.close()
+    if check != "ok":
+        partial.unlink(missing_ok=True)
+        print(f"error: the copy failed its integrity check: {check}", file=sys.stderr)
+        return 1
+    partial.replace(target)
     print(f"backed up {source_path} to {target}")
     return 0
 
@@ -86,7 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="a scripted month of a branch, offline: no token, no network")
     backup_parser = sub.add_parser("backup", help="copy the database safely while the bot runs")
     backup_parser.add_argument("path", type=Path)
+    bench_parser = sub.add_parser("bench", help="the benchmark, offline: flows against their floor, /grade and notices at scale")
+    bench_parser.add_argument("--size", choices=("small", "town", "county"), default="town")
+    bench_parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        from bench.run import main as bench_main
+
+        return bench_main(["--size", args.size] + (["--quick"] if args.quick else []))
     if args.command == "demo":
         from bot.demo import main as demo_main
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from telegram import CallbackQuery, Message, Update, User
 from telegram.constants import ChatType, MessageLimit
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, ChatMigrated, Forbidden
 from telegram.ext import ContextTypes
 
 from bot.domain.records import Branch
@@ -121,6 +121,48 @@ async def send_private(context: Context, user_id: int, text: str, **kwargs: Any)
     return None
 
 
+# BadRequest descriptions meaning the bot cannot post in a group (it is not a 403 in every case).
+GROUP_GONE = ("chat not found", "not enough rights", "have no rights", "chat_write_forbidden")
+
+
+async def send_group(context: Any, branch: Branch, text: str, **kwargs: Any) -> Message | None:
+    """A message in the branch's group, split when long; returns the last message sent.
+
+    ``context`` is a handler's context or the Application (scheduled work). The group may have become
+    a supergroup since the branch was stored: Telegram then answers ChatMigrated with the new chat id;
+    the branch is moved to it in one transaction (services.branches.migrate_chat) and the piece is sent
+    again, once, to the new id. A 403 (the bot was removed from the group) marks the branch unreachable
+    and returns None, like a group that is gone or where the bot may not write: the caller's round goes
+    on. Any other error (a timeout, a 5xx) propagates: whether it was delivered is unknown, and only the
+    caller knows whether repeating is safe. The caller's ``branch`` (a frozen record) keeps the old id:
+    a later call with it fails over again and moves nothing twice.
+    """
+    app = getattr(context, "application", context)  # CallbackContext or Application
+    pieces = chunks(text)
+    sent = None
+    chat_id = branch.chat_id
+    try:
+        for index, piece in enumerate(pieces):
+            extra = kwargs if index == len(pieces) - 1 else {}
+            try:
+                sent = await context.bot.send_message(chat_id, piece, **extra)
+            except ChatMigrated as migrated:
+                new_chat_id = int(migrated.new_chat_id)
+                log.info("the group of branch %s moved from %s to %s", branch.id, chat_id, new_chat_id)
+                await app.bot_data["services"].branches.migrate_chat(chat_id, new_chat_id)
+                chat_id = new_chat_id
+                sent = await context.bot.send_message(chat_id, piece, **extra)
+        return sent
+    except Forbidden as exc:
+        log.info("the group of branch %s cannot be reached: %s", branch.id, exc)
+        await app.bot_data["services"].branches.set_reachable(branch, False)
+    except BadRequest as exc:
+        if not any(reason in str(exc).lower() for reason in GROUP_GONE):
+            raise
+        log.info("could not post in the group of branch %s: %s", branch.id, exc)
+    return None
+
+
 async def answer(query: CallbackQuery, text: str | None = None, alert: bool = False) -> None:
     """Every callback query is answered, once; a stale one (too old) is not an error.
 
@@ -167,7 +209,15 @@ def domain_errors(func: Callable[[Update, Context], Awaitable[Any]]) -> Callable
 
 
 async def error_handler(update: object, context: Context) -> None:
-    """Log the failure and tell the user something went wrong, without details."""
+    """Log the failure and tell the user something went wrong, without details.
+
+    An edit that changes nothing ("message is not modified") is what a redelivered update or a double
+    tap produces when the first one already edited the message: the state is already what the user
+    sees, so it is logged, not reported to the user as a failure.
+    """
+    if isinstance(context.error, BadRequest) and "message is not modified" in str(context.error).lower():
+        log.warning("an edit changed nothing (a repeated update?): %s", context.error)
+        return
     log.error("unhandled error while handling an update", exc_info=context.error)
     if isinstance(update, Update):
         text = translator(update)("error.internal")

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
+from telegram.error import BadRequest
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -237,7 +238,11 @@ async def confirmed(update: Update, context: Context) -> int:
         return CONFIRM
     await answer(query, tr("declare.submitted_short"))
     context.user_data.pop("draft", None)
-    await query.edit_message_text(tr("declare.submitted", number=declaration.id))
+    try:
+        await query.edit_message_text(tr("declare.submitted", number=declaration.id))
+    except BadRequest as exc:  # a replayed Submit: the card already says so
+        if "not modified" not in str(exc).lower():
+            raise
     if created:
         reached = await send_to_deciders(context, branch, declaration)
         if not reached:

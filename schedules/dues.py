@@ -65,6 +65,8 @@ class DuesReminder:
             text = tr(f"dues.remind_{which}", branch=branch.title, month=month)
             if not await send(app, member, text, markup):
                 unreachable.append(member)
+                if member.user_id is not None:  # blocked or gone: mark it, the round goes on
+                    await services.roster.mark_unreachable(member)
         for keeper in await services.dues.keepers_to_tell(branch):
             tr = tr_for(keeper, branch)
             text = tr("dues.remind_summary", branch=branch.title, month=month, count=len(unpaid), names=names(tr, unpaid))

@@ -144,8 +144,8 @@ async def _standing_equals_the_ledger(path: Path, preset: str, operations) -> No
                     if all_rows:
                         await h.services.points.reverse(b.branch, secretary, all_rows[which % len(all_rows)]["id"], "更正")
             except DomainError as error:
-                # refusals the rules allow: reversing a reversal; declaring after a zero-out (尖草坪)
-                assert error.key in ("record.not_reversible", "declare.scoring_stopped"), error.key
+                # refusals the rules allow: reversing a reversal; declaring or recording after a zero-out (尖草坪)
+                assert error.key in ("record.not_reversible", "declare.scoring_stopped", "record.scoring_stopped"), error.key
 
             for member in members.values():
                 ledger = await ledger_of(h, member.id)
