@@ -1,0 +1,149 @@
+"""cProfile of one part of the benchmark: `python -m bench.profile grade|notice|points|approve [--branches N]`.
+
+Prints the top functions by cumulative and by own time, so a shortfall can be traced to a file:function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import tempfile
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from bench import seed
+from bench.run import MEMBERS, NOW, YEAR, _branch, build_branch
+from bot.clock import FixedClock
+from bot.harness import Harness
+from schedules.engine import Due, Late
+from schedules.notices import NoticeProducer
+from storage.db import Database
+
+
+async def _scale_db(path: Path, branches: int) -> None:
+    db = Database(path)
+    await db.open()
+    await db.close()
+    conn = seed.connect(str(path))
+    made = seed.add_branches(conn, branches)
+    members = seed.add_members(conn, [b for b, _ in made], MEMBERS, user_base=10_000_000)
+    seed.add_history(conn, members, range(1, 13))
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+async def run(part: str, branches: int, iterations: int, top: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "p.sqlite3"
+        profiler = cProfile.Profile()
+        if part in ("grade", "notice"):
+            await _scale_db(path, branches)
+            async with Harness(path, FixedClock(NOW)) as h:
+                ids = list(range(1, branches + 1))
+                targets = [await _branch(h, i) for i in ids]
+                for branch in targets:
+                    h.world.group(branch.chat_id, branch.title)
+                profiler.enable()
+                for branch in targets:
+                    if part == "grade":
+                        await h.services.grading.compute(branch, YEAR)
+                    else:
+                        due = Due("notice", "2026-11", datetime(2026, 12, 1, 1, tzinfo=UTC), Late.CATCH_UP,
+                                  data={"first": date(2026, 11, 1), "last": date(2026, 11, 30)})
+                        await NoticeProducer().run(h.app, branch, due, False)
+                profiler.disable()
+        else:
+            async with Harness(path, FixedClock(NOW)) as h:
+                b = await build_branch(h, path)
+                members = b["members"]
+                if part == "points":
+                    updates = [h.world.text(members[i % len(members)], h.private(members[i % len(members)]), "/points")
+                               for i in range(iterations)]
+                    profiler.enable()
+                    for update in updates:
+                        await h.app.process_update(update)
+                    profiler.disable()
+                else:  # approve
+                    for i in range(iterations):
+                        person = members[i % len(members)]
+                        for step in ("/declare", "志愿服务岗位", "为民办一件实事", "今天", "某地", "经过", "无照片", "提交"):
+                            if step.startswith("/") or step in ("某地", "经过"):
+                                await h.say(person, h.private(person), step)
+                            else:
+                                await h.tap(person, person.id, step)
+                    from bench.run import _card
+
+                    async with h.db.read() as conn:
+                        async with conn.execute("SELECT id FROM declarations WHERE status = 'pending'") as cursor:
+                            numbers = [r[0] for r in await cursor.fetchall()]
+                    presses = [h.world.press(b["recorder"], _card(h, b["recorder"].id, n), f"dc:ok:{n}") for n in numbers]
+                    profiler.enable()
+                    for update in presses:
+                        await h.app.process_update(update)
+                    profiler.disable()
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("cumulative").print_stats(top)
+        stats.sort_stats("tottime").print_stats(top)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("part", choices=("grade", "notice", "points", "approve"))
+    parser.add_argument("--branches", type=int, default=5)
+    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--top", type=int, default=40)
+    args = parser.parse_args()
+    asyncio.run(run(args.part, args.branches, args.iterations, args.top))
+
+
+if __name__ == "__main__":
+    main()
+
+
+async def split_grade(branches: int) -> dict[str, float]:
+    """Where /grade's time goes, without a profiler's overhead: the app's functions wrapped with timers."""
+    import time
+
+    import bot.services.grading as grading_module
+    from storage import ledger as ledger_repo
+
+    spent: dict[str, float] = {}
+
+    def timed(name, fn):
+        if asyncio.iscoroutinefunction(fn):
+            async def wrapper(*a, **k):
+                start = time.perf_counter()
+                try:
+                    return await fn(*a, **k)
+                finally:
+                    spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+        else:
+            def wrapper(*a, **k):
+                start = time.perf_counter()
+                try:
+                    return fn(*a, **k)
+                finally:
+                    spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+        return wrapper
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.sqlite3"
+        await _scale_db(path, branches)
+        async with Harness(path, FixedClock(NOW)) as h:
+            targets = [await _branch(h, i) for i in range(1, branches + 1)]
+            patches = [(ledger_repo, "of_member"), (grading_module, "posts_by_month"), (grading_module, "year_score"),
+                       (grading_module, "year_facts"), (grading_module, "grade"), (grading_module.member_repo, "listing")]
+            originals = [(m, n, getattr(m, n)) for m, n in patches]
+            for module, name, fn in originals:
+                setattr(module, name, timed(f"{module.__name__}.{name}", fn))
+            try:
+                start = time.perf_counter()
+                for branch in targets:
+                    await h.services.grading.compute(branch, YEAR)
+                spent["total"] = time.perf_counter() - start
+            finally:
+                for module, name, fn in originals:
+                    setattr(module, name, fn)
+    return spent

@@ -1,0 +1,343 @@
+"""`python -m bot bench`: what a flow costs per update against its floor, and the year-end work at scale.
+
+Offline, in one process: the real Application, handlers, services and SQLite database (bot.harness)
+against the offline Telegram (bot.offline), on a branch of 60 members with a year of history.
+
+For each flow (a declaration step, an approval, /points, a member's /history) every measured update
+is followed by the same kind of update fed to its *floor* (bench.floor): a bare PTB Application whose
+one handler makes the same Bot API calls the flow just made, with no logic and no database. The ratio
+of the mean times per update is the cost that is ours, not PTB's.
+
+Then /grade (GradingService.compute, every branch in turn) and the monthly notice (the notice
+producer's run for one branch: record, render, send to the group, ask every member) on a town
+(56 branches x 60 members x 12 months) and a county (10x: about a million ledger rows), seeded in bulk
+by bench.seed, and the process's peak memory (resource.getrusage maxrss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Callable
+
+import telegram
+
+from bench import fastgrade, seed
+from bench.floor import Floor, script_of
+from bot.clock import FixedClock
+from bot.harness import Harness
+from schedules.engine import Due, Late
+from schedules.notices import NoticeProducer
+from storage.db import Database
+
+NOW = datetime(2026, 12, 20, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai: a year of history behind it
+YEAR = 2026
+MEMBERS = 60
+TARGET_RATIO = 1.5
+TARGET_P99_MS = 5.0
+TARGET_GRADE_S = {"town": 0.3, "county": 2.0}
+TARGET_MEMORY_MB = 300
+SIZES = {"small": 3, "town": 56, "county": 560}  # branches of the year-end part
+
+
+@dataclass
+class Series:
+    name: str
+    flow: list[float] = field(default_factory=list)  # seconds per update
+    floor: list[float] = field(default_factory=list)
+    calls: str = ""
+
+    def ratio(self) -> float:
+        return statistics.fmean(self.flow) / statistics.fmean(self.floor)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+# --- the branch of 60 members ----------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, h: Harness, floor: Floor):
+        self.h, self.floor = h, floor
+        self.world = h.world
+
+    async def timed(self, series: Series, update: telegram.Update, twin: Callable[[], telegram.Update]) -> list:
+        """Feed the flow one update, then its floor the same kind of update making the same calls."""
+        before = len(self.world.calls)
+        start = time.perf_counter()
+        await self.h.app.process_update(update)
+        series.flow.append(time.perf_counter() - start)
+        calls = self.world.calls[before:]
+        series.calls = " + ".join(c.method for c in calls)
+        script = script_of(calls)
+        other = twin()
+        start = time.perf_counter()
+        await self.floor.process(other, script)
+        series.floor.append(time.perf_counter() - start)
+        return calls
+
+    async def say(self, user, text: str) -> None:
+        await self.h.app.process_update(self.world.text(user, self.h.private(user), text))
+
+    async def tap(self, user, label: str) -> None:
+        message, data = self.h.find_button(user.id, label)
+        await self.h.app.process_update(self.world.press(user, message, data))
+
+
+async def build_branch(h: Harness, path: Path) -> dict:
+    """A 浠水 branch made through the bot (/setup, /join, /role), then 56 more members and a year of
+    ledger history for all 60 in bulk (bench.seed)."""
+    world = h.world
+    group = h.group(-1001000000001, "兰溪镇红星村党支部")
+    secretary = h.user(1001, "王书记", username="wang")
+    recorder = h.user(1002, "李记录", username="li")
+    others = [h.user(1003, "张三", username="zhang"), h.user(1004, "李四", username="lisi")]
+    world.set_admin(group.id, secretary.id)
+    await h.feed(world.bot_added(group, secretary))
+    await h.say(secretary, group, "/setup")
+    await h.tap(secretary, group.id, "浠水")
+    for person in (recorder, *others):
+        await h.say(person, group, "/join")
+        await h.tap(secretary, group.id, "同意")
+    await h.say(secretary, group, "/role @li recorder")
+    for person in (secretary, recorder, *others):
+        await h.say(person, h.private(person), "/start")
+    branch = await h.services.branches.by_chat(group.id)
+    conn = seed.connect(str(path))
+    try:
+        added = seed.add_members(conn, [branch.id], MEMBERS - 4, user_base=5000)[branch.id]
+        everyone = [m for m, in conn.execute("SELECT id FROM members WHERE branch_id = ? AND status = 'approved'", (branch.id,))]
+        rows = seed.add_history(conn, {branch.id: [(m, 0) for m in everyone]}, range(1, 13))
+    finally:
+        conn.close()
+    members = [h.user(user_id, f"党员{user_id}", username=f"m{user_id}") for _, user_id in added]
+    for person in members:
+        h.private(person)
+    return {"branch": branch, "group": group, "secretary": secretary, "recorder": recorder, "members": members,
+            "ledger_rows": rows}
+
+
+async def flows(workdir: Path, iterations: int, out: Callable[[str], None]) -> list[Series]:
+    clock = FixedClock(NOW)
+    path = workdir / "branch.sqlite3"
+    async with Harness(path, clock) as h, Floor(h.world) as floor:
+        b = await build_branch(h, path)
+        out(f"branch: {MEMBERS} members, {b['ledger_rows']} ledger rows seeded for {YEAR}-01..12 (浠水 rulebook)")
+        bench = Bench(h, floor)
+        world = h.world
+        members = b["members"]
+        recorder = b["recorder"]
+        place, approve, points, history = Series("declaration step (place text)"), Series("approval (recorder's Approve)"), \
+            Series("/points"), Series("/history")
+        numbers: list[int] = []
+        for i in range(iterations):
+            person = members[i % len(members)]
+            chat = h.private(person)
+            await bench.say(person, "/declare")
+            await bench.tap(person, "志愿服务岗位")
+            await bench.tap(person, "为民办一件实事")
+            await bench.tap(person, "今天")
+            calls = await bench.timed(place, world.text(person, chat, f"村东头{i}号"),
+                                      lambda: world.text(person, chat, f"村东头{i}号"))
+            assert any(c.method == "sendMessage" for c in calls), "the place step answered nothing"
+            await bench.say(person, "帮刘大爷打扫院子、修好漏水的水管。")
+            await bench.tap(person, "无照片")
+            await bench.tap(person, "提交")
+        async with h.db.read() as conn:
+            async with conn.execute("SELECT id FROM declarations WHERE status = 'pending' ORDER BY id") as cursor:
+                numbers = [int(r[0]) for r in await cursor.fetchall()]
+        assert len(numbers) == iterations, f"{len(numbers)} declarations pending, {iterations} expected"
+        for number in numbers:
+            card = _card(h, recorder.id, number)
+            data = f"dc:ok:{number}"
+            calls = await bench.timed(approve, world.press(recorder, card, data), lambda: world.press(recorder, card, data))
+            assert any(c.method == "editMessageText" for c in calls), f"approving #{number} edited nothing"
+        async with h.db.read() as conn:
+            async with conn.execute("SELECT count(*) FROM ledger WHERE source = 'declaration' AND reference LIKE 'decl:%'") as cursor:
+                approved = (await cursor.fetchone())[0]
+        assert approved == iterations, f"{approved} approvals booked, {iterations} expected"
+        for series, command in ((points, "/points"), (history, "/history")):
+            for i in range(iterations):
+                person = members[i % len(members)]
+                chat = h.private(person)
+                calls = await bench.timed(series, world.text(person, chat, command), lambda: world.text(person, chat, command))
+                assert any(c.method == "sendMessage" for c in calls), f"{command} answered nothing"
+        return [place, approve, points, history]
+
+
+def _card(h: Harness, chat_id: int, number: int) -> telegram.Message:
+    for message in reversed(h.world.messages(chat_id)):
+        if f"#{number}" in (message.text or "") and h.world.buttons(message):
+            return message
+    raise LookupError(f"no card for #{number}")
+
+
+# --- a town and a county ---------------------------------------------------------------------------
+
+
+@dataclass
+class Scale:
+    name: str
+    branches: int
+    members: int
+    ledger_rows: int
+    seed_s: float
+    grade: list[float]  # seconds per branch
+    notice: list[float]  # seconds per branch (the notice producer's run)
+    notice_branches: int
+    fast: list[float]  # the prototype fix (bench/fastgrade.py), seconds per branch
+
+    @property
+    def grade_total(self) -> float:
+        return sum(self.grade)
+
+
+async def scale(workdir: Path, name: str, branches: int, notice_sample: int, out: Callable[[str], None]) -> Scale:
+    path = workdir / f"{name}.sqlite3"
+    db = Database(path)
+    await db.open()  # the app's migrations make the schema
+    await db.close()
+    start = time.perf_counter()
+    conn = seed.connect(str(path))
+    try:
+        made = seed.add_branches(conn, branches)
+        members = seed.add_members(conn, [b for b, _ in made], MEMBERS, user_base=10_000_000)
+        rows = seed.add_history(conn, members, range(1, 13))
+        conn.execute("ANALYZE")
+    finally:
+        conn.close()
+    seeded = time.perf_counter() - start
+    out(f"{name}: {branches} branches x {MEMBERS} members x 12 months = {rows} ledger rows, seeded in {seeded:.1f} s")
+    clock = FixedClock(NOW)
+    async with Harness(path, clock) as h:
+        async with h.db.read() as c:
+            async with c.execute("SELECT id FROM branches ORDER BY id") as cursor:
+                ids = [int(r[0]) for r in await cursor.fetchall()]
+        grade: list[float] = []
+        fast: list[float] = []
+        gc.collect()
+        for branch_id in ids:
+            branch = await _branch(h, branch_id)
+            start = time.perf_counter()
+            result = await h.services.grading.compute(branch, YEAR)
+            grade.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            quick = await fastgrade.compute(h.services, branch, YEAR)
+            fast.append(time.perf_counter() - start)
+            assert quick == result, f"the prototype differs from the app for branch {branch_id}"
+        notice: list[float] = []
+        producer = NoticeProducer()
+        due_at = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+        for branch_id in ids[:notice_sample]:
+            branch = await _branch(h, branch_id)
+            h.world.group(branch.chat_id, branch.title)
+            due = Due("notice", "2026-11", due_at, Late.CATCH_UP, data={"first": date(2026, 11, 1), "last": date(2026, 11, 30)})
+            before = len(h.world.calls)
+            start = time.perf_counter()
+            await producer.run(h.app, branch, due, False)
+            notice.append(time.perf_counter() - start)
+            sent = h.world.calls[before:]
+            assert any(c.chat_id == branch.chat_id for c in sent), "the notice reached no group"
+            h.world.clear()
+    return Scale(name, branches, branches * MEMBERS, rows, seeded, grade, notice, len(notice), fast)
+
+
+async def _branch(h: Harness, branch_id: int):
+    from storage import branches as branch_repo
+
+    async with h.db.read() as conn:
+        return await branch_repo.by_id(conn, branch_id)
+
+
+# --- printing --------------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSES"
+
+
+def report_flows(series: list[Series], out: Callable[[str], None]) -> None:
+    out("")
+    out(f"{'flow':34} {'n':>5} {'upd/s':>8} {'p50':>10} {'p99':>10} | {'floor upd/s':>11} {'floor p50':>10} {'floor p99':>10} | {'ratio':>6}")
+    for s in series:
+        out(f"{s.name:34} {len(s.flow):>5} {1 / statistics.fmean(s.flow):>8.0f} {ms(pct(s.flow, .5)):>10} {ms(pct(s.flow, .99)):>10} |"
+            f" {1 / statistics.fmean(s.floor):>11.0f} {ms(pct(s.floor, .5)):>10} {ms(pct(s.floor, .99)):>10} | {s.ratio():>5.2f}x")
+    out("")
+    for s in series:
+        out(f"  {s.name}: Bot API calls per update: {s.calls}")
+        out(f"    ratio {s.ratio():.2f}x (target <= {TARGET_RATIO}x): {verdict(s.ratio() <= TARGET_RATIO)};"
+            f" p99 {ms(pct(s.flow, .99))} (target <= {TARGET_P99_MS:.0f} ms): {verdict(pct(s.flow, .99) * 1000 <= TARGET_P99_MS)}")
+
+
+def report_scale(s: Scale, out: Callable[[str], None]) -> None:
+    target = TARGET_GRADE_S.get(s.name)
+    out("")
+    out(f"{s.name}: /grade (GradingService.compute) for all {s.branches} branches: {s.grade_total:.2f} s"
+        + (f" (target <= {target} s): {verdict(s.grade_total <= target)}" if target else ""))
+    out(f"  /grade of one branch: p50 {ms(pct(s.grade, .5))}, max {ms(max(s.grade))}")
+    out(f"  /grade with the prototype fix (bench/fastgrade.py: one ledger query per branch, same results):"
+        f" all {s.branches} branches {sum(s.fast):.2f} s, one branch p50 {ms(pct(s.fast, .5))}")
+    out(f"  monthly notice of one branch (NoticeProducer.run: record, render, 1 group + {MEMBERS} private messages),"
+        f" {s.notice_branches} branches: p50 {ms(pct(s.notice, .5))}, max {ms(max(s.notice))}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=tuple(SIZES), default="town", help="the year-end part: small (3 branches), town, county (also runs town)")
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (a quick look, noisier figures)")
+    parser.add_argument("--iterations", type=int, default=None, help=argparse.SUPPRESS)  # the smoke test's tiny size
+    args = parser.parse_args(argv)
+    iterations = args.iterations or (60 if args.quick else 300)
+    out = print
+    out(f"python {sys.version.split()[0]}, {_cpu()}")
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        workdir = Path(tmp)
+        series = asyncio.run(flows(workdir, iterations, out))
+        report_flows(series, out)
+        names = ["small"] if args.size == "small" else (["town"] if args.size == "town" else ["town", "county"])
+        for name in names:
+            notice_sample = 3 if name == "small" else (5 if args.quick else 20)
+            result = asyncio.run(scale(workdir, name, SIZES[name], notice_sample, out))
+            report_scale(result, out)
+            (workdir / f"{name}.sqlite3").unlink(missing_ok=True)
+        memory = maxrss_mb()
+        out("")
+        out(f"peak memory (maxrss) of this process: {memory:.0f} MB"
+            + (f" (target <= {TARGET_MEMORY_MB} MB for the county): {verdict(memory <= TARGET_MEMORY_MB)}" if "county" in names else ""))
+    return 0
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                import os
+
+                return f"{line.split(':', 1)[1].strip()} x {os.cpu_count()}"
+    except OSError:
+        pass
+    return "cpu unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
