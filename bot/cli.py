@@ -11,8 +11,27 @@ from pathlib import Path
 from bot.settings import Settings
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level.upper())
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _Redacting(logging.Formatter):
+    """Replaces the token (and its secret half) in every log line: PTB logs the Bot API URL at DEBUG."""
+
+    def __init__(self, fmt: str, secrets: tuple[str, ...]):
+        super().__init__(fmt)
+        self.secrets = tuple(s for s in secrets if s)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for secret in self.secrets:
+            text = text.replace(secret, "<BOT_TOKEN>")
+        return text
+
+
+def _configure_logging(level: str, token: str = "") -> None:
+    logging.basicConfig(format=LOG_FORMAT, level=level.upper())
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(_Redacting(LOG_FORMAT, (token, token.partition(":")[2])))
     # httpx logs every request URL at INFO, and the URL contains the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
@@ -30,7 +49,7 @@ def run(settings: Settings) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, token)
     db = Database(settings.database_path)
     try:
         services = Services(db, default_timezone=settings.default_timezone)

@@ -174,6 +174,21 @@ async def answer(query: CallbackQuery, text: str | None = None, alert: bool = Fa
         log.debug("callback answer failed: %s", exc)
 
 
+async def edit_or_send(query: CallbackQuery, text: str, **kwargs: Any) -> Message | None:
+    """Show ``text`` in place of the pressed message; a picture (which has no text to edit) gets a new
+    message instead, and an edit that changes nothing is not an error."""
+    message = query.message
+    if message is not None and getattr(message, "text", None) is None:
+        return await query.get_bot().send_message(message.chat.id, text, **kwargs)
+    try:
+        edited = await query.edit_message_text(text, **kwargs)
+        return edited if isinstance(edited, Message) else None
+    except BadRequest as exc:
+        if "not modified" in str(exc).lower():
+            return None
+        raise
+
+
 def refusal(update: Update, error: DomainError, branch: Branch | None = None) -> str:
     tr = translator(update, branch)
     params = dict(error.params)

@@ -44,6 +44,7 @@ from handlers.common import (
     answer,
     current_branch,
     domain_errors,
+    edit_or_send,
     is_private,
     reply,
     send_private,
@@ -178,11 +179,7 @@ def decision_text(tr: Translator, decision: ReportDecision) -> str:
 
 
 async def _edit(query, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    try:
-        await query.edit_message_text(text, reply_markup=markup)
-    except BadRequest as exc:  # the same screen again (a double tap): nothing to change
-        if "not modified" not in str(exc).lower():
-            raise
+    await edit_or_send(query, text, reply_markup=markup)  # a double tap changes nothing; a picture gets a new message
 
 
 def _go_private(update: Update, context: Context, tr: Translator):

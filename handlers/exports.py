@@ -69,8 +69,8 @@ async def chart_command(update: Update, context: Context) -> None:
 async def chart_button(update: Update, context: Context) -> None:
     """The 📈 button under /points: the presser's own trend (the button names nobody)."""
     assert update.callback_query is not None
+    await send_trend(update, context, None)  # a refusal is answered by domain_errors, with its reason
     await answer(update.callback_query)
-    await send_trend(update, context, None)
 
 
 async def send_trend(update: Update, context: Context, reference: str | None) -> None:

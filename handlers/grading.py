@@ -27,7 +27,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.domain.grading import GradeLine, GradeResult
 from bot.domain.notice import Notice
-from bot.domain.records import Branch
+from bot.domain.records import Branch, Role
 from bot.domain.rulebook import Rulebook
 from bot.errors import InvalidInput
 from bot.i18n import Safe, Translator, catalog, format_points
@@ -454,20 +454,19 @@ async def _announce_final(app: Application, view: FinalView) -> None:
 async def _send_documents(app: Application, view: FinalView) -> None:
     """The year's forms (the exports feature) to the secretary and the recorders, when it offers them."""
     svc: Services = app.bot_data["services"]
-    documents = getattr(svc.exports, "year_documents", None)
-    if documents is None:
-        return
-    try:
-        files = await documents(view.branch, view.round.year)
+    try:  # personal data (phone, birth month…) only in the secretary's copy
+        files = {personal: await svc.exports.year_documents(view.branch, view.round.year, personal=personal)
+                 for personal in (False, True)}
     except Exception:  # noqa: BLE001 - the year is final either way; /export can make them again
         log.exception("could not build the year's documents for branch %s", view.branch.id)
         return
+    secretaries = {m.id for m in await svc.roster.holders(view.branch, (Role.SECRETARY,))}
     for member in await svc.grading.export_recipients(view.branch):
         mtr = member_tr(member, view.branch)
         reached = await send_private(app, member.user_id, mtr("grade.documents", year=view.round.year))  # type: ignore[arg-type]
         if reached is None:
             continue
-        for name, data in files:
+        for name, data in files[member.id in secretaries]:
             try:
                 await app.bot.send_document(member.user_id, InputFile(io.BytesIO(data), filename=name))  # type: ignore[arg-type]
             except (BadRequest, Forbidden) as exc:

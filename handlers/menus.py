@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from telegram import BotCommand, BotCommandScopeAllChatAdministrators, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
-from telegram.ext import Application, CallbackQueryHandler
+from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler, TypeHandler
 
 from bot.i18n import LANGUAGES, t
 from handlers.common import Context, answer, translator
@@ -60,6 +60,15 @@ async def unknown_button(update: Update, context: Context) -> None:
         await answer(update.callback_query, translator(update)("error.unknown_button"))
 
 
+async def guard_empty_press(update: Update, context: Context) -> None:
+    """A press with neither data nor a game matches every patterned handler in PTB: answer it here."""
+    query = update.callback_query
+    if query is not None and not query.data and not query.game_short_name:  # None or ""
+        await answer(query, translator(update)("error.unknown_button"))
+        raise ApplicationHandlerStop
+
+
 def register(app: Application) -> None:
+    app.add_handler(TypeHandler(Update, guard_empty_press), group=-1)
     # Registered last in group 0: it only sees presses that no other handler took.
     app.add_handler(CallbackQueryHandler(unknown_button))

@@ -13,7 +13,7 @@ from bot.domain.rulebook import ItemKind, Rulebook, YearMethod
 from bot.errors import DomainError, InvalidInput
 from bot.i18n import Safe, Translator, format_points
 from bot.services.branches import rulebook_of
-from handlers.common import Context, actor, answer, current_branch, domain_errors, is_private, reply, services, translator
+from handlers.common import Context, actor, answer, current_branch, domain_errors, edit_or_send, is_private, reply, services, translator
 from handlers.decide import card, keyboard
 
 MANAGER_ROLES = {Role.SECRETARY, Role.DEPUTY}
@@ -239,7 +239,7 @@ async def branch_chosen(update: Update, context: Context) -> None:
     branch = await services(context).branches.choose(query.from_user.id, int(query.data.split(":")[1]))
     tr = translator(update, branch)
     await answer(query)
-    await query.edit_message_text(tr("branch.chosen", branch=branch.title))
+    await edit_or_send(query, tr("branch.chosen", branch=branch.title))
 
 
 @domain_errors

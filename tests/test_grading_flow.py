@@ -244,8 +244,8 @@ async def test_grade_preview_tie_publicity_objection_finalise_lock_and_reopen(h,
     # Finalise: the snapshot is stored, the year locked, the documents sent to the secretary and the recorder.
     sent_documents: list[tuple] = []
 
-    async def year_documents(branch, year, lang=None):
-        sent_documents.append((branch.id, year))
+    async def year_documents(branch, year, lang=None, *, personal=False):
+        sent_documents.append((branch.id, year, personal))
         return [(f"{year}-summary.xlsx", b"PK\x03\x04 xlsx"), (f"{year}-ledger.csv", b"\xef\xbb\xbfid\n")]
 
     monkeypatch.setattr(h.services.exports, "year_documents", year_documents)
@@ -254,7 +254,8 @@ async def test_grade_preview_tie_publicity_objection_finalise_lock_and_reopen(h,
     assert (await rows(h, "SELECT status FROM grade_rounds"))[0]["status"] == "final"
     assert await rows(h, "SELECT branch_id, year FROM locked_years") == [{"branch_id": b.branch.id, "year": 2026}]
     assert "2026年度党员积分等次已确定" in "\n".join(texts(h, b.group.id))
-    assert sent_documents == [(b.branch.id, 2026)]
+    # built twice: with personal data for the secretary's copy, without for the recorder's
+    assert sorted(sent_documents) == [(b.branch.id, 2026, False), (b.branch.id, 2026, True)]
     documents = [c for c in h.world.calls if c.method == "sendDocument"]
     assert sorted({int(c.params["chat_id"]) for c in documents}) == sorted([secretary.id, b.recorder.id])
 

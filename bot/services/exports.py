@@ -76,6 +76,9 @@ VIEWERS = (Role.RECORDER, Role.SECRETARY, Role.DEPUTY)  # may look at another me
 FIRST_YEAR = 2000
 DEDUCTIONS = "_deductions"
 PROFILE = ("name", "sex", "birth_month", "ethnicity", "education", "party_joined_on", "health", "phone")
+# Personal data: shown only to the member and the secretary (issue 5). The deputy and the recorder get
+# the record sheets with these cells empty; the labels stay so that the sheet keeps the form's layout.
+PERSONAL = ("sex", "birth_month", "ethnicity", "education", "party_joined_on", "health", "phone")
 LEDGER_COLUMNS = ("id", "branch_id", "member_id", "member", "item_code", "item", "event_code", "event", "value",
                   "occurred_on", "source", "reference", "actor_id", "actor", "reason", "reverses_id", "created_at")
 ALL_STATUSES = tuple(s.value for s in MemberStatus)
@@ -380,8 +383,11 @@ def _band_text(lang: str, line: Any | None) -> str:
     return label or ""
 
 
-def record_workbook(branch: Branch, rulebook: Rulebook, lang: str, year: int, sheets: list[MemberSheet]) -> bytes:
-    """党员日常行为积分管理记录表: one sheet per member, laid out like seed 004's attachment 2."""
+def record_workbook(branch: Branch, rulebook: Rulebook, lang: str, year: int, sheets: list[MemberSheet],
+                    personal: bool = False) -> bytes:
+    """党员日常行为积分管理记录表: one sheet per member, laid out like seed 004's attachment 2.
+
+    ``personal``: fill the profile block's personal cells (PERSONAL) — only for the secretary."""
     places = rulebook.settings.rounding_places
     cols = columns(rulebook, lang)
     book = Workbook()
@@ -408,7 +414,8 @@ def record_workbook(branch: Branch, rulebook: Rulebook, lang: str, year: int, sh
         for index, key in enumerate(PROFILE):
             row, col = 3 + index // 4, 2 + 2 * (index % 4)
             _label(sheet.cell(row, col), text(lang, f"export.record.{key}"), bold=True)
-            _label(sheet.cell(row, col + 1), getattr(member, key) or "")
+            shown = getattr(member, key) if personal or key not in PERSONAL else None
+            _label(sheet.cell(row, col + 1), shown or "")
         if last > 9:
             for row in (3, 4):
                 sheet.merge_cells(start_row=row, start_column=9, end_row=row, end_column=last)
@@ -614,22 +621,25 @@ class ExportService:
     async def export(self, branch: Branch, actor: Actor, year: int | None = None) -> YearExport:
         """/export: the secretary, deputy or recorder asks for the year's forms."""
         async with self.db.read() as conn:
-            await require_role(conn, branch.id, actor.user_id, EXPORTERS)
+            exporter = await require_role(conn, branch.id, actor.user_id, EXPORTERS)
+            personal = Role.SECRETARY in await member_repo.roles_of(conn, exporter.id)
         today = self.clock.today(branch.timezone)
         if year is None:  # the year /grade means without one (a year in publicity, else last year until June)
             default = getattr(self.grading, "default_year", None)
             year = await default(branch) if default is not None else today.year
         if not FIRST_YEAR <= year <= today.year:
             raise InvalidInput("export.bad_year", year=year, first=FIRST_YEAR, last=today.year)
-        return await self.build(branch, year)
+        return await self.build(branch, year, personal=personal)
 
-    async def year_documents(self, branch: Branch, year: int, lang: str | None = None) -> list[tuple[str, bytes]]:
+    async def year_documents(self, branch: Branch, year: int, lang: str | None = None, *,
+                             personal: bool = False) -> list[tuple[str, bytes]]:
         """(file name, bytes) of the record sheets (xlsx), the summary sheet (xlsx) and the ledger (CSV).
 
-        No authority check: callers check (``export`` for /export; the grading at finalisation)."""
-        return (await self.build(branch, year, lang)).documents
+        No authority check: callers check (``export`` for /export; the grading at finalisation).
+        ``personal`` (phone, birth month, … in the record sheets) only for the secretary."""
+        return (await self.build(branch, year, lang, personal=personal)).documents
 
-    async def build(self, branch: Branch, year: int, lang: str | None = None) -> YearExport:
+    async def build(self, branch: Branch, year: int, lang: str | None = None, *, personal: bool = False) -> YearExport:
         lang = lang if lang in LANGUAGES else (branch.language if branch.language in LANGUAGES else DEFAULT_LANGUAGE)
         rulebook = rulebook_of(branch)
         today = self.clock.today(branch.timezone)
@@ -667,7 +677,7 @@ class ExportService:
         names = {m.id: m.name for m in everyone}
         title = _file_part(branch.title)
         record, summary, raw = await asyncio.gather(
-            asyncio.to_thread(record_workbook, branch, rulebook, lang, year, sheets),
+            asyncio.to_thread(record_workbook, branch, rulebook, lang, year, sheets, personal),
             asyncio.to_thread(summary_workbook, branch, rulebook, lang, year, today, ranked, exempt, final),
             asyncio.to_thread(ledger_csv, rulebook, lang, ledger, names),
         )
