@@ -12,7 +12,7 @@ from typing import Any
 from telegram import CallbackQuery, Message, Update, User
 from telegram.constants import ChatType, MessageLimit
 from telegram.error import BadRequest, ChatMigrated, Forbidden
-from telegram.ext import ContextTypes
+from telegram.ext import ContextTypes, ConversationHandler
 
 from bot.domain.records import Branch
 from bot.errors import DomainError
@@ -187,6 +187,31 @@ async def edit_or_send(query: CallbackQuery, text: str, **kwargs: Any) -> Messag
         if "not modified" in str(exc).lower():
             return None
         raise
+
+
+def conversation_exits(draft_key: str, prefix: str) -> tuple[Callable[[Update, Context], Awaitable[int]],
+                                                          Callable[[Update, Context], Awaitable[None]]]:
+    """The two ways out of a guided private flow, the same for every flow: ``cancel`` (the button or
+    /cancel: forget the draft, say so) and ``unexpected`` (a press or a message the current step does not
+    ask for). Messages: ``{prefix}.cancelled``, ``{prefix}.stale_button``, ``{prefix}.unexpected``."""
+
+    async def cancel(update: Update, context: Context) -> int:
+        context.user_data.pop(draft_key, None)
+        tr = translator(update)
+        if update.callback_query is not None:
+            await answer(update.callback_query)
+            await edit_or_send(update.callback_query, tr(f"{prefix}.cancelled"))
+        else:
+            await reply(update, tr(f"{prefix}.cancelled"))
+        return ConversationHandler.END
+
+    async def unexpected(update: Update, context: Context) -> None:
+        if update.callback_query is not None:
+            await answer(update.callback_query, translator(update)(f"{prefix}.stale_button"))
+            return
+        await reply(update, translator(update)(f"{prefix}.unexpected"))
+
+    return cancel, unexpected
 
 
 def refusal(update: Update, error: DomainError, branch: Branch | None = None) -> str:

@@ -20,7 +20,7 @@ from bot.domain.records import Branch
 from bot.errors import DomainError
 from bot.services.declarations import Draft, declared_value
 from bot.services.branches import rulebook_of
-from handlers.common import Context, actor, answer, current_branch, domain_errors, refusal, reply, services, translator
+from handlers.common import Context, actor, answer, conversation_exits, current_branch, domain_errors, refusal, reply, services, translator
 from handlers.decide import send_to_deciders
 
 CATEGORY, ITEM, DATE, PLACE, TEXT, PHOTO, CONFIRM = range(7)
@@ -250,23 +250,7 @@ async def confirmed(update: Update, context: Context) -> int:
     return ConversationHandler.END
 
 
-async def cancel(update: Update, context: Context) -> int:
-    context.user_data.pop("draft", None)
-    tr = translator(update)
-    if update.callback_query is not None:
-        await answer(update.callback_query)
-        await update.callback_query.edit_message_text(tr("declare.cancelled"))
-    else:
-        await reply(update, tr("declare.cancelled"))
-    return ConversationHandler.END
-
-
-async def unexpected(update: Update, context: Context) -> None:
-    """Something other than what the current step asks for."""
-    if update.callback_query is not None:
-        await answer(update.callback_query, translator(update)("declare.stale_button"))
-        return
-    await reply(update, translator(update)("declare.unexpected"))
+cancel, unexpected = conversation_exits("draft", "declare")
 
 
 def register(app: Application) -> None:

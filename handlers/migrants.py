@@ -32,6 +32,7 @@ from handlers.common import (
     Context,
     actor,
     answer,
+    conversation_exits,
     current_branch,
     domain_errors,
     is_private,
@@ -200,22 +201,7 @@ async def confirmed(update: Update, context: Context) -> int:
     return ConversationHandler.END
 
 
-async def cancel(update: Update, context: Context) -> int:
-    context.user_data.pop("migrant", None)
-    tr = translator(update)
-    if update.callback_query is not None:
-        await answer(update.callback_query)
-        await update.callback_query.edit_message_text(tr("migrant.cancelled"))
-    else:
-        await reply(update, tr("migrant.cancelled"))
-    return ConversationHandler.END
-
-
-async def unexpected(update: Update, context: Context) -> None:
-    if update.callback_query is not None:
-        await answer(update.callback_query, translator(update)("migrant.stale_button"))
-        return
-    await reply(update, translator(update)("migrant.unexpected"))
+cancel, unexpected = conversation_exits("migrant", "migrant")
 
 
 # --- the recorder's review ------------------------------------------------------------------------
