@@ -60,6 +60,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from fractions import Fraction
 from http import HTTPStatus
 from typing import Any
 
@@ -90,6 +91,14 @@ def fake_token(bot_id: int = 7000000001) -> str:
     alphabet = string.ascii_letters + string.digits + "_-"
     return f"{bot_id}:AA" + "".join(secrets.choice(alphabet) for _ in range(33))
 
+
+
+def _seconds(value: object) -> Fraction:
+    """A wait in seconds from a request parameter ("25", "0.5"); anything else is no wait."""
+    try:
+        return max(Fraction(0), Fraction(str(value or 0)))
+    except ValueError:
+        return Fraction(0)
 
 class _Request:
     """Duck-types ``telegram.request.RequestData`` for :meth:`OfflineTelegram._handle_http`."""
@@ -343,7 +352,7 @@ class Emulator:
         if offset:
             world._pending_updates = [u for u in world._pending_updates if u["update_id"] >= offset]
             self.confirmed = max(self.confirmed, offset)
-        wait = min(float(params.get("timeout") or 0), MAX_POLL_SECONDS)
+        wait = min(_seconds(params.get("timeout")), MAX_POLL_SECONDS)
         deadline = time.monotonic() + wait
         while not world._pending_updates:
             remaining = deadline - time.monotonic()
@@ -399,7 +408,7 @@ class Emulator:
         try:
             if http_method == "GET" and name == "calls":
                 since = int(query.get("since") or 0)
-                wait = min(float(query.get("wait") or 0), 10.0)
+                wait = min(_seconds(query.get("wait")), 10.0)
                 assert self._called is not None
                 deadline = time.monotonic() + wait
                 while len(world.calls) <= since and time.monotonic() < deadline:
