@@ -380,27 +380,42 @@ async def pick_button(update: Update, context: Context) -> None:
         log.debug("could not edit the grading control: %s", exc)
 
 
-@domain_errors
-async def confirm_button(update: Update, context: Context) -> None:
+async def _act_on_preview(update: Update, context: Context, action: str):
+    """Publicise or finalise exactly what the pressed preview showed. A stale preview (its fingerprint no
+    longer matches) is refused with a fresh one; returns (view, branch, translator, year) or None."""
     query = update.callback_query
     assert query is not None and query.data is not None
     _, _, branch_id, year, mask, shown = _data(query.data)
     svc = services(context)
     branch = await svc.branches.by_id(int(branch_id))
-    tr = translator(update, branch)
     try:
-        view = await svc.grading.publicise(branch, actor(query.from_user), int(year), int(mask), shown)
+        view = await getattr(svc.grading, action)(branch, actor(query.from_user), int(year), int(mask), shown)
     except InvalidInput as error:
         if error.key not in _CHANGED:
             raise
         await answer(query, refusal(update, error, branch), alert=True)
         await _fresh(update, context, branch, int(year))
-        return
-    await answer(query, tr("grade.publicised_popup", year=year))
+        return None
+    return view, branch, translator(update, branch), year
+
+
+async def _clear_buttons(query) -> None:
     try:
         await query.edit_message_reply_markup(None)
     except BadRequest as exc:
         log.debug("could not clear the grading buttons: %s", exc)
+
+
+@domain_errors
+async def confirm_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    acted = await _act_on_preview(update, context, "publicise")
+    if acted is None:
+        return
+    view, branch, tr, year = acted
+    await answer(query, tr("grade.publicised_popup", year=year))
+    await _clear_buttons(query)
+    svc = services(context)
     sent = await publish_now(context.application, branch, view.round.id, view.notice.period_key)
     notice = (await svc.grading.publicity(branch, view.round.id)).notice
     if sent and notice.sent:
@@ -413,24 +428,12 @@ async def confirm_button(update: Update, context: Context) -> None:
 @domain_errors
 async def finalise_button(update: Update, context: Context) -> None:
     query = update.callback_query
-    assert query is not None and query.data is not None
-    _, _, branch_id, year, mask, shown = _data(query.data)
-    svc = services(context)
-    branch = await svc.branches.by_id(int(branch_id))
-    tr = translator(update, branch)
-    try:
-        view = await svc.grading.finalise(branch, actor(query.from_user), int(year), int(mask), shown)
-    except InvalidInput as error:
-        if error.key not in _CHANGED:
-            raise
-        await answer(query, refusal(update, error, branch), alert=True)
-        await _fresh(update, context, branch, int(year))
+    acted = await _act_on_preview(update, context, "finalise")
+    if acted is None:
         return
+    view, _branch, tr, year = acted
     await answer(query, tr("grade.finalised_popup", year=year))
-    try:
-        await query.edit_message_reply_markup(None)
-    except BadRequest as exc:
-        log.debug("could not clear the grading buttons: %s", exc)
+    await _clear_buttons(query)
     await reply(update, tr("grade.finalised", year=year))
     await _announce_final(context.application, view)
     await _send_documents(context.application, view)
