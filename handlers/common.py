@@ -163,6 +163,36 @@ async def send_group(context: Any, branch: Branch, text: str, **kwargs: Any) -> 
     return None
 
 
+class GroupUnreachable(Exception):
+    """A part of a notice that must arrive whole did not reach the group (see send_group_parts)."""
+
+
+async def send_group_parts(context: Any, branch: Branch, pieces: list[str], start: int,
+                           part_sent: Callable[[int], Awaitable[Any]]) -> Branch:
+    """Send ``pieces[start:]`` to the group one by one through send_group, calling ``part_sent(n)``
+    after the n-th piece arrived, for a notice that is sent part by part and completed on a retry.
+
+    A group the bot cannot post in raises GroupUnreachable, so that the scheduled effect fails and is
+    tried again (only the parts that did not arrive). After a migration the later parts go straight to
+    the new chat id; the branch as it is now is returned.
+    """
+    for index in range(start, len(pieces)):
+        sent = await send_group(context, branch, pieces[index])
+        if sent is None:
+            raise GroupUnreachable(f"branch {branch.id}: part {index + 1} of {len(pieces)} not posted")
+        branch = following(branch, sent)
+        await part_sent(index + 1)
+    return branch
+
+
+def following(branch: Branch, sent: Message | None) -> Branch:
+    """The branch with the chat id the group now has, once send_group followed a migration, so the
+    rest of a round goes straight to the new id instead of failing over again message by message."""
+    if sent is None or sent.chat_id == branch.chat_id:
+        return branch
+    return branch.model_copy(update={"chat_id": sent.chat_id})
+
+
 async def answer(query: CallbackQuery, text: str | None = None, alert: bool = False) -> None:
     """Every callback query is answered, once; a stale one (too old) is not an error.
 

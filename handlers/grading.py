@@ -39,10 +39,13 @@ from handlers.common import (
     answer,
     current_branch,
     domain_errors,
+    following,
     is_private,
     plain,
     refusal,
     reply,
+    send_group,
+    send_group_parts,
     send_private,
     services,
     translator,
@@ -278,13 +281,8 @@ async def send_publicity(app: Application, branch: Branch, round_id: int) -> Non
         if notice.parts_sent == 0:
             notice = await svc.grading.start_window(view)
         pieces = pack(publicity_blocks(Translator(branch.language), view, notice))
-        for index in range(notice.parts_sent, len(pieces)):
-            try:
-                await app.bot.send_message(branch.chat_id, pieces[index])
-            except Forbidden:
-                await svc.branches.set_reachable(branch, False)
-                raise
-            await svc.notices.part_sent(notice, index + 1)
+        branch = await send_group_parts(app, branch, pieces, notice.parts_sent,
+                                        lambda parts: svc.notices.part_sent(notice, parts))
         notice = await svc.notices.mark_sent(notice)
     lines = {line.member_id: line for line in view.result.lines}
     for member, _ in await svc.notices.to_ask(notice):
@@ -448,10 +446,13 @@ async def _announce_final(app: Application, view: FinalView) -> None:
         parts.append(tr("grade.final_changes") + "\n" + "\n".join(change_line(tr, b, a) for b, a in view.changes))
     for piece in pack(parts):
         try:
-            await app.bot.send_message(branch.chat_id, piece)
-        except (BadRequest, Forbidden) as exc:
+            sent = await send_group(app, branch, piece)
+        except BadRequest as exc:
+            sent = None
             log.warning("could not announce the final grades in branch %s: %s", branch.id, exc)
+        if sent is None:
             return
+        branch = following(branch, sent)
 
 
 async def _send_documents(app: Application, view: FinalView) -> None:
@@ -540,9 +541,9 @@ async def reopen_command(update: Update, context: Context) -> None:
     await reply(update, tr("grade.reopened", year=year))
     gtr = Translator(branch.language)
     try:
-        await context.bot.send_message(branch.chat_id, gtr("grade.reopened_group", branch=branch.title, year=year,
-                                                            by=view.by.name, reason=view.reopen.reason))
-    except (BadRequest, Forbidden) as exc:
+        await send_group(context, branch, gtr("grade.reopened_group", branch=branch.title, year=year,
+                                              by=view.by.name, reason=view.reopen.reason))
+    except BadRequest as exc:
         log.warning("could not announce the re-opening in branch %s: %s", branch.id, exc)
 
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters, Update
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, ChatMigrated, Forbidden
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -46,6 +46,7 @@ from handlers.common import (
     refusal,
     reply,
     report_domain_error,
+    send_group,
     send_private,
     services,
     translator,
@@ -143,7 +144,7 @@ async def refresh_announcement(app: Application, meeting_id: int, counts: dict[A
     try:
         await app.bot.edit_message_text(text, chat_id=meeting.announce_chat_id,
                                                    message_id=meeting.announce_message_id, reply_markup=markup)
-    except (BadRequest, Forbidden) as exc:  # unchanged, deleted, or the bot left the group
+    except (BadRequest, Forbidden, ChatMigrated) as exc:  # unchanged, deleted, the bot left, the group moved
         log.debug("could not update the announcement of meeting %s: %s", meeting.id, exc)
 
 
@@ -300,9 +301,11 @@ async def _announce(context: Context, meeting: Meeting, branch: Branch) -> bool:
     tr = _group_tr(branch)
     text = tr("meeting.announcement", summary=describe(tr, meeting, branch), attending=0, leave=0)
     try:
-        sent = await context.bot.send_message(branch.chat_id, text, reply_markup=answer_keyboard(tr, meeting.id))
-    except (BadRequest, Forbidden) as exc:
+        sent = await send_group(context, branch, text, reply_markup=answer_keyboard(tr, meeting.id))
+    except BadRequest as exc:
         log.info("could not announce meeting %s in its group: %s", meeting.id, exc)
+        return False
+    if sent is None:
         return False
     await services(context).meetings.remember_announcement(meeting.id, sent.chat_id, sent.message_id)
     return True
@@ -486,8 +489,8 @@ async def _send_leave_card(context: Context, meeting: Meeting, branch: Branch, m
         tr = _group_tr(branch)
         text = tr("meeting.leave_card", summary=describe(tr, meeting, branch), name=member.name, reason=reason)
         try:
-            await context.bot.send_message(branch.chat_id, text, reply_markup=_leave_keyboard(tr, meeting.id, member.id))
-        except (BadRequest, Forbidden) as exc:
+            await send_group(context, branch, text, reply_markup=_leave_keyboard(tr, meeting.id, member.id))
+        except BadRequest as exc:
             log.info("could not post a leave request in the group: %s", exc)
     return reached
 
@@ -743,10 +746,10 @@ async def cancel_pressed(update: Update, context: Context) -> None:
     await refresh_announcement(context.application, meeting.id)
     group_tr = _group_tr(branch)
     try:
-        await context.bot.send_message(branch.chat_id, group_tr(
+        await send_group(context, branch, group_tr(
             "meeting.cancel_notice", number=meeting.id, kind=group_tr(f"meeting.kind.{meeting.kind.value}"),
             when=Safe(when_text(group_tr, meeting.starts_at, branch))))
-    except (BadRequest, Forbidden) as exc:
+    except BadRequest as exc:
         log.info("could not post the cancellation of meeting %s: %s", meeting.id, exc)
 
 

@@ -41,6 +41,7 @@ from handlers.common import (
     is_private,
     refusal,
     reply,
+    send_group,
     send_private,
     services,
     translator,
@@ -488,10 +489,10 @@ async def _tell(context: Context, view: ObjectionView) -> None:
         await send_private(context, view.member.user_id, text)
     tr = Translator(branch.language)
     try:
-        await context.bot.send_message(branch.chat_id, tr(
+        await send_group(context, branch, tr(
             "objection.group_withdrawn" if withdrawn else "objection.group_upheld",
             number=o.id, name=view.member.name, entry=entry.id, item=item_label(tr, rulebook, entry), value=signed(entry.value)))
-    except (BadRequest, Forbidden) as exc:
+    except BadRequest as exc:
         log.warning("could not post the objection outcome in the group of branch %s: %s", branch.id, exc)
 
 

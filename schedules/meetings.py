@@ -20,7 +20,6 @@ import logging
 from datetime import datetime, timedelta
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden
 from telegram.ext import Application
 
 from bot.domain.meetings import Meeting, MeetingStatus
@@ -28,7 +27,7 @@ from bot.domain.records import Branch, Member
 from bot.i18n import Translator, language_of
 from bot.services import Services
 from bot.services.calendar import calendar_of
-from handlers.common import send_private
+from handlers.common import send_group, send_private
 from handlers.meetings import answer_keyboard, describe
 from schedules.engine import Due, Late, register
 
@@ -51,24 +50,10 @@ async def _private(app: Application, member: Member, text: str, markup: InlineKe
     return True
 
 
-_GROUP_GONE = ("chat not found", "not enough rights", "have no rights", "chat_write_forbidden")
-
-
 async def _group(app: Application, branch: Branch, text: str, markup: InlineKeyboardMarkup | None = None) -> bool:
-    """A message in the branch's group; False (and the round goes on) when the bot cannot post there.
-    A 403 (the bot was removed) marks the branch unreachable until the bot is added again."""
-    try:
-        await app.bot.send_message(branch.chat_id, text, reply_markup=markup)
-    except Forbidden as exc:
-        log.info("the group of branch %s cannot be reached: %s", branch.id, exc)
-        await _services(app).branches.set_reachable(branch, False)
-        return False
-    except BadRequest as exc:
-        if not any(reason in str(exc).lower() for reason in _GROUP_GONE):
-            raise
-        log.info("could not post in the group of branch %s: %s", branch.id, exc)
-        return False
-    return True
+    """A message in the branch's group (handlers.common.send_group: a moved group is followed, a 403
+    marks the branch unreachable); False (and the round goes on) when the bot cannot post there."""
+    return await send_group(app, branch, text, reply_markup=markup) is not None
 
 
 async def _still_scheduled(app: Application, due: Due) -> Meeting | None:

@@ -24,7 +24,6 @@ import logging
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from telegram.error import Forbidden
 from telegram.ext import Application
 
 from bot.domain.calendar import local_moment
@@ -34,7 +33,7 @@ from bot.domain.records import Branch
 from bot.i18n import Safe, Translator
 from bot.services import Services
 from bot.services.branches import rulebook_of
-from handlers.common import send_private
+from handlers.common import send_group, send_group_parts, send_private
 from handlers.notices import confirm_keyboard, local_time, member_line, member_tr, notice_messages, period_label, stored_line
 from schedules.engine import Due, Late, register
 
@@ -70,13 +69,8 @@ class NoticeProducer:
                 notice = await services.notices.start_window(branch, notice)
             view = replace(view, notice=notice)
             pieces = notice_messages(Translator(branch.language), view, await unclosed_meetings(services, branch, first, last))
-            for index in range(notice.parts_sent, len(pieces)):
-                try:
-                    await app.bot.send_message(branch.chat_id, pieces[index])
-                except Forbidden:
-                    await services.branches.set_reachable(branch, False)
-                    raise
-                await services.notices.part_sent(notice, index + 1)
+            branch = await send_group_parts(app, branch, pieces, notice.parts_sent,
+                                            lambda parts: services.notices.part_sent(notice, parts))
             notice = await services.notices.mark_sent(notice)
         summaries = {m.id: s for m, s in view.lines}
         for member, line in await services.notices.to_ask(notice):
@@ -126,7 +120,7 @@ class CloseProducer:
             return
         tr = Translator(branch.language)
         objection = ObjectionKind.OBJECTION
-        await app.bot.send_message(branch.chat_id, tr(
+        await send_group(app, branch, tr(
             "notice.closed_summary", branch=branch.title, period=period_label(tr, due.key),
             objections=summary.count(objection), withdrawn=summary.count(objection, ObjectionStatus.WITHDRAWN),
             upheld=summary.count(objection, ObjectionStatus.UPHELD), open=summary.count(objection, ObjectionStatus.OPEN),
