@@ -62,6 +62,7 @@ class Branch(_Record):
     created_by: int
     created_at: datetime
     calendar: str = "{}"  # JSON of bot.domain.calendar.CalendarSettings
+    town_id: int | None = None  # the town (镇党委 / 党总支) it belongs to, if any
 
 
 class Member(_Record):

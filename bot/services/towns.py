@@ -1,0 +1,397 @@
+"""The town (镇党委 / 党总支): its administrators, branches joining with a code, the dashboard and
+the drill-down (read-only: the town never writes a branch's ledger), reminders and the monthly digest.
+
+Who may do what, checked against the database on every call:
+- the bot's operator (the command line, or a Telegram id in the ``town_operators`` setting) creates
+  towns and names their first administrators;
+- a town administrator adds other administrators, makes one-time join codes, reads the dashboard,
+  and may detach a branch from the town;
+- a branch's secretary (or deputy) joins the branch to a town with a code.
+
+Functions other features rely on (names kept stable): ``is_admin``, ``require_admin``,
+``town_of_branch``, ``towns_of``, ``admins``, ``branches``, and the appeal counter hook
+``appeal_counter`` (a coroutine ``(conn, town_id) -> {branch_id: count}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.domain.calendar import add_months, notice_moment, previous_periods
+from bot.domain.records import Branch, Member
+from bot.domain.text import clean_name
+from bot.domain.town import (
+    CODE_VALID,
+    OVERDUE_DAYS_DEFAULT,
+    BranchFigures,
+    CodeState,
+    Town,
+    TownAdmin,
+    TownCode,
+    code_state,
+    new_code,
+    normalise_code,
+    notice_state,
+)
+from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
+from bot.i18n import LANGUAGES
+from bot.services.branches import MANAGERS, Actor, check_timezone, require_role, rulebook_of
+from bot.services.calendar import calendar_of
+from storage import branches as branch_repo
+from storage import members as member_repo
+from storage import towns as town_repo
+from storage.db import Connection, Database
+
+AppealCounter = Callable[[Connection, int], Awaitable[dict[int, int]]]
+TOWN_NAME_MAX = 64
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    town: Town
+    branches: list[BranchFigures]
+    now: datetime
+
+
+@dataclass(frozen=True)
+class BranchView:
+    """One branch as the town sees it (read-only)."""
+
+    town: Town
+    branch: Branch
+    figures: BranchFigures
+    members: list[tuple[Member, str | None]]  # each approved member and their year figure as last published
+    scores_period: str | None  # the notice those figures come from
+    pending_joins: int
+    recent_notices: list[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """A branch's overdue work for the reminder to its secretaries."""
+
+    declarations: list[tuple[int, datetime]]  # (id, created_at), oldest first
+    notice_key: str | None  # the period whose notice is owed and not in the group
+
+
+def _dt(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def expected_notice(branch: Branch, now: datetime) -> tuple[str, datetime] | None:
+    """The last ended review period's key and its notice moment, if the branch existed in it."""
+    zone = ZoneInfo(branch.timezone)
+    today = now.astimezone(zone).date()
+    period = rulebook_of(branch).settings.review_period
+    found = previous_periods(today, period, 1)
+    if not found:
+        return None
+    key, _first, last = found[0]
+    if last < branch.created_at.astimezone(zone).date():
+        return None
+    return key, notice_moment(last, calendar_of(branch), branch.timezone)
+
+
+class TownService:
+    def __init__(self, db: Database, clock: Clock, operators: frozenset[int] = frozenset()):
+        self.db, self.clock = db, clock
+        self.operators = operators  # Telegram ids allowed to create towns in chat (setting town_operators)
+        self.overdue_days = OVERDUE_DAYS_DEFAULT  # setting town_overdue_days
+        self.appeal_counter: AppealCounter = town_repo.appeal_counts
+
+    def _now(self) -> datetime:
+        return self.clock.now().astimezone(UTC)
+
+    # --- who is who (stable: the town-review feature calls these) -----------------------------------------
+
+    async def is_admin(self, town_id: int, user_id: int) -> bool:
+        async with self.db.read() as conn:
+            return await town_repo.is_admin(conn, town_id, user_id)
+
+    async def require_admin(self, town_id: int, user_id: int) -> Town:
+        """The town, if ``user_id`` administers it; otherwise NotAuthorized (or NotFound)."""
+        async with self.db.read() as conn:
+            town = await town_repo.by_id(conn, town_id)
+            if town is None:
+                raise NotFound("town.not_found")
+            if not await town_repo.is_admin(conn, town_id, user_id):
+                raise NotAuthorized("town.admins_only")
+        return town
+
+    async def town_of_branch(self, branch_id: int) -> Town | None:
+        async with self.db.read() as conn:
+            return await town_repo.town_of_branch(conn, branch_id)
+
+    async def towns_of(self, user_id: int) -> list[Town]:
+        """The towns this Telegram user administers."""
+        async with self.db.read() as conn:
+            return await town_repo.towns_of_admin(conn, user_id)
+
+    async def admins(self, town_id: int) -> list[TownAdmin]:
+        async with self.db.read() as conn:
+            return await town_repo.admins(conn, town_id)
+
+    async def branches(self, town_id: int) -> list[Branch]:
+        async with self.db.read() as conn:
+            return await town_repo.branches(conn, town_id)
+
+    async def by_name(self, name: str) -> Town:
+        async with self.db.read() as conn:
+            town = await town_repo.by_name(conn, clean_name(name))
+            if town is None and name.isdigit():
+                town = await town_repo.by_id(conn, int(name))
+        if town is None:
+            raise NotFound("town.not_found")
+        return town
+
+    async def all_towns(self) -> list[tuple[Town, int, list[TownAdmin]]]:
+        async with self.db.read() as conn:
+            towns = await town_repo.all_towns(conn)
+            counts = await town_repo.branch_counts(conn)
+            return [(t, counts.get(t.id, 0), await town_repo.admins(conn, t.id)) for t in towns]
+
+    def is_operator(self, user_id: int) -> bool:
+        return user_id in self.operators
+
+    # --- the operator and administrators ------------------------------------------------------------------
+
+    async def create(self, name: str, *, admin_id: int, admin_name: str | None = None, created_by: int,
+                     timezone: str = "Asia/Shanghai", language: str = "zh") -> Town:
+        """A town with its first administrator. The caller is the operator (the command line, or
+        ``create_in_chat`` after checking the operators list)."""
+        name = clean_name(name)[:TOWN_NAME_MAX]
+        if not name:
+            raise InvalidInput("town.name_required")
+        check_timezone(timezone)
+        if language not in LANGUAGES:
+            raise InvalidInput("setup.bad_language", language=language)
+        async with self.db.transaction() as conn:
+            town = await town_repo.create(conn, name=name, timezone=timezone, language=language, created_by=created_by)
+            if town is None:
+                raise AlreadyDone("town.exists", name=name)
+            await town_repo.add_admin(conn, town.id, admin_id, clean_name(admin_name) or None, added_by=created_by)
+        return town
+
+    async def create_in_chat(self, actor: Actor, name: str) -> Town:
+        """/newtown: an operator named in the settings creates a town and becomes its administrator."""
+        if not self.is_operator(actor.user_id):
+            raise NotAuthorized("town.operators_only")
+        return await self.create(name, admin_id=actor.user_id, admin_name=actor.name, created_by=actor.user_id,
+                                 language=actor.language if actor.language in LANGUAGES else "zh")
+
+    async def add_admin(self, town_id: int, actor: Actor | None, user_id: int, name: str | None = None) -> bool:
+        """Another administrator of the town; ``actor`` None is the operator (the command line).
+        True when added, False when they already were one."""
+        async with self.db.transaction() as conn:
+            if await town_repo.by_id(conn, town_id) is None:
+                raise NotFound("town.not_found")
+            if actor is not None and not await town_repo.is_admin(conn, town_id, actor.user_id):
+                raise NotAuthorized("town.admins_only")
+            return await town_repo.add_admin(conn, town_id, user_id, clean_name(name) or None,
+                                             added_by=actor.user_id if actor else 0)
+
+    async def remove_admin(self, town_id: int, actor: Actor | None, user_id: int) -> bool:
+        """An administrator leaves the town's administration; the last one is never removed (a town
+        nobody administers could only be reached by the operator again)."""
+        async with self.db.transaction() as conn:
+            if actor is not None and not await town_repo.is_admin(conn, town_id, actor.user_id):
+                raise NotAuthorized("town.admins_only")
+            if len(await town_repo.admins(conn, town_id)) <= 1:
+                raise InvalidInput("town.last_admin")
+            return await town_repo.remove_admin(conn, town_id, user_id)
+
+    async def admin_reachable(self, town_id: int, user_id: int, reachable: bool) -> None:
+        async with self.db.transaction() as conn:
+            await town_repo.set_admin_reachable(conn, town_id, user_id, reachable)
+
+    async def seen(self, user_id: int) -> None:
+        """The user wrote to the bot: reachable again wherever they administer a town."""
+        async with self.db.transaction() as conn:
+            await town_repo.set_admin_reachable_user(conn, user_id, True)
+
+    # --- branches joining -----------------------------------------------------------------------------
+
+    async def make_code(self, town_id: int, actor: Actor) -> TownCode:
+        """A one-time join code, valid for CODE_VALID."""
+        now = self._now()
+        async with self.db.transaction() as conn:
+            if not await town_repo.is_admin(conn, town_id, actor.user_id):
+                raise NotAuthorized("town.admins_only")
+            for _ in range(5):  # a clash among 32^8 codes is unlikely; try a few before giving up
+                text = new_code()
+                if await town_repo.add_code(conn, code=text, town_id=town_id, created_by=actor.user_id,
+                                            expires_at=now + CODE_VALID):
+                    found = await town_repo.code(conn, text)
+                    assert found is not None
+                    return found
+        raise InvalidInput("town.code_failed")
+
+    async def join(self, branch: Branch, actor: Actor, code_text: str) -> Town:
+        """The branch joins the code's town: the code is spent and the branch's town set in one
+        transaction, each by a conditional update (a repeat or a race changes nothing twice)."""
+        code = normalise_code(code_text)
+        if not code:
+            raise InvalidInput("town.code_required")
+        now = self._now()
+        async with self.db.transaction() as conn:
+            await require_role(conn, branch.id, actor.user_id, MANAGERS)
+            current = await town_repo.town_of_branch(conn, branch.id)
+            if current is not None:
+                raise AlreadyDone("town.already_member", town=current.name)
+            found = await town_repo.code(conn, code)
+            if found is None:
+                raise InvalidInput("town.code_unknown", code=code)
+            state = code_state(found, now)
+            if state is CodeState.USED:
+                raise InvalidInput("town.code_used", code=code)
+            if state is CodeState.EXPIRED:
+                raise InvalidInput("town.code_expired", code=code)
+            town_id = await town_repo.use_code(conn, code, branch.id, now)
+            if town_id is None:  # spent or expired between the read and the write
+                raise InvalidInput("town.code_used", code=code)
+            if not await town_repo.join(conn, branch.id, town_id):
+                raise AlreadyDone("town.already_member", town="")  # rolled back with the code
+            town = await town_repo.by_id(conn, town_id)
+        assert town is not None
+        return town
+
+    async def detach(self, town_id: int, actor: Actor | None, branch_id: int) -> Branch:
+        """A branch leaves the town: decided by the town (an administrator) or the operator, never by
+        the branch alone, so a branch cannot slip out of review. It may then join another town."""
+        async with self.db.transaction() as conn:
+            if actor is not None and not await town_repo.is_admin(conn, town_id, actor.user_id):
+                raise NotAuthorized("town.admins_only")
+            if not await town_repo.detach(conn, branch_id, town_id):
+                raise NotFound("town.branch_not_in_town")
+            branch = await branch_by_id(conn, branch_id)
+        return branch
+
+    # --- the dashboard ----------------------------------------------------------------------------------
+
+    async def _figures(self, conn: Connection, town: Town, branches: list[Branch], now: datetime) -> list[BranchFigures]:
+        """Every branch's figures from a fixed number of grouped queries (independent of the branch count)."""
+        expected = {b.id: expected_notice(b, now) for b in branches}
+        keys = {e[0] for e in expected.values() if e is not None}
+        year_start = date(now.astimezone(ZoneInfo(town.timezone)).year, 1, 1).isoformat()
+        scored = await town_repo.scored_counts(conn, town.id)
+        pending = await town_repo.pending_declarations(conn, town.id)
+        notices = await town_repo.notices_for(conn, town.id, keys)
+        unconfirmed = await town_repo.unconfirmed_counts(conn, town.id, year_start)
+        objections = await town_repo.open_objection_counts(conn, town.id)
+        appeals = await self.appeal_counter(conn, town.id)
+        grades = await town_repo.latest_grades(conn, town.id)
+        figures = []
+        for branch in branches:
+            owed = expected[branch.id]
+            waiting, oldest = pending.get(branch.id, (0, None))
+            year, final, bands = grades.get(branch.id, (None, False, {}))
+            order = [band.code for band in rulebook_of(branch).bands]
+            distribution = tuple(sorted(bands.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+            figures.append(BranchFigures(
+                branch_id=branch.id, title=branch.title, reachable=branch.reachable, scored=scored.get(branch.id, 0),
+                pending_declarations=waiting, oldest_pending=_dt(oldest),
+                notice_period=owed[0] if owed else None,
+                notice_state=notice_state(owed[0] if owed else None, owed[1] if owed else None, now,
+                                          notices.get((branch.id, owed[0])) if owed else None),
+                unconfirmed=unconfirmed.get(branch.id, 0), open_objections=objections.get(branch.id, 0),
+                appeals=appeals.get(branch.id, 0), grade_year=year, grade_final=final, distribution=distribution,
+            ))
+        return figures
+
+    async def dashboard(self, town_id: int, user_id: int) -> Dashboard:
+        now = self._now()
+        async with self.db.read() as conn:
+            town = await town_repo.by_id(conn, town_id)
+            if town is None:
+                raise NotFound("town.not_found")
+            if not await town_repo.is_admin(conn, town_id, user_id):
+                raise NotAuthorized("town.admins_only")
+            branches = await town_repo.branches(conn, town_id)
+            figures = await self._figures(conn, town, branches, now)
+        return Dashboard(town=town, branches=figures, now=now)
+
+    async def branch_view(self, town_id: int, user_id: int, branch_id: int) -> BranchView:
+        now = self._now()
+        async with self.db.read() as conn:
+            town = await town_repo.by_id(conn, town_id)
+            if town is None:
+                raise NotFound("town.not_found")
+            if not await town_repo.is_admin(conn, town_id, user_id):
+                raise NotAuthorized("town.admins_only")
+            branch = await branch_by_id(conn, branch_id)
+            if branch.town_id != town_id:
+                raise NotFound("town.branch_not_in_town")
+            # The whole-town queries are grouped; for one branch they are cheap enough and keep one code path.
+            figures = next(f for f in await self._figures(conn, town, [branch], now) if f.branch_id == branch_id)
+            period, scores = await town_repo.latest_year_scores(conn, branch_id)
+            members = await member_repo.listing(conn, branch_id)
+            pending_joins = await town_repo.pending_joins(conn, branch_id)
+            recent = await town_repo.recent_notices(conn, branch_id)
+        return BranchView(town=town, branch=branch, figures=figures, members=[(m, scores.get(m.id)) for m in members],
+                          scores_period=period, pending_joins=pending_joins, recent_notices=recent)
+
+    # --- reminders and the digest ---------------------------------------------------------------------------
+
+    async def overdue(self, branch: Branch, now: datetime) -> Overdue:
+        """What a branch in a town has left undone: declarations pending longer than ``overdue_days``
+        and the last period's notice, owed and not in the group."""
+        async with self.db.read() as conn:
+            declarations = await town_repo.overdue_declarations(conn, branch.id, now - timedelta(days=self.overdue_days))
+            owed = expected_notice(branch, now)
+            notice_key = None
+            if owed is not None and now >= owed[1] + timedelta(hours=1):
+                found = await town_repo.notices_for(conn, branch.town_id or 0, {owed[0]})
+                late_sent = found.get((branch.id, owed[0]))
+                if late_sent is None or not late_sent[1]:
+                    notice_key = owed[0]
+        return Overdue(declarations=[(i, _dt(c)) for i, c in declarations], notice_key=notice_key)  # type: ignore[misc]
+
+    async def secretaries(self, branch: Branch) -> list[Member]:
+        async with self.db.read() as conn:
+            return [m for m in await member_repo.holders(conn, branch.id, MANAGERS) if m.user_id is not None]
+
+    async def month_digest(self, town: Town, year: int, month: int) -> tuple[list[BranchFigures], dict[int, dict[str, int]]]:
+        """The month's figures per branch for the town's digest (dates in the town's timezone)."""
+        zone = ZoneInfo(town.timezone)
+        first = date(year, month, 1)
+        next_year, next_month = add_months(year, month, 1)
+        last = date(next_year, next_month, 1) - timedelta(days=1)
+        start = datetime(year, month, 1, tzinfo=zone).astimezone(UTC).isoformat(timespec="seconds")
+        end = datetime(next_year, next_month, 1, tzinfo=zone).astimezone(UTC).isoformat(timespec="seconds")
+        now = self._now()
+        async with self.db.read() as conn:
+            branches = await town_repo.branches(conn, town.id)
+            figures = await self._figures(conn, town, branches, now)
+            month = await town_repo.month_figures(conn, town.id, first.isoformat(), last.isoformat(), start, end)
+        return figures, month
+
+    async def claim_send(self, town_id: int, kind: str, key: str, user_id: int) -> bool:
+        async with self.db.transaction() as conn:
+            return await town_repo.claim_send(conn, town_id, kind, key, user_id)
+
+    async def finish_send(self, town_id: int, kind: str, key: str, user_id: int, reached: bool) -> None:
+        async with self.db.transaction() as conn:
+            await town_repo.finish_send(conn, town_id, kind, key, user_id, "sent" if reached else "unreachable")
+            if not reached:
+                await town_repo.set_admin_reachable(conn, town_id, user_id, False)
+
+    async def release_send(self, town_id: int, kind: str, key: str, user_id: int) -> None:
+        async with self.db.transaction() as conn:
+            await town_repo.release_send(conn, town_id, kind, key, user_id)
+
+
+async def branch_by_id(conn: Connection, branch_id: int) -> Branch:
+    branch = await branch_repo.by_id(conn, branch_id)
+    if branch is None:
+        raise NotFound("branch.not_found")
+    return branch
+
+
+__all__ = ["BranchView", "Dashboard", "Overdue", "TownService", "expected_notice"]
