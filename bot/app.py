@@ -8,6 +8,7 @@ from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 from telegram.request import BaseRequest
 
+from bot.ratelimit import SlidingWindowRateLimiter
 from bot.services import Services
 
 import handlers.assessment
@@ -65,15 +66,16 @@ async def _post_init(app: Application) -> None:
 
 
 # Telegram's flood limits (core.telegram.org/bots/faq): about 30 messages a second in all, 20 a minute in
-# one group. AIORateLimiter is a leaky bucket per limit: a burst of up to max_rate, then max_rate per
-# time_period sustained. A 429 (RetryAfter) is waited out and the call made again, up to max_retries.
+# one group, held over every sliding window (bot/ratelimit.py: AIORateLimiter's leaky buckets allow almost
+# twice that in one window after a quiet spell). A 429 (RetryAfter) is waited out and the call made
+# again, up to max_retries.
 OVERALL_MAX_RATE, OVERALL_TIME_PERIOD = 30, 1
 GROUP_MAX_RATE, GROUP_TIME_PERIOD = 20, 60
 MAX_RETRIES = 3
 
 
 def rate_limiter() -> AIORateLimiter:
-    return AIORateLimiter(overall_max_rate=OVERALL_MAX_RATE, overall_time_period=OVERALL_TIME_PERIOD,
+    return SlidingWindowRateLimiter(overall_max_rate=OVERALL_MAX_RATE, overall_time_period=OVERALL_TIME_PERIOD,
                           group_max_rate=GROUP_MAX_RATE, group_time_period=GROUP_TIME_PERIOD,
                           max_retries=MAX_RETRIES)
 
