@@ -22,10 +22,10 @@ from bot.errors import DomainError
 from bot.i18n import Translator, language_of
 from bot.services.branches import rulebook_of
 from bot.services.declarations import Decision, Verdict, adjustable_values
-from handlers.common import Context, actor, answer, domain_errors, refusal, reply, send_private, services, translator
+from handlers.common import Context, actor, answer, domain_errors, reply, send_private, services, translator
+from handlers.guided import REASON, ReasonStep
 
 log = logging.getLogger(__name__)
-REASON = 0
 
 
 def card(tr: Translator, branch: Branch, declaration: Declaration, member: Member) -> str:
@@ -149,45 +149,27 @@ async def back(update: Update, context: Context) -> None:
     await query.edit_message_reply_markup(keyboard(translator(update, branch), branch, declaration))
 
 
-async def reject_start(update: Update, context: Context) -> int:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    _, number, _ = _parse(query.data)
-    try:
-        declaration, branch, member = await services(context).declarations.view(number, actor(query.from_user))
-        if declaration.status.value != "pending":
-            raise DomainError("decision.already", status=declaration.status.value)
-    except DomainError as error:
-        await answer(query, refusal(update, error), alert=True)
-        return ConversationHandler.END
-    tr = translator(update, branch)
-    await answer(query)
-    context.user_data["rejecting"] = number
-    await context.bot.send_message(query.from_user.id, tr("decision.ask_reason", number=number, name=member.name))
-    return REASON
+async def _ask_reject_reason(update: Update, context: Context, number: int) -> str:
+    assert update.callback_query is not None
+    declaration, branch, member = await services(context).declarations.view(number, actor(update.callback_query.from_user))
+    if declaration.status.value != "pending":
+        raise DomainError("decision.already", status=declaration.status.value)
+    return translator(update, branch)("decision.ask_reason", number=number, name=member.name)
 
 
-async def reject_reason(update: Update, context: Context) -> int:
-    number = context.user_data.get("rejecting")
-    message = update.effective_message
-    assert message is not None and update.effective_user is not None
-    try:
-        decision = await services(context).declarations.decide(
-            number, actor(update.effective_user), Verdict.REJECT, reason=message.text  # type: ignore[arg-type]
-        )
-    except DomainError as error:
-        await reply(update, refusal(update, error))
-        return REASON if error.key in ("decision.reason_required", "text.too_long") else ConversationHandler.END
-    context.user_data.pop("rejecting", None)
+async def _reject(update: Update, context: Context, number: int, reason: str | None) -> Decision:
+    assert update.effective_user is not None
+    return await services(context).declarations.decide(number, actor(update.effective_user), Verdict.REJECT, reason=reason)
+
+
+async def _rejected(update: Update, context: Context, decision: Decision) -> None:
     await reply(update, outcome(translator(update), decision))
     await _publish(context, update, decision)
-    return ConversationHandler.END
 
 
-async def reject_cancel(update: Update, context: Context) -> int:
-    context.user_data.pop("rejecting", None)
-    await reply(update, translator(update)("common.cancelled"))
-    return ConversationHandler.END
+REJECTING = ReasonStep(store_key="rejecting", ask_again=("decision.reason_required", "text.too_long"),
+                       ask=_ask_reject_reason, decide=_reject, done=_rejected)
+reject_start, reject_reason, reject_cancel = REJECTING.start, REJECTING.reason, REJECTING.cancel
 
 
 def register(app: Application) -> None:

@@ -22,13 +22,13 @@ from bot.services.declarations import Draft, declared_value
 from bot.services.branches import rulebook_of
 from handlers.common import Context, actor, answer, conversation_exits, current_branch, domain_errors, refusal, reply, services, translator
 from handlers.decide import send_to_deciders
+from handlers.guided import DraftSteps
 
 CATEGORY, ITEM, DATE, PLACE, TEXT, PHOTO, CONFIRM = range(7)
-CANCEL = "dl:x"
-
-
-def _cancel_row(tr) -> list[InlineKeyboardButton]:
-    return [InlineKeyboardButton(tr("common.cancel"), callback_data=CANCEL)]
+STEPS = DraftSteps(draft_key="draft", catalog="declare", data="dl", submit_data="dl:ok")
+CANCEL = STEPS.cancel_data
+_cancel_row = STEPS.cancel_row
+_branch = STEPS.branch
 
 
 def _categories_keyboard(tr, branch: Branch) -> InlineKeyboardMarkup:
@@ -50,10 +50,6 @@ def _items_keyboard(tr, branch: Branch, category_code: str) -> InlineKeyboardMar
             rows.append([InlineKeyboardButton(label[:60], callback_data=f"dl:i:{item.code}")])
     rows.append([InlineKeyboardButton(tr("common.back"), callback_data="dl:b"), *_cancel_row(tr)])
     return InlineKeyboardMarkup(rows)
-
-
-async def _branch(context: Context) -> Branch:
-    return await services(context).branches.by_id(context.user_data["draft"]["branch_id"])
 
 
 @domain_errors
@@ -164,28 +160,18 @@ async def date_text(update: Update, context: Context) -> int:
 
 async def place_text(update: Update, context: Context) -> int:
     branch = await _branch(context)
-    tr = translator(update, branch)
-    try:
-        place = services(context).declarations.check_place(update.effective_message.text)  # type: ignore[union-attr]
-    except DomainError as error:
-        await reply(update, refusal(update, error, branch))
+    if not await STEPS.take_text(update, context, branch, "place", services(context).declarations.check_place):
         return PLACE
-    context.user_data["draft"]["place"] = place
+    tr = translator(update, branch)
     await reply(update, tr("declare.ask_text"), reply_markup=InlineKeyboardMarkup([_cancel_row(tr)]))
     return TEXT
 
 
 async def description_text(update: Update, context: Context) -> int:
     branch = await _branch(context)
-    tr = translator(update, branch)
-    try:
-        text = services(context).declarations.check_description(update.effective_message.text)  # type: ignore[union-attr]
-    except DomainError as error:
-        await reply(update, refusal(update, error, branch))
+    if not await STEPS.take_text(update, context, branch, "text", services(context).declarations.check_description):
         return TEXT
-    context.user_data["draft"]["text"] = text
-    buttons = InlineKeyboardMarkup([[InlineKeyboardButton(tr("declare.no_photo"), callback_data="dl:np")], _cancel_row(tr)])
-    await reply(update, tr("declare.ask_photo"), reply_markup=buttons)
+    await STEPS.ask_photo(update, translator(update, branch))
     return PHOTO
 
 
@@ -199,24 +185,11 @@ async def _show_confirm(update: Update, context: Context) -> int:
         "declare.confirm", item=item.name.get(tr.lang), value=declared_value(item), date=draft["date"],
         place=draft["place"], text=draft["text"], photo=tr("common.yes") if draft.get("photo") else tr("common.no"),
     )
-    buttons = InlineKeyboardMarkup([[InlineKeyboardButton(tr("declare.submit"), callback_data="dl:ok"),
-                                     InlineKeyboardButton(tr("common.cancel"), callback_data=CANCEL)]])
-    await context.bot.send_message(update.effective_chat.id, summary, reply_markup=buttons)  # type: ignore[union-attr]
+    await STEPS.show_confirm(update, context, tr, summary)
     return CONFIRM
 
 
-async def photo_sent(update: Update, context: Context) -> int:
-    message = update.effective_message
-    assert message is not None and message.photo
-    context.user_data["draft"]["photo"] = message.photo[-1].file_id
-    return await _show_confirm(update, context)
-
-
-async def no_photo(update: Update, context: Context) -> int:
-    assert update.callback_query is not None
-    await answer(update.callback_query)
-    context.user_data["draft"]["photo"] = None
-    return await _show_confirm(update, context)
+photo_sent, no_photo = STEPS.photo_handlers(_show_confirm)
 
 
 async def confirmed(update: Update, context: Context) -> int:

@@ -13,7 +13,10 @@ Callback data (prefix "du:", none trusted — the service re-checks the presser'
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
+from functools import wraps
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden
@@ -309,36 +312,52 @@ async def _correct_command(update: Update, context: Context, branch: Branch, tr:
 # --- roster buttons -------------------------------------------------------------------------------
 
 
-async def _pressed(update: Update, context: Context) -> tuple[list[str], Branch, Translator, str]:
-    """The parts of the button's data, its branch, the translator and its month ("" when malformed)."""
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    parts = query.data.split(":")
-    branch = await services(context).branches.by_id(int(parts[2]))
-    return parts, branch, translator(update, branch), expand(parts[3]) or ""
+@dataclass(frozen=True)
+class Pressed:
+    """A roster button as pressed: the parts of its data, its branch, the translator and its month."""
+
+    parts: list[str]
+    branch: Branch
+    tr: Translator
+    month: str
 
 
-@domain_errors
-async def roster_button(update: Update, context: Context) -> None:
+def _month_button(func: Callable[[Update, Context, Pressed], Awaitable[None]]) -> Callable[[Update, Context], Awaitable[None]]:
+    """A roster button's handler, given its branch and month; a button whose month does not parse (old or
+    crafted data) is answered as unknown and does nothing. Refusals become replies (domain_errors)."""
+
+    @domain_errors
+    @wraps(func)
+    async def handler(update: Update, context: Context) -> None:
+        query = update.callback_query
+        assert query is not None and query.data is not None
+        parts = query.data.split(":")
+        branch = await services(context).branches.by_id(int(parts[2]))
+        tr = translator(update, branch)
+        month = expand(parts[3])
+        if not month:
+            await answer(query, tr("error.unknown_button"))
+            return
+        await func(update, context, Pressed(parts, branch, tr, month))
+
+    return handler
+
+
+@_month_button
+async def roster_button(update: Update, context: Context, pressed: Pressed) -> None:
     query = update.callback_query
     assert query is not None
-    parts, branch, tr, month = await _pressed(update, context)
-    if not month:
-        await answer(query, tr("error.unknown_button"))
-        return
+    parts, branch, tr, month = pressed.parts, pressed.branch, pressed.tr, pressed.month
     roster = await services(context).dues.roster(branch, actor(query.from_user), month)
     await answer(query)
     await _edit(query, *roster_view(tr, roster, int(parts[4])))
 
 
-@domain_errors
-async def member_button(update: Update, context: Context) -> None:
+@_month_button
+async def member_button(update: Update, context: Context, pressed: Pressed) -> None:
     query = update.callback_query
     assert query is not None
-    parts, branch, tr, month = await _pressed(update, context)
-    if not month:
-        await answer(query, tr("error.unknown_button"))
-        return
+    parts, branch, tr, month = pressed.parts, pressed.branch, pressed.tr, pressed.month
     member_id, page = int(parts[4]), int(parts[5])
     roster = await services(context).dues.roster(branch, actor(query.from_user), month)
     panel = member_panel(tr, roster, member_id, page) if not roster.closed else None
@@ -350,12 +369,12 @@ async def member_button(update: Update, context: Context) -> None:
     await _edit(query, *panel)
 
 
-@domain_errors
-async def status_button(update: Update, context: Context) -> None:
+@_month_button
+async def status_button(update: Update, context: Context, pressed: Pressed) -> None:
     query = update.callback_query
     assert query is not None
-    parts, branch, tr, month = await _pressed(update, context)
-    if not month or parts[5] not in STATUS_CODES:
+    parts, branch, tr, month = pressed.parts, pressed.branch, pressed.tr, pressed.month
+    if parts[5] not in STATUS_CODES:
         await answer(query, tr("error.unknown_button"))
         return
     svc = services(context)
@@ -366,14 +385,11 @@ async def status_button(update: Update, context: Context) -> None:
     await _edit(query, *roster_view(tr, await svc.dues.roster(branch, who, month), int(parts[6])))
 
 
-@domain_errors
-async def all_paid_ask(update: Update, context: Context) -> None:
+@_month_button
+async def all_paid_ask(update: Update, context: Context, pressed: Pressed) -> None:
     query = update.callback_query
     assert query is not None
-    _, branch, tr, month = await _pressed(update, context)
-    if not month:
-        await answer(query, tr("error.unknown_button"))
-        return
+    branch, tr, month = pressed.branch, pressed.tr, pressed.month
     roster = await services(context).dues.roster(branch, actor(query.from_user), month)
     if roster.closed:
         raise InvalidInput("dues.month_closed", month=month)
@@ -386,14 +402,11 @@ async def all_paid_ask(update: Update, context: Context) -> None:
     await _edit(query, tr("dues.all_paid_ask", month=month, count=roster.count(None)), markup)
 
 
-@domain_errors
-async def all_paid_do(update: Update, context: Context) -> None:
+@_month_button
+async def all_paid_do(update: Update, context: Context, pressed: Pressed) -> None:
     query = update.callback_query
     assert query is not None
-    _, branch, tr, month = await _pressed(update, context)
-    if not month:
-        await answer(query, tr("error.unknown_button"))
-        return
+    branch, tr, month = pressed.branch, pressed.tr, pressed.month
     svc = services(context)
     who = actor(query.from_user)
     bulk = await svc.dues.mark_all_paid(branch, who, month)
@@ -451,14 +464,11 @@ async def paid_command(update: Update, context: Context) -> None:
     await reply(update, await _reported(update, context, branch, month, amount, f"cmd:{message.chat_id}:{message.message_id}"))
 
 
-@domain_errors
-async def paid_button(update: Update, context: Context) -> None:
+@_month_button
+async def paid_button(update: Update, context: Context, pressed: Pressed) -> None:
     query = update.callback_query
     assert query is not None and query.message is not None
-    _, branch, tr, month = await _pressed(update, context)
-    if not month:
-        await answer(query, tr("error.unknown_button"))
-        return
+    branch, tr, month = pressed.branch, pressed.tr, pressed.month
     text = await _reported(update, context, branch, month, None, f"btn:{query.message.chat.id}:{query.message.message_id}")
     await answer(query, tr("dues.reported_short"))
     await _edit(query, text, None)

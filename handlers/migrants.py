@@ -42,6 +42,7 @@ from handlers.common import (
     services,
     translator,
 )
+from handlers.guided import REASON, DraftSteps, ReasonStep
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,10 @@ log = logging.getLogger(__name__)
 MENU: dict[str, tuple[str, ...]] = {"private": ("report", "migrants"), "group": (), "admin": ()}
 
 TEXT, PHOTO, CONFIRM = range(3)
-REASON = 0
-CANCEL = "mg:x"
-
-
-def _cancel_row(tr: Translator) -> list[InlineKeyboardButton]:
-    return [InlineKeyboardButton(tr("common.cancel"), callback_data=CANCEL)]
+STEPS = DraftSteps(draft_key="migrant", catalog="migrant", data="mg", submit_data="mg:go")
+CANCEL = STEPS.cancel_data
+_cancel_row = STEPS.cancel_row
+_branch = STEPS.branch
 
 
 def card(tr: Translator, branch: Branch, report: MigrantReport, member: Member) -> str:
@@ -74,10 +73,6 @@ def outcome(tr: Translator, review: Review) -> str:
 
 
 # --- the migrant's report -------------------------------------------------------------------------
-
-
-async def _branch(context: Context) -> Branch:
-    return await services(context).branches.by_id(context.user_data["migrant"]["branch_id"])
 
 
 async def _begin(update: Update, context: Context, branch: Branch) -> int:
@@ -121,15 +116,9 @@ async def in_group(update: Update, context: Context) -> None:
 
 async def body_text(update: Update, context: Context) -> int:
     branch = await _branch(context)
-    tr = translator(update, branch)
-    try:
-        body = services(context).migrants.check_body(update.effective_message.text)  # type: ignore[union-attr]
-    except DomainError as error:
-        await reply(update, refusal(update, error, branch))
+    if not await STEPS.take_text(update, context, branch, "body", services(context).migrants.check_body):
         return TEXT
-    context.user_data["migrant"]["body"] = body
-    buttons = InlineKeyboardMarkup([[InlineKeyboardButton(tr("migrant.no_photo"), callback_data="mg:np")], _cancel_row(tr)])
-    await reply(update, tr("migrant.ask_photo"), reply_markup=buttons)
+    await STEPS.ask_photo(update, translator(update, branch))
     return PHOTO
 
 
@@ -139,24 +128,11 @@ async def _show_confirm(update: Update, context: Context) -> int:
     draft = context.user_data["migrant"]
     summary = tr("migrant.confirm", quarter=draft["quarter"], body=draft["body"],
                  photo=tr("common.yes") if draft.get("photo") else tr("common.no"))
-    buttons = InlineKeyboardMarkup([[InlineKeyboardButton(tr("migrant.submit"), callback_data="mg:go"),
-                                     InlineKeyboardButton(tr("common.cancel"), callback_data=CANCEL)]])
-    await context.bot.send_message(update.effective_chat.id, summary, reply_markup=buttons)  # type: ignore[union-attr]
+    await STEPS.show_confirm(update, context, tr, summary)
     return CONFIRM
 
 
-async def photo_sent(update: Update, context: Context) -> int:
-    message = update.effective_message
-    assert message is not None and message.photo
-    context.user_data["migrant"]["photo"] = message.photo[-1].file_id
-    return await _show_confirm(update, context)
-
-
-async def no_photo(update: Update, context: Context) -> int:
-    assert update.callback_query is not None
-    await answer(update.callback_query)
-    context.user_data["migrant"]["photo"] = None
-    return await _show_confirm(update, context)
+photo_sent, no_photo = STEPS.photo_handlers(_show_confirm)
 
 
 async def send_to_reviewers(context: Context, branch: Branch, report: MigrantReport, member: Member) -> int:
@@ -241,42 +217,25 @@ async def accept(update: Update, context: Context) -> None:
     await _publish(context, update, review)
 
 
-async def return_start(update: Update, context: Context) -> int:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    number = int(query.data.split(":")[2])
-    try:
-        branch, report, member = await services(context).migrants.view(number, actor(query.from_user))
-    except DomainError as error:
-        await answer(query, refusal(update, error), alert=True)
-        return ConversationHandler.END
-    tr = translator(update, branch)
-    await answer(query)
-    context.user_data["returning"] = number
-    await context.bot.send_message(query.from_user.id, tr("migrant.ask_reason", number=number, name=member.name))
-    return REASON
+async def _ask_return_reason(update: Update, context: Context, number: int) -> str:
+    assert update.callback_query is not None
+    branch, _report, member = await services(context).migrants.view(number, actor(update.callback_query.from_user))
+    return translator(update, branch)("migrant.ask_reason", number=number, name=member.name)
 
 
-async def return_reason(update: Update, context: Context) -> int:
-    number = context.user_data.get("returning")
-    message = update.effective_message
-    assert message is not None and update.effective_user is not None
-    try:
-        review = await services(context).migrants.review(number, actor(update.effective_user), accept=False,  # type: ignore[arg-type]
-                                                         reason=message.text)
-    except DomainError as error:
-        await reply(update, refusal(update, error))
-        return REASON if error.key in ("migrant.reason_required", "text.too_long") else ConversationHandler.END
-    context.user_data.pop("returning", None)
+async def _return(update: Update, context: Context, number: int, reason: str | None) -> Review:
+    assert update.effective_user is not None
+    return await services(context).migrants.review(number, actor(update.effective_user), accept=False, reason=reason)
+
+
+async def _returned(update: Update, context: Context, review: Review) -> None:
     await reply(update, outcome(translator(update, review.branch), review))
     await _publish(context, update, review)
-    return ConversationHandler.END
 
 
-async def return_cancel(update: Update, context: Context) -> int:
-    context.user_data.pop("returning", None)
-    await reply(update, translator(update)("common.cancelled"))
-    return ConversationHandler.END
+RETURNING = ReasonStep(store_key="returning", ask_again=("migrant.reason_required", "text.too_long"),
+                       ask=_ask_return_reason, decide=_return, done=_returned)
+return_start, return_reason, return_cancel = RETURNING.start, RETURNING.reason, RETURNING.cancel
 
 
 # --- /migrants ------------------------------------------------------------------------------------
