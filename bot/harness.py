@@ -18,7 +18,7 @@ from bot.clock import Clock
 from bot.offline import OfflineTelegram, RecordedCall
 from bot.services import Services
 from handlers.menus import set_menus
-from storage.db import Database
+from storage.backends import make_database
 
 _TAG = re.compile(r"<[^>]+>")
 
@@ -30,8 +30,9 @@ def plain(text: str) -> str:
 
 class Harness:
     def __init__(self, db_path: str | Path, clock: Clock | None = None, echo: Callable[[str], None] | None = None):
+        """``db_path``: a SQLite file, or a database URL (``sqlite:///…``, ``postgresql://…``)."""
         self.world = OfflineTelegram()
-        self.db = Database(db_path)
+        self.db = make_database(db_path)
         self.services = Services(self.db, clock)
         self.app: Application = build_application(
             self.world.token, self.services, request=self.world.request, rate_limit=False, set_menus=False

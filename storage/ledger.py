@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from storage._util import row_dict, utcnow
+from storage.errors import INTEGRITY_ERRORS
 from storage.db import Connection
 from bot.domain.records import LedgerRow, NewLedgerRow, Source
 from bot.errors import InvalidInput
@@ -28,7 +27,7 @@ async def append(conn: Connection, row: NewLedgerRow) -> LedgerRow | None:
              row.source.value, row.reference, row.actor_id, row.reason, row.reverses_id, utcnow()),
         ) as cursor:
             created = await cursor.fetchone()
-    except sqlite3.IntegrityError as exc:
+    except INTEGRITY_ERRORS as exc:
         if YEAR_LOCKED in str(exc):
             raise InvalidInput("year.locked", year=row.occurred_on.year) from None
         raise

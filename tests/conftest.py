@@ -1,4 +1,10 @@
-"""Shared fixtures for the handler tests: a fixed clock, a Harness on a fresh SQLite file, a branch.
+"""Shared fixtures for the handler tests: a fixed clock, a Harness on a fresh database, a branch.
+
+Every test that takes ``h`` (or ``database_url``) runs twice: on a fresh SQLite file and on a fresh
+PostgreSQL database (a throwaway cluster started once per session, tests/pg.py), as ``[sqlite]`` and
+``[postgres]``. ``@pytest.mark.sqlite_only`` keeps a test on SQLite (it reads the file itself);
+``TEST_BACKENDS=sqlite`` runs one backend only, for a quick local run. Outside CI a machine without
+PostgreSQL skips the postgres half loudly; in CI (``CI`` set) that is a failure.
 
 Every test that uses ``h`` is also checked on teardown for what must never happen anywhere:
 the bot's internal-error message, a Bot API call refused for bad HTML or an overlong text, and
@@ -7,6 +13,7 @@ a callback query left unanswered.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +25,7 @@ import telegram
 from bot.clock import FixedClock
 from bot.harness import Harness, plain
 from bot.offline import RecordedCall
+from tests.pg import PostgresServer, PostgresUnavailable, postgres_server
 
 MOMENT = datetime(2026, 3, 20, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai, a Friday
 INTERNAL_ERROR = "抱歉，处理时出错了"
@@ -90,9 +98,63 @@ def clock() -> FixedClock:
     return FixedClock(MOMENT)
 
 
+BACKENDS = tuple(b for b in os.environ.get("TEST_BACKENDS", "sqlite,postgres").split(",") if b)
+_postgres_missing: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: the test reads the SQLite file itself; it runs on SQLite only")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test using the ``backend`` fixture (through ``h`` or ``database_url``) runs on each backend."""
+    if "backend" in metafunc.fixturenames:
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("backend", [b for b in BACKENDS if b == "sqlite" or not only_sqlite], scope="function")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _postgres_missing:
+        terminalreporter.write_line(
+            f"WARNING: the PostgreSQL half of the suite did NOT run: {_postgres_missing[0]}", red=True, bold=True
+        )
+
+
+@pytest.fixture(scope="session")
+def postgres() -> PostgresServer:
+    """One throwaway PostgreSQL cluster for the session (tests/pg.py)."""
+    try:
+        server = postgres_server()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL could not start in CI: {exc}", pytrace=False)
+        _postgres_missing.append(str(exc))
+        pytest.skip(f"PostgreSQL unavailable, the postgres half of the suite is NOT running: {exc}")
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-async def h(tmp_path: Path, clock: FixedClock, request: pytest.FixtureRequest) -> AsyncIterator[TestHarness]:
-    async with TestHarness(tmp_path / "t.sqlite3", clock) as harness:
+def backend() -> str:
+    """Overridden by the parametrisation (pytest_generate_tests); 'sqlite' where a test is not parametrised."""
+    return "sqlite"
+
+
+@pytest.fixture
+async def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[str | Path]:
+    """A fresh database at the newest schema: a SQLite file path, or the URL of a new PostgreSQL database."""
+    if backend == "sqlite":
+        yield tmp_path / "t.sqlite3"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    url = await server.new_database_async(migrated=True)
+    yield url
+    await server.drop_database_async(url)
+
+
+@pytest.fixture
+async def h(database_url: str | Path, clock: FixedClock, request: pytest.FixtureRequest) -> AsyncIterator[TestHarness]:
+    async with TestHarness(database_url, clock) as harness:
         yield harness
         if request.node.get_closest_marker("xfail") is None:
             assert_healthy(harness)
@@ -106,7 +168,7 @@ async def rows(h: Harness, sql: str, *args: object) -> list[dict]:
         return [dict(r) for r in await cursor.fetchall()]
 
 
-async def count(h: Harness, table: str, where: str = "1", *args: object) -> int:
+async def count(h: Harness, table: str, where: str = "TRUE", *args: object) -> int:
     async with h.db.conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", args) as cursor:
         row = await cursor.fetchone()
     return int(row[0])

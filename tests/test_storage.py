@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 from decimal import Decimal
 
@@ -10,12 +9,14 @@ import pytest
 
 from bot.domain.records import NewLedgerRow, Source
 from storage import branches, ledger, members
-from storage.db import Database, migrations
+from storage.backends import AnyDatabase as Database, open_database
+from storage.db import migrations
+from storage.errors import INTEGRITY_ERRORS
 
 
 @pytest.fixture
-async def db(tmp_path):
-    database = await Database(tmp_path / "s.sqlite3").open()
+async def db(database_url):
+    database = await open_database(database_url)
     yield database
     await database.close()
 
@@ -28,6 +29,7 @@ async def _member(db: Database) -> tuple[int, int]:
     return branch.id, member.id
 
 
+@pytest.mark.sqlite_only
 async def test_pragmas_and_schema_version(db: Database) -> None:
     assert (await db.pragma("journal_mode")).lower() == "wal"
     assert await db.pragma("foreign_keys") == "1"
@@ -36,11 +38,10 @@ async def test_pragmas_and_schema_version(db: Database) -> None:
     assert await db.schema_version() == migrations()[-1][0]
 
 
-async def test_migrations_are_applied_once(tmp_path) -> None:
-    path = tmp_path / "m.sqlite3"
-    first = await Database(path).open()
+async def test_migrations_are_applied_once(database_url) -> None:
+    first = await open_database(database_url)
     await first.close()
-    again = await Database(path).open()  # re-opening must not re-run CREATE TABLE
+    again = await open_database(database_url)  # re-opening must not re-run CREATE TABLE
     assert await again.schema_version() == migrations()[-1][0]
     await again.close()
 
@@ -54,10 +55,10 @@ async def test_ledger_is_append_only_and_keys_are_unique(db: Database) -> None:
         replay = await ledger.append(conn, row)
     assert first is not None and first.value == Decimal(-5)
     assert replay is None  # the same (source, reference, member) is written once
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         async with db.transaction() as conn:
             await conn.execute("UPDATE ledger SET value = '5'")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         async with db.transaction() as conn:
             await conn.execute("DELETE FROM ledger")
     async with db.read() as conn:
