@@ -7,12 +7,16 @@ import sqlite3
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from bot.cli import backup, main
 from bot.services import Actor
 from bot.services.declarations import Draft, Verdict
 from bot.settings import Settings
 from storage.db import Database
 from tests.conftest import TestHarness
+
+pytestmark = pytest.mark.sqlite_only  # `backup` copies the SQLite file (PostgreSQL: pg_dump)
 
 
 def _actor(user) -> Actor:
