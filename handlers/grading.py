@@ -386,8 +386,11 @@ async def _act_on_preview(update: Update, context: Context, action: str):
     _, _, branch_id, year, mask, shown = _data(query.data)
     svc = services(context)
     branch = await svc.branches.by_id(int(branch_id))
+    service: object = svc.grading
+    if action == "publicise" and await svc.town_review.town_of(branch) is not None:
+        service, action = svc.town_review, "submit"  # a branch in a town: the town reviews first
     try:
-        view = await getattr(svc.grading, action)(branch, actor(query.from_user), int(year), int(mask), shown)
+        view = await getattr(service, action)(branch, actor(query.from_user), int(year), int(mask), shown)
     except InvalidInput as error:
         if error.key not in _CHANGED:
             raise
@@ -411,6 +414,11 @@ async def confirm_button(update: Update, context: Context) -> None:
     if acted is None:
         return
     view, branch, tr, year = acted
+    if not isinstance(view, PublicityView):  # sent to the town for review; approval starts the publicity
+        from handlers.town_review import submitted  # (imports this module)
+
+        await submitted(update, context, view)
+        return
     await answer(query, tr("grade.publicised_popup", year=year))
     await _clear_buttons(query)
     svc = services(context)
@@ -435,6 +443,10 @@ async def finalise_button(update: Update, context: Context) -> None:
     await reply(update, tr("grade.finalised", year=year))
     await _announce_final(context.application, view)
     await _send_documents(context.application, view)
+    from handlers.town_review import tell_filed  # (imports this module)
+
+    if (town := await tell_filed(context.application, view)) is not None:
+        await reply(update, tr("town_review.filed", year=year, town=town))
 
 
 async def _announce_final(app: Application, view: FinalView) -> None:

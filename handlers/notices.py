@@ -573,6 +573,10 @@ async def appeal_command(update: Update, context: Context) -> None:
         return
     view = await svc.notices.appeal(branch, actor(update.effective_user), int(match[1]), match[2])
     await reply(update, tr("appeal.recorded", number=view.objection.id))
+    from handlers.town_review import appeal_to_town  # (imports this module)
+
+    if (town := await appeal_to_town(context, view.objection.id)) is not None:  # the town decides it
+        await reply(update, tr("town_review.appeal_sent", number=view.objection.id, town=town))
     o = view.objection
     appellant = view.objector if o.appealed_by == view.objector.id else view.member
     for receiver in await svc.notices.appeal_receivers(branch):

@@ -52,6 +52,8 @@ from storage import grading as grading_repo
 from storage import ledger as ledger_repo
 from storage import members as member_repo
 from storage import notices as notice_repo
+from storage import town_review as town_repo
+from storage import towns as towns_repo
 from storage.db import Connection, Database
 from storage.grading import GradeRound, Reopen
 
@@ -318,7 +320,17 @@ class GradingService:
         democratic = [line.member_id for line in result.lines if DEMOCRATIC_MISSING in line.flags]
         if democratic:
             warnings.append(GradeWarning("grade.warn.democratic_missing", count=len(democratic), names=listed(democratic)))
+        async with self.db.read() as conn:  # the town's review of the confirmed result (services.town_review)
+            review = await town_repo.latest_review(conn, branch.id, year)
+        if review is not None and review.status == "pending":
+            warnings.append(GradeWarning("town_review.warn.pending", since=_local(review.submitted_at, branch)))
+        elif review is not None and review.status in ("returned", "stale") and await self._unpublished(branch, year):
+            warnings.append(GradeWarning(f"town_review.warn.{review.status}", reason=review.reason or ""))
         return warnings
+
+    async def _unpublished(self, branch: Branch, year: int) -> bool:
+        async with self.db.read() as conn:
+            return await grading_repo.current(conn, branch.id, year) is None
 
     async def _draft(self, branch: Branch, year: int, mask: int | None, default_choice: list[int] | None = None,
                      stage: str = "preview") -> Draft:
@@ -412,9 +424,24 @@ class GradingService:
     # --- the publicity --------------------------------------------------------------------------------
 
     async def publicise(self, branch: Branch, actor: Actor, year: int, mask: int, shown: str) -> PublicityView:
-        """Confirm the previewed result: record the round and its notice (sent by the caller), once."""
+        """Confirm the previewed result: record the round and its notice (sent by the caller), once. A
+        branch in a town goes through the town's review first (services.town_review.submit, then
+        ``record_publicity`` on approval): refused here, so no path skips the town."""
         self._check_year(branch, year)
         await self._secretary(branch, actor)
+        async with self.db.read() as conn:
+            if await towns_repo.town_of_branch(conn, branch.id) is not None:
+                raise InvalidInput("town_review.review_first", year=year)
+        draft = await self.ready_draft(branch, year, mask, shown)
+        async with self.db.transaction() as conn:
+            secretary = await require_role(conn, branch.id, actor.user_id, GRADERS)
+            stored = await self.record_publicity(conn, branch, draft, secretary.id)
+        return await self.publicity(branch, stored.id)
+
+    async def ready_draft(self, branch: Branch, year: int, mask: int, shown: str) -> Draft:
+        """The year's result exactly as shown (fingerprint ``shown``), checked ready for the publicity:
+        no round yet, the year over, the tie resolved, every notice of the year posted. No authority."""
+        self._check_year(branch, year)
         today = self.clock.today(branch.timezone)
         async with self.db.read() as conn:
             current = await self._refuse_final(conn, branch, year)
@@ -432,39 +459,43 @@ class GradingService:
         for owed in await self._notices.owed(branch, now):
             if owed.last.year == year and owed.key not in sent:
                 raise InvalidInput("grade.notice_pending", period=owed.key, due=_local(owed.due_at, branch))
-        result, rulebook = draft.result, draft.rulebook
+        return draft
+
+    async def record_publicity(self, conn: Connection, branch: Branch, draft: Draft, confirmed_by: int) -> GradeRound:
+        """In the caller's transaction: the round, its published results and its notice (the publicity
+        starts when the caller sends it). ``confirmed_by``: the secretary who confirmed the result."""
+        year, result, rulebook = draft.year, draft.result, draft.rulebook
         days = publicity_days(rulebook)
         first, last = date(year, 1, 1), date(year, 12, 31)
-        async with self.db.transaction() as conn:
-            secretary = await require_role(conn, branch.id, actor.user_id, GRADERS)
-            if await self._refuse_final(conn, branch, year) is not None:
-                raise AlreadyDone("grade.already_publicised", year=year)
-            if await grading_repo.last_ledger_id(conn, branch.id) != draft.upto:
-                raise InvalidInput("grade.changed")
-            number = await grading_repo.next_round_number(conn, branch.id, year)
-            notice = await notice_repo.create(
-                conn, branch_id=branch.id, period_key=notice_key(year, number, rulebook.settings.review_period),
-                first_day=first, last_day=last, due_at=now, posted_at=now, closes_at=now + timedelta(days=days),
-                late=False, ledger_upto=draft.upto)
-            if notice is None:
-                raise AlreadyDone("grade.already_publicised", year=year)
-            stored = await grading_repo.create_round(
-                conn, branch_id=branch.id, year=year, rulebook_code=result.rulebook_code, tie_choice=draft.chosen,
-                notice_id=notice.id, publicity_days=days, result=result, upto=draft.upto, confirmed_by=secretary.id, at=now)
-            if stored is None:
-                raise AlreadyDone("grade.already_publicised", year=year)
-            await grading_repo.add_results(conn, stored.id, "published", result)
-            scored = {line.member_id: line for line in result.lines if line.figure is not None}
-            rows = await notice_repo.ledger_of_branch(conn, branch.id, first, last, draft.upto)
-            in_force = effective(r.entry() for r in rows)
-            by_id = {r.id: r for r in rows}
-            await notice_repo.add_entries(conn, notice.id, [
-                (e.id, by_id[e.id].member_id) for e in in_force
-                if by_id[e.id].member_id in scored and objectable(by_id[e.id])
-                and (e.value != ZERO or _zero_out(rulebook_of(branch), e.item_code))])  # a zero-out is worth 0 but decides the year
-            await notice_repo.add_members(conn, notice.id, [
-                (member_id, format_points(line.figure), str(line.figure)) for member_id, line in scored.items()])  # type: ignore[arg-type]
-        return await self.publicity(branch, stored.id)
+        now = self._now()
+        if await self._refuse_final(conn, branch, year) is not None:
+            raise AlreadyDone("grade.already_publicised", year=year)
+        if await grading_repo.last_ledger_id(conn, branch.id) != draft.upto:
+            raise InvalidInput("grade.changed")
+        number = await grading_repo.next_round_number(conn, branch.id, year)
+        notice = await notice_repo.create(
+            conn, branch_id=branch.id, period_key=notice_key(year, number, rulebook.settings.review_period),
+            first_day=first, last_day=last, due_at=now, posted_at=now, closes_at=now + timedelta(days=days),
+            late=False, ledger_upto=draft.upto)
+        if notice is None:
+            raise AlreadyDone("grade.already_publicised", year=year)
+        stored = await grading_repo.create_round(
+            conn, branch_id=branch.id, year=year, rulebook_code=result.rulebook_code, tie_choice=draft.chosen,
+            notice_id=notice.id, publicity_days=days, result=result, upto=draft.upto, confirmed_by=confirmed_by, at=now)
+        if stored is None:
+            raise AlreadyDone("grade.already_publicised", year=year)
+        await grading_repo.add_results(conn, stored.id, "published", result)
+        scored = {line.member_id: line for line in result.lines if line.figure is not None}
+        rows = await notice_repo.ledger_of_branch(conn, branch.id, first, last, draft.upto)
+        in_force = effective(r.entry() for r in rows)
+        by_id = {r.id: r for r in rows}
+        await notice_repo.add_entries(conn, notice.id, [
+            (e.id, by_id[e.id].member_id) for e in in_force
+            if by_id[e.id].member_id in scored and objectable(by_id[e.id])
+            and (e.value != ZERO or _zero_out(rulebook_of(branch), e.item_code))])  # a zero-out is worth 0 but decides the year
+        await notice_repo.add_members(conn, notice.id, [
+            (member_id, format_points(line.figure), str(line.figure)) for member_id, line in scored.items()])  # type: ignore[arg-type]
+        return stored
 
     async def publicity(self, branch: Branch, round_id: int) -> PublicityView:
         """A round's publicity as recorded (the same each time: a retry sends only what is missing)."""
@@ -543,6 +574,9 @@ class GradingService:
                 raise AlreadyDone("grade.finalised", year=year, at=_local(now, branch))
             await grading_repo.add_results(conn, current.id, "final", draft.result)
             await grading_repo.lock(conn, branch.id, year, current.id, now)
+            town = await towns_repo.town_of_branch(conn, branch.id)
+            if town is not None:  # the filing (备案): the locked snapshot reaches the town with the lock
+                await town_repo.file_round(conn, round_id=current.id, branch_id=branch.id, town_id=town.id, year=year, at=now)
             final = await grading_repo.by_id(conn, current.id)
         assert final is not None and draft.published is not None
         return FinalView(branch=branch, rulebook=draft.rulebook, round=final, result=draft.result, published=draft.published,

@@ -47,6 +47,8 @@ from storage import branches as branch_repo
 from storage import ledger as ledger_repo
 from storage import members as member_repo
 from storage import notices as notice_repo
+from storage import town_review as town_repo
+from storage import towns as towns_repo
 from storage.db import Connection, Database
 
 DECIDERS = (Role.SUPERVISOR, Role.SECRETARY, Role.DEPUTY)  # decide objections and disputes
@@ -468,7 +470,8 @@ class NoticeService:
             return await self._view(conn, decided, decider)
 
     async def appeal(self, branch: Branch, actor: Actor, objection_id: int, reason: str | None) -> ObjectionView:
-        """The objector or the member concerned appeals a decision upward (申诉): a flag and a record, once."""
+        """The objector or the member concerned appeals a decision upward (申诉): a flag and a record, once;
+        where the branch belongs to a town, also the town's appeal record (in the same transaction)."""
         async with self.db.transaction() as conn:
             me = await _approved(conn, branch.id, actor.user_id)
             objection = await notice_repo.objection(conn, objection_id)
@@ -481,8 +484,13 @@ class NoticeService:
             if objection.appealed_at is not None:
                 raise AlreadyDone("objection.appeal_already", number=objection.id)
             text = _reason(reason)
-            if not await notice_repo.appeal(conn, objection.id, me.id, text, self._now()):
+            now = self._now()
+            if not await notice_repo.appeal(conn, objection.id, me.id, text, now):
                 raise AlreadyDone("objection.appeal_already", number=objection.id)
+            town = await towns_repo.town_of_branch(conn, branch.id)
+            if town is not None:  # the appeal reaches the town, which decides it (services.town_review)
+                await town_repo.add_appeal(conn, objection_id=objection.id, branch_id=branch.id, town_id=town.id,
+                                           appellant_id=me.id, reason=text, at=now)
             appealed = await notice_repo.objection(conn, objection.id)
             assert appealed is not None
             return await self._view(conn, appealed)

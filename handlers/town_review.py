@@ -1,0 +1,480 @@
+"""Telegram glue for the town's part in a branch's year: appeals, the year-end review, the filing.
+
+- An appeal (/appeal, handlers/notices.py) in a branch of a town reaches the town's administrators as a
+  card (``appeal_to_town``) with two buttons: uphold the branch's decision / order a correction, each
+  followed by a reason typed in private. For a dispute of a score the administrator first picks the
+  entry to correct. The appellant, the member concerned, and the branch's secretary and deputy are
+  told; an ordered correction comes to the branch with a button to write it (the town never writes it).
+- The secretary's confirmation of the grades (/grade's button, handlers/grading.py) in a branch of a
+  town goes to the town for review (``submitted``): approve (the publicity starts, as without a town) or
+  send back with reasons (the secretary is told and may confirm again).
+- ``/townfile [YEAR]`` (private, a town administrator): the town's filing (备案) as one xlsx; the same
+  from the button ``filing_button`` gives (for the /town menu).
+
+Buttons (prefix ``tv:``; no authority in them, the service checks the presser every time):
+``tv:au:<appeal>`` uphold, ``tv:ac:<appeal>`` order a correction, ``tv:ae:<appeal>:<entry>`` the entry to
+correct (disputes), ``tv:ap:<appeal>`` the branch writes the correction, ``tv:ra:<review>`` approve,
+``tv:rb:<review>`` send back, ``tv:f:<town>:<year>`` the filing's xlsx, ``tv:x`` cancel a reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ConversationHandler, MessageHandler, filters
+
+from bot.domain.notice import ObjectionKind, ObjectionStatus
+from bot.domain.records import LedgerRow
+from bot.errors import DomainError, InvalidInput
+from bot.i18n import Safe, Translator, language_of
+from bot.services import Services
+from bot.services.branches import rulebook_of
+from bot.services.grading import FinalView
+from bot.services.town_review import CORRECT, UPHOLD, AppealView, ReviewView
+from handlers.common import (
+    Context,
+    actor,
+    answer,
+    conversation_exits,
+    domain_errors,
+    edit_or_send,
+    is_private,
+    refusal,
+    reply,
+    send_private,
+    services,
+    translator,
+)
+from handlers.grading import distribution_text, flag_summary, publish_now, result_line
+from handlers.notices import item_label, local_time, member_tr, pack, signed
+
+log = logging.getLogger(__name__)
+
+MENU: dict[str, tuple[str, ...]] = {"private": ("townfile",), "group": (), "admin": ()}
+
+REASON = 0
+DRAFT = "tv"
+CANCEL = "tv:x"
+ASK_AGAIN = ("town_review.reason_required", "text.too_long")
+_YEAR = re.compile(r"^\d{4}$")
+
+cancel, _ = conversation_exits(DRAFT, "town_review")
+
+
+# --- rendering -----------------------------------------------------------------------------------------
+
+
+def _town_tr(view: AppealView | ReviewView, user_language: str | None = None) -> Translator:
+    return Translator(language_of(user_language, view.town.language))
+
+
+def _entry_text(tr: Translator, view: AppealView, row: LedgerRow) -> str:
+    return tr("town_review.entry", number=row.id, name=view.member.name, date=row.occurred_on.isoformat(),
+              item=item_label(tr, rulebook_of(view.branch), row), value=signed(row.value))
+
+
+def _branch_decision(tr: Translator, view: AppealView) -> str:
+    o = view.objection
+    if o.status is ObjectionStatus.WITHDRAWN:
+        return tr("town_review.branch_withdrew", reversal=o.reversal_id or "-")
+    if o.status is ObjectionStatus.RESOLVED:
+        return tr("town_review.branch_resolved")
+    return tr("town_review.branch_upheld")
+
+
+def appeal_card(tr: Translator, view: AppealView) -> str:
+    o = view.objection
+    if o.kind is ObjectionKind.OBJECTION and view.entry is not None:
+        about = tr("town_review.about_entry", objection=o.id, entry=Safe(_entry_text(tr, view, view.entry)), reason=o.reason)
+    else:
+        about = tr("town_review.about_dispute", objection=o.id, name=view.member.name, reason=o.reason)
+    return tr("town_review.appeal_card", number=view.appeal.id, town=view.town.name, branch=view.branch.title,
+              about=Safe(about), decision=Safe(_branch_decision(tr, view)), appellant=view.appellant.name,
+              reason=view.appeal.reason)
+
+
+def appeal_outcome(tr: Translator, view: AppealView, by: str | None = None) -> str:
+    a = view.appeal
+    by_text = tr("town_review.by", name=by) if by else ""
+    if a.status == UPHOLD:
+        return tr("town_review.outcome_upheld", town=view.town.name, by=Safe(by_text), reason=a.decision_reason or "")
+    assert view.target is not None
+    key = "town_review.correction_reinstate" if a.correction_kind == "reinstate" else "town_review.correction_reverse"
+    correction = tr(key, entry=Safe(_entry_text(tr, view, view.target)))
+    text = tr("town_review.outcome_correction", town=view.town.name, by=Safe(by_text), correction=Safe(correction),
+              reason=a.decision_reason or "")
+    if a.status == "corrected" and view.correction is not None:
+        text += "\n" + tr("town_review.outcome_corrected", row=view.correction.id)
+    return text
+
+
+def appeal_keyboard(tr: Translator, view: AppealView) -> InlineKeyboardMarkup:
+    number = view.appeal.id
+    return InlineKeyboardMarkup([[
+        InlineKeyboardButton(tr("town_review.uphold_button"), callback_data=f"tv:au:{number}"),
+        InlineKeyboardButton(tr("town_review.correct_button"), callback_data=f"tv:ac:{number}"),
+    ]])
+
+
+def review_blocks(tr: Translator, view: ReviewView) -> list[str]:
+    review, result, rulebook = view.review, view.result, view.rulebook
+    head = [tr("town_review.review_card", number=review.id, town=view.town.name, branch=view.branch.title,
+               year=review.year, attempt=review.attempt, secretary=view.secretary.name if view.secretary else "-",
+               at=local_time(review.submitted_at, view.branch)),
+            distribution_text(tr, rulebook, result)]
+    flags = flag_summary(tr, rulebook, result)
+    if flags:
+        head.append(tr("grade.flags_header") + "\n" + "\n".join(flags))
+    lines = [tr("grade.lines_header")] + ([result_line(tr, rulebook, line) for line in result.lines] or [tr("grade.nobody")])
+    return ["\n".join(head), "\n".join(lines), tr("town_review.review_hint", year=review.year)]
+
+
+def review_keyboard(tr: Translator, view: ReviewView) -> InlineKeyboardMarkup:
+    number = view.review.id
+    return InlineKeyboardMarkup([[
+        InlineKeyboardButton(tr("town_review.approve_button"), callback_data=f"tv:ra:{number}"),
+        InlineKeyboardButton(tr("town_review.send_back_button"), callback_data=f"tv:rb:{number}"),
+    ]])
+
+
+def filing_button(tr: Translator, town_id: int, year: int) -> InlineKeyboardButton:
+    """The filing's button, for the town's menu (/town): the year's xlsx in this chat."""
+    return InlineKeyboardButton(tr("town_review.filing_button", year=year), callback_data=f"tv:f:{town_id}:{year}")
+
+
+def cancel_keyboard(tr: Translator) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(tr("common.cancel"), callback_data=CANCEL)]])
+
+
+async def _edit_cards(context: Context, kind: str, ref_id: int, text_of) -> None:
+    """Every administrator's copy of a card shows the decision (its buttons go)."""
+    svc = services(context)
+    for chat_id, message_id in await svc.town_review.cards(kind, ref_id):
+        try:
+            await context.bot.edit_message_text(text_of(chat_id), chat_id=chat_id, message_id=message_id)
+        except (BadRequest, Forbidden) as exc:  # deleted or unchanged: the decision stands
+            log.debug("could not edit a town card: %s", exc)
+
+
+# --- appeals reaching the town -----------------------------------------------------------------------------
+
+
+async def appeal_to_town(context: Context, objection_id: int) -> str | None:
+    """After /appeal: when the objection's branch belongs to a town, its administrators get the card.
+    Returns the town's name (None: a branch without a town, as before)."""
+    svc = services(context)
+    view = await svc.town_review.appeal_of_objection(objection_id)
+    if view is None:
+        return None
+    tr = _town_tr(view)
+    for user_id in await svc.town_review.admins(view.town.id):
+        sent = await send_private(context, user_id, appeal_card(tr, view), reply_markup=appeal_keyboard(tr, view))
+        if sent is not None:
+            await svc.town_review.remember_card("appeal", view.appeal.id, sent.chat_id, sent.message_id)
+    return view.town.name
+
+
+async def uphold_button(update: Update, context: Context) -> int:
+    return await _ask_reason(update, context, "au")
+
+
+async def correct_button(update: Update, context: Context) -> int:
+    """Order a correction: for an objection the entry is known; a dispute first picks the entry."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    number = int(query.data.split(":")[2])
+    try:
+        view, rows = await services(context).town_review.correction_choices(number, actor(query.from_user))
+    except DomainError as error:
+        await answer(query, refusal(update, error), alert=True)
+        return ConversationHandler.END
+    if view.objection.kind is ObjectionKind.OBJECTION:
+        return await _ask_reason(update, context, "ac", view=view, ledger_id=None)
+    await answer(query)
+    tr = translator(update)
+    buttons = [[InlineKeyboardButton(f"#{row.id} {row.occurred_on.isoformat()} {item_label(tr, rulebook_of(view.branch), row)} "
+                                     f"{signed(row.value)}"[:60], callback_data=f"tv:ae:{number}:{row.id}")] for row in rows]
+    buttons.append([InlineKeyboardButton(tr("common.cancel"), callback_data=CANCEL)])
+    await context.bot.send_message(query.from_user.id, tr("town_review.pick_entry", number=number, name=view.member.name),
+                                   reply_markup=InlineKeyboardMarkup(buttons))
+    return ConversationHandler.END
+
+
+async def entry_button(update: Update, context: Context) -> int:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    return await _ask_reason(update, context, "ac", ledger_id=int(query.data.split(":")[3]))
+
+
+async def send_back_button(update: Update, context: Context) -> int:
+    return await _ask_reason(update, context, "rb")
+
+
+async def _ask_reason(update: Update, context: Context, action: str, view: AppealView | None = None,
+                      ledger_id: int | None = None) -> int:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    number = int(query.data.split(":")[2])
+    svc = services(context)
+    tr = translator(update)
+    try:
+        if action == "rb":
+            review = await svc.town_review.check_review(number, actor(query.from_user))
+            question = tr("town_review.ask_send_back", branch=review.branch.title, year=review.review.year)
+        else:
+            view = view or await svc.town_review.check_appeal(number, actor(query.from_user))
+            if action == "au":
+                question = tr("town_review.ask_uphold", number=number)
+            else:
+                question = tr("town_review.ask_correct", number=number)
+    except DomainError as error:
+        await answer(query, refusal(update, error), alert=True)
+        return ConversationHandler.END
+    await answer(query)
+    context.user_data[DRAFT] = {"action": action, "id": number, "ledger": ledger_id}
+    await context.bot.send_message(query.from_user.id, question, reply_markup=cancel_keyboard(tr))
+    return REASON
+
+
+async def reason_text(update: Update, context: Context) -> int:
+    svc = services(context)
+    pending = context.user_data.get(DRAFT) or {}
+    message = update.effective_message
+    assert message is not None and update.effective_user is not None
+    who = actor(update.effective_user)
+    try:
+        if pending.get("action") == "rb":
+            review = await svc.town_review.send_back(pending["id"], who, message.text)
+        elif pending.get("action") in ("au", "ac"):
+            verdict = UPHOLD if pending["action"] == "au" else CORRECT
+            view = await svc.town_review.decide_appeal(pending["id"], who, verdict, message.text, pending.get("ledger"))
+        else:
+            return ConversationHandler.END
+    except DomainError as error:
+        await reply(update, refusal(update, error))
+        if error.key in ASK_AGAIN:
+            return REASON  # type it again
+        context.user_data.pop(DRAFT, None)
+        return ConversationHandler.END
+    context.user_data.pop(DRAFT, None)
+    if pending["action"] == "rb":
+        await _sent_back(update, context, review)
+    else:
+        await _appeal_decided(update, context, view)
+    return ConversationHandler.END
+
+
+async def _appeal_decided(update: Update, context: Context, view: AppealView) -> None:
+    assert update.effective_user is not None
+    tr = translator(update)
+    by = update.effective_user.full_name
+    await reply(update, tr("town_review.decided", number=view.appeal.id) + "\n" + appeal_outcome(tr, view))
+    town_tr = _town_tr(view)
+    await _edit_cards(context, "appeal", view.appeal.id,
+                      lambda _chat: appeal_card(town_tr, view) + "\n\n" + appeal_outcome(town_tr, view, by))
+    await _tell_people(context, view, "town_review.told_decided")
+    svc = services(context)
+    for person in await svc.town_review.branch_told(view.branch.id):
+        ptr = member_tr(person, view.branch)
+        text = ptr("town_review.told_branch", number=view.appeal.id, town=view.town.name, branch=view.branch.title) \
+            + "\n" + appeal_card(ptr, view) + "\n\n" + appeal_outcome(ptr, view)
+        markup = None
+        if view.appeal.status == CORRECT and person.id != view.member.id:
+            text += "\n" + ptr("town_review.apply_hint")
+            markup = InlineKeyboardMarkup([[InlineKeyboardButton(ptr("town_review.apply_button"),
+                                                                 callback_data=f"tv:ap:{view.appeal.id}")]])
+        await send_private(context, person.user_id, text, reply_markup=markup)  # type: ignore[arg-type]
+
+
+async def _tell_people(context: Context, view: AppealView, key: str) -> None:
+    """The appellant and, when someone else appealed, the member whose points it is."""
+    people = [view.appellant] + ([view.member] if view.member.id != view.appellant.id else [])
+    for person in people:
+        if person.user_id is None:
+            continue
+        ptr = member_tr(person, view.branch)
+        await send_private(context, person.user_id, ptr(key, number=view.appeal.id, objection=view.objection.id,
+                                                        town=view.town.name) + "\n" + appeal_outcome(ptr, view))
+
+
+@domain_errors
+async def apply_button(update: Update, context: Context) -> None:
+    """The branch's secretary or deputy writes the correction the town ordered."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    svc = services(context)
+    view = await svc.town_review.apply_correction(int(query.data.split(":")[2]), actor(query.from_user))
+    tr = translator(update, view.branch)
+    assert view.correction is not None
+    await answer(query, tr("town_review.applied", number=view.appeal.id, row=view.correction.id))
+    await edit_or_send(query, appeal_card(tr, view) + "\n\n" + appeal_outcome(tr, view))
+    await _tell_people(context, view, "town_review.told_corrected")
+    town_tr = _town_tr(view)
+    for user_id in await svc.town_review.admins(view.town.id):
+        await send_private(context, user_id, town_tr("town_review.told_town_corrected", branch=view.branch.title,
+                                                     number=view.appeal.id, row=view.correction.id))
+
+
+# --- the year-end review ------------------------------------------------------------------------------------
+
+
+async def submitted(update: Update, context: Context, view: ReviewView) -> None:
+    """After the secretary's confirmation in a branch of a town: the secretary is told, the town gets
+    the result to review (handlers/grading.confirm_button calls this)."""
+    query = update.callback_query
+    tr = translator(update, view.branch)
+    if query is not None:
+        await answer(query, tr("town_review.submitted_popup", town=view.town.name))
+        try:
+            await query.edit_message_reply_markup(None)
+        except BadRequest as exc:
+            log.debug("could not clear the grading buttons: %s", exc)
+    await reply(update, tr("town_review.submitted", year=view.review.year, town=view.town.name))
+    svc = services(context)
+    reached = 0
+    for user_id in await svc.town_review.admins(view.town.id):
+        ttr = _town_tr(view)
+        pieces = pack(review_blocks(ttr, view))
+        sent = None
+        for index, piece in enumerate(pieces):
+            last = index == len(pieces) - 1
+            sent = await send_private(context, user_id, piece, **({"reply_markup": review_keyboard(ttr, view)} if last else {}))
+            if sent is None:
+                break
+        if sent is not None:
+            reached += 1
+            await svc.town_review.remember_card("review", view.review.id, sent.chat_id, sent.message_id)
+    if reached == 0:
+        await reply(update, tr("town_review.no_admin", town=view.town.name))
+
+
+@domain_errors
+async def approve_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    svc = services(context)
+    approval = await svc.town_review.approve(int(query.data.split(":")[2]), actor(query.from_user))
+    view = approval.view
+    tr = translator(update)
+    year, by = view.review.year, query.from_user.full_name
+    secretary = view.secretary
+    str_ = member_tr(secretary, view.branch) if secretary is not None else Translator(view.branch.language)
+    if approval.round_id is None:  # the figures changed since the confirmation
+        await answer(query, tr("town_review.stale_popup"), alert=True)
+        await _edit_cards(context, "review", view.review.id,
+                          lambda _chat: _town_tr(view)("town_review.review_stale", branch=view.branch.title, year=year))
+        if secretary is not None and secretary.user_id is not None:
+            await send_private(context, secretary.user_id, str_("town_review.told_stale", year=year, town=view.town.name))
+        return
+    await answer(query, tr("town_review.approved_popup", branch=view.branch.title, year=year))
+    await _edit_cards(context, "review", view.review.id, lambda _chat: _town_tr(view)(
+        "town_review.review_approved", branch=view.branch.title, year=year, by=by))
+    assert approval.notice_key is not None
+    sent = await publish_now(context.application, view.branch, approval.round_id, approval.notice_key)
+    publicity = await svc.grading.publicity(view.branch, approval.round_id)
+    if secretary is not None and secretary.user_id is not None:
+        if sent and publicity.notice.sent:
+            text = str_("town_review.told_approved", year=year, town=view.town.name,
+                        closes=local_time(publicity.notice.closes_at, view.branch), days=publicity.round.publicity_days)
+        else:
+            text = str_("town_review.told_approved_retry", year=year, town=view.town.name)
+        await send_private(context, secretary.user_id, text)
+
+
+async def _sent_back(update: Update, context: Context, view: ReviewView) -> None:
+    assert update.effective_user is not None
+    tr = translator(update)
+    year, by = view.review.year, update.effective_user.full_name
+    await reply(update, tr("town_review.sent_back", branch=view.branch.title, year=year))
+    await _edit_cards(context, "review", view.review.id, lambda _chat: _town_tr(view)(
+        "town_review.review_returned", branch=view.branch.title, year=year, by=by, reason=view.review.reason or ""))
+    secretary = view.secretary
+    if secretary is not None and secretary.user_id is not None:
+        str_ = member_tr(secretary, view.branch)
+        await send_private(context, secretary.user_id, str_("town_review.told_returned", year=year, town=view.town.name,
+                                                            reason=view.review.reason or ""))
+
+
+# --- filing (备案) --------------------------------------------------------------------------------------------
+
+
+async def tell_filed(app: Application, view: FinalView) -> str | None:
+    """After finalisation in a branch of a town: its administrators hear that the year was filed (the
+    filing itself was recorded with the lock). Returns the town's name, None without a town."""
+    svc: Services = app.bot_data["services"]
+    town = await svc.town_review.town_of(view.branch)
+    if town is None:
+        return None
+    tr = Translator(town.language)
+    for user_id in await svc.town_review.admins(town.id):
+        await send_private(app, user_id, tr("town_review.told_filed", branch=view.branch.title, year=view.round.year,
+                                            command=f"/townfile {view.round.year}"),
+                           reply_markup=InlineKeyboardMarkup([[filing_button(tr, town.id, view.round.year)]]))
+    return town.name
+
+
+def _default_year(svc: Services) -> int:
+    today = svc.clock.today("Asia/Shanghai")
+    return today.year - 1 if today.month <= 6 else today.year
+
+
+async def _send_filing(update: Update, context: Context, town_id: int, year: int) -> None:
+    svc = services(context)
+    chat, user = update.effective_chat, update.effective_user
+    assert chat is not None and user is not None
+    tr = translator(update)
+    name, data, filed, total = await svc.town_review.filing_workbook(town_id, actor(user), year, tr.lang)
+    await context.bot.send_document(chat.id, document=InputFile(data, filename=name),
+                                    caption=tr("town_review.filing_caption", year=year, filed=filed, total=total))
+
+
+@domain_errors
+async def townfile_command(update: Update, context: Context) -> None:
+    tr = translator(update)
+    if not is_private(update):
+        await reply(update, tr("town_review.go_private"))
+        return
+    assert update.effective_user is not None
+    svc = services(context)
+    args = list(context.args or [])
+    if len(args) > 1 or (args and not _YEAR.match(args[0])):
+        raise InvalidInput("town_review.townfile_usage")
+    year = int(args[0]) if args else _default_year(svc)
+    for town in await svc.town_review.towns_of(actor(update.effective_user)):
+        await _send_filing(update, context, town.id, year)
+
+
+@domain_errors
+async def filing_press(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, _, town_id, year = query.data.split(":")
+    await _send_filing(update, context, int(town_id), int(year))
+    await answer(query)
+
+
+def register(app: Application) -> None:
+    """Add this module's handlers (called in bot.app.register_handlers)."""
+    private = filters.ChatType.PRIVATE
+    app.add_handler(ConversationHandler(
+        entry_points=[
+            CallbackQueryHandler(uphold_button, pattern=r"^tv:au:\d{1,12}$"),
+            CallbackQueryHandler(correct_button, pattern=r"^tv:ac:\d{1,12}$"),
+            CallbackQueryHandler(entry_button, pattern=r"^tv:ae:\d{1,12}:\d{1,12}$"),
+            CallbackQueryHandler(send_back_button, pattern=r"^tv:rb:\d{1,12}$"),
+        ],
+        states={REASON: [MessageHandler(filters.TEXT & ~filters.COMMAND & private, reason_text)]},
+        fallbacks=[CommandHandler("cancel", cancel), CallbackQueryHandler(cancel, pattern=f"^{CANCEL}$")],
+        name="town-review-reason", allow_reentry=True, per_message=False,
+    ))
+    app.add_handler(CallbackQueryHandler(cancel, pattern=f"^{CANCEL}$"))
+    app.add_handler(CallbackQueryHandler(apply_button, pattern=r"^tv:ap:\d{1,12}$"))
+    app.add_handler(CallbackQueryHandler(approve_button, pattern=r"^tv:ra:\d{1,12}$"))
+    app.add_handler(CallbackQueryHandler(filing_press, pattern=r"^tv:f:\d{1,12}:\d{4}$"))
+    app.add_handler(CommandHandler("townfile", townfile_command))
+
+
+__all__ = ["register", "appeal_to_town", "submitted", "tell_filed", "filing_button"]

@@ -1,0 +1,236 @@
+"""The town's part in a branch's year: appeals and their decisions, year-end reviews, filings (备案).
+
+Every change is conditional (``WHERE status = ...``) or keyed (UNIQUE + ON CONFLICT DO NOTHING), so a
+double tap changes nothing the second time. Migration 0017.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.domain.grading import GradeResult
+from storage._util import row_dict
+from storage.db import Connection
+
+
+class TownAppeal(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    objection_id: int
+    branch_id: int
+    town_id: int
+    appellant_id: int
+    reason: str
+    status: str  # open | upheld | correction_ordered | corrected
+    decided_by: int | None = None  # Telegram user id
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+    target_ledger_id: int | None = None
+    correction_kind: str | None = None  # reverse | reinstate
+    correction_id: int | None = None
+    applied_by: int | None = None
+    applied_at: datetime | None = None
+    created_at: datetime
+
+
+class YearReview(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    branch_id: int
+    town_id: int
+    year: int
+    attempt: int
+    status: str  # pending | approved | returned | stale
+    tie_mask: int
+    fingerprint: str
+    submitted_by: int
+    submitted_at: datetime
+    decided_by: int | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
+    round_id: int | None = None
+
+
+class Filing(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    round_id: int
+    branch_id: int
+    town_id: int
+    year: int
+    filed_at: datetime
+    round_status: str  # final | reopened (the snapshot stays; a re-opened year is filed again when final)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _appeal(row) -> TownAppeal:
+    return TownAppeal(**row_dict(row))
+
+
+def _review(row) -> YearReview:
+    data = row_dict(row)
+    return YearReview(**{k: v for k, v in data.items() if k in YearReview.model_fields})
+
+
+# --- appeals -----------------------------------------------------------------------------------------
+
+
+async def add_appeal(conn: Connection, *, objection_id: int, branch_id: int, town_id: int, appellant_id: int,
+                     reason: str, at: datetime) -> TownAppeal | None:
+    """The objection's appeal to the town, once: None when it is already there."""
+    async with conn.execute(
+        "INSERT INTO town_appeals (objection_id, branch_id, town_id, appellant_id, reason, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING *",
+        (objection_id, branch_id, town_id, appellant_id, reason, _iso(at)),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return _appeal(row) if row else None
+
+
+async def appeal(conn: Connection, appeal_id: int) -> TownAppeal | None:
+    async with conn.execute("SELECT * FROM town_appeals WHERE id = ?", (appeal_id,)) as cursor:
+        row = await cursor.fetchone()
+    return _appeal(row) if row else None
+
+
+async def appeal_of_objection(conn: Connection, objection_id: int) -> TownAppeal | None:
+    async with conn.execute("SELECT * FROM town_appeals WHERE objection_id = ?", (objection_id,)) as cursor:
+        row = await cursor.fetchone()
+    return _appeal(row) if row else None
+
+
+async def appeals_of_town(conn: Connection, town_id: int, statuses: tuple[str, ...]) -> list[TownAppeal]:
+    marks = ", ".join("?" for _ in statuses)
+    async with conn.execute(
+        f"SELECT * FROM town_appeals WHERE town_id = ? AND status IN ({marks}) ORDER BY id", (town_id, *statuses)
+    ) as cursor:
+        return [_appeal(r) for r in await cursor.fetchall()]
+
+
+async def decide_appeal(conn: Connection, appeal_id: int, *, status: str, by: int, at: datetime, reason: str,
+                        target_ledger_id: int | None, correction_kind: str | None) -> bool:
+    """open → upheld | correction_ordered, once."""
+    cursor = await conn.execute(
+        "UPDATE town_appeals SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ?, target_ledger_id = ?,"
+        " correction_kind = ? WHERE id = ? AND status = 'open'",
+        (status, by, _iso(at), reason, target_ledger_id, correction_kind, appeal_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def mark_corrected(conn: Connection, appeal_id: int, *, correction_id: int, by: int, at: datetime) -> bool:
+    """correction_ordered → corrected (the branch wrote ``correction_id``), once."""
+    cursor = await conn.execute(
+        "UPDATE town_appeals SET status = 'corrected', correction_id = ?, applied_by = ?, applied_at = ?"
+        " WHERE id = ? AND status = 'correction_ordered'",
+        (correction_id, by, _iso(at), appeal_id),
+    )
+    return cursor.rowcount == 1
+
+
+# --- year-end reviews --------------------------------------------------------------------------------
+
+
+async def add_review(conn: Connection, *, branch_id: int, town_id: int, year: int, tie_mask: int, fingerprint: str,
+                     result: GradeResult, submitted_by: int, at: datetime) -> YearReview | None:
+    """The year's next attempt, waiting for the town: None while another attempt of the year waits."""
+    async with conn.execute(
+        "INSERT INTO year_reviews (branch_id, town_id, year, attempt, tie_mask, fingerprint, result, submitted_by,"
+        " submitted_at) VALUES (?, ?, ?, (SELECT COALESCE(MAX(attempt), 0) + 1 FROM year_reviews"
+        " WHERE branch_id = ? AND year = ?), ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING *",
+        (branch_id, town_id, year, branch_id, year, tie_mask, fingerprint, result.model_dump_json(), submitted_by,
+         _iso(at)),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return _review(row) if row else None
+
+
+async def review(conn: Connection, review_id: int) -> YearReview | None:
+    async with conn.execute("SELECT * FROM year_reviews WHERE id = ?", (review_id,)) as cursor:
+        row = await cursor.fetchone()
+    return _review(row) if row else None
+
+
+async def review_result(conn: Connection, review_id: int) -> GradeResult | None:
+    """The result as the secretary confirmed it (what the town reviews)."""
+    async with conn.execute("SELECT result FROM year_reviews WHERE id = ?", (review_id,)) as cursor:
+        row = await cursor.fetchone()
+    return GradeResult.model_validate_json(row[0]) if row else None
+
+
+async def latest_review(conn: Connection, branch_id: int, year: int) -> YearReview | None:
+    async with conn.execute(
+        "SELECT * FROM year_reviews WHERE branch_id = ? AND year = ? ORDER BY attempt DESC LIMIT 1", (branch_id, year)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return _review(row) if row else None
+
+
+async def reviews_of_town(conn: Connection, town_id: int, statuses: tuple[str, ...]) -> list[YearReview]:
+    marks = ", ".join("?" for _ in statuses)
+    async with conn.execute(
+        f"SELECT * FROM year_reviews WHERE town_id = ? AND status IN ({marks}) ORDER BY id", (town_id, *statuses)
+    ) as cursor:
+        return [_review(r) for r in await cursor.fetchall()]
+
+
+async def decide_review(conn: Connection, review_id: int, *, status: str, by: int | None, at: datetime,
+                        reason: str | None = None) -> bool:
+    """pending → approved | returned | stale, once."""
+    cursor = await conn.execute(
+        "UPDATE year_reviews SET status = ?, decided_by = ?, decided_at = ?, reason = ? WHERE id = ? AND status = 'pending'",
+        (status, by, _iso(at), reason, review_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def set_review_round(conn: Connection, review_id: int, round_id: int) -> None:
+    await conn.execute("UPDATE year_reviews SET round_id = ? WHERE id = ? AND round_id IS NULL", (round_id, review_id))
+
+
+# --- cards shown to administrators -------------------------------------------------------------------
+
+
+async def add_card(conn: Connection, kind: str, ref_id: int, chat_id: int, message_id: int) -> None:
+    await conn.execute(
+        "INSERT INTO town_cards (kind, ref_id, chat_id, message_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (kind, ref_id, chat_id, message_id),
+    )
+
+
+async def cards(conn: Connection, kind: str, ref_id: int) -> list[tuple[int, int]]:
+    async with conn.execute(
+        "SELECT chat_id, message_id FROM town_cards WHERE kind = ? AND ref_id = ? ORDER BY chat_id, message_id",
+        (kind, ref_id),
+    ) as cursor:
+        return [(int(r[0]), int(r[1])) for r in await cursor.fetchall()]
+
+
+# --- filings (备案) ------------------------------------------------------------------------------------
+
+
+async def file_round(conn: Connection, *, round_id: int, branch_id: int, town_id: int, year: int, at: datetime) -> bool:
+    cursor = await conn.execute(
+        "INSERT INTO town_filings (round_id, branch_id, town_id, year, filed_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        (round_id, branch_id, town_id, year, _iso(at)),
+    )
+    return cursor.rowcount == 1
+
+
+async def filings(conn: Connection, town_id: int, year: int) -> dict[int, Filing]:
+    """branch id → the newest filing of the year with its round's status now."""
+    async with conn.execute(
+        "SELECT f.round_id, f.branch_id, f.town_id, f.year, f.filed_at, r.status AS round_status"
+        " FROM town_filings f JOIN grade_rounds r ON r.id = f.round_id"
+        " WHERE f.town_id = ? AND f.year = ? ORDER BY r.round",
+        (town_id, year),
+    ) as cursor:
+        return {int(r["branch_id"]): Filing(**row_dict(r)) for r in await cursor.fetchall()}

@@ -1,0 +1,210 @@
+"""Appeals (申诉) that reach the town: the town decides (uphold / order a correction, with a reason), the
+branch writes the correction (a row whose reference names the appeal), everyone concerned is told.
+
+Through the real handlers (bot.harness, FixedClock, engine.tick for the notice), asserting on the Bot API
+calls and on the database. The town is made with the towns service and joined in storage directly: the
+join-code flow is the town-core feature's and not under test here.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from types import SimpleNamespace
+
+from storage import towns as towns_repo
+from tests.conftest import TestHarness, count, rows, said
+from tests.test_notices import APRIL_1, alerts, branch_at, only_notices, private_texts, record, tick, utc  # noqa: F401
+
+TOWN_ADMIN, OTHER_ADMIN = 9001, 9003
+
+
+async def in_town(h: TestHarness, b: SimpleNamespace) -> SimpleNamespace:
+    """兰溪镇 with one administrator, the branch joined to it; and 另一镇 with its own administrator."""
+    admin = h.user(TOWN_ADMIN, "镇组织委员", username="town_admin")
+    other = h.user(OTHER_ADMIN, "别镇管理员", username="other_admin")
+    town = await h.services.towns.create("兰溪镇", admin_id=admin.id, admin_name=admin.full_name, created_by=1)
+    elsewhere = await h.services.towns.create("另一镇", admin_id=other.id, admin_name=other.full_name, created_by=1)
+    async with h.db.transaction() as conn:
+        assert await towns_repo.join(conn, b.branch.id, town.id)
+    for person in (admin, other):
+        await h.say(person, h.private(person), "/start")
+    b.branch = await h.services.branches.by_id(b.branch.id)
+    return SimpleNamespace(town=town, elsewhere=elsewhere, admin=admin, other=other)
+
+
+async def objection_upheld_by_branch(h, clock, b) -> int:
+    """李四 objects to 张三's entry in March's notice; the secretary keeps it. Returns the entry's id."""
+    swept = await record(h, b, "zhang", "green_zone", "10", date(2026, 3, 25), "负责清扫村里的巷道")
+    await tick(h, clock, APRIL_1 + timedelta(minutes=5))
+    await h.say(b.lisi, h.private(b.lisi), f"/object {swept} 他只扫了自家门口")
+    await h.tap(b.secretary, b.secretary.id, "维持原记录")
+    assert (await rows(h, "SELECT status FROM objections"))[0]["status"] == "upheld"
+    return swept
+
+
+def card(h: TestHarness, user_id: int, prefix: str):
+    for message in reversed(h.world.messages(user_id)):
+        if any(data.startswith(prefix) for _, data in h.world.buttons(message)):
+            return message
+    raise LookupError(prefix)
+
+
+async def test_appeal_reaches_the_town_which_orders_a_correction_the_branch_writes(h, clock, only_notices):
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0), preset="sanmenxia")
+    t = await in_town(h, b)
+    swept = await objection_upheld_by_branch(h, clock, b)
+
+    # 李四 appeals: the branch's record as before, plus the town's appeal and its card to the administrator.
+    calls = await h.say(b.lisi, h.private(b.lisi), "/appeal 1 村民都看见他只扫了自家门口")
+    assert "已记录您对异议 #1 处理结果的申诉" in said(calls) and "申诉已报送兰溪镇" in said(calls)
+    appeal = (await rows(h, "SELECT * FROM town_appeals"))[0]
+    assert appeal["objection_id"] == 1 and appeal["town_id"] == t.town.id and appeal["status"] == "open"
+    assert appeal["appellant_id"] == b.member_ids["lisi"] and appeal["reason"] == "村民都看见他只扫了自家门口"
+    admin_card = card(h, t.admin.id, "tv:")
+    assert "申诉 #1" in (admin_card.text or "") and "支部的处理：维持原记录" in (admin_card.text or "")
+    assert [d for _, d in h.world.buttons(admin_card)] == ["tv:au:1", "tv:ac:1"]
+    assert not [m for m in h.world.messages(t.other.id) if "申诉 #1" in (m.text or "")]  # another town sees nothing
+    assert "申诉：李四 对异议 #1" in private_texts(h, b.secretary)  # the branch is told as before
+
+    # The buttons carry no authority: the branch's secretary, a member, another town's administrator.
+    for person in (b.secretary, b.zhang, t.other):
+        calls = await h.press(person, admin_card, "tv:ac:1")
+        assert "只有该支部所属镇（党总支）的管理员可以这样做" in alerts(calls)
+    assert (await rows(h, "SELECT status FROM town_appeals"))[0]["status"] == "open"
+
+    # The administrator orders a correction: asked for a reason (an empty one is asked again).
+    calls = await h.press(t.admin, admin_card, "tv:ac:1")
+    assert "责成支部更正申诉 #1。请写明理由" in said(calls, t.admin.id)
+    calls = await h.say(t.admin, h.private(t.admin), "   ")
+    assert "请写明理由" in said(calls, t.admin.id)
+    calls = await h.say(t.admin, h.private(t.admin), "经走访核实，只打扫了自家门口")
+    decided = (await rows(h, "SELECT * FROM town_appeals"))[0]
+    assert decided["status"] == "correction_ordered" and decided["decided_by"] == t.admin.id
+    assert decided["target_ledger_id"] == swept and decided["correction_kind"] == "reverse"
+    assert decided["decision_reason"] == "经走访核实，只打扫了自家门口"
+    assert await count(h, "ledger", "reverses_id = ?", swept) == 0  # the town writes nothing in the ledger
+    assert "申诉 #1 已作出决定" in said(calls, t.admin.id)
+    assert "兰溪镇责成支部更正（镇组织委员）" in (h.world.message_by_id(t.admin.id, admin_card.message_id).text or "")
+    assert "您的申诉 #1（异议 #1）兰溪镇已作出决定" in private_texts(h, b.lisi)
+    assert "兰溪镇责成支部更正：撤销记录 #" in private_texts(h, b.zhang)  # the member whose points
+
+    # Deciding again: a clear message, nothing changes.
+    calls = await h.press(t.admin, admin_card, "tv:au:1")
+    assert "申诉 #1 已经作出决定（责成更正）" in alerts(calls)
+
+    # The branch writes it: the button is the secretary's; a member and the recorder are refused.
+    apply_card = card(h, b.secretary.id, "tv:ap:")
+    assert "写入更正" in str(h.world.buttons(apply_card))
+    for person in (b.zhang, b.recorder, t.admin):
+        calls = await h.press(person, apply_card, "tv:ap:1")
+        assert alerts(calls)
+    assert await count(h, "ledger", "reverses_id = ?", swept) == 0
+    calls = await h.press(b.secretary, apply_card, "tv:ap:1")
+    assert "已按申诉 #1 的决定写入更正" in "\n".join(str(c.params.get("text")) for c in calls if c.method == "answerCallbackQuery")
+    reversal = (await rows(h, "SELECT * FROM ledger WHERE reverses_id = ?", swept))[0]
+    assert reversal["reference"] == "appeal:1" and reversal["source"] == "correction"
+    assert Decimal(reversal["value"]) == Decimal(-10) and reversal["actor_id"] == b.member_ids["secretary"]
+    corrected = (await rows(h, "SELECT * FROM town_appeals"))[0]
+    assert corrected["status"] == "corrected" and corrected["correction_id"] == reversal["id"]
+    assert corrected["applied_by"] == b.member_ids["secretary"]
+    assert "支部已按兰溪镇的决定更正" in private_texts(h, b.lisi)
+    assert f"已按申诉 #1 的决定写入更正（记录 #{reversal['id']}）" in private_texts(h, t.admin)
+
+    # A double tap writes nothing more.
+    ledger_rows = await count(h, "ledger")
+    calls = await h.press(b.secretary, apply_card, "tv:ap:1")
+    assert "申诉 #1 的更正已经写入" in alerts(calls)
+    assert await count(h, "ledger") == ledger_rows
+
+
+async def test_the_town_upholds_and_a_withdrawal_is_reinstated_by_the_branch(h, clock, only_notices):
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0), preset="sanmenxia")
+    t = await in_town(h, b)
+    first = await record(h, b, "zhang", "green_zone", "10", date(2026, 3, 25), "清扫巷道")
+    second = await record(h, b, "lisi", "green_zone", "10", date(2026, 3, 26), "修路灯")
+    await tick(h, clock, APRIL_1 + timedelta(minutes=5))
+    await h.say(b.lisi, h.private(b.lisi), f"/object {first} 没有扫")
+    await h.tap(b.secretary, b.secretary.id, "维持原记录")
+    await h.say(b.zhang, h.private(b.zhang), f"/object {second} 路灯没修好")
+    await h.tap(b.secretary, b.secretary.id, "撤销该分")
+    assert await count(h, "ledger", "reverses_id = ?", second) == 1
+
+    # Objection 1 (kept by the branch): appealed by 李四, upheld by the town, with a reason.
+    await h.say(b.lisi, h.private(b.lisi), "/appeal 1 不服")
+    calls = await h.tap(t.admin, t.admin.id, "维持支部处理")
+    assert "维持支部对申诉 #1 的处理" in said(calls, t.admin.id)
+    await h.say(t.admin, h.private(t.admin), "支部核实无误")
+    upheld = (await rows(h, "SELECT * FROM town_appeals WHERE objection_id = 1"))[0]
+    assert upheld["status"] == "upheld" and upheld["target_ledger_id"] is None
+    assert "兰溪镇维持支部的处理。理由：支部核实无误" in private_texts(h, b.lisi)
+    assert "兰溪镇维持支部的处理" in private_texts(h, b.zhang)
+    assert "兰溪镇对 兰溪镇红星村党支部 的申诉 #1 作出了决定" in private_texts(h, b.secretary)
+    assert not [m for m in h.world.messages(b.secretary.id) if any(d == "tv:ap:1" for _, d in h.world.buttons(m))]
+
+    # Objection 2 (withdrawn by the branch): 李四 appeals; the town restores the points; the branch writes
+    # a reinstating row (a reversed reversal would not count again).
+    await h.say(b.lisi, h.private(b.lisi), "/appeal 2 路灯修好了，有照片")
+    admin_card = card(h, t.admin.id, "tv:ac:2")
+    await h.press(t.admin, admin_card, "tv:ac:2")
+    await h.say(t.admin, h.private(t.admin), "照片证明已修好")
+    ordered = (await rows(h, "SELECT * FROM town_appeals WHERE objection_id = 2"))[0]
+    assert ordered["correction_kind"] == "reinstate" and ordered["target_ledger_id"] == second
+    # 李四's own points: he may not write the correction though he is... only the secretary and the deputy may.
+    await h.say(b.secretary, b.group, f"/role @{b.lisi.username} deputy")
+    apply_card = card(h, b.secretary.id, "tv:ap:2")
+    calls = await h.press(b.lisi, apply_card, "tv:ap:2")
+    assert "涉及您本人的积分" in alerts(calls)
+    await h.press(b.secretary, apply_card, "tv:ap:2")
+    restored = (await rows(h, "SELECT * FROM ledger WHERE reference = 'appeal:2'"))[0]
+    assert restored["reverses_id"] is None and Decimal(restored["value"]) == Decimal(10)
+    assert restored["member_id"] == b.member_ids["lisi"] and restored["occurred_on"] == "2026-03-26"
+    standing = await h.services.points.standing(b.branch, await h.services.roster.member_of_id(b.member_ids["lisi"]))
+    assert standing.year.figure == Decimal(110)  # 三门峡: base 100 + the restored 10
+
+
+async def test_a_dispute_appeal_picks_the_entry_and_a_locked_year_refuses_the_correction(h, clock, only_notices):
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0))
+    t = await in_town(h, b)
+    absent = await record(h, b, "zhang", "study", "-5", date(2026, 3, 10), "缺席学习", event="absent")
+    await tick(h, clock, APRIL_1 + timedelta(minutes=5))
+    await h.tap(b.zhang, b.zhang.id, "有异议")
+    await h.say(b.zhang, h.private(b.zhang), "那天我请过假")
+    await h.tap(b.secretary, b.secretary.id, "维持")
+    assert (await rows(h, "SELECT kind, status FROM objections"))[0] == {"kind": "dispute", "status": "upheld"}
+    await h.say(b.zhang, h.private(b.zhang), "/appeal 1 有请假条")
+
+    # Ordering a correction of a dispute: the administrator picks which of 张三's entries.
+    calls = await h.tap(t.admin, t.admin.id, "责成更正")
+    assert "请选择要更正的张三的记录" in said(calls, t.admin.id)
+    picker = card(h, t.admin.id, "tv:ae:")
+    assert [d for _, d in h.world.buttons(picker)][0] == f"tv:ae:1:{absent}"
+    calls = await h.press(t.other, picker, f"tv:ae:1:{absent}")  # another town's administrator
+    assert "只有该支部所属镇" in alerts(calls)
+    await h.press(t.admin, picker, f"tv:ae:1:{absent}")
+    await h.say(t.admin, h.private(t.admin), "请假条属实")
+    assert (await rows(h, "SELECT target_ledger_id FROM town_appeals"))[0]["target_ledger_id"] == absent
+
+    # The year is finalised before the branch writes it: refused with the year's message, nothing written.
+    await h.db.conn.execute("PRAGMA foreign_keys = OFF")  # a lock without a whole year end behind it
+    await h.db.conn.execute("INSERT INTO locked_years (branch_id, year, round_id, locked_at) VALUES (?, 2026, 999, '2027-01-20')",
+                            (b.branch.id,))
+    await h.db.conn.commit()
+    await h.db.conn.execute("PRAGMA foreign_keys = ON")
+    calls = await h.tap(b.secretary, b.secretary.id, "写入更正")
+    assert "2026年度积分已定级锁定" in alerts(calls)
+    assert await count(h, "ledger", "reverses_id = ?", absent) == 0
+    assert (await rows(h, "SELECT status FROM town_appeals"))[0]["status"] == "correction_ordered"
+
+
+async def test_a_branch_without_a_town_appeals_as_before(h, clock, only_notices):
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0), preset="sanmenxia")
+    admin = h.user(TOWN_ADMIN, "镇组织委员")
+    await h.services.towns.create("兰溪镇", admin_id=admin.id, created_by=1)  # a town the branch did not join
+    await objection_upheld_by_branch(h, clock, b)
+    calls = await h.say(b.lisi, h.private(b.lisi), "/appeal 1 不服")
+    assert "已记录您对异议 #1 处理结果的申诉" in said(calls) and "报送" not in said(calls)
+    assert await count(h, "town_appeals") == 0
+    assert (await rows(h, "SELECT appealed_by FROM objections"))[0]["appealed_by"] == b.member_ids["lisi"]
+    assert "申诉：李四 对异议 #1" in private_texts(h, b.secretary)
+    assert not h.world.sent(admin.id)
