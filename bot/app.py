@@ -26,6 +26,7 @@ import handlers.notices
 import handlers.queries
 import handlers.roster
 import handlers.setup
+import handlers.town_review
 import schedules.engine
 
 # Producers run in this order within a tick: month close and assessment defaults before the notice.
@@ -43,7 +44,7 @@ warnings.filterwarnings("ignore", message=r"If 'per_message=False'", category=Us
 
 
 FEATURES = (handlers.meetings, handlers.dues, handlers.migrants, handlers.assessment, handlers.notices,
-            handlers.democratic, handlers.grading, handlers.exports)
+            handlers.democratic, handlers.grading, handlers.exports, handlers.town_review)
 
 
 def register_handlers(app: Application) -> None:

@@ -16,6 +16,7 @@ from bot.services.migrants import MigrantService
 from bot.services.notices import NoticeService
 from bot.services.points import PointsService
 from bot.services.roster import RosterService
+from bot.services.town_review import TownReviewService
 from bot.services.towns import TownService
 from storage.db import Database
 
@@ -40,4 +41,5 @@ class Services:
         self.democratic = DemocraticService(db, self.clock)
         self.grading = GradingService(db, self.clock)
         self.exports = ExportService(db, self.clock)
+        self.town_review = TownReviewService(db, self.clock, self.grading)
         self.towns = TownService(db, self.clock)
