@@ -26,6 +26,7 @@ import handlers.notices
 import handlers.queries
 import handlers.roster
 import handlers.setup
+import handlers.town
 import handlers.town_review
 import schedules.engine
 
@@ -36,6 +37,7 @@ import schedules.assessment  # noqa: E402,F401
 import schedules.meetings  # noqa: E402,F401
 import schedules.notices  # noqa: E402,F401
 import schedules.grading  # noqa: E402,F401
+import schedules.town  # noqa: E402,F401
 from handlers.common import error_handler
 
 # Our conversations are per user and chat on purpose (a declaration is one person's private flow);
@@ -57,6 +59,7 @@ def register_handlers(app: Application) -> None:
     handlers.calendar_settings.register(app)
     for feature in FEATURES:
         feature.register(app)
+    handlers.town.register(app)
     handlers.menus.register(app)  # last: the catch-all for unknown buttons
     app.add_error_handler(error_handler)
 

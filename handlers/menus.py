@@ -17,13 +17,14 @@ import handlers.grading
 import handlers.meetings
 import handlers.migrants
 import handlers.notices
+import handlers.town
 import handlers.town_review
 
 _CORE_PRIVATE = ("declare", "points", "history", "rules", "pending", "record", "members", "roster", "role", "state", "branch")
 _CORE_GROUP = ("join", "declare", "points", "rules")
 _CORE_ADMIN = ("setup", "join", "declare", "members", "role", "state", "record", "additem", "timezone", "language", "rules")
 _FEATURES = (handlers.calendar_settings, handlers.meetings, handlers.dues, handlers.migrants, handlers.assessment, handlers.notices,
-             handlers.democratic, handlers.grading, handlers.exports, handlers.town_review)
+             handlers.democratic, handlers.grading, handlers.exports, handlers.town, handlers.town_review)
 
 
 def _collect(core: tuple[str, ...], scope: str, tail: tuple[str, ...]) -> tuple[str, ...]:

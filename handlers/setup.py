@@ -13,11 +13,12 @@ from pydantic import ValidationError
 from bot.domain.records import Branch
 from bot.domain.rulebook import CustomItem
 from bot.domain.text import clean_name
-from bot.errors import InvalidInput
+from bot.errors import DomainError, InvalidInput
 from bot.i18n import Safe, Translator
 from bot.presets import PRESET_CODES, preset
 from bot.services.branches import rulebook_of
-from handlers.common import Context, actor, answer, current_branch, domain_errors, is_private, reply, services, translator
+from handlers.town import join_with_code
+from handlers.common import Context, actor, answer, current_branch, domain_errors, is_private, refusal, reply, services, translator
 
 ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 
@@ -65,13 +66,19 @@ async def setup_command(update: Update, context: Context) -> None:
     assert chat is not None and user is not None
     branch = await services(context).branches.find_by_chat(chat.id)
     tr = translator(update, branch)
+    code = "".join(context.args or [])  # /setup CODE: a town's join code (handlers.town)
+    if branch is not None and code:
+        await join_with_code(update, context, branch, code)
+        return
     if branch is not None:
         await reply(update, tr("setup.already_done") + "\n\n" + describe_branch(tr, branch))
         return
     if not await is_group_admin(context, chat.id, user.id):
         await reply(update, tr("error.setup.admins_only"))
         return
-    buttons = [[InlineKeyboardButton(preset(code).name.get(tr.lang), callback_data=f"setup:{code}")] for code in PRESET_CODES]
+    if code:
+        context.chat_data["town_code"] = code  # used once the branch exists (setup_chosen)
+    buttons = [[InlineKeyboardButton(preset(preset_code).name.get(tr.lang), callback_data=f"setup:{preset_code}")] for preset_code in PRESET_CODES]
     await reply(update, tr("setup.choose_preset"), reply_markup=InlineKeyboardMarkup(buttons))
 
 
@@ -91,6 +98,12 @@ async def setup_chosen(update: Update, context: Context) -> None:
     tr = translator(update, branch)
     await answer(query, tr("setup.done_short"))
     await query.edit_message_text(tr("setup.done", secretary=query.from_user.full_name) + "\n\n" + describe_branch(tr, branch))
+    town_code = context.chat_data.pop("town_code", None) if context.chat_data is not None else None
+    if town_code:
+        try:
+            await join_with_code(update, context, branch, town_code)
+        except DomainError as error:  # the branch exists now; the code's refusal is said in the group
+            await reply(update, refusal(update, error, branch))
 
 
 @domain_errors

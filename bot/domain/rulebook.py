@@ -15,6 +15,8 @@ from typing import Annotated, Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bot.domain.town import TransferRule
+
 CODE_PATTERN = r"^[a-z][a-z0-9_]{0,23}$"  # short: item codes travel in callback data
 Code = Annotated[str, Field(pattern=CODE_PATTERN)]
 
@@ -311,6 +313,9 @@ class Settings(_Model):
     lagging_without_bonus: bool = False
     lagging_on_major_deduction: bool = False
     publicity_days: int = Field(default=7, ge=7)
+    # 组织关系转接: which branch grades the year of a member who moved during it (the seeds are silent;
+    # the receiving branch's setting decides). See bot.domain.town.TransferRule.
+    transfer_result: TransferRule = TransferRule.RECEIVING
 
 
 AUTOMATIC_EVENTS = re.compile(

@@ -18,6 +18,7 @@ from bot.services.points import PointsService
 from bot.services.roster import RosterService
 from bot.services.town_review import TownReviewService
 from bot.services.towns import TownService
+from bot.services.transfers import TransferService
 from storage.db import Database
 
 __all__ = ["Actor", "Services"]
@@ -43,3 +44,4 @@ class Services:
         self.exports = ExportService(db, self.clock)
         self.town_review = TownReviewService(db, self.clock, self.grading)
         self.towns = TownService(db, self.clock)
+        self.transfers = TransferService(db, self.clock)
