@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run | demo | backup PATH`."""
+"""Command line: `python -m bot run [--webhook …] | demo | backup PATH | bench`."""
 
 from __future__ import annotations
 
@@ -7,52 +7,69 @@ import logging
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 from bot.settings import Settings
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", "chat_member"]
 
 
 class _Redacting(logging.Formatter):
     """Replaces the token (and its secret half) in every log line: PTB logs the Bot API URL at DEBUG."""
 
-    def __init__(self, fmt: str, secrets: tuple[str, ...]):
+    def __init__(self, fmt: str, secrets: tuple[str, ...], others: tuple[str, ...] = ()):
         super().__init__(fmt)
-        self.secrets = tuple(s for s in secrets if s)
+        self.secrets = tuple((s, "<BOT_TOKEN>") for s in secrets if s) + tuple((s, "<SECRET>") for s in others if s)
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
-        for secret in self.secrets:
-            text = text.replace(secret, "<BOT_TOKEN>")
+        for secret, label in self.secrets:
+            text = text.replace(secret, label)
         return text
 
 
-def _configure_logging(level: str, token: str = "") -> None:
+def _configure_logging(level: str, token: str = "", webhook_secret: str = "") -> None:
     logging.basicConfig(format=LOG_FORMAT, level=level.upper())
     for handler in logging.getLogger().handlers:
-        handler.setFormatter(_Redacting(LOG_FORMAT, (token, token.partition(":")[2])))
+        handler.setFormatter(_Redacting(LOG_FORMAT, (token, token.partition(":")[2]), (webhook_secret,)))
     # httpx logs every request URL at INFO, and the URL contains the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # APScheduler logs every scheduler tick (each minute) at INFO; failures still show as errors.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, webhook_flags: dict[str, Any] | None = None) -> int:
+    """Polling (the default), or a webhook server when ``webhook_flags`` is given (``run --webhook``)."""
     from bot.app import build_application
+    from bot.clock import ShiftedClock
     from bot.errors import DomainError
-    from telegram.error import InvalidToken, NetworkError
+    from telegram.error import InvalidToken, NetworkError, TelegramError
     from bot.services import Services
+    from schedules.engine import TICK_SECONDS_KEY
     from storage.db import Database
 
     try:
         token = settings.token()
+        webhook = settings.webhook(**webhook_flags) if webhook_flags is not None else None
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    _configure_logging(settings.log_level, token)
+    _configure_logging(settings.log_level, token, webhook.secret_token if webhook else "")
+    log = logging.getLogger(__name__)
+    clock = None
+    if settings.clock_start is not None:
+        try:
+            clock = ShiftedClock(settings.clock_start, settings.clock_start_at)
+        except ValueError as exc:
+            print(f"error: CLOCK_START: {exc}", file=sys.stderr)
+            return 2
+        log.warning("CLOCK_START is set: the bot's clock is moved by %s (tests and demos only)", clock.offset)
     db = Database(settings.database_path)
     try:
-        services = Services(db, default_timezone=settings.default_timezone)
+        services = Services(db, clock=clock, default_timezone=settings.default_timezone)
     except DomainError:
         print(f"error: DEFAULT_TIMEZONE {settings.default_timezone!r} is not a known timezone (e.g. Asia/Shanghai).", file=sys.stderr)
         return 2
@@ -73,14 +90,30 @@ def run(settings: Settings) -> int:
 
     app.post_init = post_init
     app.post_shutdown = close_db
-    logging.getLogger(__name__).info("database at %s; polling", settings.database_path)
+    app.bot_data[TICK_SECONDS_KEY] = settings.scheduler_tick_seconds
     try:
-        app.run_polling(allowed_updates=["message", "callback_query", "my_chat_member", "chat_member"])
+        if webhook is None:
+            log.info("database at %s; polling", settings.database_path)
+            app.run_polling(allowed_updates=ALLOWED_UPDATES)  # PTB deletes a webhook that was set
+        else:
+            log.info("database at %s; webhook: Telegram posts to %s, served at http://%s:%d/%s", settings.database_path,
+                     webhook.url, webhook.listen, webhook.port, webhook.path)
+            # PTB's tornado server answers 403 to a request without the right X-Telegram-Bot-Api-Secret-Token
+            # before the update reaches the application.
+            app.run_webhook(listen=webhook.listen, port=webhook.port, url_path=webhook.path, webhook_url=webhook.url,
+                            secret_token=webhook.secret_token, allowed_updates=ALLOWED_UPDATES)
     except InvalidToken:
         print("error: Telegram refused BOT_TOKEN (revoked or mistyped): get it again from @BotFather.", file=sys.stderr)
         return 2
     except NetworkError as exc:
         print(f"error: cannot reach the Bot API at {settings.bot_api_base_url}: {exc}", file=sys.stderr)
+        return 2
+    except TelegramError as exc:  # setWebhook refused: not https, a port Telegram does not post to, …
+        print(f"error: Telegram refused the webhook {webhook.url if webhook else ''}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        where = f"{webhook.listen}:{webhook.port}" if webhook else "the Bot API"
+        print(f"error: cannot listen on {where}: {exc}", file=sys.stderr)
         return 2
     return 0
 
@@ -129,7 +162,14 @@ def backup(settings: Settings, target: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Party branch points bot (党员积分制管理)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the bot (polling) with BOT_TOKEN from the environment or .env")
+    run_parser = sub.add_parser("run", help="run the bot (polling, or --webhook) with BOT_TOKEN from the environment or .env")
+    run_parser.add_argument("--webhook", action="store_true",
+                            help="receive updates at a webhook (behind a reverse proxy) instead of polling; "
+                                 "needs WEBHOOK_URL and WEBHOOK_SECRET_TOKEN")
+    run_parser.add_argument("--webhook-url", help="the public https URL Telegram posts to (default: WEBHOOK_URL)")
+    run_parser.add_argument("--listen", help="the address to listen on (default: WEBHOOK_LISTEN, 127.0.0.1)")
+    run_parser.add_argument("--port", type=int, help="the port to listen on (default: WEBHOOK_PORT, 8443)")
+    run_parser.add_argument("--url-path", help="the path served, e.g. telegram (default: WEBHOOK_PATH)")
     sub.add_parser("demo", help="a scripted month of a branch, offline: no token, no network")
     backup_parser = sub.add_parser("backup", help="copy the database safely while the bot runs")
     backup_parser.add_argument("path", type=Path)
@@ -148,4 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     if args.command == "backup":
         return backup(settings, args.path)
-    return run(settings)
+    webhook_flags = {"url": args.webhook_url, "listen": args.listen, "port": args.port, "path": args.url_path}
+    if not args.webhook:
+        if any(value is not None for value in webhook_flags.values()):
+            print("error: --webhook-url, --listen, --port and --url-path need --webhook", file=sys.stderr)
+            return 2
+        return run(settings)
+    return run(settings, webhook_flags)

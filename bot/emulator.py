@@ -20,6 +20,14 @@ The Bot API side (what the bot calls)::
 getUpdates long-polls (at most 1 s per call) and forgets updates only when a later call confirms them
 with ``offset``, as Telegram does: a bot that dies before confirming gets them again at its restart.
 
+Webhooks, as Telegram does them: after ``setWebhook`` (url, secret_token, allowed_updates) the queued
+updates are POSTed to that url one at a time, in order, as JSON with the
+``X-Telegram-Bot-Api-Secret-Token`` header; an update is forgotten when the bot answers 2xx and sent
+again (after a short pause) otherwise, so a bot not listening yet gets it once it is. While a webhook is
+set, getUpdates answers 409 Conflict; ``deleteWebhook`` (which polling PTB calls at start) returns to
+polling. ``drop_pending_updates`` drops the queue. Updates of a type outside ``allowed_updates`` are
+dropped, as Telegram does.
+
 The control side (what a test calls; JSON in and out)::
 
     POST /control/user     {"id", "first_name", "username"?, "language_code"?}   a person
@@ -34,7 +42,8 @@ The control side (what a test calls; JSON in and out)::
     POST /control/fail_next {"method", "payload"}                                next call fails
     GET  /control/calls?since=N&wait=S     recorded Bot API calls from index N (waits ≤ S s for one)
     GET  /control/messages?chat_id=C       the chat's surviving messages, oldest first
-    GET  /control/state                    polls so far, queued updates, confirmed offset
+    GET  /control/state                    polls so far, queued updates, confirmed offset, the webhook
+                                           (url, how often set, deliveries made and refused)
 
 Every update-making endpoint answers ``{"update": <the raw update>}``, so a test can replay it.
 
@@ -52,6 +61,7 @@ import copy
 import email.parser
 import email.policy
 import json
+import re
 import secrets
 import string
 import threading
@@ -73,6 +83,10 @@ __all__ = ["Emulator", "EmulatorClient", "fake_token"]
 JSONDict = dict[str, Any]
 
 MAX_POLL_SECONDS = 1.0  # a getUpdates waits at most this long, so a stopping bot is not held up
+WEBHOOK_RETRY_SECONDS = 0.2  # after a refused or failed delivery (Telegram waits longer; tests cannot)
+WEBHOOK_TIMEOUT_SECONDS = 10.0
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+_WEBHOOK_METHODS = frozenset({"setwebhook", "deletewebhook", "getwebhookinfo"})
 MAX_BODY = 64 * 1024 * 1024
 # Form fields arrive as strings; these Bot API parameters are numbers or booleans.
 _INT_PARAMS = frozenset({
@@ -188,6 +202,14 @@ class Emulator:
         self._arrived: asyncio.Event | None = None  # a new update was queued
         self._called: asyncio.Event | None = None  # a Bot API call was recorded
         self._connections: set[asyncio.Task] = set()
+        # The webhook (None: polling): {"url", "secret_token", "allowed_updates"}.
+        self.webhook: JSONDict | None = None
+        self.webhook_sets = 0  # setWebhook calls that set one
+        self.delivered = 0  # updates the webhook answered 2xx
+        self.delivery_failures: list[JSONDict] = []  # {"update_id", "status" or "error"}
+        self._wake_delivery: asyncio.Event | None = None
+        self._delivery: asyncio.Task | None = None
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1: no proxy
 
     # --- life ------------------------------------------------------------------------------------
 
@@ -246,12 +268,17 @@ class Emulator:
     async def _open(self) -> None:
         self._arrived = asyncio.Event()
         self._called = asyncio.Event()
+        self._wake_delivery = asyncio.Event()
         self._server = await asyncio.start_server(self._connection, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
+        self._delivery = asyncio.get_running_loop().create_task(self._deliver_forever())
 
     async def _shutdown(self) -> None:
         if self._server is not None:
             self._server.close()
+        if self._delivery is not None:
+            self._delivery.cancel()
+            await asyncio.gather(self._delivery, return_exceptions=True)
         for task in list(self._connections):
             task.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
@@ -337,7 +364,18 @@ class Emulator:
             params.setdefault(key, _typed(key, value))
         method = path.rsplit("/", 1)[-1]
         if path.startswith(f"/bot{self.token}/") and method.lower() == "getupdates":
+            if self.webhook is not None:
+                return 409, "application/json", json.dumps({
+                    "ok": False, "error_code": 409, "description": "Conflict: can't use getUpdates method while "
+                    "webhook is active; use deleteWebhook to delete the webhook first"}).encode()
             return 200, "application/json", json.dumps({"ok": True, "result": await self._get_updates(params)}).encode()
+        if path.startswith(f"/bot{self.token}/") and method.lower() in _WEBHOOK_METHODS:
+            status, answer = self._webhook_call(method, params)
+            self.world.calls.append(RecordedCall(method, params, answer.get("result"),
+                                                 None if answer["ok"] else answer, {}))
+            assert self._called is not None
+            self._called.set()
+            return status, "application/json", json.dumps(answer).encode()
         status, payload = await self.world._handle_http(path, "POST", _Request(params, files))
         assert self._called is not None
         self._called.set()
@@ -369,6 +407,78 @@ class Emulator:
             self._called.set()
         return updates
 
+    # --- webhooks -----------------------------------------------------------------------------------
+
+    def _webhook_call(self, method: str, params: JSONDict) -> tuple[int, JSONDict]:
+        """setWebhook / deleteWebhook / getWebhookInfo, answered as the Bot API does."""
+        name = method.lower()
+        if name == "getwebhookinfo":
+            hook = self.webhook or {}
+            info: JSONDict = {"url": hook.get("url", ""), "has_custom_certificate": False,
+                              "pending_update_count": len(self.world._pending_updates)}
+            if hook.get("allowed_updates") is not None:
+                info["allowed_updates"] = hook["allowed_updates"]
+            return 200, {"ok": True, "result": info}
+        if params.get("drop_pending_updates") in (True, "true", "True"):
+            self.world._pending_updates.clear()
+        url = str(params.get("url") or "") if name == "setwebhook" else ""
+        if not url:  # deleteWebhook, or setWebhook with an empty url (which the Bot API reads as delete)
+            self.webhook = None
+            return 200, {"ok": True, "result": True, "description": "Webhook was deleted"}
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            return 400, {"ok": False, "error_code": 400, "description": "Bad Request: secret token contains unallowed characters"}
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            return 400, {"ok": False, "error_code": 400, "description": "Bad Request: bad webhook: invalid webhook URL specified"}
+        allowed = params.get("allowed_updates")
+        if isinstance(allowed, str):  # form bodies carry lists as JSON
+            allowed = json.loads(allowed) if allowed else None
+        self.webhook = {"url": url, "secret_token": None if secret is None else str(secret), "allowed_updates": allowed}
+        self.webhook_sets += 1
+        assert self._wake_delivery is not None
+        self._wake_delivery.set()
+        return 200, {"ok": True, "result": True, "description": "Webhook was set"}
+
+    async def _deliver_forever(self) -> None:
+        """POST the queued updates to the webhook one at a time, in order; each until the bot answers 2xx."""
+        assert self._wake_delivery is not None
+        world = self.world
+        while True:
+            if self.webhook is None or not world._pending_updates:
+                self._wake_delivery.clear()
+                await self._wake_delivery.wait()
+                continue
+            hook, update = self.webhook, world._pending_updates[0]
+            allowed = hook.get("allowed_updates")
+            kinds = [key for key in update if key != "update_id"]
+            if allowed and not any(kind in allowed for kind in kinds):
+                world._pending_updates.pop(0)  # Telegram does not send what the bot did not ask for
+                continue
+            status, error = await asyncio.to_thread(self._post_update, hook, update)
+            if 200 <= status < 300:
+                if world._pending_updates and world._pending_updates[0] is update:
+                    world._pending_updates.pop(0)
+                self.delivered += 1
+                continue
+            self.delivery_failures.append({"update_id": update["update_id"], "status": status, "error": error})
+            await asyncio.sleep(WEBHOOK_RETRY_SECONDS)
+
+    def _post_update(self, hook: JSONDict, update: JSONDict) -> tuple[int, str | None]:
+        """One delivery (in a worker thread): the HTTP status, or 0 and why it failed."""
+        headers = {"Content-Type": "application/json"}
+        if hook.get("secret_token"):
+            headers[SECRET_HEADER] = hook["secret_token"]
+        request = urllib.request.Request(hook["url"], data=json.dumps(update, ensure_ascii=False).encode("utf-8"),
+                                         headers=headers, method="POST")
+        try:
+            with self._opener.open(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+                response.read()
+                return response.status, None
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.reason
+        except (OSError, urllib.error.URLError) as exc:  # not listening (yet), reset, timed out
+            return 0, repr(exc)
+
     # --- control -----------------------------------------------------------------------------------
 
     def _queue(self, raw: JSONDict) -> JSONDict:
@@ -381,6 +491,8 @@ class Emulator:
             self.world._update_id = max(self.world._update_id, int(raw["update_id"]))
         self.world._pending_updates.append(raw)
         self._arrived.set()
+        assert self._wake_delivery is not None
+        self._wake_delivery.set()
         return {"update": raw}
 
     def _made(self, make: Callable[[], telegram.Update]) -> JSONDict:
@@ -422,7 +534,9 @@ class Emulator:
                 return 200, {"messages": list(world._messages.get(chat_id, {}).values())}
             if http_method == "GET" and name == "state":
                 return 200, {"polls": self.polls, "queued": len(world._pending_updates), "confirmed": self.confirmed,
-                             "calls": len(world.calls), "last_update_id": world._update_id}
+                             "calls": len(world.calls), "last_update_id": world._update_id,
+                             "webhook_url": (self.webhook or {}).get("url", ""), "webhook_sets": self.webhook_sets,
+                             "delivered": self.delivered, "delivery_failures": len(self.delivery_failures)}
             if http_method != "POST":
                 return 405, {"error": f"{http_method} /control/{name} is not supported"}
             if name == "user":

@@ -26,6 +26,7 @@ from bot.services import Services
 log = logging.getLogger(__name__)
 TICK_JOB = "calendar-tick"
 TICK_SECONDS = 60
+TICK_SECONDS_KEY = "tick_seconds"  # app.bot_data key overriding TICK_SECONDS (settings.scheduler_tick_seconds)
 MAX_ATTEMPTS = 5
 
 
@@ -115,5 +116,6 @@ def start(app: Application) -> None:
         return
     for job in app.job_queue.get_jobs_by_name(TICK_JOB):
         job.schedule_removal()
-    app.job_queue.run_repeating(_tick_job, interval=TICK_SECONDS, first=1, name=TICK_JOB,
+    interval = app.bot_data.get(TICK_SECONDS_KEY, TICK_SECONDS)  # shorter only in end-to-end tests
+    app.job_queue.run_repeating(_tick_job, interval=interval, first=1, name=TICK_JOB,
                                 job_kwargs={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})

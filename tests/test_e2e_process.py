@@ -21,7 +21,9 @@ import asyncio
 import html
 import os
 import re
+import secrets
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -55,20 +57,41 @@ def plain(text: str) -> str:
 # --- the bot process ----------------------------------------------------------------------------------
 
 
-class BotProcess:
-    """`python -m bot run` in its own process, pointed at the emulator; output kept in files."""
+WEBHOOK_PATH = "telegram-updates"
 
-    def __init__(self, emulator: Emulator, database: Path, workdir: Path, name: str = "bot"):
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class BotProcess:
+    """`python -m bot run` in its own process, pointed at the emulator; output kept in files.
+
+    Polling by default; with ``webhook_port``, ``run --webhook`` serving http://127.0.0.1:PORT/WEBHOOK_PATH
+    (the emulator posts the updates there, with ``secret``). ``extra_env`` adds settings (CLOCK_START…)."""
+
+    def __init__(self, emulator: Emulator, database: Path, workdir: Path, name: str = "bot", *,
+                 webhook_port: int | None = None, extra_env: dict[str, str] | None = None):
         self.emulator = emulator
         self.database = database
         self.workdir = workdir
         self.stdout = workdir / f"{name}.stdout"
         self.stderr = workdir / f"{name}.stderr"
+        self.webhook_port = webhook_port
+        self.secret = secrets.token_urlsafe(32)
+        self.extra_env = extra_env or {}
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.webhook_port}/{WEBHOOK_PATH}"
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items()
-               if not k.upper().endswith("_PROXY") and not k.upper().startswith(("BOT_", "DATABASE_", "LOG_LEVEL"))}
+               if not k.upper().endswith("_PROXY")
+               and not k.upper().startswith(("BOT_", "DATABASE_", "LOG_LEVEL", "WEBHOOK_", "CLOCK_", "SCHEDULER_"))}
         env.update(
             BOT_TOKEN=self.emulator.token,
             BOT_API_BASE_URL=self.emulator.base_url,
@@ -79,22 +102,47 @@ class BotProcess:
             PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
             PYTHONUNBUFFERED="1",
         )
+        if self.webhook_port is not None:
+            env.update(WEBHOOK_URL=self.webhook_url, WEBHOOK_LISTEN="127.0.0.1", WEBHOOK_PORT=str(self.webhook_port),
+                       WEBHOOK_PATH=WEBHOOK_PATH, WEBHOOK_SECRET_TOKEN=self.secret)
+        env.update(self.extra_env)
         return env
 
-    def start(self) -> BotProcess:
-        polls = self.emulator.client().state()["polls"]
+    def launch(self) -> BotProcess:
+        """Start the process without waiting for it (see ready())."""
+        command = [sys.executable, "-m", "bot", "run"] + (["--webhook"] if self.webhook_port is not None else [])
+        self._started_from = self.emulator.client().state()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"], cwd=self.workdir, env=self.env(),  # cwd: no stray .env
+            command, cwd=self.workdir, env=self.env(),  # cwd: no stray .env
             stdout=self.stdout.open("ab"), stderr=self.stderr.open("ab"), stdin=subprocess.DEVNULL,
         )
+        return self
+
+    def ready(self) -> BotProcess:
+        """Wait until the bot takes updates: polling (initialised, menus set), or its webhook set and listening."""
+        assert self.process is not None
+        before = self._started_from
         deadline = time.monotonic() + START_TIMEOUT
-        while self.emulator.client().state()["polls"] <= polls:  # polling: initialised, menus set
+        while not self._taking_updates(before):
             if self.process.poll() is not None:
                 raise AssertionError(f"the bot exited with {self.process.returncode}:\n{self.output()}")
             if time.monotonic() > deadline:
-                raise AssertionError(f"the bot did not start polling within {START_TIMEOUT} s:\n{self.output()}")
+                raise AssertionError(f"the bot did not start within {START_TIMEOUT} s:\n{self.output()}")
             time.sleep(0.05)
         return self
+
+    def _taking_updates(self, before: dict) -> bool:
+        state = self.emulator.client().state()
+        if self.webhook_port is None:
+            return state["polls"] > before["polls"]
+        if state["webhook_sets"] <= before["webhook_sets"]:
+            return False
+        with socket.socket() as probe:  # setWebhook comes just before the server listens
+            probe.settimeout(1)
+            return probe.connect_ex(("127.0.0.1", self.webhook_port)) == 0
+
+    def start(self) -> BotProcess:
+        return self.launch().ready()
 
     def output(self) -> str:
         return "".join(p.read_text("utf-8", "replace") for p in (self.stdout, self.stderr) if p.exists())
@@ -276,6 +324,31 @@ def declare(people: People, user_id: int, place: str, text: str) -> list[dict]:
 # --- the test -------------------------------------------------------------------------------------------
 
 
+def story_until_points(people: People, client: EmulatorClient, database: Path) -> int:
+    """Set-up → joins → a declaration in private → the recorder approves → /points; returns the ledger id."""
+    setup_branch(people, client, database)
+
+    # A declaration in private, step by step; the card goes to the recorder.
+    calls = declare(people, ZHANG, "村东头刘大爷家", "帮刘大爷打扫院子、修好漏水的水管。")
+    card = said(calls, RECORDER)
+    assert "张三" in card and "为民办一件实事" in card and "村东头刘大爷家" in card
+    number = int(query(database, "SELECT id FROM declarations WHERE status = 'pending'")[0]["id"])
+    assert f"#{number}" in card
+
+    # The recorder approves: the member is told, the ledger has the row, once.
+    calls = people.tap(RECORDER, RECORDER, "通过")
+    assert f"申报 #{number}（张三）已通过" in popups(calls)
+    assert f"您的申报 #{number} 已通过" in said(calls, ZHANG)
+    entries = query(database, "SELECT id, value FROM ledger WHERE reference = ?", f"decl:{number}")
+    assert len(entries) == 1
+
+    # /points shows it.
+    calls = people.say(ZHANG, ZHANG, "/points")
+    points = said(calls, ZHANG)
+    assert "为民办一件实事" in points and "+10" in points, points
+    return int(entries[0]["id"])
+
+
 def test_the_bot_process_end_to_end_over_http(emulator: Emulator, tmp_path: Path) -> None:
     client = emulator.client()
     database = tmp_path / "branch.sqlite3"
@@ -283,27 +356,7 @@ def test_the_bot_process_end_to_end_over_http(emulator: Emulator, tmp_path: Path
     try:
         bot.start()
         people = People(client)
-        setup_branch(people, client, database)
-
-        # A declaration in private, step by step; the card goes to the recorder.
-        calls = declare(people, ZHANG, "村东头刘大爷家", "帮刘大爷打扫院子、修好漏水的水管。")
-        card = said(calls, RECORDER)
-        assert "张三" in card and "为民办一件实事" in card and "村东头刘大爷家" in card
-        number = int(query(database, "SELECT id FROM declarations WHERE status = 'pending'")[0]["id"])
-        assert f"#{number}" in card
-
-        # The recorder approves: the member is told, the ledger has the row, once.
-        calls = people.tap(RECORDER, RECORDER, "通过")
-        assert f"申报 #{number}（张三）已通过" in popups(calls)
-        assert f"您的申报 #{number} 已通过" in said(calls, ZHANG)
-        entries = query(database, "SELECT id, value FROM ledger WHERE reference = ?", f"decl:{number}")
-        assert len(entries) == 1
-        entry, value = entries[0]["id"], entries[0]["value"]
-
-        # /points shows it.
-        calls = people.say(ZHANG, ZHANG, "/points")
-        points = said(calls, ZHANG)
-        assert "为民办一件实事" in points and "+10" in points, points
+        story_until_points(people, client, database)
 
         # SIGTERM: a clean stop, exit code 0, within 10 s.
         started = time.monotonic()
