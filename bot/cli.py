@@ -73,6 +73,7 @@ def run(settings: Settings, webhook_flags: dict[str, Any] | None = None) -> int:
     except DomainError:
         print(f"error: DEFAULT_TIMEZONE {settings.default_timezone!r} is not a known timezone (e.g. Asia/Shanghai).", file=sys.stderr)
         return 2
+    services.towns.configure(settings.town_operators, settings.town_overdue_days)
 
     async def open_db(app) -> None:
         await db.open()
@@ -176,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     bench_parser = sub.add_parser("bench", help="the benchmark, offline: flows against their floor, /grade and notices at scale")
     bench_parser.add_argument("--size", choices=("small", "town", "county"), default="town")
     bench_parser.add_argument("--quick", action="store_true")
+    from bot.town_cli import add_parser as add_town_parser
+
+    add_town_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "bench":
         from bench.run import main as bench_main
@@ -186,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return demo_main()
     settings = Settings()
+    if args.command == "town":
+        from bot.town_cli import main as town_main
+
+        return town_main(args, settings)
     if args.command == "backup":
         return backup(settings, args.path)
     webhook_flags = {"url": args.webhook_url, "listen": args.listen, "port": args.port, "path": args.url_path}

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     bot_api_base_file_url: str = "https://api.telegram.org/file/bot"
     default_timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
+    # Towns (镇党委 / 党总支): Telegram ids allowed to create towns in chat with /newtown (JSON list, e.g.
+    # TOWN_OPERATORS=[123456789]); a declaration pending longer than TOWN_OVERDUE_DAYS is overdue.
+    town_operators: list[int] = []
+    town_overdue_days: int = Field(default=3, ge=1, le=60)
 
     # Webhook mode (`python -m bot run --webhook`): Telegram POSTs each update to WEBHOOK_URL (public,
     # https, at a reverse proxy), which forwards it to WEBHOOK_LISTEN:WEBHOOK_PORT/WEBHOOK_PATH here.

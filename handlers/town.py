@@ -293,6 +293,7 @@ async def town_command(update: Update, context: Context) -> None:
     towns = await services(context).towns.towns_of(user.id)
     if not towns:
         raise NotAuthorized("town.admins_only")
+    await services(context).towns.seen(user.id)  # they wrote to the bot: the digest may reach them again
     if len(towns) > 1 and not context.args:
         buttons = [[InlineKeyboardButton(_short(t.name), callback_data=f"tw:p:{t.id}:0")] for t in towns]
         await reply(update, tr("town.choose"), reply_markup=InlineKeyboardMarkup(buttons))

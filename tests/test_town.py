@@ -338,3 +338,22 @@ def test_every_rule_has_a_label(rule: TransferRule) -> None:
     from bot.i18n import t
 
     assert t("zh", f"transfer.rule_{rule.value}") and t("en", f"transfer.rule_{rule.value}")
+
+
+# --- the operator's command line ------------------------------------------------------------------------------
+
+
+def test_operator_command_line(tmp_path, monkeypatch, capsys) -> None:
+    from bot.cli import main
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "cli.sqlite3"))
+    assert main(["town", "add", "兰溪镇", "--admin", "123456", "--admin-name", "周"]) == 0
+    assert main(["town", "admin", "兰溪镇", "--add", "777"]) == 0
+    assert main(["town", "admin", "1", "--add", "777"]) == 0
+    assert main(["town", "add", "兰溪镇", "--admin", "1"]) == 2
+    assert main(["town", "admin", "无此镇", "--add", "1"]) == 2
+    assert main(["town", "list"]) == 0
+    out, err = capsys.readouterr()
+    assert "created" in out and "already was" in out and "123456 (周), 777" in out
+    assert "exists already" in err and "No such town" in err

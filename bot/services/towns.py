@@ -106,6 +106,10 @@ class TownService:
         self.overdue_days = OVERDUE_DAYS_DEFAULT  # setting town_overdue_days
         self.appeal_counter: AppealCounter = town_repo.appeal_counts
 
+    def configure(self, operators: list[int] | frozenset[int], overdue_days: int = OVERDUE_DAYS_DEFAULT) -> None:
+        """From the settings: TOWN_OPERATORS and TOWN_OVERDUE_DAYS."""
+        self.operators, self.overdue_days = frozenset(operators), overdue_days
+
     def _now(self) -> datetime:
         return self.clock.now().astimezone(UTC)
 
