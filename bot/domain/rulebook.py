@@ -313,6 +313,9 @@ class Settings(_Model):
     lagging_without_bonus: bool = False
     lagging_on_major_deduction: bool = False
     publicity_days: int = Field(default=7, ge=7)
+    # Which points a member may spend on rewards (issue 7): category or item codes. Empty: every bonus item
+    # (fixed or ranged, not a deduction, not a monthly assessment) — bot.domain.rewards.counts_for_rewards.
+    redeemable: tuple[Code, ...] = ()
     # 组织关系转接: which branch grades the year of a member who moved during it (the seeds are silent;
     # the receiving branch's setting decides). See bot.domain.town.TransferRule.
     transfer_result: TransferRule = TransferRule.RECEIVING
@@ -376,6 +379,9 @@ class Rulebook(_Model):
                 raise ValueError(f"automatic.{event}: item '{item_code}' has no event '{event_code}'")
             if item.kind is not ItemKind.ALLOTMENT and event_code:
                 raise ValueError(f"automatic.{event}: only an allotment item takes an event")
+        unknown = [c for c in self.settings.redeemable if c not in seen]
+        if unknown:
+            raise ValueError(f"settings.redeemable: no category or item '{unknown[0]}'")
         band_codes = {b.code for b in self.bands}
         if self.quota and not {self.quota.band, self.quota.overflow_band} <= band_codes:
             raise ValueError("quota.band and quota.overflow_band must name bands")
