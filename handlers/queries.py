@@ -276,7 +276,7 @@ async def record_command(update: Update, context: Context) -> None:
         value = Decimal(0)
     day = svc.clock.today(branch.timezone)
     if args and _looks_like_date(args[0]):  # the day it happened, e.g. a meeting earlier in the month
-        day = svc.declarations.parse_date(branch, args.pop(0))
+        day = svc.declarations.parse_record_date(branch, args.pop(0))
     reason = " ".join(args)
     row = await svc.points.record(
         branch, actor(update.effective_user), target, item.code, value, day, reason,  # type: ignore[arg-type]

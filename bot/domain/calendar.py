@@ -77,6 +77,14 @@ def previous_periods(today: date, period: Period, count: int) -> list[tuple[str,
     return found
 
 
+def recordable_since(today: date, period: Period) -> date:
+    """The first day a recorder may still date an entry: the start of the review period before the
+    current one. The committee settles a period's deductions after it ends and before its notice
+    (三门峡: 支委会每季度对积分情况进行一次审核……确定扣分事项和分值; 浠水: 每月主题党日前召开支委会，核实…);
+    an entry for a period already published is listed as a correction in the next notice."""
+    return previous_periods(today, period, 1)[0][1]
+
+
 def notice_moment(period_last_day: date, settings: CalendarSettings, timezone: str) -> datetime:
     """When the notice for a period that ended on ``period_last_day`` is due (the next month's notice day)."""
     year, month = add_months(period_last_day.year, period_last_day.month, 1)

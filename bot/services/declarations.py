@@ -12,6 +12,7 @@ from bot.clock import Clock
 from bot.domain.records import Branch, Declaration, DeclarationStatus, LedgerRow, Member, MemberStatus, NewLedgerRow, Role, Source
 from bot.domain.rulebook import Item, ItemKind, Rulebook, Trigger
 from bot.domain.assessment import counted_on
+from bot.domain.calendar import recordable_since
 from bot.domain.scoring import effective
 from bot.domain.text import DESCRIPTION_MAX, PLACE_MAX, REASON_MAX, clean_text
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
@@ -127,6 +128,21 @@ class DeclarationService:
             raise InvalidInput("declare.date_future")
         if day < start:
             raise InvalidInput("declare.date_closed", start=start.isoformat(), end=end.isoformat())
+        return day
+
+    def parse_record_date(self, branch: Branch, text: str) -> date:
+        """The day of a recorder's entry (/record): from the start of the previous review period (a month,
+        or a quarter for 三门峡) to today — a period that has closed but whose deductions the committee
+        is still settling. A short date of a later month (12-20 in January) means last year's."""
+        today = self.clock.today(branch.timezone)
+        day = _parse_day(text, today)
+        if day.month > today.month and _MONTH_DAY.match(text):
+            day = day.replace(year=day.year - 1)
+        start = recordable_since(today, rulebook_of(branch).settings.review_period)
+        if day > today:
+            raise InvalidInput("record.date_future")
+        if day < start:
+            raise InvalidInput("record.date_closed", start=start.isoformat(), end=today.isoformat())
         return day
 
     def open_period(self, branch: Branch) -> tuple[date, date]:

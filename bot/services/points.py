@@ -15,6 +15,7 @@ from bot.domain.text import REASON_MAX, clean_text
 from bot.errors import InvalidInput, NotAuthorized
 from bot.services.branches import Actor, may_score, rulebook_of
 from bot.services.posts import member_posts, posts_by_month
+from storage import grading as grading_repo
 from storage import ledger as ledger_repo
 from storage import members as member_repo
 from storage.db import Database
@@ -84,6 +85,8 @@ class PointsService:
             raise InvalidInput("text.too_long", limit=REASON_MAX)
         async with self.db.transaction() as conn:
             actor_member = await may_score(conn, branch.id, actor.user_id, target)
+            if await grading_repo.is_locked(conn, branch.id, occurred_on.year):  # a finalised year takes nothing new
+                raise InvalidInput("year.locked", year=occurred_on.year)
             if not target.scored:
                 raise InvalidInput("record.not_scored", name=target.name)
             if rulebook.settings.zero_out_stops_scoring and item.kind is not ItemKind.ZERO_OUT:
