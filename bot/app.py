@@ -24,6 +24,7 @@ import handlers.menus
 import handlers.migrants
 import handlers.notices
 import handlers.queries
+import handlers.rewards
 import handlers.roster
 import handlers.setup
 import handlers.town
@@ -59,6 +60,7 @@ def register_handlers(app: Application) -> None:
     handlers.calendar_settings.register(app)
     for feature in FEATURES:
         feature.register(app)
+    handlers.rewards.register(app)
     handlers.town.register(app)
     handlers.menus.register(app)  # last: the catch-all for unknown buttons
     app.add_error_handler(error_handler)

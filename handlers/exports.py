@@ -23,7 +23,7 @@ from handlers.common import Context, actor, answer, current_branch, domain_error
 MENU: dict[str, tuple[str, ...]] = {"private": ("export", "chart"), "group": (), "admin": ()}
 
 YEAR = re.compile(r"\d{4}")
-CAPTIONS = ("export.caption_record", "export.caption_summary", "export.caption_ledger")
+CAPTIONS = ("export.caption_record", "export.caption_summary", "export.caption_ledger", "export.caption_rewards")
 
 
 async def _group_hint(update: Update, context: Context, key: str) -> None:

@@ -17,6 +17,7 @@ import handlers.grading
 import handlers.meetings
 import handlers.migrants
 import handlers.notices
+import handlers.rewards
 import handlers.town
 import handlers.town_review
 
@@ -24,7 +25,7 @@ _CORE_PRIVATE = ("declare", "points", "history", "rules", "pending", "record", "
 _CORE_GROUP = ("join", "declare", "points", "rules")
 _CORE_ADMIN = ("setup", "join", "declare", "members", "role", "state", "record", "additem", "timezone", "language", "rules")
 _FEATURES = (handlers.calendar_settings, handlers.meetings, handlers.dues, handlers.migrants, handlers.assessment, handlers.notices,
-             handlers.democratic, handlers.grading, handlers.exports, handlers.town, handlers.town_review)
+             handlers.democratic, handlers.grading, handlers.exports, handlers.rewards, handlers.town, handlers.town_review)
 
 
 def _collect(core: tuple[str, ...], scope: str, tail: tuple[str, ...]) -> tuple[str, ...]:

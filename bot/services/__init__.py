@@ -15,6 +15,7 @@ from bot.services.meetings import MeetingService
 from bot.services.migrants import MigrantService
 from bot.services.notices import NoticeService
 from bot.services.points import PointsService
+from bot.services.rewards import RewardService
 from bot.services.roster import RosterService
 from bot.services.town_review import TownReviewService
 from bot.services.towns import TownService
@@ -42,6 +43,7 @@ class Services:
         self.democratic = DemocraticService(db, self.clock)
         self.grading = GradingService(db, self.clock)
         self.exports = ExportService(db, self.clock)
+        self.rewards = RewardService(db, self.clock)
         self.town_review = TownReviewService(db, self.clock, self.grading)
         self.towns = TownService(db, self.clock)
         self.transfers = TransferService(db, self.clock)

@@ -686,6 +686,11 @@ class ExportService:
             (text(lang, "export.file.summary", branch=title, year=year), summary),
             (text(lang, "export.file.ledger", branch=title, year=year), raw),
         ]
+        from bot.services.rewards import RewardService  # late: rewards reads this module's text()
+
+        rewards = await RewardService(self.db, self.clock).year_workbook(branch, year, lang)
+        if rewards is not None:  # the redemptions sheet, where the branch has any (issue 7)
+            documents.append((text(lang, "export.file.rewards", branch=title, year=year), rewards))
         return YearExport(documents=documents, year=year, members=len(sheets), ledger_rows=len(ledger), final=final)
 
     async def trend(self, branch: Branch, actor: Actor, reference: str | None = None) -> Trend:

@@ -1,0 +1,504 @@
+"""Rewards (issue 7): the switch and settings, the secretary's catalog flow, redeeming (double taps and
+concurrent redemptions), the hand-over and cancel, the passbook, partner merchants and their one-time codes,
+the export sheet — through the real handlers, services and SQLite; and the balance rule as pure domain."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
+from openpyxl import load_workbook
+
+from bot.domain.records import LedgerRow, NewLedgerRow, Source
+from bot.domain.rewards import (
+    LineKind,
+    Redemption,
+    RedemptionStatus,
+    counts_for_rewards,
+    good_standing,
+    normalise_code,
+    parse_cost,
+    parse_stock,
+    passbook,
+    show_code,
+)
+from bot.errors import InvalidInput
+from bot.presets import preset
+from bot.services import Actor
+from storage import ledger as ledger_repo
+from tests.conftest import TestHarness, count, popups, rows, said, setup_branch
+
+D = Decimal
+T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+
+
+# --- the balance rule (pure) ---------------------------------------------------------------------------
+
+
+def _row(id_: int, item: str, value: str, day: date, *, reverses: int | None = None, minutes: int = 0) -> LedgerRow:
+    return LedgerRow(id=id_, branch_id=1, member_id=1, item_code=item, event_code=None, value=D(value), occurred_on=day,
+                     source=Source.RECORDER, reference=f"r{id_}", actor_id=None, reason=None, reverses_id=reverses,
+                     created_at=T0 + timedelta(minutes=minutes or id_))
+
+
+def _spent(id_: int, cost: str, status: RedemptionStatus, minutes: int, decided: int | None = None,
+           year: int = 2026) -> Redemption:
+    at = T0.replace(year=year) + timedelta(minutes=minutes)
+    return Redemption(id=id_, branch_id=1, member_id=1, item_id=1, item_name=f"item{id_}", cost=D(cost), status=status,
+                      created_at=at, decided_by=None,
+                      decided_at=None if decided is None else T0.replace(year=year) + timedelta(minutes=decided))
+
+
+def test_which_points_count_follows_the_rulebook() -> None:
+    jcp = preset("jiancaoping")  # its three positive categories, listed in the preset
+    assert counts_for_rewards(jcp, "volunteer") and counts_for_rewards(jcp, "brave_deed")
+    assert not counts_for_rewards(jcp, "gambling") and not counts_for_rewards(jcp, "crime")
+    assert not counts_for_rewards(jcp, "no_such_item")
+    xishui = preset("xishui")  # no list: every bonus item, not allotments, deductions or assessments
+    assert counts_for_rewards(xishui, "post_deed") and counts_for_rewards(xishui, "honor_town")
+    assert not counts_for_rewards(xishui, "post_claim") and not counts_for_rewards(xishui, "post_duty")
+    assert not counts_for_rewards(xishui, "study")
+    zhangdian = preset("zhangdian")
+    assert counts_for_rewards(zhangdian, "district_praise") and not counts_for_rewards(zhangdian, "job_performance")
+
+
+def test_balance_is_earned_minus_held_redemptions_and_corrections_count() -> None:
+    rb = preset("jiancaoping")
+    rows_ = [_row(1, "volunteer", "1", date(2026, 2, 3)), _row(2, "brave_deed", "5", date(2026, 2, 10)),
+             _row(3, "gambling", "-10", date(2026, 2, 11)),  # a deduction lowers the score, not the balance
+             _row(4, "emergency", "3", date(2026, 2, 12)), _row(5, "emergency", "-3", date(2026, 2, 12), reverses=4)]
+    spent = [_spent(1, "2", RedemptionStatus.HANDED_OVER, 10), _spent(2, "3", RedemptionStatus.CANCELLED, 11, decided=12),
+             _spent(3, "1.5", RedemptionStatus.RESERVED, 13)]
+    book = passbook(rb, rows_, spent, year=2026, carry_over=False, timezone="Asia/Shanghai")
+    assert book.earned == D(6) and book.spent == D("3.5") and book.balance == D("2.5")
+    kinds = [line.kind for line in book.lines]
+    assert kinds == [LineKind.EARNED, LineKind.EARNED, LineKind.EARNED, LineKind.CORRECTED,
+                     LineKind.SPENT, LineKind.SPENT, LineKind.RELEASED, LineKind.SPENT]
+    assert [line.balance for line in book.lines] == [D(1), D(6), D(9), D(6), D(4), D(1), D(4), D("2.5")]
+
+
+def test_a_zero_out_clears_the_year_and_last_year_does_not_carry_unless_set() -> None:
+    rb = preset("jiancaoping")
+    rows_ = [_row(1, "volunteer", "1", date(2025, 5, 1)), _row(2, "brave_deed", "5", date(2026, 2, 10)),
+             _row(3, "crime", "0", date(2026, 2, 20)), _row(4, "volunteer", "1", date(2026, 2, 21))]
+    book = passbook(rb, rows_, [], year=2026, carry_over=False, timezone="Asia/Shanghai")
+    assert book.balance == 0 and book.lines[-1].kind is LineKind.CLEARED and book.lines[-1].amount == D(-5)
+    carried = passbook(rb, rows_, [], year=2026, carry_over=True, timezone="Asia/Shanghai")
+    assert carried.balance == D(1) and carried.year is None  # 2025's point carries; 2026 was cleared
+    # the zero-out reversed (an objection held): nothing is cleared
+    undone = passbook(rb, [*rows_, _row(5, "crime", "0", date(2026, 2, 20), reverses=3)], [], year=2026,
+                      carry_over=False, timezone="Asia/Shanghai")
+    assert undone.balance == D(6)
+    # last year's spending does not touch this year's balance without carry-over
+    old = [_spent(1, "1", RedemptionStatus.HANDED_OVER, 10, year=2025)]
+    assert passbook(rb, rows_[:2], old, year=2026, carry_over=False, timezone="Asia/Shanghai").balance == D(5)
+    assert passbook(rb, rows_[:2], old, year=2026, carry_over=True, timezone="Asia/Shanghai").balance == D(5)
+
+
+def test_good_standing_and_input_parsing() -> None:
+    assert good_standing(approved=True, zeroed_out_this_year=False, last_final_passing=None)
+    assert good_standing(approved=True, zeroed_out_this_year=False, last_final_passing=True)
+    assert not good_standing(approved=True, zeroed_out_this_year=False, last_final_passing=False)
+    assert not good_standing(approved=True, zeroed_out_this_year=True, last_final_passing=True)
+    assert not good_standing(approved=False, zeroed_out_this_year=False, last_final_passing=True)
+    assert parse_cost("5") == D(5) and parse_cost("２.５") == D("2.5") and parse_cost(" 0.01 ") == D("0.01")
+    for bad in ("0", "-1", "abc", "1e3", "NaN", "1.234", "", "100001", "Infinity"):
+        assert parse_cost(bad) is None, bad
+    assert parse_stock("0") == 0 and parse_stock("12") == 12
+    for bad in ("-1", "1.5", "x", "", "100001", "١٢"):
+        assert parse_stock(bad) is None, bad
+    assert normalise_code("abcd-efgh") == "ABCDEFGH" and normalise_code("ABCD EFG2") == "ABCDEFG2"
+    assert normalise_code("ABCD-EFG0") is None and normalise_code("ABC") is None  # 0 is not in the alphabet
+    assert show_code("ABCDEFGH") == "ABCD-EFGH"
+
+
+# --- through the bot -----------------------------------------------------------------------------------
+
+
+async def put(h: TestHarness, b: SimpleNamespace, who: str, item: str, value: str, day: date = date(2026, 3, 2)) -> int:
+    """An approved ledger row written directly (how points are approved is not under test here)."""
+    async with h.db.transaction() as conn:
+        row = await ledger_repo.append(conn, NewLedgerRow(
+            branch_id=b.branch.id, member_id=b.member_ids[who], item_code=item, value=D(value), occurred_on=day,
+            source=Source.RECORDER, reference=f"t:{who}:{item}:{day}:{value}", actor_id=b.member_ids["secretary"]))
+    assert row is not None
+    return row.id
+
+
+@pytest.fixture
+async def jb(h: TestHarness) -> SimpleNamespace:
+    """A 尖草坪 branch with rewards switched on by its secretary and one item (towel, 3 points, 2 in stock)."""
+    b = await setup_branch(h, preset="jiancaoping")
+    sec = h.private(b.secretary)
+    calls = await h.say(b.secretary, sec, "/rewards")
+    assert "尚未开启积分兑换" in said(calls, sec.id)
+    await h.tap(b.secretary, sec.id, "开启积分兑换")
+    assert (await rows(h, "SELECT enabled FROM reward_settings WHERE branch_id = ?", b.branch.id))[0]["enabled"] == 1
+    b.item_id = await add_item(h, b, "毛巾", "3", "2")
+    return b
+
+
+async def add_item(h: TestHarness, b: SimpleNamespace, name: str, cost: str, stock: str | None, photo: bool = False) -> int:
+    sec = h.private(b.secretary)
+    await h.say(b.secretary, sec, "/catalog")
+    await h.tap(b.secretary, sec.id, "新增物品")
+    await h.say(b.secretary, sec, name)
+    await h.say(b.secretary, sec, cost)
+    if stock is None:
+        await h.tap(b.secretary, sec.id, "不限量")
+    else:
+        await h.say(b.secretary, sec, stock)
+    if photo:
+        await h.send_photo(b.secretary, sec)
+    else:
+        await h.tap(b.secretary, sec.id, "无图片")
+    await h.tap(b.secretary, sec.id, "保存")
+    found = await rows(h, "SELECT id FROM reward_items WHERE branch_id = ? AND name = ?", b.branch.id, name)
+    assert found
+    return found[-1]["id"]
+
+
+async def redeem(h: TestHarness, person, label: str) -> list:
+    chat = h.private(person)
+    await h.say(person, chat, "/rewards")
+    await h.tap(person, chat.id, label)
+    return await h.tap(person, chat.id, "确认兑换")
+
+
+def alerts(calls) -> str:
+    return "\n".join(str(c.params.get("text", "")) for c in popups(calls) if c.params.get("show_alert"))
+
+
+async def test_switch_settings_and_the_catalog_flow(h: TestHarness):
+    b = await setup_branch(h, preset="jiancaoping")
+    zhang, sec = h.private(b.zhang), h.private(b.secretary)
+    calls = await h.say(b.zhang, zhang, "/rewards")
+    assert "尚未开启积分兑换" in said(calls, zhang.id)
+    calls = await h.say(b.zhang, zhang, "/catalog")
+    assert "只有以下角色可以这样做" in said(calls, zhang.id)
+    await h.say(b.secretary, sec, "/rewards")
+    message, data = h.find_button(sec.id, "开启积分兑换")
+    calls = await h.press(b.zhang, message, data)  # a member's crafted press on the secretary's panel
+    assert "只有以下角色可以这样做" in alerts(calls)
+    await h.press(b.recorder, message, data)
+    assert await count(h, "reward_settings") == 0
+    await h.tap(b.secretary, sec.id, "开启积分兑换")
+    await h.tap(b.secretary, sec.id, "结转下一年")
+    saved = (await rows(h, "SELECT * FROM reward_settings"))[0]
+    assert (saved["enabled"], saved["carry_over"], saved["show_balance"]) == (1, 1, 0)
+    assert "正向指数：带头履行党员义务" in said(h.world.sent(sec.id)[-1:])  # which points count, named
+
+    # the guided flow refuses bad input with a clear message and saves nothing until Save
+    await h.say(b.secretary, sec, "/catalog")
+    await h.tap(b.secretary, sec.id, "新增物品")
+    await h.say(b.secretary, sec, "洗衣粉")
+    for bad in ("abc", "0", "-2", "1.234"):
+        calls = await h.say(b.secretary, sec, bad)
+        assert "所需积分须是大于 0 的数" in said(calls, sec.id), bad
+    await h.say(b.secretary, sec, "2.5")
+    calls = await h.say(b.secretary, sec, "很多")
+    assert "库存须是 0 到 100000 之间的整数" in said(calls, sec.id)
+    await h.say(b.secretary, sec, "10")
+    await h.send_photo(b.secretary, sec)
+    assert await count(h, "reward_items") == 0
+    await h.tap(b.secretary, sec.id, "保存")
+    item = (await rows(h, "SELECT * FROM reward_items"))[0]
+    assert (item["name"], item["cost"], item["stock"], item["active"]) == ("洗衣粉", "2.5", 10, 1) and item["photo_file_id"]
+
+    # change: keep the name, a new cost, unlimited, keep the picture
+    await h.tap(b.secretary, sec.id, "洗衣粉")
+    await h.tap(b.secretary, sec.id, "修改")
+    await h.tap(b.secretary, sec.id, "保持不变")
+    await h.say(b.secretary, sec, "4")
+    await h.tap(b.secretary, sec.id, "不限量")
+    await h.tap(b.secretary, sec.id, "保持不变")
+    await h.tap(b.secretary, sec.id, "保存")
+    item = (await rows(h, "SELECT * FROM reward_items"))[0]
+    assert (item["name"], item["cost"], item["stock"]) == ("洗衣粉", "4", None) and item["photo_file_id"]
+    # switch it off; the member's catalog no longer offers it
+    await h.tap(b.secretary, sec.id, "洗衣粉")
+    await h.tap(b.secretary, sec.id, "停用")
+    assert (await rows(h, "SELECT active FROM reward_items"))[0]["active"] == 0
+    calls = await h.say(b.zhang, zhang, "/rewards")
+    assert "目前没有可兑换的物品" in said(calls, zhang.id)
+    # a cancelled flow saves nothing; a stale flow button is answered
+    await h.say(b.secretary, sec, "/catalog")
+    await h.tap(b.secretary, sec.id, "新增物品")
+    await h.say(b.secretary, sec, "/cancel")
+    calls = await h.tap(b.secretary, sec.id, "取消")
+    assert popups(calls)
+    actions = [r["action"] for r in await rows(h, "SELECT action FROM reward_audit ORDER BY id")]
+    assert actions == ["settings", "settings", "item_added", "item_changed", "item_deactivated"]
+
+
+async def test_redeem_hand_over_cancel_and_the_passbook(h: TestHarness, jb):
+    b = jb
+    zhang = h.private(b.zhang)
+    await put(h, b, "zhang", "brave_deed", "5")
+    await put(h, b, "zhang", "gambling", "-10")  # lowers the score, not the redeemable balance
+    calls = await h.say(b.zhang, zhang, "/rewards")
+    assert "可兑换积分：5 分" in said(calls, zhang.id) and "毛巾 — 3分 · 库存 2" in said(calls, zhang.id)
+    await h.tap(b.zhang, zhang.id, "兑换：毛巾")
+    assert "兑换后 2" in said(h.world.sent(zhang.id)[-1:])
+    calls = await h.tap(b.zhang, zhang.id, "确认兑换")
+    assert "已预留兑换" in said(calls, zhang.id) and "剩余可兑换积分 2" in said(calls, zhang.id)
+    again = await h.tap(b.zhang, zhang.id, "确认兑换") if False else None  # the button is gone once edited
+    assert again is None
+    redemption = (await rows(h, "SELECT * FROM redemptions"))[0]
+    assert redemption["status"] == "reserved" and redemption["cost"] == "3"
+    assert (await rows(h, "SELECT stock FROM reward_items"))[0]["stock"] == 1
+    rec = h.private(b.recorder)
+    assert "兑换 #" in said(h.world.sent(rec.id)[-1:]) and "张三" in said(h.world.sent(rec.id)[-1:])
+
+    # not enough left for a second towel
+    await h.say(b.zhang, zhang, "/rewards")
+    calls = await h.tap(b.zhang, zhang.id, "兑换：毛巾")
+    assert "可兑换积分不足" in alerts(calls)
+
+    # authority on every press: the member, and a stranger, cannot hand over
+    card, data = h.find_button(rec.id, "已交付")
+    calls = await h.press(b.zhang, card, data)
+    assert "只有以下角色可以这样做" in alerts(calls) or "不能经办自己的兑换" in alerts(calls)
+    stranger = h.user(9999, "路人")
+    calls = await h.press(stranger, card, data)
+    assert alerts(calls)
+    calls = await h.tap(b.recorder, rec.id, "已交付")
+    assert (await rows(h, "SELECT status, decided_by FROM redemptions"))[0] == {
+        "status": "handed_over", "decided_by": b.member_ids["recorder"]}
+    assert "已交付" in said(h.world.sent(zhang.id)[-1:])
+    calls = await h.press(b.recorder, card, data.replace("rw:h", "rw:k"))  # too late to cancel
+    assert "已经处理过了" in alerts(calls)
+    assert (await rows(h, "SELECT status FROM redemptions"))[0]["status"] == "handed_over"
+
+    # a cancelled redemption releases the points and the stock
+    await put(h, b, "zhang", "branch_tasks", "3", date(2026, 3, 5))
+    await redeem(h, b.zhang, "兑换：毛巾")
+    assert (await rows(h, "SELECT stock FROM reward_items"))[0]["stock"] == 0
+    await h.tap(b.recorder, rec.id, "取消兑换")
+    assert (await rows(h, "SELECT stock FROM reward_items"))[0]["stock"] == 1
+    assert "3 分已退回" in said(h.world.sent(zhang.id)[-1:])
+
+    calls = await h.say(b.zhang, zhang, "/passbook")
+    text = said(calls, zhang.id)
+    assert "红色存折" in text and "存入" in text and "兑换" in text and "退回" in text
+    assert "见义勇为" in text and "余额 5" in text and "参与赌博" not in text
+    actions = [r["action"] for r in await rows(h, "SELECT action FROM reward_audit WHERE redemption_id IS NOT NULL ORDER BY id")]
+    assert actions == ["reserved", "handed_over", "reserved", "cancelled"]
+    assert all(r["actor_user_id"] and r["at"] for r in await rows(h, "SELECT * FROM reward_audit"))
+
+
+async def test_a_recorders_own_redemption_goes_to_the_secretary(h: TestHarness, jb):
+    b = jb
+    await put(h, b, "recorder", "volunteer", "1")
+    await put(h, b, "recorder", "brave_deed", "5")
+    await redeem(h, b.recorder, "兑换：毛巾")
+    rec, sec = h.private(b.recorder), h.private(b.secretary)
+    card, data = h.find_button(sec.id, "已交付")  # the card went to the secretary, not to the recorder
+    calls = await h.press(b.recorder, card, data)
+    assert "不能经办自己的兑换" in alerts(calls)
+    await h.tap(b.secretary, sec.id, "已交付")
+    assert (await rows(h, "SELECT status FROM redemptions"))[0]["status"] == "handed_over"
+
+
+async def test_spending_never_changes_the_evaluation(h: TestHarness, jb):
+    b = jb
+    await put(h, b, "zhang", "brave_deed", "5")
+    await put(h, b, "zhang", "commended", "5")
+    await put(h, b, "lisi", "help_needy", "2")
+    before = await h.services.grading.compute(b.branch, 2026)
+    ledger_before = await count(h, "ledger")
+    await redeem(h, b.zhang, "兑换：毛巾")
+    await h.tap(b.recorder, h.private(b.recorder).id, "已交付")
+    await redeem(h, b.zhang, "兑换：毛巾")
+    after = await h.services.grading.compute(b.branch, 2026)
+    assert await count(h, "redemptions") == 2 and await count(h, "ledger") == ledger_before
+    assert before == after
+    line = next(x for x in after.lines if x.member_id == b.member_ids["zhang"])
+    assert line.figure == D(90)  # base 80 + 10, whatever was spent
+
+
+async def test_concurrent_redemptions_never_overspend(h: TestHarness, jb):
+    b = jb
+    await put(h, b, "zhang", "brave_deed", "5")
+    await put(h, b, "zhang", "commended", "5")  # 10 points; towels cost 3
+    async with h.db.transaction() as conn:
+        await conn.execute("UPDATE reward_items SET stock = 50 WHERE id = ?", (b.item_id,))
+    who = Actor(user_id=b.zhang.id, name="张三")
+    results = await asyncio.gather(*(h.services.rewards.redeem(who, b.item_id, D(3), client_key=f"k{i}") for i in range(20)),
+                                   return_exceptions=True)
+    made = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, InvalidInput)]
+    assert len(made) == 3 and len(refused) == 17 and all(r.key == "rewards.not_enough" for r in refused)
+    assert (await rows(h, "SELECT stock FROM reward_items"))[0]["stock"] == 47
+    _, _, book, _ = await h.services.rewards.my_passbook(b.branch, who)
+    assert book.balance == D(1)
+
+    # two members racing for the last one in stock: exactly one gets it
+    await put(h, b, "lisi", "brave_deed", "5")
+    await put(h, b, "secretary", "brave_deed", "5")
+    async with h.db.transaction() as conn:
+        await conn.execute("UPDATE reward_items SET stock = 1 WHERE id = ?", (b.item_id,))
+    racers = [Actor(user_id=b.lisi.id, name="李四"), Actor(user_id=b.secretary.id, name="王书记")]
+    results = await asyncio.gather(*(h.services.rewards.redeem(a, b.item_id, D(3), client_key="same") for a in racers),
+                                   return_exceptions=True)
+    assert sum(not isinstance(r, Exception) for r in results) == 1
+    assert [r.key for r in results if isinstance(r, InvalidInput)] == ["rewards.out_of_stock"]
+    assert (await rows(h, "SELECT stock FROM reward_items"))[0]["stock"] == 0
+
+
+async def test_double_tap_and_two_presses_at_once_through_ptb(h: TestHarness, jb):
+    b = jb
+    zhang = h.private(b.zhang)
+    await put(h, b, "zhang", "brave_deed", "5")  # enough for one towel only
+    await h.say(b.zhang, zhang, "/rewards")
+    await h.tap(b.zhang, zhang.id, "兑换：毛巾")
+    first, data = h.find_button(zhang.id, "确认兑换")
+    await h.tap(b.zhang, zhang.id, "兑换：毛巾")  # a second confirmation message
+    second, data2 = h.find_button(zhang.id, "确认兑换")
+    assert first.message_id != second.message_id
+    # the same button tapped twice, and the other message's button, all at once
+    results = await asyncio.gather(h.press(b.zhang, first, data), h.press(b.zhang, first, data), h.press(b.zhang, second, data2))
+    assert await count(h, "redemptions") == 1
+    texts = "\n".join(str(c.params.get("text", "")) for calls in results for c in popups(calls))
+    assert "已预留" in texts and ("已经提交过了" in texts or "可兑换积分不足" in texts)
+    assert (await rows(h, "SELECT stock FROM reward_items"))[0]["stock"] == 1
+    # the same press delivered again later changes nothing
+    await h.press(b.zhang, first, data)
+    assert await count(h, "redemptions") == 1
+
+
+async def test_stale_cost_inactive_and_crafted_presses(h: TestHarness, jb):
+    b = jb
+    zhang = h.private(b.zhang)
+    await put(h, b, "zhang", "brave_deed", "5")
+    await h.say(b.zhang, zhang, "/rewards")
+    await h.tap(b.zhang, zhang.id, "兑换：毛巾")
+    message, data = h.find_button(zhang.id, "确认兑换")
+    async with h.db.transaction() as conn:
+        await conn.execute("UPDATE reward_items SET cost = '4' WHERE id = ?", (b.item_id,))
+    calls = await h.press(b.zhang, message, data)
+    assert "已改为 4 分" in alerts(calls) and await count(h, "redemptions") == 0
+    for crafted in (f"rw:c:{b.item_id}:1", f"rw:c:999:3", "rw:h:999", f"rw:s:{b.branch.id}:e", f"rw:w:{b.branch.id}",
+                    f"rc:t:{b.item_id}", f"rc:e:{b.item_id}", f"rm:d:1:{b.branch.id}", f"rw:c:{b.item_id}:abc"):
+        calls = await h.press(b.zhang, message, crafted)
+        assert popups(calls), crafted
+    assert await count(h, "redemptions") == 0 and (await rows(h, "SELECT active FROM reward_items"))[0]["active"] == 1
+    stranger = h.user(9998, "外人")
+    calls = await h.say(stranger, h.private(stranger), "/rewards")
+    assert said(calls)
+
+
+async def test_merchants_codes_and_verification(h: TestHarness, jb, clock):
+    b = jb
+    sec, zhang = h.private(b.secretary), h.private(b.zhang)
+    shop = h.user(7777, "老王超市", username="laowang")
+    shop_chat = h.private(shop)
+    calls = await h.say(shop, shop_chat, "/verify")
+    assert "您不是合作商户" in said(calls) and "7777" in said(calls)
+    calls = await h.say(b.zhang, zhang, "/passbook")
+    assert "优惠码" not in " ".join(t for t, _ in h.world.buttons(h.world.last_message(zhang.id)))  # no merchants yet
+
+    await h.say(b.secretary, sec, "/merchants")
+    await h.tap(b.secretary, sec.id, "登记合作商户")
+    calls = await h.say(b.secretary, sec, "@nobody_known")
+    assert "我不认识 @nobody_known" in said(calls, sec.id)
+    await h.say(b.secretary, sec, "7777")
+    await h.say(b.secretary, sec, "老王超市")
+    await h.say(b.secretary, sec, "凭码九五折")
+    merchant = (await rows(h, "SELECT * FROM merchants"))[0]
+    assert (merchant["user_id"], merchant["name"], merchant["discount"], merchant["active"]) == (7777, "老王超市", "凭码九五折", 1)
+    assert "合作商户" in said(h.world.sent(shop_chat.id)[-1:])
+
+    await put(h, b, "zhang", "brave_deed", "5")
+    await h.say(b.zhang, zhang, "/passbook")
+    await h.tap(b.zhang, zhang.id, "合作商户优惠码")
+    shown = said(h.world.sent(zhang.id)[-1:])
+    code = re.search(r"([A-Z0-9]{4}-[A-Z0-9]{4})", shown).group(1)
+    assert "凭码九五折" in shown
+    assert not await rows(h, "SELECT * FROM merchant_codes WHERE code_hash LIKE ?", f"%{code}%")  # only a hash is kept
+    calls = await h.say(shop, shop_chat, f"/verify {code.lower()}")
+    text = said(calls, shop_chat.id)
+    assert "优惠码有效" in text and "张三" in text and "状态：良好" in text and "可兑换积分" not in text
+    assert "已在 老王超市 核验使用" in said(h.world.sent(zhang.id)[-1:])
+    calls = await h.say(shop, shop_chat, f"/verify {code}")
+    assert "已经使用过了" in said(calls, shop_chat.id)
+
+    # the branch lets merchants see the balance; an expired code; a code retired by a newer one
+    await h.say(b.secretary, sec, "/rewards")
+    await h.tap(b.secretary, sec.id, "兑换设置")
+    await h.tap(b.secretary, sec.id, "商户可见积分")
+    await h.tap(b.zhang, zhang.id, "合作商户优惠码")
+    old = re.search(r"([A-Z0-9]{4}-[A-Z0-9]{4})", said(h.world.sent(zhang.id)[-1:])).group(1)
+    await h.tap(b.zhang, zhang.id, "合作商户优惠码")
+    new = re.search(r"([A-Z0-9]{4}-[A-Z0-9]{4})", said(h.world.sent(zhang.id)[-1:])).group(1)
+    calls = await h.say(shop, shop_chat, f"/verify {old}")
+    assert "已被更新的优惠码取代" in said(calls, shop_chat.id)
+    calls = await h.say(shop, shop_chat, f"/verify {new}")
+    assert "可兑换积分：5" in said(calls, shop_chat.id)
+    await h.tap(b.zhang, zhang.id, "合作商户优惠码")
+    late = re.search(r"([A-Z0-9]{4}-[A-Z0-9]{4})", said(h.world.sent(zhang.id)[-1:])).group(1)
+    clock.set(clock.now() + timedelta(minutes=11))
+    calls = await h.say(shop, shop_chat, f"/verify {late}")
+    assert "已过期" in said(calls, shop_chat.id)
+
+    # guessing is limited: after 5 failures in an hour even a valid code is refused until the hour passes
+    for guess in ("ABCD-EFGH", "2345-6789"):  # failures 4 and 5 (used, retired and expired were 1-3)
+        calls = await h.say(shop, shop_chat, f"/verify {guess}")
+        assert "优惠码无效" in said(calls, shop_chat.id)
+    await h.tap(b.zhang, zhang.id, "合作商户优惠码")
+    fresh = re.search(r"([A-Z0-9]{4}-[A-Z0-9]{4})", said(h.world.sent(zhang.id)[-1:])).group(1)
+    calls = await h.say(shop, shop_chat, f"/verify {fresh}")
+    assert "核验失败次数过多" in said(calls, shop_chat.id)
+    clock.set(clock.now() + timedelta(minutes=61))
+    await h.tap(b.zhang, zhang.id, "合作商户优惠码")
+    fresh = re.search(r"([A-Z0-9]{4}-[A-Z0-9]{4})", said(h.world.sent(zhang.id)[-1:])).group(1)
+    calls = await h.say(shop, shop_chat, f"/verify {fresh}")
+    assert "优惠码有效" in said(calls, shop_chat.id)
+    audit = [r["action"] for r in await rows(h, "SELECT action FROM reward_audit WHERE actor_user_id = 7777 ORDER BY id")]
+    assert audit.count("verified") == 3 and audit.count("verify_failed") == 5
+
+    # a zeroed-out member is not in good standing; a removed merchant cannot verify
+    await put(h, b, "zhang", "crime", "0", date(2026, 3, 20))
+    await h.tap(b.zhang, zhang.id, "合作商户优惠码")
+    fresh = re.search(r"([A-Z0-9]{4}-[A-Z0-9]{4})", said(h.world.sent(zhang.id)[-1:])).group(1)
+    calls = await h.say(shop, shop_chat, f"/verify {fresh}")
+    assert "不符合良好条件" in said(calls, shop_chat.id) and "可兑换积分：0" in said(calls, shop_chat.id)
+    await h.say(b.secretary, sec, "/merchants")
+    await h.tap(b.secretary, sec.id, "移除 老王超市")
+    calls = await h.say(shop, shop_chat, f"/verify {fresh}")
+    assert "您不是合作商户" in said(calls, shop_chat.id)
+
+
+async def test_export_has_the_redemptions_sheet_and_english(h: TestHarness, jb):
+    b = jb
+    await put(h, b, "zhang", "brave_deed", "5")
+    await redeem(h, b.zhang, "兑换：毛巾")
+    sec = h.private(b.secretary)
+    calls = await h.say(b.secretary, sec, "/export 2026")
+    documents = [c for c in calls if c.method == "sendDocument"]
+    assert len(documents) == 4 and "积分兑换记录" in str(documents[-1].params.get("caption"))
+    built = await h.services.exports.build(b.branch, 2026)
+    name, data = built.documents[-1]
+    assert name.endswith("积分兑换.xlsx")
+    book = load_workbook(io.BytesIO(data))
+    sheet = book["兑换记录"]
+    values = [[c.value for c in row] for row in sheet.iter_rows(min_row=3)]
+    assert values[0][1:5] == ["张三", "毛巾", "3", "已预留"]
+    trail = [[c.value for c in row] for row in book["审计记录"].iter_rows(min_row=2)]
+    assert [row[1] for row in trail] == ["更改设置", "新增物品", "预留兑换"]
+
+    english = h.user(5555, "Tom", username="tom", language="en")
+    await h.say(english, b.group, "/join")
+    await h.tap(b.secretary, b.group.id, "同意")
+    chat = h.private(english)
+    calls = await h.say(english, chat, "/rewards")
+    assert "Your redeemable points: 0" in said(calls, chat.id) and "Redeem: 毛巾" in str(h.world.buttons(h.world.last_message(chat.id)))
+    calls = await h.say(english, chat, "/passbook")
+    assert "Red passbook" in said(calls, chat.id)
+    calls = await h.say(english, chat, "/verify ABCD")
+    assert "not a partner merchant" in said(calls, chat.id)
