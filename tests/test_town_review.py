@@ -12,6 +12,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
+from bot.domain.grading import GradeResult
+from storage import grading as grading_repo
 from storage import towns as towns_repo
 from tests.conftest import TestHarness, count, rows, said
 from tests.test_notices import APRIL_1, alerts, branch_at, only_notices, private_texts, record, tick, utc  # noqa: F401
@@ -186,11 +188,14 @@ async def test_a_dispute_appeal_picks_the_entry_and_a_locked_year_refuses_the_co
     assert (await rows(h, "SELECT target_ledger_id FROM town_appeals"))[0]["target_ledger_id"] == absent
 
     # The year is finalised before the branch writes it: refused with the year's message, nothing written.
-    await h.db.conn.execute("PRAGMA foreign_keys = OFF")  # a lock without a whole year end behind it
-    await h.db.conn.execute("INSERT INTO locked_years (branch_id, year, round_id, locked_at) VALUES (?, 2026, 999, '2027-01-20')",
-                            (b.branch.id,))
-    await h.db.conn.commit()
-    await h.db.conn.execute("PRAGMA foreign_keys = ON")
+    async with h.db.transaction() as conn:  # the lock as finalisation writes it (the year end is not under test)
+        notice = (await rows(h, "SELECT id FROM notices"))[0]["id"]
+        stored = await grading_repo.create_round(
+            conn, branch_id=b.branch.id, year=2026, rulebook_code="xishui", tie_choice=[], notice_id=notice,
+            publicity_days=7, result=GradeResult(year=2026, rulebook_code="xishui", lines=[], distribution={}),
+            upto=absent, confirmed_by=b.member_ids["secretary"], at=utc(2027, 1, 20))
+        assert stored is not None
+        assert await grading_repo.lock(conn, b.branch.id, 2026, stored.id, utc(2027, 1, 20))
     calls = await h.tap(b.secretary, b.secretary.id, "写入更正")
     assert "2026年度积分已定级锁定" in alerts(calls)
     assert await count(h, "ledger", "reverses_id = ?", absent) == 0
