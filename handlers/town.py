@@ -34,6 +34,7 @@ from handlers.common import (
     translator,
 )
 from handlers.notices import local_time, period_label
+from handlers.town_review import filing_row
 
 MENU: dict[str, tuple[str, ...]] = {
     "private": ("town", "towncode", "townadmin"),
@@ -115,6 +116,7 @@ def dashboard_page(tr: Translator, dashboard: Dashboard, branches: dict[int, Bra
         nav.append(InlineKeyboardButton(tr("town.button_next"), callback_data=f"tw:p:{town.id}:{page + 1}"))
     if nav:
         rows.append(nav)
+    rows.append(filing_row(tr, town.id, dashboard.now))  # the town's filing (handlers/town_review.py)
     return text, InlineKeyboardMarkup(rows)
 
 

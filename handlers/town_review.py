@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.error import BadRequest, Forbidden
@@ -143,6 +144,12 @@ def review_keyboard(tr: Translator, view: ReviewView) -> InlineKeyboardMarkup:
 def filing_button(tr: Translator, town_id: int, year: int) -> InlineKeyboardButton:
     """The filing's button, for the town's menu (/town): the year's xlsx in this chat."""
     return InlineKeyboardButton(tr("town_review.filing_button", year=year), callback_data=f"tv:f:{town_id}:{year}")
+
+
+def filing_row(tr: Translator, town_id: int, now: datetime) -> list[InlineKeyboardButton]:
+    """The /town dashboard's row for the filing: the year a town files now (last year until June)."""
+    year = now.year - 1 if now.month <= 6 else now.year
+    return [filing_button(tr, town_id, year)]
 
 
 def cancel_keyboard(tr: Translator) -> InlineKeyboardMarkup:
@@ -477,4 +484,4 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("townfile", townfile_command))
 
 
-__all__ = ["register", "appeal_to_town", "submitted", "tell_filed", "filing_button"]
+__all__ = ["register", "appeal_to_town", "submitted", "tell_filed", "filing_button", "filing_row"]
