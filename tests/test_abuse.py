@@ -112,6 +112,7 @@ MANAGER_TEMPLATES = [
     "de:b:{i}:{n}", "de:m:{i}:{j}", "de:k:{i}:{j}:u:{v}", "de:k:{i}:{j}:b:{v}", "de:x:{i}:{j}", "de:c:{i}", "de:cy:{i}",
     "gr:k:{b}:{y}:{n}", "gr:ok:{b}:{y}:{n}:{f}", "gr:f:{b}:{y}:{n}:{f}", "gr:x:{b}:{y}",
     "tw:p:{i}:{n}", "tw:b:{i}:{j}:{n}",
+    "tv:au:{i}", "tv:ac:{i}", "tv:ae:{i}:{j}", "tv:ap:{i}", "tv:ra:{i}", "tv:rb:{i}", "tv:f:{i}:{y}", "tv:x",
     "{p}:zz:{i}",  # an unknown action under a known prefix
 ]
 MEMBER_TEMPLATES = [
@@ -124,7 +125,7 @@ MEMBER_TEMPLATES = [
     "nt:ob:{i}", "nt:ds:{i}", "nt:cf:{i}", "nt:pg:{n}", "nt:x",
     "de:h:{i}:{n}", "de:p:{i}:{j}", "de:n:{i}:{j}", "de:r:{i}:{j}:{v}", "de:cy:{i}",
 ]
-PREFIXES = ["setup", "join", "dl", "dc", "br", "mt", "du", "mg", "as", "po", "nt", "de", "gr", "ch", "tw"]
+PREFIXES = ["setup", "join", "dl", "dc", "br", "mt", "du", "mg", "as", "po", "nt", "de", "gr", "ch", "tw", "tv"]
 IDS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "0", "999999999999", "-1", "NaN", "1e308"]
 VALUES = ["5", "0", "-5", "NaN", "nan", "inf", "-inf", "1e308", "99999999999", "0.001", "1.1.1", "", "💥", "<b>"]
 MONTHS = ["202603", "202602", "202612", "000000", "999999", "202613"]
