@@ -16,7 +16,7 @@ from bot.domain.text import clean_name
 from bot.errors import DomainError, InvalidInput
 from bot.i18n import Safe, Translator
 from bot.presets import PRESET_CODES, preset
-from bot.services.branches import rulebook_of
+from bot.services.branches import custom_item_refusal, rulebook_of
 from handlers.town import join_with_code
 from handlers.common import Context, actor, answer, current_branch, domain_errors, is_private, refusal, reply, services, translator
 
@@ -158,8 +158,10 @@ async def additem_command(update: Update, context: Context) -> None:
         custom = CustomItem.model_validate({"category": category, "item": {
             "code": code, "name": {"zh": name or code, "en": name or code}, "kind": "fixed", "value": value,
             "triggers": triggers, "origin": "branch"}})
-    except ValidationError as exc:
-        raise InvalidInput("rules.bad_custom_item", reason=exc.errors()[0]["msg"]) from None
+    except ValidationError as exc:  # said in the user's language, naming the field (not pydantic's English)
+        first = ".".join(str(p) for p in exc.errors()[0]["loc"])
+        raise custom_item_refusal(first, {"category": category, "code": code, "value": raw_value, "name": name},
+                                  rulebook_of(branch)) from None
     assert update.effective_user is not None
     await svc.branches.add_custom_item(branch, actor(update.effective_user), custom)
     await reply(update, tr("setup.item_added", name=name, code=code, value=value))

@@ -23,7 +23,10 @@ async def test_secretary_adds_an_item_members_then_see_and_declare_it(tmp_path) 
         assert "只有以下角色" in plain(calls[-1].params["text"])  # a plain member may not
 
         calls = await h.say(secretary, group, "/additem nosuch forsythia 15 种植连翘")
-        assert "无法增加" in plain(calls[-1].params["text"])
+        assert "类别代码「nosuch」不对。可用的类别代码：" in plain(calls[-1].params["text"])
+        calls = await h.say(secretary, group, "/additem Bad-Cat forsythia 15 种植连翘")  # pydantic's pattern: said in Chinese
+        assert "类别代码「Bad-Cat」不对" in plain(calls[-1].params["text"])
+        assert "String should match" not in plain(calls[-1].params["text"])
         calls = await h.say(secretary, group, "/additem bonus_custom x NaN 种植连翘")
         assert calls and "抱歉" not in plain(calls[-1].params["text"])
 
@@ -31,8 +34,12 @@ async def test_secretary_adds_an_item_members_then_see_and_declare_it(tmp_path) 
         category = next(c.code for c in __import__("bot.services.branches", fromlist=["x"]).rulebook_of(branch).categories)
         calls = await h.say(secretary, group, f"/additem {category} own_lotus 15 种植连翘50亩以上")
         assert "已增加" in plain(calls[-1].params["text"])
+        calls = await h.say(secretary, group, f"/additem {category} Own-Lotus 5 大写代码")
+        assert "事项代码「Own-Lotus」不对：只能用小写英文字母" in plain(calls[-1].params["text"])
         calls = await h.say(secretary, group, f"/additem {category} own_lotus 5 重复代码")
-        assert "无法增加" in plain(calls[-1].params["text"])  # duplicate code refused, nothing stored
+        assert "事项代码「own_lotus」已经有了" in plain(calls[-1].params["text"])  # duplicate code refused, nothing stored
+        calls = await h.say(secretary, group, f"/additem {category} gambling 5 预设里已有的代码")
+        assert "事项代码「gambling」已经有了" in plain(calls[-1].params["text"])
 
         calls = await h.say(member, group, "/rules")
         assert any("种植连翘50亩以上" in plain(c.params.get("text", "")) for c in calls)

@@ -43,6 +43,20 @@ def rulebook_of(branch: Branch) -> Rulebook:
     return _rulebook(branch.preset, branch.custom_items)
 
 
+CUSTOM_FIELDS = ("category", "code", "value", "name")
+
+
+def custom_item_refusal(field_path: str, given: dict[str, str], rulebook: Rulebook) -> InvalidInput:
+    """An /additem input the rulebook refused, said in the user's language and naming the field (not
+    pydantic's English): ``field_path`` is the failing field ("item.code", "categories.2.items.5.value")."""
+    parts = [p for p in field_path.replace("]", "").replace("[", ".").split(".") if p]
+    field = next((p for p in reversed(parts) if p in CUSTOM_FIELDS), None)
+    if field is None and any(p in ("zh", "en") for p in parts):
+        field = "name"
+    categories = ", ".join(c.code for c in rulebook.categories)
+    return InvalidInput(f"rules.bad_field.{field or 'other'}", value=given.get(field or "", ""), categories=categories)
+
+
 def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
@@ -171,13 +185,19 @@ class BranchService:
             await require_role(conn, branch.id, actor.user_id, MANAGERS)  # authority before anything else
             current = await branch_repo.by_id(conn, branch.id)
             assert current is not None
+            before = _rulebook(current.preset, current.custom_items)
+            given = {"category": custom.category, "code": custom.item.code}
+            if before.category(custom.category) is None:
+                raise custom_item_refusal("category", given, before)
+            if before.item(custom.item.code) is not None:
+                raise InvalidInput("rules.item_code_taken", code=custom.item.code)
             items = json.loads(current.custom_items or "[]")
             items.append(custom.model_dump(mode="json"))
             encoded = json.dumps(items, ensure_ascii=False)
             try:
                 rulebook = _rulebook(current.preset, encoded)  # validated as a whole before it is stored
             except RulebookError as exc:
-                raise InvalidInput("rules.bad_custom_item", reason=exc.reason) from None
+                raise custom_item_refusal(exc.field, given, before) from None
             await branch_repo.set_custom_items(conn, branch.id, encoded)
         return rulebook
 
