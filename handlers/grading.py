@@ -110,7 +110,7 @@ def result_line(tr: Translator, rulebook: Rulebook, line: GradeLine, public: boo
         text = tr("grade.line_ranked", rank=line.rank or "-", name=line.name, figure=line.figure)
     elif line.graded and line.figure is not None:
         text = tr("grade.line", rank=line.rank or "-", name=line.name, figure=line.figure, band=band_label(tr, line),
-                  stars=stars_text(line.stars))
+                  stars=stars_text(line.stars)).rstrip()  # no stars: the line ends with the band
     elif line.figure is not None:
         text = tr("grade.line_ungraded", name=line.name, figure=line.figure)
     else:
@@ -129,7 +129,7 @@ def short_result(tr: Translator, line: GradeLine) -> str:
     if line.band_code is None:
         key = "grade.short_ranked" if line.graded and line.rank is not None else "grade.short_ungraded"
         return tr(key, figure=line.figure, rank=line.rank or "-")
-    return tr("grade.short", figure=line.figure, band=band_label(tr, line), stars=stars_text(line.stars))
+    return tr("grade.short", figure=line.figure, band=band_label(tr, line), stars=stars_text(line.stars)).rstrip()
 
 
 def distribution_text(tr: Translator, rulebook: Rulebook, result: GradeResult) -> str:
@@ -155,8 +155,11 @@ def flag_summary(tr: Translator, rulebook: Rulebook, result: GradeResult) -> lis
             for code, names in found.items()]
 
 
-def warning_text(tr: Translator, warning: GradeWarning) -> str:
+def warning_text(tr: Translator, warning: GradeWarning, rulebook: Rulebook) -> str:
+    """A warning in the reader's language; ``{notice}`` names the branch's periodic notice (三门峡's is
+    quarterly, not monthly)."""
     params = {k: joined(tr, v) if isinstance(v, list) else v for k, v in warning.params.items()}
+    params.setdefault("notice", tr(f"grade.notice_kind.{rulebook.settings.review_period.value}"))
     return tr(str(warning), **params)
 
 
@@ -187,7 +190,7 @@ def screen_blocks(tr: Translator, draft: Draft) -> list[str]:
         else:
             head.append(tr("grade.no_changes"))
     if draft.warnings:
-        head.append(tr("grade.warnings_header") + "\n" + "\n".join("⚠ " + warning_text(tr, w) for w in draft.warnings))
+        head.append(tr("grade.warnings_header") + "\n" + "\n".join("⚠ " + warning_text(tr, w, rulebook) for w in draft.warnings))
     lines = [tr("grade.lines_header")] + ([result_line(tr, rulebook, line) for line in result.lines] or [tr("grade.nobody")])
     return ["\n".join(head), "\n".join(lines)]
 
@@ -240,10 +243,11 @@ async def show_screen(update: Update, context: Context, draft: Draft, chart: boo
 
 
 async def _chart(update: Update, draft: Draft) -> None:
-    """The distribution with the band lines (bot.charts, from the exports feature), when it can be drawn."""
+    """The distribution with the band lines (bot.charts, from the exports feature), when it can be drawn.
+    A scheme that grades by rank (三门峡, 张店) has no score lines: the histogram alone, captioned so."""
     message = update.effective_message
     figures = [line.figure for line in draft.result.lines if line.graded and line.figure is not None]
-    if message is None or not figures or not draft.rulebook.bands:
+    if message is None or not figures:
         return
     tr = translator(update, draft.branch)
     try:
@@ -252,7 +256,8 @@ async def _chart(update: Update, draft: Draft) -> None:
         png = await asyncio.to_thread(  # drawing takes a moment: keep the event loop free
             distribution_png, plain(tr("grade.chart_title", year=draft.year, branch=draft.branch.title)), figures,
             draft.rulebook.bands, xlabel=plain(tr("grade.chart_x")), ylabel=plain(tr("grade.chart_y")), lang=tr.lang)
-        await message.reply_photo(InputFile(io.BytesIO(png), filename=f"grade-{draft.year}.png"))
+        caption = None if draft.rulebook.bands else tr("grade.chart_ranked")
+        await message.reply_photo(InputFile(io.BytesIO(png), filename=f"grade-{draft.year}.png"), caption=caption)
     except (ImportError, ValueError, TelegramError) as exc:  # the chart is a help, never a reason to fail
         log.warning("could not send the distribution chart: %s", exc)
 

@@ -122,8 +122,7 @@ async def points_command(update: Update, context: Context) -> None:
     if year.zeroed:
         lines.append(tr("points.zeroed"))
     if standing.band is not None:
-        stars = "★" * standing.band.stars if standing.band.stars else tr("points.no_stars")
-        lines.append(tr("points.band", band=standing.band.label.get(tr.lang), stars=stars))
+        lines.append(tr("points.band", band=standing.band.label.get(tr.lang), stars=stars_shown(tr, rulebook, standing.band.stars)).rstrip())
     if standing.recent:
         lines.append(tr("points.recent"))
         lines.extend(ledger_line(tr, rulebook, row) for row in standing.recent)
@@ -144,15 +143,23 @@ async def rules_command(update: Update, context: Context) -> None:
             limits.append(tr("rules.cap", value=category.cap, period=tr(f"period.{category.period.value}")))
         if category.cap_year is not None:
             limits.append(tr("rules.cap_year", value=category.cap_year))
-        lines.append(tr("rules.category", name=category.name.get(tr.lang), limits=Safe(" · ".join(limits))))
+        lines.append(tr("rules.category", name=category.name.get(tr.lang), limits=Safe(" · ".join(limits))).rstrip())
         for item in category.items:
             lines.append(tr("rules.item", code=item.code, name=item.name.get(tr.lang), value=Safe(_item_value(tr, item))))
     if rulebook.bands:
         lines.append(tr("rules.bands"))
         for band in rulebook.bands:
             lines.append(tr("rules.band", label=band.label.get(tr.lang), stars="★" * band.stars,
-                            min=f"≥ {format_points(band.min)}" if band.min is not None else "<"))
+                            min=f"≥ {format_points(band.min)}" if band.min is not None else "<").rstrip())
     await reply(update, "\n".join(lines))
+
+
+def stars_shown(tr: Translator, rulebook: Rulebook, stars: int) -> str:
+    """A band's stars; "no stars" only where the scheme gives stars at all (尖草坪's bands have none, so
+    nothing is shown and the line ends with the band)."""
+    if stars:
+        return "★" * stars
+    return tr("points.no_stars") if any(band.stars for band in rulebook.bands) else ""
 
 
 def _item_value(tr: Translator, item) -> str:
