@@ -1,22 +1,42 @@
-"""One SQLite file through aiosqlite: pragmas, migrations, and serialised transactions."""
+"""One SQLite file: pragmas, migrations, serialised transactions — and where each statement runs.
+
+Where the work happens (measured in docs/benchmark.md):
+
+- **Short statements run on the event loop**, synchronously, through the stdlib ``sqlite3`` connection
+  behind the same async interface the repositories use (``Connection``). A point read or an indexed
+  write on a local WAL file takes a few microseconds; handing each one to a worker thread and back (what
+  aiosqlite does) costs 50–300 µs a statement, which is what made an approval of ~36 statements cost
+  many times its Bot API floor.
+- **The COMMIT runs in a worker thread**: under ``synchronous=FULL`` it is the fsync, the one step that
+  waits on the disk. So a write transaction costs one thread hop, whatever the number of statements.
+- **BEGIN IMMEDIATE never waits on the loop**: it is tried with a zero busy timeout; only when another
+  connection (a second bot process, a tool) holds the write lock is it retried in the worker thread,
+  which waits up to ``BUSY_TIMEOUT_MS`` as before.
+- **Bulk reads run off the loop** (``snapshot()``): a second connection, through aiosqlite (its own
+  thread), in one read transaction — a consistent snapshot of committed data, with every statement
+  executed and fetched in that thread in one hop (``execute_fetchall``). It takes no lock of ours, so
+  grading a branch (thousands of ledger rows) neither blocks the loop on SQLite nor waits for, or
+  delays, the writers.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
-from collections.abc import Callable
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
 from storage._util import current_clock
 
-Connection = aiosqlite.Connection
-
+BUSY_TIMEOUT_MS = 5000
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -30,40 +50,207 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+# --- the connection repositories see -----------------------------------------------------------------
+
+
+class Cursor:
+    """A statement's result with aiosqlite's cursor interface: over a live ``sqlite3.Cursor`` (on the
+    loop) or over rows already fetched off the loop."""
+
+    __slots__ = ("_cursor", "_rows", "_next")
+
+    def __init__(self, cursor: sqlite3.Cursor | None, rows: list[sqlite3.Row] | None = None):
+        self._cursor = cursor
+        self._rows = rows
+        self._next = 0
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount if self._cursor is not None else -1
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid if self._cursor is not None else None
+
+    async def fetchone(self) -> sqlite3.Row | None:
+        if self._cursor is not None:
+            return self._cursor.fetchone()
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    async def fetchall(self) -> list[sqlite3.Row]:
+        if self._cursor is not None:
+            return self._cursor.fetchall()
+        rows, self._next = self._rows[self._next:], len(self._rows)
+        return rows
+
+    async def fetchmany(self, size: int = 1) -> list[sqlite3.Row]:
+        if self._cursor is not None:
+            return self._cursor.fetchmany(size)
+        rows = self._rows[self._next:self._next + size]
+        self._next += len(rows)
+        return rows
+
+    async def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+
+    def __aiter__(self) -> Cursor:
+        return self
+
+    async def __anext__(self) -> sqlite3.Row:
+        row = await self.fetchone()
+        if row is None:
+            raise StopAsyncIteration
+        return row
+
+
+class _Execution:
+    """Both ``await conn.execute(...)`` and ``async with conn.execute(...) as cursor`` (as aiosqlite):
+    the statement runs when awaited or entered."""
+
+    __slots__ = ("_run", "_cursor")
+
+    def __init__(self, run: Callable[[], Any]):
+        self._run = run
+        self._cursor: Cursor | None = None
+
+    def __await__(self):
+        return self._run().__await__()
+
+    async def __aenter__(self) -> Cursor:
+        self._cursor = await self._run()
+        return self._cursor
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._cursor is not None:
+            await self._cursor.close()
+
+
+class Connection:
+    """The stdlib ``sqlite3`` connection behind aiosqlite's interface; every statement runs at once, on
+    the calling thread (the event loop). ``Database`` decides what runs elsewhere (the COMMIT)."""
+
+    def __init__(self, raw: sqlite3.Connection):
+        self.raw = raw
+
+    def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> _Execution:
+        async def run() -> Cursor:
+            return Cursor(self.raw.execute(sql, parameters or ()))
+
+        return _Execution(run)
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor:
+        return Cursor(self.raw.executemany(sql, parameters))
+
+    async def executescript(self, script: str) -> Cursor:
+        return Cursor(self.raw.executescript(script))
+
+    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] | None = None) -> list[sqlite3.Row]:
+        return self.raw.execute(sql, parameters or ()).fetchall()
+
+    async def commit(self) -> None:
+        """As aiosqlite's: nothing to do in autocommit mode (tests write through ``db.conn`` directly)."""
+        self.raw.commit()
+
+    @property
+    def total_changes(self) -> int:
+        return self.raw.total_changes
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.in_transaction
+
+    async def close(self) -> None:
+        self.raw.close()
+
+
+class _SnapshotConnection(Connection):
+    """The same interface over an aiosqlite connection: each statement is executed and fetched in
+    aiosqlite's thread in one hop. Read-only by use (``Database.snapshot``)."""
+
+    def __init__(self, aio: aiosqlite.Connection):
+        self.aio = aio
+
+    def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> _Execution:
+        async def run() -> Cursor:
+            return Cursor(None, list(await self.aio.execute_fetchall(sql, parameters or ())))
+
+        return _Execution(run)
+
+    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] | None = None) -> list[sqlite3.Row]:
+        return list(await self.aio.execute_fetchall(sql, parameters or ()))
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor:
+        raise sqlite3.OperationalError("a snapshot is read-only")
+
+    async def executescript(self, script: str) -> Cursor:
+        raise sqlite3.OperationalError("a snapshot is read-only")
+
+    async def commit(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        await self.aio.close()
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+# --- the database ------------------------------------------------------------------------------------
+
+
 class Database:
-    """A single connection; an asyncio lock serialises access.
+    """A single writing connection; an asyncio lock serialises access to it.
 
     One connection shared by concurrent handlers would otherwise interleave statements of two
     transactions. Writers take ``BEGIN IMMEDIATE`` so a transaction that reads first cannot be
     upgraded into a "database is locked" error by another process (a backup, a second bot).
     """
 
+    backend = "sqlite"
+
     def __init__(self, path: str | Path, now: Callable[[], datetime] | None = None):
         self.path = str(path)
         self.now = now  # the clock stamped on rows written through this database (None: the wall clock)
-        self._conn: aiosqlite.Connection | None = None
+        self._conn: Connection | None = None
         self._lock = asyncio.Lock()
+        self._worker: ThreadPoolExecutor | None = None  # the COMMITs (and a BEGIN that must wait)
+        self._snapshot: aiosqlite.Connection | None = None  # opened on first use
+        self._snapshot_lock = asyncio.Lock()
 
     async def open(self) -> Database:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute("PRAGMA synchronous = FULL")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        await conn.execute("PRAGMA busy_timeout = 5000")
-        self._conn = conn
+        # check_same_thread=False: the COMMIT runs in the worker thread; our lock makes sure no two
+        # threads ever use the connection at the same time.
+        raw = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        raw.row_factory = sqlite3.Row
+        for pragma in ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON", f"busy_timeout = {BUSY_TIMEOUT_MS}"):
+            raw.execute(f"PRAGMA {pragma}")
+        self._conn = Connection(raw)
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
         await self._migrate()
         return self
 
     async def close(self) -> None:
+        async with self._snapshot_lock:
+            if self._snapshot is not None:
+                await self._snapshot.close()
+                self._snapshot = None
         if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+            async with self._lock:
+                self._conn.raw.close()
+                self._conn = None
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
 
     @property
-    def conn(self) -> aiosqlite.Connection:
+    def conn(self) -> Connection:
         if self._conn is None:
             raise RuntimeError("database is not open")
         return self._conn
@@ -87,24 +274,78 @@ class Database:
             row = await cursor.fetchone()
         return str(row[0]) if row else ""
 
+    async def _off_loop(self, statement: str) -> None:
+        """Run one statement in the worker thread. If this task is cancelled meanwhile, the statement
+        still finishes there: wait for it (at most an fsync) so the connection is free when the lock
+        is released."""
+        assert self._worker is not None
+        job = self._worker.submit(self.conn.raw.execute, statement)
+        try:
+            await asyncio.wrap_future(job)
+        except asyncio.CancelledError:
+            job.exception()  # blocks until the statement is done; its error, if any, is the caller's to see next
+            raise
+
+    async def _begin(self) -> None:
+        raw = self.conn.raw
+        raw.execute("PRAGMA busy_timeout = 0")
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+        finally:
+            raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await self._off_loop("BEGIN IMMEDIATE")  # another connection writes: wait for it off the loop
+
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction: all of it or none of it."""
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """A write transaction: all of it or none of it. Costs one thread hop (the COMMIT)."""
         async with self._lock:
             token = current_clock.set(self.now)
+            raw = self.conn.raw
             try:
-                await self.conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self.conn
-                except BaseException:
-                    await self.conn.execute("ROLLBACK")
-                    raise
-                await self.conn.execute("COMMIT")
+                await self._begin()
+                changes = raw.total_changes
+                yield self.conn
+                if raw.total_changes == changes:
+                    raw.execute("COMMIT")  # wrote nothing: nothing to fsync, no hop
+                else:
+                    await self._off_loop("COMMIT")
+            except BaseException:
+                # The body failed, or the BEGIN/COMMIT did (or was cancelled): leave no transaction
+                # open. WAL: a rollback has nothing to undo on disk, no fsync.
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK")
+                raise
             finally:
                 current_clock.reset(token)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Reads that must not see another task's half-done transaction."""
+    async def read(self) -> AsyncIterator[Connection]:
+        """Reads that must not see another task's half-done transaction (on the loop: short reads)."""
         async with self._lock:
             yield self.conn
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Connection]:
+        """Bulk reads, off the event loop: one consistent snapshot of committed data (a read transaction
+        on a second connection, in aiosqlite's thread; each statement one hop). Takes no lock of the
+        writers'; never sees an uncommitted write, this process's included."""
+        if self.path == ":memory:":  # a second connection would be another, empty database
+            async with self.read() as conn:
+                yield conn
+            return
+        async with self._snapshot_lock:
+            if self._snapshot is None:
+                aio = await aiosqlite.connect(self.path, isolation_level=None)
+                aio.row_factory = sqlite3.Row
+                await aio.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                self._snapshot = aio
+            aio = self._snapshot
+            await aio.execute("BEGIN")  # deferred: the first SELECT fixes the snapshot
+            try:
+                yield _SnapshotConnection(aio)
+            finally:
+                await aio.execute("ROLLBACK")  # read-only: ending it is all there is to do

@@ -401,12 +401,13 @@ async def test_pragmas_hold_for_every_connection_the_bot_opens(tmp_path) -> None
         assert raw.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
 
 
+@pytest.mark.sqlite_only  # traces the SQLite connection itself
 async def test_every_write_happens_inside_begin_immediate(h, b) -> None:
     """Trace every statement the connection runs during a declaration, its approval, a recorder entry
     and a refusal: each BEGIN is BEGIN IMMEDIATE, and no INSERT/UPDATE/DELETE runs outside one."""
     statements: list[str] = []
-    raw = h.db.conn._conn  # the sqlite3 connection inside aiosqlite; set the callback on its own thread
-    await h.db.conn._execute(raw.set_trace_callback, statements.append)
+    raw = h.db.conn.raw  # the stdlib sqlite3 connection (statements run on the loop, COMMITs in a worker)
+    raw.set_trace_callback(statements.append)
     try:
         number = await declare(h, b.zhang)
         await approve_by_button(h, b, number)
@@ -414,7 +415,7 @@ async def test_every_write_happens_inside_begin_immediate(h, b) -> None:
         await h.say(b.zhang, h.private(b.zhang), "/points")
         await h.feed(h.world.press(b.zhang, h.world.last_message(b.zhang.id), f"dc:ok:{number}"))  # refused
     finally:
-        await h.db.conn._execute(raw.set_trace_callback, None)
+        raw.set_trace_callback(None)
     in_transaction = False
     writes = 0
     for sql in statements:
