@@ -28,6 +28,10 @@ TICK_JOB = "calendar-tick"
 TICK_SECONDS = 60
 TICK_SECONDS_KEY = "tick_seconds"  # app.bot_data key overriding TICK_SECONDS (settings.scheduler_tick_seconds)
 MAX_ATTEMPTS = 5
+# Two bot processes on one database tick at once. An effect waits while an earlier producer's effect of
+# the same branch is in progress elsewhere (a notice while the month is being closed), unless that claim
+# is this old: its process died, and waiting longer would hold the branch's calendar up for good.
+BUSY_FOR = timedelta(minutes=15)
 
 
 class Late(StrEnum):
@@ -74,7 +78,8 @@ async def tick(app: Application, now: datetime | None = None) -> list[tuple[int,
     # An unreachable branch (the bot was removed, a send got 403) still gets its bookkeeping (month
     # close, defaults); its sends fail and are recorded. Re-adding the bot marks it reachable again.
     for branch in await services.calendar.branches():
-        for producer in PRODUCERS:
+        for position, producer in enumerate(PRODUCERS):
+            earlier = tuple(p.kind for p in PRODUCERS[:position])
             try:
                 dues = await producer.due(services, branch, now)
             except Exception:
@@ -88,7 +93,8 @@ async def tick(app: Application, now: datetime | None = None) -> list[tuple[int,
                     if await services.calendar.claim(branch.id, due.kind, due.key, due.due_at, outcome="skipped"):
                         done.append((branch.id, due.kind, due.key, "skipped"))
                     continue
-                claimed = await services.calendar.claim(branch.id, due.kind, due.key, due.due_at)
+                claimed = await services.calendar.claim(branch.id, due.kind, due.key, due.due_at,
+                                                        after=earlier, busy_since=now - BUSY_FOR)
                 if not claimed and due.retry:
                     claimed = await services.calendar.reclaim_failed(branch.id, due.kind, due.key, MAX_ATTEMPTS)
                 if not claimed:

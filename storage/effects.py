@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from storage._util import utcnow
 from storage.db import Connection
 
 
-async def claim(conn: Connection, branch_id: int, kind: str, key: str, due_at: str, outcome: str = "claimed") -> bool:
-    """True for the first claimant only; everyone after (a second tick, a restart) gets False."""
+async def claim(conn: Connection, branch_id: int, kind: str, key: str, due_at: str, outcome: str = "claimed",
+                *, after: Sequence[str] = (), busy_since: str = "") -> bool:
+    """True for the first claimant only; everyone after (a second tick, a restart) gets False.
+
+    With ``after``: also False (for now) while an effect of one of those kinds is in progress for the branch
+    (claimed at or after ``busy_since`` and not finished): another process is running an effect that
+    must come first. One statement, so it holds across processes."""
+    if not after:
+        cursor = await conn.execute(
+            "INSERT INTO effects (branch_id, kind, key, due_at, claimed_at, outcome) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (branch_id, kind, key) DO NOTHING",
+            (branch_id, kind, key, due_at, utcnow(), outcome),
+        )
+        return cursor.rowcount == 1
+    kinds = ", ".join("?" for _ in after)
     cursor = await conn.execute(
-        "INSERT INTO effects (branch_id, kind, key, due_at, claimed_at, outcome) VALUES (?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (branch_id, kind, key) DO NOTHING",
-        (branch_id, kind, key, due_at, utcnow(), outcome),
+        "INSERT INTO effects (branch_id, kind, key, due_at, claimed_at, outcome) SELECT ?, ?, ?, ?, ?, ?"
+        " WHERE NOT EXISTS (SELECT 1 FROM effects WHERE branch_id = ? AND outcome = 'claimed' AND claimed_at >= ?"
+        f" AND kind IN ({kinds})) ON CONFLICT (branch_id, kind, key) DO NOTHING",
+        (branch_id, kind, key, due_at, utcnow(), outcome, branch_id, busy_since, *after),
     )
     return cursor.rowcount == 1
 

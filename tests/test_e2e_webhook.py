@@ -209,6 +209,12 @@ def test_two_processes_on_one_database_post_the_notice_and_close_the_month_once(
         assert {r["status"] for r in statuses} == {"late", "unpaid"}  # 张三 late, the others marked unpaid at the close
         assert {r["member_id"] for r in charged} == {r["member_id"] for r in statuses} and all(r["n"] == 1 for r in charged)
         assert len(query(database, "SELECT month FROM dues_closed WHERE month = ?", month)) == 1
+        # …and before the notice, as in one process: the notice publishes the close's charges (a notice
+        # recorded while the other process was still closing would leave them to the next notice).
+        unpublished = query(database, "SELECT l.id FROM ledger l WHERE l.reference = ? AND NOT EXISTS (SELECT 1 FROM"
+                                      " notice_entries e JOIN notices n ON n.id = e.notice_id WHERE e.ledger_id = l.id"
+                                      " AND n.period_key = ?)", f"dues:{month}", month)
+        assert not unpublished, [r["id"] for r in unpublished]
 
         # Each member was asked once to confirm their line; the keepers were told of the close once.
         asks = Counter(int(c["params"]["chat_id"]) for c in calls if c["method"] == "sendMessage"

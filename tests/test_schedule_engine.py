@@ -145,3 +145,45 @@ async def test_retries_stop_after_the_last_attempt(tmp_path, monkeypatch) -> Non
         for _ in range(engine.MAX_ATTEMPTS + 3):
             await engine.tick(h.app, clock.now())
     assert Broken.tries == engine.MAX_ATTEMPTS
+
+
+class Ordered:
+    """A producer with one effect due at T0, recording its runs."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.runs: list[str] = []
+
+    async def due(self, services, branch, now):
+        return [Due(self.kind, "2026-02", T0, Late.CATCH_UP)]
+
+    async def run(self, app, branch, due, late):
+        self.runs.append(due.key)
+
+
+async def test_an_effect_waits_while_an_earlier_one_runs_in_another_process(tmp_path, monkeypatch) -> None:
+    """Two processes on one database: the notice is not taken while the other process is closing the month
+    (claimed, not finished) — the order of producers holds across processes; a claim older than BUSY_FOR
+    (its process died) holds nothing up."""
+    close, notice = Ordered("close"), Ordered("notice")
+    monkeypatch.setattr(engine, "PRODUCERS", [close, notice])
+    clock = FixedClock(T0 + timedelta(minutes=1))
+    async with Harness(tmp_path / "e.sqlite3", clock) as h:
+        await _branch(h)
+        branch = (await h.services.calendar.branches())[0]
+        assert await h.services.calendar.claim(branch.id, "close", "2026-02", T0)  # the other process, mid-close
+        assert await engine.tick(h.app, clock.now()) == []
+        assert close.runs == [] and notice.runs == []
+        assert await h.services.calendar.outcome(branch.id, "notice", "2026-02") is None  # not claimed: tried again
+        await h.services.calendar.finish(branch.id, "close", "2026-02", "done")  # the other process is done
+        assert await engine.tick(h.app, clock.now()) == [(branch.id, "notice", "2026-02", "done")]
+        assert notice.runs == ["2026-02"] and close.runs == []
+
+        # A claim its process never finished stops holding the branch up after BUSY_FOR.
+        later, stuck = Ordered("later"), Ordered("stuck")
+        monkeypatch.setattr(engine, "PRODUCERS", [stuck, later])
+        assert await h.services.calendar.claim(branch.id, "stuck", "2026-02", T0)
+        assert await engine.tick(h.app, clock.now()) == []
+        clock.set(clock.now() + engine.BUSY_FOR + timedelta(seconds=1))
+        assert await engine.tick(h.app, clock.now()) == [(branch.id, "later", "2026-02", "done")]
+        assert stuck.runs == [] and later.runs == ["2026-02"]  # the dead run's effect is never done twice

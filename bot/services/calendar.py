@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
@@ -49,9 +50,14 @@ class CalendarService:
             await branch_repo.set_calendar(conn, branch.id, settings.model_dump_json())
         return settings
 
-    async def claim(self, branch_id: int, kind: str, key: str, due_at: datetime, outcome: str = "claimed") -> bool:
+    async def claim(self, branch_id: int, kind: str, key: str, due_at: datetime, outcome: str = "claimed",
+                    *, after: Sequence[str] = (), busy_since: datetime | None = None) -> bool:
+        """Claim an effect once; with ``after``, not while one of those kinds is in progress (claimed since
+        ``busy_since``) for the branch — in another process, since this one runs its effects one by one."""
+        since = busy_since.astimezone(UTC).isoformat(timespec="seconds") if busy_since else ""
         async with self.db.transaction() as conn:
-            return await effect_repo.claim(conn, branch_id, kind, key, due_at.isoformat(), outcome)
+            return await effect_repo.claim(conn, branch_id, kind, key, due_at.isoformat(), outcome,
+                                           after=after, busy_since=since)
 
     async def reclaim_failed(self, branch_id: int, kind: str, key: str, max_attempts: int) -> bool:
         async with self.db.transaction() as conn:
