@@ -8,6 +8,7 @@ from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 from telegram.request import BaseRequest
 
+from bot.polling import ConfirmAfterHandling
 from bot.ratelimit import SlidingWindowRateLimiter
 from bot.services import Services
 
@@ -97,8 +98,11 @@ def build_application(
     set_menus: bool = True,
 ) -> Application:
     builder: ApplicationBuilder = Application.builder().token(token).defaults(Defaults(parse_mode=ParseMode.HTML))
+    # getUpdates confirms a batch only after it was handled (bot/polling.py): a crash loses no update
+    updates_request = ConfirmAfterHandling(request)
+    builder = builder.get_updates_request(updates_request)
     if request is not None:
-        builder = builder.request(request).get_updates_request(request)
+        builder = builder.request(request)
     if base_url:
         builder = builder.base_url(base_url)
     if base_file_url:
@@ -108,6 +112,7 @@ def build_application(
     if set_menus:
         builder = builder.post_init(_post_init)
     app = builder.build()
+    updates_request.bind(app.update_queue)
     app.bot_data["services"] = services
     register_handlers(app)
     return app
