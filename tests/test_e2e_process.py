@@ -40,6 +40,7 @@ import pytest
 
 from bot.domain.records import NewLedgerRow, Source
 from bot.emulator import Emulator, EmulatorClient
+from storage.backends import is_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUP = -1001000000001
@@ -72,7 +73,7 @@ class BotProcess:
     Polling by default; with ``webhook_port``, ``run --webhook`` serving http://127.0.0.1:PORT/WEBHOOK_PATH
     (the emulator posts the updates there, with ``secret``). ``extra_env`` adds settings (CLOCK_START…)."""
 
-    def __init__(self, emulator: Emulator, database: Path, workdir: Path, name: str = "bot", *,
+    def __init__(self, emulator: Emulator, database: Path | str, workdir: Path, name: str = "bot", *,
                  webhook_port: int | None = None, extra_env: dict[str, str] | None = None):
         self.emulator = emulator
         self.database = database
@@ -96,7 +97,7 @@ class BotProcess:
             BOT_TOKEN=self.emulator.token,
             BOT_API_BASE_URL=self.emulator.base_url,
             BOT_API_BASE_FILE_URL=self.emulator.base_file_url,
-            DATABASE_PATH=str(self.database),
+            **({"DATABASE_URL": self.database} if is_postgres(self.database) else {"DATABASE_PATH": str(self.database)}),
             LOG_LEVEL="INFO",
             NO_PROXY="127.0.0.1,localhost",
             PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
@@ -225,10 +226,29 @@ def popups(calls: list[dict]) -> str:
     return "\n".join(plain(str(c["params"].get("text", ""))) for c in calls if c["method"] == "answerCallbackQuery")
 
 
-def query(database: Path, sql: str, *args: object) -> list[sqlite3.Row]:
+def query(database: Path | str, sql: str, *args: object) -> list[Any]:
+    """Rows (by column name) from the SQLite file, or from the PostgreSQL database a URL names."""
+    if is_postgres(database):
+        return _postgres_query(str(database), sql, args)
     with sqlite3.connect(database, timeout=10) as conn:
         conn.row_factory = sqlite3.Row
         return conn.execute(sql, args).fetchall()
+
+
+def _postgres_query(url: str, sql: str, args: tuple[object, ...]) -> list[Any]:
+    import asyncpg
+
+    numbers = count(1)
+    numbered = re.sub(r"\?", lambda _: f"${next(numbers)}", sql)  # our SQL has no '?' inside literals
+
+    async def fetch() -> list[Any]:
+        conn = await asyncpg.connect(url)
+        try:
+            return await conn.fetch(numbered, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(fetch())
 
 
 def setup_branch(people: People, client: EmulatorClient, database: Path) -> None:

@@ -25,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.emulator import SECRET_HEADER, Emulator
 from tests.test_e2e_process import (
     GROUP, LISI, RECORDER, SECRETARY, ZHANG, BotProcess, People, emulator, free_port, plain, query, said,  # noqa: F401
@@ -48,7 +50,7 @@ def post_update(url: str, update: dict, headers: dict[str, str]) -> int:
         return exc.code
 
 
-def counts(database: Path) -> dict[str, int]:
+def counts(database: Path | str) -> dict[str, int]:
     return {table: query(database, f"SELECT COUNT(*) AS n FROM {table}")[0]["n"]
             for table in ("members", "ledger", "declarations", "effects", "notices", "roles")}
 
@@ -123,16 +125,16 @@ LEAD = timedelta(seconds=5)  # the processes start this long before the notice m
 TICK = "0.5"  # seconds between scheduler ticks in each process
 
 
-def notice_moment(database: Path) -> tuple[str, datetime]:
+def notice_moment(database: Path | str) -> tuple[str, datetime]:
     """This month's key and the moment its notice (and the month's dues close) is due, in the branch's calendar."""
     from bot.domain.calendar import notice_moment as moment_of
     from bot.domain.dues import last_day
     from bot.services import Services
     from bot.services.calendar import calendar_of
-    from storage.db import Database
+    from storage.backends import open_database
 
     async def read() -> tuple[str, datetime]:
-        db = await Database(database).open()
+        db = await open_database(database)
         try:
             branch = await Services(db).branches.find_by_chat(GROUP)
         finally:
@@ -152,9 +154,18 @@ def wait_until(condition, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def test_two_processes_on_one_database_post_the_notice_and_close_the_month_once(emulator: Emulator, tmp_path: Path) -> None:
+def test_two_processes_on_one_database_post_the_notice_and_close_the_month_once(
+        emulator: Emulator, tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
+    """On one SQLite file, and on one PostgreSQL database (a throwaway cluster, tests/pg.py)."""
     client = emulator.client()
-    database = tmp_path / "branch.sqlite3"
+    database: Path | str = tmp_path / "branch.sqlite3"
+    if backend == "postgres":
+        # Strict: when the backend's month close works on PostgreSQL this passes, and the mark must go.
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "the dues close fails on PostgreSQL (storage/dues.py mark_unrecorded: 'argument of WHERE must be type "
+            "boolean'), as tests/test_dues.py[postgres] shows; and the bot reads DATABASE_URL only once bot/cli.py "
+            "opens the database through storage.backends")))
+        database = request.getfixturevalue("postgres").new_database(migrated=True)
 
     # The branch, on the real clock: set up this month; the recorder records 张三's dues as late.
     setup = BotProcess(emulator, database, tmp_path, "setup", webhook_port=free_port())
