@@ -67,21 +67,24 @@ def _scan(sql: str):
         yield "code", sql[start:]
 
 
+_PLACEHOLDER = re.compile(r"\?(\d*)")
+
+
 @lru_cache(maxsize=8192)
 def placeholders(sql: str) -> str:
-    """``?`` → ``$1, $2, …`` outside strings and comments."""
+    """``?`` → ``$1, $2, …`` and ``?N`` → ``$N`` outside strings and comments (SQLite's numbering: a
+    bare ``?`` takes the number after the largest used so far)."""
     out: list[str] = []
-    number = 0
+    largest = 0
+
+    def number(match: re.Match[str]) -> str:
+        nonlocal largest
+        value = int(match.group(1)) if match.group(1) else largest + 1
+        largest = max(largest, value)
+        return f"${value}"
+
     for kind, text in _scan(sql):
-        if kind == "code" and "?" in text:
-            parts = text.split("?")
-            pieces = [parts[0]]
-            for part in parts[1:]:
-                number += 1
-                pieces.append(f"${number}")
-                pieces.append(part)
-            text = "".join(pieces)
-        out.append(text)
+        out.append(_PLACEHOLDER.sub(number, text) if kind == "code" and "?" in text else text)
     return "".join(out)
 
 

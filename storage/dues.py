@@ -71,7 +71,7 @@ async def mark_unrecorded(conn: Connection, *, branch_id: int, member_ids: list[
     in the same transaction that closes the month.
     """
     marked = []
-    condition = _NOT_CLOSED if guard else "1"
+    condition = _NOT_CLOSED if guard else "TRUE"
     for member_id in member_ids:
         cursor = await conn.execute(
             "INSERT INTO dues (branch_id, member_id, month, status, marked_by, marked_at)"

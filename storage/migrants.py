@@ -48,7 +48,7 @@ async def revisable(conn: Connection, branch_id: int, member_id: int | None = No
     async with conn.execute(
         "SELECT r.* FROM migrant_reports r"
         " JOIN migrant_closed c ON c.branch_id = r.branch_id AND c.quarter = r.quarter"
-        " WHERE r.branch_id = ? AND (? IS NULL OR r.member_id = ?) AND r.status = 'returned'"
+        " WHERE r.branch_id = ? AND (CAST(? AS BIGINT) IS NULL OR r.member_id = ?) AND r.status = 'returned'"
         " AND r.id = (SELECT max(x.id) FROM migrant_reports x WHERE x.member_id = r.member_id AND x.quarter = r.quarter)"
         " AND NOT EXISTS (SELECT 1 FROM migrant_missing m WHERE m.member_id = r.member_id AND m.quarter = r.quarter)"
         " ORDER BY r.quarter, r.member_id",

@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -59,7 +60,12 @@ def translated_migrations() -> list[tuple[int, str, str]]:
     """(version, name, PostgreSQL script) for every migration, in order."""
     from storage.db import migrations
 
-    return [(version, name, translate_migration(name, sql, migration_twin(name))) for version, name, sql in migrations()]
+    return [(version, name, _translated(name, sql, migration_twin(name))) for version, name, sql in migrations()]
+
+
+@lru_cache(maxsize=256)
+def _translated(name: str, sql: str, twin: str | None) -> str:
+    return translate_migration(name, sql, twin)
 
 
 # --- arguments -------------------------------------------------------------------------------------
@@ -211,6 +217,10 @@ class PgConnection:
     async def executescript(self, script: str) -> None:
         await self.raw.execute(script)
 
+    async def execute_fetchall(self, sql: str, args: Sequence[Any] | None = None) -> list[asyncpg.Record]:
+        async with self.execute(sql, args) as cursor:
+            return await cursor.fetchall()
+
 
 class _PoolConnection:
     """``db.conn`` outside a transaction: each statement on a free connection, committed at once
@@ -229,6 +239,9 @@ class _PoolConnection:
     async def executemany(self, sql: str, seq_of_args: Iterable[Sequence[Any]]) -> Cursor:
         async with self._database._connection() as conn:
             return await conn.executemany(sql, seq_of_args)
+
+    async def commit(self) -> None:
+        """Nothing to do: every statement here commits by itself (as aiosqlite's autocommit mode)."""
 
 
 # --- the database ----------------------------------------------------------------------------------
@@ -323,7 +336,9 @@ class PostgresDatabase:
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
             )
-        for version, name, script in translated_migrations():
+        done = set(await raw.fetchval("SELECT array_agg(version) FROM schema_migrations") or ())
+        pending = [m for m in translated_migrations() if m[0] not in done]
+        for version, name, script in pending:
             # One migration, one transaction (PostgreSQL's DDL is transactional); the lock makes a
             # second process starting at the same moment wait, then find the migration applied.
             async with raw.transaction():
@@ -367,6 +382,10 @@ class PostgresDatabase:
             finally:
                 with contextlib.suppress(Exception):
                     await conn.raw.execute("COMMIT")
+
+    def snapshot(self):
+        """Bulk reads (storage.db's name for reads off the writers' path): here every read is that."""
+        return self.read()
 
 
 def redact(url: str) -> str:

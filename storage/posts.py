@@ -229,6 +229,6 @@ async def add_message(conn: Connection, request_id: int, chat_id: int, message_i
 
 async def messages(conn: Connection, request_id: int) -> list[tuple[int, int]]:
     async with conn.execute(
-        "SELECT chat_id, message_id FROM post_request_messages WHERE request_id = ? ORDER BY rowid", (request_id,)
+        "SELECT chat_id, message_id FROM post_request_messages WHERE request_id = ? ORDER BY chat_id, message_id", (request_id,)
     ) as cursor:
         return [(int(r[0]), int(r[1])) for r in await cursor.fetchall()]

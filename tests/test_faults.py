@@ -74,6 +74,7 @@ async def approve_by_button(h: TestHarness, b: SimpleNamespace, declaration_id: 
 # --- replayed updates ------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file directly
 async def test_the_same_update_twice_changes_nothing_the_second_time(h, b, tmp_path) -> None:
     number = await declare(h, b.zhang)
     assert number is not None
@@ -87,6 +88,7 @@ async def test_the_same_update_twice_changes_nothing_the_second_time(h, b, tmp_p
     assert dump(tmp_path / "t.sqlite3") == before
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file directly
 async def test_a_whole_batch_replayed_after_a_restart_changes_nothing(h, b, clock, tmp_path) -> None:
     """PTB acknowledges updates by offset only after they were handled: a crash in between redelivers
     the whole batch to the next process. Replaying every update of a set-up, joins, roles, a declaration
@@ -148,6 +150,7 @@ async def _submit_many(services: Services, branch, people: list[telegram.User], 
     return ids
 
 
+@pytest.mark.sqlite_only  # SQLite file + backup; PostgreSQL: tests/test_postgres.py
 async def test_twenty_concurrent_approvals_with_a_second_process_and_a_backup_running(h, b, clock, tmp_path, caplog) -> None:
     """20 button presses at once in this process, 20 approvals at once by a second process on the same
     file (its own connection), and backups copying the file meanwhile: every approval is booked exactly
@@ -402,6 +405,7 @@ async def test_pragmas_hold_for_every_connection_the_bot_opens(tmp_path) -> None
 
 
 @pytest.mark.sqlite_only  # traces the SQLite connection itself
+@pytest.mark.sqlite_only  # traces SQLite's statements
 async def test_every_write_happens_inside_begin_immediate(h, b) -> None:
     """Trace every statement the connection runs during a declaration, its approval, a recorder entry
     and a refusal: each BEGIN is BEGIN IMMEDIATE, and no INSERT/UPDATE/DELETE runs outside one."""
