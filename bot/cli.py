@@ -49,7 +49,8 @@ def run(settings: Settings, webhook_flags: dict[str, Any] | None = None) -> int:
     from telegram.error import InvalidToken, NetworkError, TelegramError
     from bot.services import Services
     from schedules.engine import TICK_SECONDS_KEY
-    from storage.db import Database
+    from storage.backends import make_database
+    from storage.postgres import redact
 
     try:
         token = settings.token()
@@ -67,7 +68,12 @@ def run(settings: Settings, webhook_flags: dict[str, Any] | None = None) -> int:
             print(f"error: CLOCK_START: {exc}", file=sys.stderr)
             return 2
         log.warning("CLOCK_START is set: the bot's clock is moved by %s (tests and demos only)", clock.offset)
-    db = Database(settings.database_path)
+    try:
+        db = make_database(settings.database())
+    except ValueError as exc:
+        print(f"error: DATABASE_URL: {exc}", file=sys.stderr)
+        return 2
+    location = redact(settings.database())
     try:
         services = Services(db, clock=clock, default_timezone=settings.default_timezone)
     except DomainError:
@@ -94,10 +100,10 @@ def run(settings: Settings, webhook_flags: dict[str, Any] | None = None) -> int:
     app.bot_data[TICK_SECONDS_KEY] = settings.scheduler_tick_seconds
     try:
         if webhook is None:
-            log.info("database at %s; polling", settings.database_path)
+            log.info("database at %s; polling", location)
             app.run_polling(allowed_updates=ALLOWED_UPDATES)  # PTB deletes a webhook that was set
         else:
-            log.info("database at %s; webhook: Telegram posts to %s, served at http://%s:%d/%s", settings.database_path,
+            log.info("database at %s; webhook: Telegram posts to %s, served at http://%s:%d/%s", location,
                      webhook.url, webhook.listen, webhook.port, webhook.path)
             # PTB's tornado server answers 403 to a request without the right X-Telegram-Bot-Api-Secret-Token
             # before the update reaches the application.
@@ -128,7 +134,12 @@ def backup(settings: Settings, target: Path) -> int:
     Restore: stop the bot, copy the backup over DATABASE_PATH, delete any ``-wal``/``-shm`` files next
     to it, start the bot.
     """
-    source_path = settings.database_path
+    from storage.backends import is_postgres, sqlite_path
+
+    if is_postgres(settings.database()):
+        print("error: backup copies a SQLite file; for PostgreSQL use pg_dump (README, 'PostgreSQL')", file=sys.stderr)
+        return 2
+    source_path = Path(sqlite_path(settings.database()))
     if not source_path.exists():
         print(f"error: no database at {source_path}", file=sys.stderr)
         return 2
@@ -177,10 +188,17 @@ def main(argv: list[str] | None = None) -> int:
     bench_parser = sub.add_parser("bench", help="the benchmark, offline: flows against their floor, /grade and notices at scale")
     bench_parser.add_argument("--size", choices=("small", "town", "county"), default="town")
     bench_parser.add_argument("--quick", action="store_true")
+    migrate_parser = sub.add_parser("migrate-db", help="copy a SQLite deployment into an empty PostgreSQL database, verified")
+    migrate_parser.add_argument("--from", dest="source", required=True, help="sqlite:///PATH (the bot stopped)")
+    migrate_parser.add_argument("--to", dest="target", required=True, help="postgresql://USER@HOST:PORT/DB (empty)")
     from bot.town_cli import add_parser as add_town_parser
 
     add_town_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "migrate-db":
+        from bot.migrate_db import main as migrate_db_main
+
+        return migrate_db_main(args.source, args.target)
     if args.command == "bench":
         from bench.run import main as bench_main
 

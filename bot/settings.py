@@ -21,6 +21,9 @@ class Settings(BaseSettings):
 
     bot_token: SecretStr | None = None  # from @BotFather
     database_path: Path = Path("data/branch_points.sqlite3")
+    # Where the data lives, as a URL: sqlite:///data/x.sqlite3 (relative path; sqlite:////abs/x for an
+    # absolute one) or postgresql://user:password@host:5432/dbname. Unset: the SQLite file DATABASE_PATH.
+    database_url: str | None = None
     bot_api_base_url: str = "https://api.telegram.org/bot"  # a self-hosted Bot API server: http://host:8081/bot
     bot_api_base_file_url: str = "https://api.telegram.org/file/bot"
     default_timezone: str = "Asia/Shanghai"
@@ -46,6 +49,12 @@ class Settings(BaseSettings):
     clock_start: datetime | None = None
     clock_start_at: datetime | None = None
     scheduler_tick_seconds: float = Field(default=60, gt=0)
+
+    def database(self) -> str:
+        """DATABASE_URL, or the SQLite file DATABASE_PATH as a URL (existing deployments keep working)."""
+        if self.database_url and self.database_url.strip():
+            return self.database_url.strip()
+        return f"sqlite:///{self.database_path}"
 
     def token(self) -> str:
         """The token, or ValueError with a one-line reason."""
