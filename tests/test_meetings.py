@@ -221,7 +221,7 @@ async def test_leave_goes_to_the_group_when_no_manager_is_reachable(h, b):
 # --- reminders and restart safety ---------------------------------------------------------------------
 
 
-async def test_reminders_once_privately_to_those_who_have_not_answered(h, b, clock, tmp_path):
+async def test_reminders_once_privately_to_those_who_have_not_answered(h, b, clock, database_url):
     meeting_id = await schedule(h, b)
     await h.press(b.zhang, h.world.last_message(b.group.id), f"mt:go:{meeting_id}")
     before = len(h.world.calls)
@@ -233,7 +233,7 @@ async def test_reminders_once_privately_to_those_who_have_not_answered(h, b, clo
     reminded = {c.chat_id for c in sent_since(h, before) if "还没有回复" in c.params["text"]}
     assert reminded == {b.secretary.id, b.recorder.id, b.lisi.id}  # zhang answered
     assert [k for _, k_, k, _ in await engine.tick(h.app, clock.now()) if k_ == "meeting_reminder"] == []
-    async with TestHarness(tmp_path / "t.sqlite3", clock) as restarted:  # a restart: nothing again
+    async with TestHarness(database_url, clock) as restarted:  # a restart: nothing again
         assert [r for r in await engine.tick(restarted.app, clock.now()) if r[1] == "meeting_reminder"] == []
 
     # the bot was down across the one-hour reminder: it is recorded as skipped, not sent

@@ -193,8 +193,8 @@ async def test_notice_posts_once_with_scores_entries_reasons_and_asks_each_membe
     assert await count(h, "notices") == 1
 
 
-async def test_restart_right_after_posting_and_two_restarts_in_a_row_never_post_twice(tmp_path, clock, only_notices):
-    path = tmp_path / "n.sqlite3"
+async def test_restart_right_after_posting_and_two_restarts_in_a_row_never_post_twice(database_url, clock, only_notices):
+    path = database_url
     async with TestHarness(path, clock) as h:
         b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0))
         await record(h, b, "zhang", "study", "-5", date(2026, 3, 10), "缺席", event="absent")

@@ -53,21 +53,21 @@ async def _branch(h: Harness) -> None:
     await h.tap(secretary, group.id, "浠水")
 
 
-async def test_on_time_each_effect_runs_once_across_ticks_and_restarts(tmp_path, producer) -> None:
+async def test_on_time_each_effect_runs_once_across_ticks_and_restarts(database_url, producer) -> None:
     clock = FixedClock(T0 + timedelta(minutes=1))
-    async with Harness(tmp_path / "e.sqlite3", clock) as h:
+    async with Harness(database_url, clock) as h:
         await _branch(h)
         first = await engine.tick(h.app, clock.now())
         assert sorted(k for _, _, k, _ in first) == ["notice:2026-02", "reminder:m1"]
         assert await engine.tick(h.app, clock.now()) == []  # a second tick: nothing again
-    async with Harness(tmp_path / "e.sqlite3", clock) as h:  # a restart
+    async with Harness(database_url, clock) as h:  # a restart
         assert await engine.tick(h.app, clock.now()) == []
     assert producer.runs == [("notice:2026-02", False), ("reminder:m1", False)]
 
 
-async def test_down_across_the_moment_catches_up_late_but_skips_reminders(tmp_path, producer) -> None:
+async def test_down_across_the_moment_catches_up_late_but_skips_reminders(database_url, producer) -> None:
     clock = FixedClock(T0 + timedelta(hours=5))
-    async with Harness(tmp_path / "e.sqlite3", clock) as h:
+    async with Harness(database_url, clock) as h:
         await _branch(h)
         result = await engine.tick(h.app, clock.now())
     assert ("notice:2026-02", True) in producer.runs
@@ -75,10 +75,10 @@ async def test_down_across_the_moment_catches_up_late_but_skips_reminders(tmp_pa
     assert any(k == "reminder:m1" and o == "skipped" for _, _, k, o in result)
 
 
-async def test_a_failed_effect_is_recorded_and_not_repeated(tmp_path, producer) -> None:
+async def test_a_failed_effect_is_recorded_and_not_repeated(database_url, producer) -> None:
     clock = FixedClock(T0 + timedelta(minutes=1))
     producer.fail = True
-    async with Harness(tmp_path / "e.sqlite3", clock) as h:
+    async with Harness(database_url, clock) as h:
         await _branch(h)
         result = await engine.tick(h.app, clock.now())
         assert {o for *_, o in result} == {"failed"}
@@ -102,7 +102,7 @@ def test_short_months_and_year_boundary() -> None:
     assert previous_periods(date(2026, 4, 1), Period.QUARTER, 1)[0][2] == date(2026, 3, 31)
 
 
-async def test_an_idempotent_effect_that_failed_is_tried_again_a_few_times(tmp_path, monkeypatch) -> None:
+async def test_an_idempotent_effect_that_failed_is_tried_again_a_few_times(database_url, monkeypatch) -> None:
     class Flaky:
         kind = "flaky"
 
@@ -120,13 +120,13 @@ async def test_an_idempotent_effect_that_failed_is_tried_again_a_few_times(tmp_p
     flaky = Flaky()
     monkeypatch.setattr(engine, "PRODUCERS", [flaky])
     clock = FixedClock(T0 + timedelta(minutes=1))
-    async with Harness(tmp_path / "r.sqlite3", clock) as h:
+    async with Harness(database_url, clock) as h:
         await _branch(h)
         outcomes = [o for _ in range(6) for *_, o in await engine.tick(h.app, clock.now())]
     assert outcomes == ["failed", "failed", "done"] and flaky.tries == 3
 
 
-async def test_retries_stop_after_the_last_attempt(tmp_path, monkeypatch) -> None:
+async def test_retries_stop_after_the_last_attempt(database_url, monkeypatch) -> None:
     class Broken:
         kind = "broken"
         tries = 0
@@ -140,7 +140,7 @@ async def test_retries_stop_after_the_last_attempt(tmp_path, monkeypatch) -> Non
 
     monkeypatch.setattr(engine, "PRODUCERS", [Broken()])
     clock = FixedClock(T0 + timedelta(minutes=1))
-    async with Harness(tmp_path / "b.sqlite3", clock) as h:
+    async with Harness(database_url, clock) as h:
         await _branch(h)
         for _ in range(engine.MAX_ATTEMPTS + 3):
             await engine.tick(h.app, clock.now())
@@ -161,14 +161,14 @@ class Ordered:
         self.runs.append(due.key)
 
 
-async def test_an_effect_waits_while_an_earlier_one_runs_in_another_process(tmp_path, monkeypatch) -> None:
+async def test_an_effect_waits_while_an_earlier_one_runs_in_another_process(database_url, monkeypatch) -> None:
     """Two processes on one database: the notice is not taken while the other process is closing the month
     (claimed, not finished) — the order of producers holds across processes; a claim older than BUSY_FOR
     (its process died) holds nothing up."""
     close, notice = Ordered("close"), Ordered("notice")
     monkeypatch.setattr(engine, "PRODUCERS", [close, notice])
     clock = FixedClock(T0 + timedelta(minutes=1))
-    async with Harness(tmp_path / "e.sqlite3", clock) as h:
+    async with Harness(database_url, clock) as h:
         await _branch(h)
         branch = (await h.services.calendar.branches())[0]
         assert await h.services.calendar.claim(branch.id, "close", "2026-02", T0)  # the other process, mid-close
