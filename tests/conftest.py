@@ -108,7 +108,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every test using the ``backend`` fixture (through ``h`` or ``database_url``) runs on each backend."""
-    if "backend" in metafunc.fixturenames:
+    explicit = any("backend" in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize"))
+    if "backend" in metafunc.fixturenames and not explicit:
         only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
         metafunc.parametrize("backend", [b for b in BACKENDS if b == "sqlite" or not only_sqlite], scope="function")
 

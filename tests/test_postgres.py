@@ -258,3 +258,42 @@ def test_migrate_db_command(tmp_path, postgres, capsys) -> None:
         assert cli_main(["migrate-db", "--from", url, "--to", url]) == 2
     finally:
         postgres.drop_database(url)
+
+
+# --- the app's own concurrency on PostgreSQL -------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_twenty_concurrent_approvals_here_and_twenty_in_a_second_database_object(h, b, clock) -> None:
+    """test_faults' concurrent approvals on PostgreSQL: 20 presses at once in this process and 20 approvals
+    at once through a second Database on the same database (as a second bot process), with double
+    approvals of the same declarations mixed in: each declaration is booked exactly once."""
+    from bot.services import Services
+    from tests.conftest import count, rows
+    from tests.test_faults import _approve, _submit_many, as_actor
+
+    mine = await _submit_many(h.services, b.branch, [b.zhang, b.lisi], 20, "a")
+    theirs = await _submit_many(h.services, b.branch, [b.zhang, b.lisi], 20, "b")
+    anchor = h.world.last_message(b.recorder.id)
+    presses = [h.world.press(b.recorder, anchor, f"dc:ok:{n}") for n in mine]
+    other_db = await PostgresDatabase(h.db.url).open()
+    other = Services(other_db, clock)
+
+    async def decide(number: int) -> None:
+        try:
+            await other.declarations.decide(number, as_actor(b.secretary), _approve())
+        except Exception as exc:  # a repeat of a decision already made is refused, never booked twice
+            assert type(exc).__name__ == "AlreadyDone", exc
+
+    try:
+        results = await asyncio.gather(
+            *(h.app.process_update(u) for u in presses),
+            *(decide(n) for n in theirs), *(decide(n) for n in theirs[:5] + mine[:5]),
+            return_exceptions=True,
+        )
+    finally:
+        await other_db.close()
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    booked = await rows(h, "SELECT reference, count(*) AS n FROM ledger WHERE source = 'declaration' GROUP BY reference")
+    assert {r["reference"]: r["n"] for r in booked} == {f"decl:{n}": 1 for n in mine + theirs}
+    assert await count(h, "declarations", "status = 'approved'") == 40
