@@ -269,7 +269,8 @@ async def not_now_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None
     await answer(query)
-    await edit_or_send(query, translator(update)("rewards.not_now_done"))
+    if query.message is not None and query.message.chat.id == query.from_user.id:  # only one's own offer
+        await edit_or_send(query, translator(update)("rewards.not_now_done"))
 
 
 async def _send_cards(context: Context, reserved: Reserved) -> int:

@@ -113,6 +113,8 @@ MANAGER_TEMPLATES = [
     "gr:k:{b}:{y}:{n}", "gr:ok:{b}:{y}:{n}:{f}", "gr:f:{b}:{y}:{n}:{f}", "gr:x:{b}:{y}",
     "tw:p:{i}:{n}", "tw:b:{i}:{j}:{n}",
     "tv:au:{i}", "tv:ac:{i}", "tv:ae:{i}:{j}", "tv:ap:{i}", "tv:ra:{i}", "tv:rb:{i}", "tv:f:{i}:{y}", "tv:x",
+    "rw:h:{i}", "rw:k:{i}", "rw:w:{b}", "rw:g:{b}", "rw:s:{b}:e", "rw:s:{b}:c", "rw:s:{b}:s",
+    "rc:l:{b}", "rc:e:{i}", "rc:t:{i}", "rc:a:{b}", "rc:m:{i}", "rm:a:{b}", "rm:d:{i}:{b}",
     "{p}:zz:{i}",  # an unknown action under a known prefix
 ]
 MEMBER_TEMPLATES = [
@@ -124,8 +126,9 @@ MEMBER_TEMPLATES = [
     "po:e:{b}:{s}", "po:t:{b}:{s}:{n}", "po:s:{b}:{s}", "po:x:{b}",
     "nt:ob:{i}", "nt:ds:{i}", "nt:cf:{i}", "nt:pg:{n}", "nt:x",
     "de:h:{i}:{n}", "de:p:{i}:{j}", "de:n:{i}:{j}", "de:r:{i}:{j}:{v}", "de:cy:{i}",
+    "rw:r:{i}", "rw:c:{i}:{v}", "rw:n", "rw:m:{b}", "rw:v:{b}", "rc:k", "rc:u", "rc:np", "rc:ok", "rc:x", "rm:x",
 ]
-PREFIXES = ["setup", "join", "dl", "dc", "br", "mt", "du", "mg", "as", "po", "nt", "de", "gr", "ch", "tw", "tv"]
+PREFIXES = ["setup", "join", "dl", "dc", "br", "mt", "du", "mg", "as", "po", "nt", "de", "gr", "ch", "tw", "tv", "rw", "rc", "rm"]
 IDS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "0", "999999999999", "-1", "NaN", "1e308"]
 VALUES = ["5", "0", "-5", "NaN", "nan", "inf", "-inf", "1e308", "99999999999", "0.001", "1.1.1", "", "💥", "<b>"]
 MONTHS = ["202603", "202602", "202612", "000000", "999999", "202613"]
