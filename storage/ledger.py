@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
 from storage._util import row_dict, utcnow
 from storage.errors import INTEGRITY_ERRORS
 from storage.db import Connection
 from bot.domain.records import LedgerRow, NewLedgerRow, Source
+from bot.domain.scoring import EntryRow
 from bot.errors import InvalidInput
 
 # The message of the trigger in migration 0013: the row is dated in a year its branch has finalised.
@@ -44,6 +48,37 @@ async def of_member(conn: Connection, member_id: int, year: int | None = None) -
         )
     async with conn.execute(sql, args) as cursor:
         return [LedgerRow(**row_dict(r)) for r in await cursor.fetchall()]
+
+
+async def entries_of_branch(conn: Connection, branch_id: int, year: int) -> dict[int, list[EntryRow]]:
+    """member id → the year's ledger rows of every member of the branch, in id order, as scoring reads
+    them: the same rows as ``of_member(conn, member_id, year)`` for each member, in one statement, as
+    plain ``EntryRow`` tuples (grading a branch reads thousands of rows: a validated model per row cost
+    more than the scoring). Values and days repeat a lot, so each distinct text is parsed once."""
+    async with conn.execute(
+        "SELECT id, member_id, item_code, value, occurred_on, event_code, reverses_id FROM ledger"
+        " WHERE member_id IN (SELECT id FROM members WHERE branch_id = ?) AND occurred_on >= ? AND occurred_on < ?"
+        " ORDER BY id",
+        (branch_id, f"{year}-01-01", f"{year + 1}-01-01"),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    values: dict[str, Decimal] = {}
+    days: dict[str, date] = {}
+    found: dict[int, list[EntryRow]] = {}
+    for row_id, member_id, item_code, value, occurred_on, event_code, reverses_id in rows:
+        amount = values.get(value)
+        if amount is None:
+            amount = values[value] = Decimal(value)
+        day = days.get(occurred_on)
+        if day is None:
+            day = days[occurred_on] = date.fromisoformat(occurred_on)
+        entry = EntryRow(row_id, item_code, amount, day, event_code, reverses_id)
+        mine = found.get(member_id)
+        if mine is None:
+            found[member_id] = [entry]
+        else:
+            mine.append(entry)
+    return found
 
 
 async def recent_of_member(conn: Connection, member_id: int, limit: int) -> list[LedgerRow]:

@@ -52,8 +52,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pydantic import BaseModel, field_validator
 
 from bot.domain.records import MemberState
-from bot.domain.rulebook import Band, ItemKind, Rulebook, YearMethod
-from bot.domain.scoring import ZERO, Entry, YearScore, effective, publish
+from bot.domain.rulebook import Band, Rulebook, YearMethod
+from bot.domain.scoring import ZERO, Entry, YearScore, effective, major_codes, publish, zero_out_codes
 
 # Flag codes (catalog keys under grade.flag.<code>). A multi-year rule's flag is its rule code
 # (mentoring, study_class, org_handling, persuade_withdraw); a cumulative-ranking rule flags NOT_NOMINABLE.
@@ -184,10 +184,9 @@ def year_facts(rulebook: Rulebook, entries: Iterable[Entry], year: int) -> tuple
     major_deduction = an effective row of an item flagged ``major`` this year.
     """
     rows = [e for e in effective(entries) if e.occurred_on.year == year]
-    major_codes = {i.code for _, i in rulebook.items() if i.major}
-    zero_codes = {i.code for _, i in rulebook.items() if i.kind is ItemKind.ZERO_OUT}
+    majors, zero_codes = major_codes(rulebook), zero_out_codes(rulebook)  # built once per rulebook
     bonus = sum((e.value for e in rows if e.value > 0 and e.item_code not in zero_codes), ZERO)
-    return bonus, any(e.item_code in major_codes for e in rows)
+    return bonus, any(e.item_code in majors for e in rows)
 
 
 def tier_size(share: Decimal, ranked: int) -> int:

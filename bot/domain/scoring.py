@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -27,6 +28,18 @@ class Entry(BaseModel):
     """One ledger row as the domain sees it."""
 
     model_config = ConfigDict(frozen=True)
+
+    id: int
+    item_code: str
+    value: Decimal
+    occurred_on: date
+    event_code: str | None = None
+    reverses_id: int | None = None
+
+
+class EntryRow(NamedTuple):
+    """The same fields as ``Entry`` as a plain tuple: what a bulk read builds (grading a branch reads
+    thousands of rows; a validated model per row was most of the cost). Every function here takes either."""
 
     id: int
     item_code: str
@@ -157,6 +170,83 @@ def democratic_score(ratings: dict[str, Decimal], weights: dict[str, Decimal]) -
     return sum((ratings[k] * w for k, w in weights.items()), ZERO)
 
 
+# --- a rulebook's look-ups, built once per rulebook -----------------------------------------------
+
+
+class _Index:
+    """Item code → item and category (``Rulebook.item``/``category_of`` scan every item), the codes of
+    zero-out items, and per number of posts what an item, a category and a month are worth with no
+    entries at all (allotments full) — the same arithmetic as with entries, done once."""
+
+    def __init__(self, rulebook: Rulebook):
+        self.rulebook = rulebook  # held: the cache below is keyed by id(), which must stay this rulebook's
+        self.category_of: dict[str, Category] = {}
+        self.item_of: dict[str, Item] = {}
+        for category in rulebook.categories:
+            for item in category.items:
+                self.category_of[item.code] = category
+                self.item_of[item.code] = item
+        self.zero_codes = frozenset(i.code for _, i in rulebook.items() if i.kind is ItemKind.ZERO_OUT)
+        self.major_codes = frozenset(i.code for _, i in rulebook.items() if i.major)
+        self.monthly = tuple(c for c in rulebook.categories if c.period is Period.MONTH)
+        self.monthly_item = {i.code: (c, i) for c in self.monthly for i in c.items}
+        self._tables: dict[int, tuple] = {}
+
+    def table(self, posts: int) -> tuple[dict[str, tuple], dict[str, Decimal], dict[str, Decimal], dict[str, Decimal | None], Decimal]:
+        """For a month counted with ``posts`` posts: item code → (category code, kind, the allotment's
+        full value, the cap, the item's points with no entries); each monthly category's raw and capped
+        points with no entries, and its cap; the month's total with no entries (before its floor)."""
+        found = self._tables.get(posts)
+        if found is None:
+            specs, raws, points, caps = {}, {}, {}, {}
+            for category in self.monthly:
+                for item in category.items:
+                    factor = posts if item.per_post else 1
+                    specs[item.code] = (category.code, item.kind, item.full * factor if item.full is not None else None,
+                                        item.cap * factor if item.cap is not None else None, item_points(item, (), posts))
+                raws[category.code] = sum((specs[i.code][4] for i in category.items), ZERO)
+                points[category.code] = _cap(raws[category.code], category.cap)
+                caps[category.code] = category.cap
+            found = self._tables[posts] = (specs, raws, points, caps, sum(points.values(), ZERO))
+        return found
+
+
+_INDEXES: dict[int, _Index] = {}
+
+
+def _index(rulebook: Rulebook) -> _Index:
+    found = _INDEXES.get(id(rulebook))
+    if found is None or found.rulebook is not rulebook:
+        if len(_INDEXES) >= 256:  # rulebooks are few (a preset, plus a branch's own items): never reached in practice
+            _INDEXES.clear()
+        found = _INDEXES[id(rulebook)] = _Index(rulebook)
+    return found
+
+
+def zero_out_codes(rulebook: Rulebook) -> frozenset[str]:
+    """The codes of the rulebook's zero-out (veto) items, built once per rulebook."""
+    return _index(rulebook).zero_codes
+
+
+def major_codes(rulebook: Rulebook) -> frozenset[str]:
+    """The codes of the items flagged ``major``, built once per rulebook."""
+    return _index(rulebook).major_codes
+
+
+def _by_month(rows: Iterable[Entry]) -> dict[tuple[int, int], list[Entry]]:
+    """Rows grouped by (year, month) once, in their order (instead of re-filtering the year per month)."""
+    grouped: dict[tuple[int, int], list[Entry]] = {}
+    for entry in rows:
+        day = entry.occurred_on
+        key = (day.year, day.month)
+        found = grouped.get(key)
+        if found is None:
+            grouped[key] = [entry]
+        else:
+            found.append(entry)
+    return grouped
+
+
 # --- item and category arithmetic ---------------------------------------------------------------
 
 
@@ -166,8 +256,11 @@ def _cap(value: Decimal, cap: Decimal | None) -> Decimal:
 
 def item_points(item: Item, entries: Sequence[Entry], posts: int) -> Decimal:
     """One item's points in one judging period."""
+    return _item_points(item, sum((e.value for e in entries), ZERO), posts)
+
+
+def _item_points(item: Item, total: Decimal, posts: int) -> Decimal:
     factor = posts if item.per_post else 1
-    total = sum((e.value for e in entries), ZERO)
     if item.kind is ItemKind.ALLOTMENT:
         assert item.full is not None
         return max(ZERO, item.full * factor + total)  # never below 0
@@ -186,14 +279,15 @@ def category_points(category: Category, entries: Sequence[Entry], posts: int) ->
 
 
 def _zero_out_hits(rulebook: Rulebook, entries: Sequence[Entry]) -> list[Entry]:
-    zero_codes = {i.code for _, i in rulebook.items() if i.kind is ItemKind.ZERO_OUT}
+    zero_codes = _index(rulebook).zero_codes
     return [e for e in entries if e.item_code in zero_codes]
 
 
 def _of_categories(rulebook: Rulebook, entries: Sequence[Entry]) -> dict[str, list[Entry]]:
+    category_of = _index(rulebook).category_of
     result: dict[str, list[Entry]] = defaultdict(list)
     for entry in entries:
-        category = rulebook.category_of(entry.item_code)
+        category = category_of.get(entry.item_code)
         if category is not None:  # an item since removed from the rulebook counts nowhere
             result[category.code].append(entry)
     return result
@@ -201,16 +295,68 @@ def _of_categories(rulebook: Rulebook, entries: Sequence[Entry]) -> dict[str, li
 
 def month_score(rulebook: Rulebook, entries: Iterable[Entry], year: int, month: int, posts: PostCount = None) -> MonthScore:
     """The month's score over the categories judged monthly (allotments start full), with the month's posts."""
-    posts = posts_in(rulebook, posts, year, month)
     in_month = [e for e in effective(entries) if (e.occurred_on.year, e.occurred_on.month) == (year, month)]
+    return _month_score(rulebook, in_month, year, month, posts)
+
+
+def _month_score(rulebook: Rulebook, in_month: Sequence[Entry], year: int, month: int, posts: PostCount) -> MonthScore:
+    """``month_score`` of rows already effective and of that month."""
+    count = posts_in(rulebook, posts, year, month)
     grouped = _of_categories(rulebook, in_month)
-    scores = tuple(
-        category_points(c, grouped.get(c.code, []), posts) for c in rulebook.categories if c.period is Period.MONTH
-    )
+    scores = tuple(category_points(c, grouped.get(c.code, []), count) for c in _index(rulebook).monthly)
     total = sum((s.points for s in scores), ZERO)
     if rulebook.settings.month_floor_zero:
         total = max(ZERO, total)
     return MonthScore(year=year, month=month, categories=scores, total=total)
+
+
+def _month_totals(rulebook: Rulebook, rows: Sequence[Entry], months: Sequence[tuple[int, int]],
+                  posts: PostCount) -> list[tuple[int, Decimal]]:
+    """(month, ``_month_score(...).total``) of each counted month, without building the scores: a month
+    with no entries is worth a constant, and otherwise each category moves from its worth with no
+    entries by what its items with entries change of it (``_Index.table``). Equal in value to
+    ``_month_score``'s totals (exact Decimal sums; an exponent may differ, which only a rounded,
+    published figure ever shows) — tests/test_scoring_fast.py checks it."""
+    index = _index(rulebook)
+    monthly_item = index.monthly_item
+    sums_by_month: dict[tuple[int, int], dict[str, Decimal]] = {}
+    for entry in rows:  # rows are the year's effective rows: one pass, summed per month and item
+        code = entry.item_code
+        if code not in monthly_item:
+            continue
+        day = entry.occurred_on
+        key = (day.year, day.month)
+        sums = sums_by_month.get(key)
+        if sums is None:
+            sums_by_month[key] = {code: ZERO + entry.value}
+        else:
+            sums[code] = sums.get(code, ZERO) + entry.value
+    floor = rulebook.settings.month_floor_zero
+    totals = []
+    for year, month in months:
+        specs, empty_raws, empty_points, caps, total = index.table(posts_in(rulebook, posts, year, month))
+        sums = sums_by_month.get((year, month))
+        if sums:
+            moved: dict[str, Decimal] = {}
+            for code, value in sums.items():
+                category, kind, base, cap, empty = specs[code]
+                if kind is ItemKind.ALLOTMENT:
+                    points = base + value
+                    if points < ZERO:
+                        points = ZERO
+                elif kind is ItemKind.ZERO_OUT:
+                    points = ZERO
+                else:
+                    points = value if cap is None or value < cap else cap
+                moved[category] = moved.get(category, ZERO) + (points - empty)
+            for category, change in moved.items():
+                raw = empty_raws[category] + change
+                cap = caps[category]
+                total += (raw if cap is None or raw < cap else cap) - empty_points[category]
+        if floor and total < ZERO:
+            total = ZERO
+        totals.append((month, total))
+    return totals
 
 
 def month_net(entries: Iterable[Entry], year: int, month: int) -> Decimal:
@@ -231,27 +377,42 @@ def year_score(
     *,
     posts: PostCount = None,
     democratic: dict[int, Decimal] | None = None,
+    detail: bool = True,
 ) -> YearScore:
     """The year's result so far, by the rulebook's method, over the months the member counts.
 
     ``posts`` may give a number per month: each month is then scored with its own posts.
+    ``detail=False`` leaves out what only a member's own view shows (``months``, and ``categories``
+    where the year averages its months) and computes month totals without building their scores: the
+    figure, halves, bonus and flags are the same — what grading a whole branch needs, several times faster.
     """
     rows = [e for e in effective(entries) if e.occurred_on.year == year]
     match rulebook.year_result.method:
         case YearMethod.SUM:
-            return _sum_year(rulebook, rows, year, months, posts)
+            return _sum_year(rulebook, rows, year, months, posts, detail)
         case YearMethod.MONTHLY_AVERAGE:
-            return _average_year(rulebook, rows, year, months, posts)
+            return _average_year(rulebook, rows, year, months, posts, detail)
         case YearMethod.WEIGHTED_HALVES:
-            return _weighted_year(rulebook, rows, year, months, posts, democratic or {})
+            return _weighted_year(rulebook, rows, year, months, posts, democratic or {}, detail)
     raise ValueError(rulebook.year_result.method)
+
+
+def _months(rulebook: Rulebook, rows: list[Entry], months: Sequence[tuple[int, int]], posts: PostCount,
+            detail: bool) -> tuple[tuple[MonthScore, ...], list[tuple[int, Decimal]]]:
+    """The counted months' scores (with ``detail``) and (month, total) of each."""
+    if detail:
+        by_month = _by_month(rows)
+        scored = tuple(_month_score(rulebook, by_month.get((y, m), ()), y, m, posts) for y, m in months)
+        return scored, [(s.month, s.total) for s in scored]
+    return (), _month_totals(rulebook, rows, months, posts)
 
 
 def _floor_year(rulebook: Rulebook, figure: Decimal) -> Decimal:
     return max(ZERO, figure) if rulebook.settings.year_floor_zero else figure
 
 
-def _sum_year(rulebook: Rulebook, rows: list[Entry], year: int, months: Sequence[tuple[int, int]], posts: PostCount) -> YearScore:
+def _sum_year(rulebook: Rulebook, rows: list[Entry], year: int, months: Sequence[tuple[int, int]], posts: PostCount,
+              detail: bool = True) -> YearScore:
     grouped = _of_categories(rulebook, rows)
     categories = []
     for category in rulebook.categories:
@@ -265,7 +426,7 @@ def _sum_year(rulebook: Rulebook, rows: list[Entry], year: int, months: Sequence
         categories.append(CategoryScore(code=category.code, raw=raw, points=_cap(raw, category.cap_year)))
     zeroed = bool(_zero_out_hits(rulebook, rows))
     figure = ZERO if zeroed or not months else _floor_year(rulebook, rulebook.year_result.base + sum((c.points for c in categories), ZERO))
-    scored_months = tuple(month_score(rulebook, rows, y, m, posts) for y, m in months)
+    scored_months = _months(rulebook, rows, months, posts, detail)[0] if detail else ()
     return YearScore(year=year, method=YearMethod.SUM, figure=figure, categories=tuple(categories), months=scored_months, zeroed=zeroed)
 
 
@@ -277,7 +438,8 @@ def _bonus(rulebook: Rulebook, rows: Sequence[Entry]) -> Decimal:
     code = rulebook.year_result.bonus_category
     if code is None:
         return ZERO
-    earned = sum((e.value for e in rows if (c := rulebook.category_of(e.item_code)) and c.code == code), ZERO)
+    category_of = _index(rulebook).category_of
+    earned = sum((e.value for e in rows if (c := category_of.get(e.item_code)) and c.code == code), ZERO)
     return max(ZERO, _cap(earned, rulebook.year_result.bonus_cap))
 
 
@@ -295,13 +457,14 @@ def _averaged_categories(scored: Sequence[MonthScore]) -> tuple[CategoryScore, .
     )
 
 
-def _average_year(rulebook: Rulebook, rows: list[Entry], year: int, months: Sequence[tuple[int, int]], posts: PostCount) -> YearScore:
-    scored = tuple(month_score(rulebook, rows, y, m, posts) for y, m in months)
+def _average_year(rulebook: Rulebook, rows: list[Entry], year: int, months: Sequence[tuple[int, int]], posts: PostCount,
+                  detail: bool = True) -> YearScore:
+    scored, totals = _months(rulebook, rows, months, posts, detail)
     bonus = _bonus(rulebook, rows)
     zeroed = bool(_zero_out_hits(rulebook, rows))
-    figure = ZERO if zeroed or not scored else _floor_year(rulebook, _average([m.total for m in scored]) + bonus)
+    figure = ZERO if zeroed or not totals else _floor_year(rulebook, _average([t for _, t in totals]) + bonus)
     categories = _averaged_categories(scored)
-    if rulebook.year_result.bonus_category:
+    if rulebook.year_result.bonus_category and detail:
         categories += (CategoryScore(code=rulebook.year_result.bonus_category, raw=bonus, points=bonus),)
     return YearScore(
         year=year, method=YearMethod.MONTHLY_AVERAGE, figure=figure, categories=categories, months=scored, bonus=bonus, zeroed=zeroed
@@ -315,23 +478,24 @@ def _weighted_year(
     months: Sequence[tuple[int, int]],
     posts: PostCount,
     democratic: dict[int, Decimal],
+    detail: bool = True,
 ) -> YearScore:
     rule = rulebook.year_result
-    scored = tuple(month_score(rulebook, rows, y, m, posts) for y, m in months)
+    scored, totals = _months(rulebook, rows, months, posts, detail)
     halves = []
     for half in (1, 2):
-        in_half = [m for m in scored if (m.month <= 6) == (half == 1)]
+        in_half = [t for m, t in totals if (m <= 6) == (half == 1)]
         if not in_half:
             continue
         half_rows = [e for e in rows if (e.occurred_on.month <= 6) == (half == 1)]
         bonus = _bonus(rulebook, half_rows)
-        quantified = _average([m.total for m in in_half]) + bonus
+        quantified = _average(in_half) + bonus
         zeroed = bool(_zero_out_hits(rulebook, half_rows))
         rating = democratic.get(half)
         result = None if rating is None else quantified * rule.quantified_weight + rating * rule.democratic_weight
         if zeroed:
             quantified, result = ZERO, ZERO
-        halves.append(HalfScore(half=half, monthly_average=_average([m.total for m in in_half]), bonus=bonus,
+        halves.append(HalfScore(half=half, monthly_average=_average(in_half), bonus=bonus,
                                 quantified=quantified, democratic=rating, result=result, zeroed=zeroed))
     provisional = any(h.result is None for h in halves)
     # While the democratic evaluation is missing the year so far shows the quantified part alone.

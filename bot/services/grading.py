@@ -33,7 +33,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
-from bot.domain.assessment import month_key
+from bot.domain.assessment import month_key, posts_by_month
 from bot.domain.calendar import period_of_month
 from bot.domain.grading import DEMOCRATIC_MISSING, GradeLine, GradeResult, MemberYear, grade, year_facts
 from bot.domain.notice import Notice, in_notice, objectable
@@ -46,12 +46,12 @@ from bot.i18n import format_points
 from bot.services.branches import Actor, require_role, rulebook_of
 from bot.services.democratic import DemocraticService
 from bot.services.notices import NoticeService
-from bot.services.posts import posts_by_month
 from storage import assessment as assessment_repo
 from storage import grading as grading_repo
 from storage import ledger as ledger_repo
 from storage import members as member_repo
 from storage import notices as notice_repo
+from storage import posts as post_repo
 from storage import town_review as town_repo
 from storage import towns as towns_repo
 from storage.db import Connection, Database
@@ -226,27 +226,34 @@ class GradingService:
                 for member_id, value in (await self._democratic.evaluations(branch.id, year, half)).items():
                     democratic.setdefault(member_id, {})[half] = value
                 unqualified |= await self._democratic.unqualified(branch.id, year, half)
-        async with self.db.read() as conn:
+        # One consistent snapshot, off the event loop (storage.db.Database.snapshot), a handful of
+        # statements for the whole branch: the ledger and the post claims of every member at once.
+        bulk_read = getattr(self.db, "snapshot", self.db.read)  # a backend without snapshot(): its read()
+        async with bulk_read() as conn:
             upto = await grading_repo.last_ledger_id(conn, branch.id)
             people = [m for m in await member_repo.listing(conn, branch.id, ("approved", "left"))
                       if in_notice(m.joined_on, m.left_on, date(year, 1, 1), date(year, 12, 31))]
             past = await grading_repo.past_years(conn, branch.id, year)
-            members = []
-            for person in people:
-                entries = [r.entry() for r in await ledger_repo.of_member(conn, person.id, year)]
-                months = counted_months(year, end, person.joined_on, person.left_on)
-                posts = await posts_by_month(conn, rulebook, person.id, year, end)
-                ratings = democratic.get(person.id, {})
-                score = None
-                if person.state is not MemberState.EXEMPT:
-                    score = year_score(rulebook, entries, year, months, posts=posts, democratic=ratings)
-                bonus, major = year_facts(rulebook, entries, year)
-                members.append(MemberYear(
-                    member_id=person.id, name=person.name, state=person.state, joined_on=person.joined_on,
-                    left_on=person.left_on, score=score, months_counted=len(months), major_deduction=major,
-                    bonus_earned=bonus, democratic=ratings, democratic_unqualified=person.id in unqualified,
-                    past=past.get(person.id, []),
-                ))
+            entries_of = await ledger_repo.entries_of_branch(conn, branch.id, year)
+            claims_of = await post_repo.claims_of_branch(conn, branch.id) if rulebook.posts is not None else {}
+        every_month = {(year, m): 1 for m in range(1, 13)}
+        members = []
+        for person in people:
+            entries = entries_of.get(person.id, [])
+            months = counted_months(year, end, person.joined_on, person.left_on)
+            posts = (posts_by_month(rulebook, claims_of.get(person.id, []), year, end) if rulebook.posts is not None
+                     else every_month)
+            ratings = democratic.get(person.id, {})
+            score = None
+            if person.state is not MemberState.EXEMPT:  # grading reads the figure, not each month's detail
+                score = year_score(rulebook, entries, year, months, posts=posts, democratic=ratings, detail=False)
+            bonus, major = year_facts(rulebook, entries, year)
+            members.append(MemberYear(
+                member_id=person.id, name=person.name, state=person.state, joined_on=person.joined_on,
+                left_on=person.left_on, score=score, months_counted=len(months), major_deduction=major,
+                bonus_earned=bonus, democratic=ratings, democratic_unqualified=person.id in unqualified,
+                past=past.get(person.id, []),
+            ))
         return _Gathered(members=members, people={p.id: p for p in people}, upto=upto)
 
     @staticmethod
