@@ -160,11 +160,6 @@ def test_two_processes_on_one_database_post_the_notice_and_close_the_month_once(
     client = emulator.client()
     database: Path | str = tmp_path / "branch.sqlite3"
     if backend == "postgres":
-        # Strict: when the backend's month close works on PostgreSQL this passes, and the mark must go.
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "the dues close fails on PostgreSQL (storage/dues.py mark_unrecorded: 'argument of WHERE must be type "
-            "boolean'), as tests/test_dues.py[postgres] shows; and the bot reads DATABASE_URL only once bot/cli.py "
-            "opens the database through storage.backends")))
         database = request.getfixturevalue("postgres").new_database(migrated=True)
 
     # The branch, on the real clock: set up this month; the recorder records 张三's dues as late.
