@@ -33,7 +33,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
-from bot.domain.assessment import month_key, posts_by_month
+from bot.domain.assessment import counted_on, month_key, posts_held_on
 from bot.domain.calendar import period_of_month
 from bot.domain.grading import DEMOCRATIC_MISSING, GradeLine, GradeResult, MemberYear, grade, year_facts
 from bot.domain.notice import Notice, in_notice, objectable
@@ -236,13 +236,15 @@ class GradingService:
             past = await grading_repo.past_years(conn, branch.id, year)
             entries_of = await ledger_repo.entries_of_branch(conn, branch.id, year)
             claims_of = await post_repo.claims_of_branch(conn, branch.id) if rulebook.posts is not None else {}
-        every_month = {(year, m): 1 for m in range(1, 13)}
+        # assessment.posts_by_month, with its days worked out once and one map for everyone without claims
+        days = [((year, m), counted_on(year, m, end)) for m in range(1, 13)]
+        without_claims = {key: posts_held_on(rulebook, [], day) for key, day in days}
         members = []
         for person in people:
             entries = entries_of.get(person.id, [])
             months = counted_months(year, end, person.joined_on, person.left_on)
-            posts = (posts_by_month(rulebook, claims_of.get(person.id, []), year, end) if rulebook.posts is not None
-                     else every_month)
+            claims = claims_of.get(person.id)
+            posts = {key: posts_held_on(rulebook, claims, day) for key, day in days} if claims else without_claims
             ratings = democratic.get(person.id, {})
             score = None
             if person.state is not MemberState.EXEMPT:  # grading reads the figure, not each month's detail
