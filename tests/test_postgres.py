@@ -297,3 +297,32 @@ async def test_twenty_concurrent_approvals_here_and_twenty_in_a_second_database_
     booked = await rows(h, "SELECT reference, count(*) AS n FROM ledger WHERE source = 'declaration' GROUP BY reference")
     assert {r["reference"]: r["n"] for r in booked} == {f"decl:{n}": 1 for n in mine + theirs}
     assert await count(h, "declarations", "status = 'approved'") == 40
+
+
+async def test_the_demo_month_on_postgres_and_its_sqlite_twin_migrated(tmp_path, postgres) -> None:
+    """The offline demo (a month of a branch through the handlers) gives the same scores on PostgreSQL;
+    the SQLite database of the same month copies into PostgreSQL with every table and total verified."""
+    from bot.demo import run_demo
+    from tests.test_demo import EXPECTED
+
+    url = await postgres.new_database_async()
+    try:
+        assert await run_demo(url, echo=lambda line: None) == EXPECTED
+    finally:
+        await postgres.drop_database_async(url)
+
+    path = tmp_path / "demo.sqlite3"
+    assert await run_demo(path, echo=lambda line: None) == EXPECTED
+    url = await postgres.new_database_async()
+    source, target = await Database(path).open(), await PostgresDatabase(url).open()
+    try:
+        report = await copy_database(source, target, echo=lambda line: None)
+        assert report.ok
+        filled = {t for t, (n, _) in report.tables.items() if n}
+        assert {"branches", "members", "ledger", "declarations", "meetings", "meeting_attendance", "dues", "notices",
+                "notice_members", "effects"} <= filled
+        assert len(report.totals) == 5
+    finally:
+        await source.close()
+        await target.close()
+        await postgres.drop_database_async(url)
