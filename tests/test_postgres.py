@@ -90,6 +90,18 @@ def test_urls() -> None:
         sqlite_path("mysql://x")
 
 
+def test_database_url_setting_and_the_old_database_path(tmp_path, monkeypatch) -> None:
+    from bot.settings import Settings
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("DATABASE_PATH", raising=False)
+    assert Settings(_env_file=None).database() == "sqlite:///data/branch_points.sqlite3"
+    old = Settings(database_path=tmp_path / "x.sqlite3", _env_file=None).database()
+    assert sqlite_path(old) == str(tmp_path / "x.sqlite3")  # an existing deployment's file, as before
+    monkeypatch.setenv("DATABASE_URL", "postgresql://bot@db:5432/points")
+    assert Settings(database_path=tmp_path / "x.sqlite3", _env_file=None).database() == "postgresql://bot@db:5432/points"
+
+
 # --- on a real server ------------------------------------------------------------------------------
 
 
