@@ -81,6 +81,18 @@ async def entries_of_branch(conn: Connection, branch_id: int, year: int) -> dict
     return found
 
 
+async def entries_of_member(conn: Connection, member_id: int, year: int) -> list[EntryRow]:
+    """``of_member(conn, member_id, year)`` as scoring reads it: plain ``EntryRow``s, no model per row."""
+    async with conn.execute(
+        "SELECT id, item_code, value, occurred_on, event_code, reverses_id FROM ledger"
+        " WHERE member_id = ? AND occurred_on >= ? AND occurred_on < ? ORDER BY id",
+        (member_id, f"{year}-01-01", f"{year + 1}-01-01"),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return [EntryRow(row_id, item_code, Decimal(value), date.fromisoformat(occurred_on), event_code, reverses_id)
+            for row_id, item_code, value, occurred_on, event_code, reverses_id in rows]
+
+
 async def recent_of_member(conn: Connection, member_id: int, limit: int) -> list[LedgerRow]:
     async with conn.execute("SELECT * FROM ledger WHERE member_id = ? ORDER BY id DESC LIMIT ?", (member_id, limit)) as cursor:
         return [LedgerRow(**row_dict(r)) for r in await cursor.fetchall()]

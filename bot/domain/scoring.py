@@ -275,12 +275,34 @@ def _item_points(item: Item, total: Decimal, posts: int) -> Decimal:
     return _cap(total, item.cap * factor if item.cap is not None else None)
 
 
+_EMPTY_ITEMS: dict[tuple[int, int], tuple[Category, dict[str, Decimal]]] = {}
+
+
+def _empty_items(category: Category, posts: int) -> dict[str, Decimal]:
+    """Each item's points with no entries (``item_points(item, (), posts)``), once per category and posts."""
+    key = (id(category), posts)
+    found = _EMPTY_ITEMS.get(key)
+    if found is None or found[0] is not category:  # held: the id stays this category's while cached
+        if len(_EMPTY_ITEMS) >= 4096:
+            _EMPTY_ITEMS.clear()
+        found = _EMPTY_ITEMS[key] = (category, {item.code: item_points(item, (), posts) for item in category.items})
+    return found[1]
+
+
 def category_points(category: Category, entries: Sequence[Entry], posts: int) -> CategoryScore:
     """A category's points in one of its periods, allotments included even with no entries."""
-    by_item: dict[str, list[Entry]] = defaultdict(list)
+    by_item: dict[str, list[Entry]] = {}
     for entry in entries:
-        by_item[entry.item_code].append(entry)
-    raw = sum((item_points(item, by_item.get(item.code, ()), posts) for item in category.items), ZERO)
+        found = by_item.get(entry.item_code)
+        if found is None:
+            by_item[entry.item_code] = [entry]
+        else:
+            found.append(entry)
+    empty = _empty_items(category, posts)
+    raw = ZERO  # the same terms added in the same order as before: the same Decimal, exponent included
+    for item in category.items:
+        found = by_item.get(item.code)
+        raw += empty[item.code] if found is None else item_points(item, found, posts)
     return CategoryScore(code=category.code, raw=raw, points=_cap(raw, category.cap))
 
 

@@ -44,16 +44,16 @@ class PointsService:
         rulebook = rulebook_of(branch)
         today = self.clock.today(branch.timezone)
         async with self.db.read() as conn:
-            rows = await ledger_repo.of_member(conn, member.id, today.year)
+            entries = await ledger_repo.entries_of_member(conn, member.id, today.year)  # plain rows: no model each
             last = await ledger_repo.recent_of_member(conn, member.id, recent)
             posts = await posts_by_month(conn, rulebook, member.id, today.year, today)  # each month its own posts (浠水)
-        entries = [r.entry() for r in rows]
         months = months_so_far(rulebook, today, member.joined_on, member.left_on)
         year = year_score(rulebook, entries, today.year, months, posts=posts)
         published = publish(year.figure, rulebook.settings.rounding_places)
+        this_month = next((m for m in year.months if (m.year, m.month) == (today.year, today.month)), None)
         return Standing(
             member=member, rulebook=rulebook, today=today,
-            month=month_score(rulebook, entries, today.year, today.month, posts=posts),
+            month=this_month or month_score(rulebook, entries, today.year, today.month, posts=posts),  # scored once
             month_net=month_net(entries, today.year, today.month),
             year=year, published=published, band=band_of(rulebook, year.figure), recent=last,
         )
