@@ -65,6 +65,8 @@ def chunks(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
     Lengths are measured as Telegram measures them (after HTML parsing). A single line longer than
     the limit is sent as escaped plain text in pieces, so no cut falls inside a tag or an entity.
     """
+    if not text.startswith("\n") and visible_length(text) <= limit:
+        return [text]  # what the loop below gives a text that fits, without measuring every prefix again
     parts: list[str] = []
     current = ""
     for line in text.split("\n"):
