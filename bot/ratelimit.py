@@ -26,7 +26,7 @@ class SlidingWindowLimiter:
 
     def __init__(self, max_rate: int, time_period: float) -> None:
         self.max_rate = int(max_rate)
-        self.time_period = float(time_period)
+        self.time_period = time_period  # seconds (a time, not points: int or float as given)
         self._slots = asyncio.Semaphore(self.max_rate)
         self._held = 0  # taken and not yet returned (in flight, or finished less than time_period ago)
 
