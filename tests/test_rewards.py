@@ -400,8 +400,9 @@ async def test_stale_cost_inactive_and_crafted_presses(h: TestHarness, jb):
         assert popups(calls), crafted
     assert await count(h, "redemptions") == 0 and (await rows(h, "SELECT active FROM reward_items"))[0]["active"] == 1
     stranger = h.user(9998, "外人")
-    calls = await h.say(stranger, h.private(stranger), "/rewards")
-    assert said(calls)
+    for command in ("/rewards", "/passbook", "/catalog", "/merchants"):
+        calls = await h.say(stranger, h.private(stranger), command)
+        assert said(calls) == "您还没有加入任何支部：请在支部群里发送 /join。", command  # that refusal, nothing else
 
 
 async def test_merchants_codes_and_verification(h: TestHarness, jb, clock):
