@@ -5,9 +5,10 @@ Callback data (none trusted — the service re-checks the presser's role in the 
   rw:r:ITEM            Redeem pressed: asks to confirm           rw:c:ITEM:COST  confirm (the cost as shown)
   rw:n                 not now                                   rw:h:R / rw:k:R  keeper: handed over / cancel
   rw:w:B               keeper: the waiting redemptions           rw:g:B          manager: the settings panel
-  rw:s:B:e|c|s         manager: flip enabled / carry over / show balance to merchants
+  rw:s:B:e|c|s:0|1     manager: set enabled / carry over / show balance to merchants to off|on (the target
+                       state, so a double tap sets it twice instead of undoing itself)
   rw:v:B               back to the catalog                       rw:m:B          member: a merchant code
-  rc:l:B  rc:e:ITEM  rc:t:ITEM   the catalog list, an item's panel, (de)activate
+  rc:l:B  rc:e:ITEM  rc:t:ITEM:0|1   the catalog list, an item's panel, deactivate|activate
   rc:a:B  rc:m:ITEM              add / modify an item (guided flow: rc:k keep, rc:u unlimited, rc:np no picture,
                                  rc:ok save, rc:x cancel)
   rm:a:B  rm:d:MERCHANT          register a merchant (guided flow; rm:x cancel) / remove one
@@ -125,9 +126,11 @@ def settings_view(tr: Translator, branch: Branch, settings: RewardSettings) -> t
     b = branch.id
     rows = [
         [InlineKeyboardButton(tr("rewards.toggle_enabled_off" if settings.enabled else "rewards.toggle_enabled_on"),
-                              callback_data=f"rw:s:{b}:e")],
-        [InlineKeyboardButton(tr("rewards.toggle_carry", state=_on_off(tr, settings.carry_over)), callback_data=f"rw:s:{b}:c")],
-        [InlineKeyboardButton(tr("rewards.toggle_show", state=_on_off(tr, settings.show_balance)), callback_data=f"rw:s:{b}:s")],
+                              callback_data=f"rw:s:{b}:e:{int(not settings.enabled)}")],
+        [InlineKeyboardButton(tr("rewards.toggle_carry", state=_on_off(tr, settings.carry_over)),
+                              callback_data=f"rw:s:{b}:c:{int(not settings.carry_over)}")],
+        [InlineKeyboardButton(tr("rewards.toggle_show", state=_on_off(tr, settings.show_balance)),
+                              callback_data=f"rw:s:{b}:s:{int(not settings.show_balance)}")],
         [InlineKeyboardButton(tr("common.back"), callback_data=f"rw:v:{b}")],
     ]
     return text, InlineKeyboardMarkup(rows)
@@ -237,9 +240,23 @@ async def toggle_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None
     parts, branch, tr = await _branch_of(update, context)
-    settings = await services(context).rewards.update_settings(branch, actor(query.from_user), SETTING_CODES[parts[3]])
-    await answer(query, tr("rewards.setting_saved"))
+    settings, changed = await services(context).rewards.update_settings(branch, actor(query.from_user),
+                                                                        SETTING_CODES[parts[3]], parts[4] == "1")
+    await answer(query, tr("rewards.setting_saved" if changed else "rewards.setting_already"))
     text, markup = settings_view(tr, branch, settings)
+    await edit_or_send(query, text, reply_markup=markup)
+
+
+@domain_errors
+async def old_toggle_button(update: Update, context: Context) -> None:
+    """A settings button from before the buttons carried their target state: changes nothing, shows the panel."""
+    query = update.callback_query
+    assert query is not None
+    _, branch, tr = await _branch_of(update, context)
+    svc = services(context)
+    await svc.rewards.require_manager(branch, actor(query.from_user))
+    await answer(query, tr("rewards.button_outdated"), alert=True)
+    text, markup = settings_view(tr, branch, await svc.rewards.settings(branch))
     await edit_or_send(query, text, reply_markup=markup)
 
 
@@ -460,7 +477,7 @@ def panel_view(tr: Translator, branch: Branch, item: RewardItem) -> tuple[str, I
               status=tr("catalog.status_active" if item.active else "catalog.status_inactive"))
     toggle = tr("catalog.deactivate_button" if item.active else "catalog.activate_button")
     rows = [[InlineKeyboardButton(tr("catalog.modify_button"), callback_data=f"rc:m:{item.id}"),
-             InlineKeyboardButton(toggle, callback_data=f"rc:t:{item.id}")],
+             InlineKeyboardButton(toggle, callback_data=f"rc:t:{item.id}:{int(not item.active)}")],
             [InlineKeyboardButton(tr("common.back"), callback_data=f"rc:l:{branch.id}")]]
     return text, InlineKeyboardMarkup(rows)
 
@@ -501,14 +518,20 @@ async def panel_button(update: Update, context: Context) -> None:
 
 @domain_errors
 async def active_button(update: Update, context: Context) -> None:
+    """rc:t:ITEM:0|1 sets the state the button showed; a button from before (rc:t:ITEM) only shows the panel."""
     query = update.callback_query
     assert query is not None and query.data is not None
     svc = services(context)
     who = actor(query.from_user)
-    branch, item = await svc.rewards.managed_item(who, int(query.data.split(":")[2]))
-    branch, item = await svc.rewards.set_item_active(who, item.id, not item.active)
-    tr = translator(update, branch)
-    await answer(query, tr("catalog.status_active" if item.active else "catalog.status_inactive"))
+    parts = query.data.split(":")
+    if len(parts) < 4:
+        branch, item = await svc.rewards.managed_item(who, int(parts[2]))
+        tr = translator(update, branch)
+        await answer(query, tr("rewards.button_outdated"), alert=True)
+    else:
+        branch, item = await svc.rewards.set_item_active(who, int(parts[2]), parts[3] == "1")
+        tr = translator(update, branch)
+        await answer(query, tr("catalog.status_active" if item.active else "catalog.status_inactive"))
     text, markup = panel_view(tr, branch, item)
     await edit_or_send(query, text, reply_markup=markup)
 
@@ -865,12 +888,13 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(decide_button, pattern=rf"^rw:(h|k):{b}$"))
     app.add_handler(CallbackQueryHandler(waiting_button, pattern=rf"^rw:w:{b}$"))
     app.add_handler(CallbackQueryHandler(settings_button, pattern=rf"^rw:g:{b}$"))
-    app.add_handler(CallbackQueryHandler(toggle_button, pattern=rf"^rw:s:{b}:[ecs]$"))
+    app.add_handler(CallbackQueryHandler(toggle_button, pattern=rf"^rw:s:{b}:[ecs]:[01]$"))
+    app.add_handler(CallbackQueryHandler(old_toggle_button, pattern=rf"^rw:s:{b}:[ecs]$"))
     app.add_handler(CallbackQueryHandler(catalog_button, pattern=rf"^rw:v:{b}$"))
     app.add_handler(CallbackQueryHandler(code_button, pattern=rf"^rw:m:{b}$"))
     app.add_handler(CallbackQueryHandler(list_button, pattern=rf"^rc:l:{b}$"))
     app.add_handler(CallbackQueryHandler(panel_button, pattern=rf"^rc:e:{b}$"))
-    app.add_handler(CallbackQueryHandler(active_button, pattern=rf"^rc:t:{b}$"))
+    app.add_handler(CallbackQueryHandler(active_button, pattern=rf"^rc:t:{b}(:[01])?$"))
     app.add_handler(CallbackQueryHandler(remove_merchant_button, pattern=rf"^rm:d:{b}:{b}$"))
     # A press on a flow's button after the flow ended (double tap, old message).
     app.add_handler(CallbackQueryHandler(unexpected_item, pattern=r"^rc:(k|u|np|ok|x)$"))

@@ -43,14 +43,21 @@ async def settings(conn: Connection, branch_id: int) -> RewardSettings:
     return RewardSettings(enabled=bool(row[0]), carry_over=bool(row[1]), show_balance=bool(row[2]))
 
 
-async def save_settings(conn: Connection, branch_id: int, value: RewardSettings, by: int) -> None:
-    await conn.execute(
-        "INSERT INTO reward_settings (branch_id, enabled, carry_over, show_balance, updated_by, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (branch_id) DO UPDATE SET enabled = excluded.enabled,"
-        " carry_over = excluded.carry_over, show_balance = excluded.show_balance,"
-        " updated_by = excluded.updated_by, updated_at = excluded.updated_at",
-        (branch_id, int(value.enabled), int(value.carry_over), int(value.show_balance), by, utcnow()),
-    )
+SETTING_COLUMNS = ("enabled", "carry_over", "show_balance")  # the only names set_setting puts into SQL
+
+
+async def set_setting(conn: Connection, branch_id: int, field: str, value: int, by: int) -> bool:
+    """Set one option to ``value``; False when it already had it (a repeated press changes nothing)."""
+    if field not in SETTING_COLUMNS:
+        raise ValueError(f"not a reward setting: {field}")
+    await conn.execute("INSERT INTO reward_settings (branch_id, updated_at) VALUES (?, ?) ON CONFLICT (branch_id) DO NOTHING",
+                       (branch_id, utcnow()))
+    async with conn.execute(
+        f"UPDATE reward_settings SET {field} = ?, updated_by = ?, updated_at = ? WHERE branch_id = ? AND {field} <> ?"
+        " RETURNING branch_id",
+        (value, by, utcnow(), branch_id, value),
+    ) as cursor:
+        return await cursor.fetchone() is not None
 
 
 # --- the catalog ----------------------------------------------------------------------------------------

@@ -245,6 +245,40 @@ async def test_switch_settings_and_the_catalog_flow(h: TestHarness):
     assert actions == ["settings", "settings", "item_added", "item_changed", "item_deactivated"]
 
 
+async def test_toggles_set_the_state_the_button_showed(h: TestHarness):
+    """A double tap (or the same press delivered twice, or at once) on a switch sets it twice; it never undoes itself."""
+    b = await setup_branch(h, preset="jiancaoping")
+    sec = h.private(b.secretary)
+    await h.say(b.secretary, sec, "/rewards")
+    message, data = h.find_button(sec.id, "开启积分兑换")
+    assert data == f"rw:s:{b.branch.id}:e:1"
+    await h.press(b.secretary, message, data)
+    calls = await h.press(b.secretary, message, data)
+    assert "已经是这个设置了" in str([c.params.get("text") for c in popups(calls)])
+    message, data = h.find_button(sec.id, "结转下一年")
+    await asyncio.gather(h.press(b.secretary, message, data), h.press(b.secretary, message, data))
+    saved = (await rows(h, "SELECT enabled, carry_over, show_balance FROM reward_settings"))[0]
+    assert saved == {"enabled": 1, "carry_over": 1, "show_balance": 0}
+    assert [r["detail"] for r in await rows(h, "SELECT detail FROM reward_audit ORDER BY id")] == ["enabled=1", "carry_over=1"]
+    # a button from before the target state was in the data changes nothing and says so
+    calls = await h.press(b.secretary, message, f"rw:s:{b.branch.id}:c")
+    assert "旧版" in alerts(calls)
+    assert (await rows(h, "SELECT carry_over FROM reward_settings"))[0]["carry_over"] == 1
+
+    item_id = await add_item(h, b, "毛巾", "3", "2")
+    await h.tap(b.secretary, sec.id, "毛巾")
+    message, data = h.find_button(sec.id, "停用")
+    await asyncio.gather(h.press(b.secretary, message, data), h.press(b.secretary, message, data))
+    await h.press(b.secretary, message, data)
+    assert (await rows(h, "SELECT active FROM reward_items WHERE id = ?", item_id))[0]["active"] == 0
+    calls = await h.press(b.secretary, message, f"rc:t:{item_id}")
+    assert "旧版" in alerts(calls) and (await rows(h, "SELECT active FROM reward_items"))[0]["active"] == 0
+    await h.tap(b.secretary, sec.id, "启用")
+    assert (await rows(h, "SELECT active FROM reward_items"))[0]["active"] == 1
+    actions = [r["action"] for r in await rows(h, "SELECT action FROM reward_audit WHERE item_id IS NOT NULL ORDER BY id")]
+    assert actions == ["item_added", "item_deactivated", "item_activated"]
+
+
 async def test_redeem_hand_over_cancel_and_the_passbook(h: TestHarness, jb):
     b = jb
     zhang = h.private(b.zhang)
@@ -394,8 +428,9 @@ async def test_stale_cost_inactive_and_crafted_presses(h: TestHarness, jb):
         await conn.execute("UPDATE reward_items SET cost = '4' WHERE id = ?", (b.item_id,))
     calls = await h.press(b.zhang, message, data)
     assert "已改为 4 分" in alerts(calls) and await count(h, "redemptions") == 0
-    for crafted in (f"rw:c:{b.item_id}:1", f"rw:c:999:3", "rw:h:999", f"rw:s:{b.branch.id}:e", f"rw:w:{b.branch.id}",
-                    f"rc:t:{b.item_id}", f"rc:e:{b.item_id}", f"rm:d:1:{b.branch.id}", f"rw:c:{b.item_id}:abc"):
+    for crafted in (f"rw:c:{b.item_id}:1", f"rw:c:999:3", "rw:h:999", f"rw:s:{b.branch.id}:e", f"rw:s:{b.branch.id}:e:0",
+                    f"rw:w:{b.branch.id}", f"rc:t:{b.item_id}", f"rc:t:{b.item_id}:0", f"rc:e:{b.item_id}",
+                    f"rm:d:1:{b.branch.id}", f"rw:c:{b.item_id}:abc"):
         calls = await h.press(b.zhang, message, crafted)
         assert popups(calls), crafted
     assert await count(h, "redemptions") == 0 and (await rows(h, "SELECT active FROM reward_items"))[0]["active"] == 1

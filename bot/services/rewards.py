@@ -150,18 +150,19 @@ class RewardService:
         async with self.db.read() as conn:
             return await repo.settings(conn, branch.id)
 
-    async def update_settings(self, branch: Branch, actor: Actor, field: str) -> RewardSettings:
-        """The secretary (or deputy) flips one option: enabled, carry_over or show_balance."""
-        if field not in RewardSettings.model_fields:
+    async def update_settings(self, branch: Branch, actor: Actor, field: str, value: bool) -> tuple[RewardSettings, bool]:
+        """The secretary (or deputy) sets one option (enabled, carry_over or show_balance) to ``value``: the
+        button says which value, so a double tap sets it twice instead of undoing itself. Returns the
+        settings and whether anything changed (only a change is audited)."""
+        if field not in repo.SETTING_COLUMNS:
             raise InvalidInput("rewards.unknown_setting")
         async with self.db.transaction() as conn:
             manager = await require_role(conn, branch.id, actor.user_id, MANAGERS)
-            current = await repo.settings(conn, branch.id)
-            changed = current.model_copy(update={field: not getattr(current, field)})
-            await repo.save_settings(conn, branch.id, changed, manager.id)
-            await repo.audit(conn, action="settings", actor_user_id=actor.user_id, branch_id=branch.id,
-                             actor_member_id=manager.id, detail=f"{field}={int(getattr(changed, field))}")
-        return changed
+            changed = await repo.set_setting(conn, branch.id, field, int(value), manager.id)
+            if changed:
+                await repo.audit(conn, action="settings", actor_user_id=actor.user_id, branch_id=branch.id,
+                                 actor_member_id=manager.id, detail=f"{field}={int(value)}")
+            return await repo.settings(conn, branch.id), changed
 
     async def require_manager(self, branch: Branch, actor: Actor) -> Member:
         async with self.db.read() as conn:
