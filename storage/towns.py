@@ -208,11 +208,13 @@ async def open_objection_counts(conn: Connection, town_id: int) -> dict[int, int
 
 
 async def appeal_counts(conn: Connection, town_id: int) -> dict[int, int]:
-    """Appeals (申诉) raised upward, per branch, as the objections table records them (appealed_at).
-    The town-review feature's own appeals table (migration 0017) replaces this reading."""
+    """Open appeals (申诉) per branch: those this town has not decided yet, and those whose ordered
+    correction the branch has not written yet (town_appeals, migration 0017). Decided and closed
+    appeals, and a branch's appeals from before it joined the town, are not counted."""
     async with conn.execute(
-        "SELECT o.branch_id, count(*) FROM objections o JOIN branches b ON b.id = o.branch_id"
-        " WHERE b.town_id = ? AND o.appealed_at IS NOT NULL GROUP BY o.branch_id",
+        "SELECT a.branch_id, count(*) FROM town_appeals a JOIN branches b ON b.id = a.branch_id"
+        " WHERE b.town_id = ? AND a.town_id = b.town_id AND a.status IN ('open', 'correction_ordered')"
+        " GROUP BY a.branch_id",
         (town_id,),
     ) as cursor:
         return {int(r[0]): int(r[1]) for r in await cursor.fetchall()}

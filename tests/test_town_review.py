@@ -45,6 +45,11 @@ async def objection_upheld_by_branch(h, clock, b) -> int:
     return swept
 
 
+async def open_appeals(h: TestHarness, t: SimpleNamespace) -> int:
+    """The town dashboard's open appeals, over its branches."""
+    return sum(f.appeals for f in (await h.services.towns.dashboard(t.town.id, t.admin.id)).branches)
+
+
 def card(h: TestHarness, user_id: int, prefix: str):
     for message in reversed(h.world.messages(user_id)):
         if any(data.startswith(prefix) for _, data in h.world.buttons(message)):
@@ -86,6 +91,7 @@ async def test_appeal_reaches_the_town_which_orders_a_correction_the_branch_writ
     assert decided["target_ledger_id"] == swept and decided["correction_kind"] == "reverse"
     assert decided["decision_reason"] == "经走访核实，只打扫了自家门口"
     assert await count(h, "ledger", "reverses_id = ?", swept) == 0  # the town writes nothing in the ledger
+    assert await open_appeals(h, t) == 1  # decided, but the ordered correction is not written yet
     assert "申诉 #1 已作出决定" in said(calls, t.admin.id)
     assert "兰溪镇责成支部更正（镇组织委员）" in (h.world.message_by_id(t.admin.id, admin_card.message_id).text or "")
     assert "您的申诉 #1（异议 #1）兰溪镇已作出决定" in private_texts(h, b.lisi)
@@ -112,6 +118,7 @@ async def test_appeal_reaches_the_town_which_orders_a_correction_the_branch_writ
     assert corrected["applied_by"] == b.member_ids["secretary"]
     assert "支部已按兰溪镇的决定更正" in private_texts(h, b.lisi)
     assert f"已按申诉 #1 的决定写入更正（记录 #{reversal['id']}）" in private_texts(h, t.admin)
+    assert await open_appeals(h, t) == 0
 
     # A double tap writes nothing more.
     ledger_rows = await count(h, "ledger")
@@ -213,3 +220,20 @@ async def test_a_branch_without_a_town_appeals_as_before(h, clock, only_notices)
     assert (await rows(h, "SELECT appealed_by FROM objections"))[0]["appealed_by"] == b.member_ids["lisi"]
     assert "申诉：李四 对异议 #1" in private_texts(h, b.secretary)
     assert not h.world.sent(admin.id)
+
+
+async def test_the_dashboard_counts_the_open_appeals_only(h, clock, only_notices):
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0), preset="sanmenxia")
+    t = await in_town(h, b)
+    await objection_upheld_by_branch(h, clock, b)
+    assert await open_appeals(h, t) == 0
+    await h.say(b.lisi, h.private(b.lisi), "/appeal 1 不服")
+    assert await open_appeals(h, t) == 1
+    assert "未结申诉 1" in said(await h.say(t.admin, h.private(t.admin), "/town"))
+
+    # Upheld by the town: decided, no longer open (the objection keeps its appealed_at).
+    await h.tap(t.admin, t.admin.id, "维持支部处理")
+    await h.say(t.admin, h.private(t.admin), "支部核实无误")
+    assert (await rows(h, "SELECT appealed_at FROM objections"))[0]["appealed_at"] is not None
+    assert await open_appeals(h, t) == 0
+    assert "未结申诉 0" in said(await h.say(t.admin, h.private(t.admin), "/town"))
