@@ -568,8 +568,10 @@ async def modify_start(update: Update, context: Context) -> int | None:
     branch, item = await services(context).rewards.managed_item(actor(query.from_user), int(query.data.split(":")[2]))
     tr = translator(update, branch)
     await answer(query)
+    # "stock" is only what was shown: unless a new one is given ("stock_set"), saving leaves the stock as it is
+    # then — redemptions made meanwhile have taken units that must not come back.
     draft = {"branch_id": branch.id, "item_id": item.id, "name": item.name, "cost": str(item.cost), "stock": item.stock,
-             "photo": item.photo_file_id}
+             "stock_set": False, "photo": item.photo_file_id}
     context.user_data[DRAFT] = draft
     await query.get_bot().send_message(query.message.chat.id, tr("catalog.ask_name"),  # type: ignore[union-attr]
                                        reply_markup=InlineKeyboardMarkup(_keep_row(tr, draft, "name", item.name)))
@@ -602,9 +604,14 @@ async def _ask_photo(update: Update, context: Context, tr: Translator) -> int:
     return PHOTO
 
 
+def _stock_kept(draft: dict) -> bool:
+    return draft.get("item_id") is not None and not draft.get("stock_set")
+
+
 async def _ask_confirm(update: Update, context: Context, tr: Translator) -> int:
     draft = context.user_data[DRAFT]
-    text = tr("catalog.confirm", name=draft["name"], cost=Decimal(draft["cost"]), stock=_stock_text(tr, draft.get("stock")),
+    stock = tr("catalog.stock_kept") if _stock_kept(draft) else _stock_text(tr, draft.get("stock"))
+    text = tr("catalog.confirm", name=draft["name"], cost=Decimal(draft["cost"]), stock=stock,
               photo=tr("common.yes") if draft.get("photo") else tr("common.no"))
     markup = InlineKeyboardMarkup([[InlineKeyboardButton(tr("catalog.save_button"), callback_data="rc:ok"),
                                     InlineKeyboardButton(tr("common.cancel"), callback_data=CANCEL_ITEM)]])
@@ -642,7 +649,7 @@ async def stock_text(update: Update, context: Context) -> int:
     if stock is None:
         await reply(update, refusal(update, InvalidInput("rewards.bad_stock"), branch))
         return STOCK
-    context.user_data[DRAFT]["stock"] = stock
+    context.user_data[DRAFT].update(stock=stock, stock_set=True)
     return await _ask_photo(update, context, tr)
 
 
@@ -660,9 +667,9 @@ async def step_button(update: Update, context: Context) -> int:
         return await _go(update, context, tr, COST)
     if step == COST and verb == "k" and draft.get("cost"):
         return await _go(update, context, tr, STOCK)
-    if step == STOCK and verb in ("k", "u"):
+    if step == STOCK and (verb == "u" or (verb == "k" and draft.get("item_id") is not None)):
         if verb == "u":
-            draft["stock"] = None
+            draft.update(stock=None, stock_set=True)
         return await _go(update, context, tr, PHOTO)
     if step == PHOTO and verb in ("k", "np"):
         if verb == "np":
@@ -705,7 +712,7 @@ async def save_button(update: Update, context: Context) -> int:
     try:
         item = await svc.rewards.save_item(branch, actor(query.from_user), item_id=draft.get("item_id"), name=draft["name"],
                                            cost=Decimal(draft["cost"]), stock=draft.get("stock"),
-                                           photo_file_id=draft.get("photo"))
+                                           keep_stock=_stock_kept(draft), photo_file_id=draft.get("photo"))
     except DomainError as error:
         await answer(query, refusal(update, error, branch), alert=True)
         return CONFIRM

@@ -75,12 +75,18 @@ async def add_item(conn: Connection, *, branch_id: int, name: str, cost: Decimal
     return _item(row)
 
 
-async def update_item(conn: Connection, item_id: int, branch_id: int, *, name: str, cost: Decimal, stock: int | None,
+KEEP = object()  # update_item: leave the stock as it is
+
+
+async def update_item(conn: Connection, item_id: int, branch_id: int, *, name: str, cost: Decimal, stock: int | None | object,
                       photo_file_id: str | None) -> RewardItem | None:
+    """Change an item; with ``stock=KEEP`` the stock is not written (redemptions may have taken some since the
+    secretary saw it)."""
+    stock_set, stock_args = ("", ()) if stock is KEEP else (", stock = ?", (stock,))
     async with conn.execute(
-        "UPDATE reward_items SET name = ?, cost = ?, stock = ?, photo_file_id = ?, updated_at = ?"
+        f"UPDATE reward_items SET name = ?, cost = ?{stock_set}, photo_file_id = ?, updated_at = ?"
         " WHERE id = ? AND branch_id = ? RETURNING *",
-        (name, str(cost), stock, photo_file_id, utcnow(), item_id, branch_id),
+        (name, str(cost), *stock_args, photo_file_id, utcnow(), item_id, branch_id),
     ) as cursor:
         row = await cursor.fetchone()
     return _item(row) if row else None

@@ -279,6 +279,35 @@ async def test_toggles_set_the_state_the_button_showed(h: TestHarness):
     assert actions == ["item_added", "item_deactivated", "item_activated"]
 
 
+async def test_editing_an_item_keeps_units_redeemed_meanwhile(h: TestHarness, jb):
+    """The stock the edit flow showed is not written back: a redemption during the edit keeps its unit."""
+    b = jb
+    sec = h.private(b.secretary)
+    await put(h, b, "zhang", "brave_deed", "5")
+    await h.say(b.secretary, sec, "/catalog")
+    await h.tap(b.secretary, sec.id, "毛巾")
+    await h.tap(b.secretary, sec.id, "修改")
+    await h.tap(b.secretary, sec.id, "保持不变")  # name
+    await h.say(b.secretary, sec, "4")  # a new cost
+    await h.tap(b.secretary, sec.id, "保持不变：2")  # the stock as shown: 2
+    await redeem(h, b.zhang, "兑换：毛巾")  # meanwhile: one reserved, 1 left
+    assert (await rows(h, "SELECT stock FROM reward_items"))[0]["stock"] == 1
+    calls = await h.tap(b.secretary, sec.id, "无图片")
+    assert "库存：保持不变" in said(calls, sec.id)
+    await h.tap(b.secretary, sec.id, "保存")
+    item = (await rows(h, "SELECT cost, stock FROM reward_items"))[0]
+    assert item == {"cost": "4", "stock": 1}  # not 2: the reserved towel is not sold twice
+    # a stock typed in the flow is set as given (the secretary counted the shelf)
+    await h.tap(b.secretary, sec.id, "毛巾")
+    await h.tap(b.secretary, sec.id, "修改")
+    await h.tap(b.secretary, sec.id, "保持不变")
+    await h.tap(b.secretary, sec.id, "保持不变")
+    await h.say(b.secretary, sec, "5")
+    await h.tap(b.secretary, sec.id, "无图片")
+    await h.tap(b.secretary, sec.id, "保存")
+    assert (await rows(h, "SELECT stock FROM reward_items"))[0]["stock"] == 5
+
+
 async def test_redeem_hand_over_cancel_and_the_passbook(h: TestHarness, jb):
     b = jb
     zhang = h.private(b.zhang)

@@ -230,7 +230,9 @@ class RewardService:
         return discount
 
     async def save_item(self, branch: Branch, actor: Actor, *, item_id: int | None, name: str, cost: Decimal,
-                        stock: int | None, photo_file_id: str | None) -> RewardItem:
+                        stock: int | None, photo_file_id: str | None, keep_stock: bool = False) -> RewardItem:
+        """Add an item, or change one. ``keep_stock``: a change leaves the stock as it is at saving (units
+        redeemed while the secretary was editing stay taken); otherwise ``stock`` is set."""
         name = self.check_name(name)
         if not cost.is_finite() or cost <= 0:
             raise InvalidInput("rewards.bad_cost")
@@ -243,8 +245,8 @@ class RewardService:
                                             photo_file_id=photo_file_id, by=manager.id)
                 action = "item_added"
             else:
-                found = await repo.update_item(conn, item_id, branch.id, name=name, cost=cost, stock=stock,
-                                               photo_file_id=photo_file_id)
+                found = await repo.update_item(conn, item_id, branch.id, name=name, cost=cost,
+                                               stock=repo.KEEP if keep_stock else stock, photo_file_id=photo_file_id)
                 if found is None:
                     raise NotFound("rewards.no_item")
                 saved, action = found, "item_changed"
