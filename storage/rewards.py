@@ -231,13 +231,24 @@ async def merchant_roles(conn: Connection, user_id: int) -> list[Merchant]:
         return [_merchant(r) for r in await cursor.fetchall()]
 
 
-async def known_user(conn: Connection, username: str) -> tuple[int, str] | None:
-    """(Telegram id, name) of a user the bot knows by @username: a member of any branch, or a merchant."""
+async def known_user(conn: Connection, username: str, branch_id: int) -> tuple[int, str] | None:
+    """(Telegram id, name) of @username among the people a branch's secretary may look up: a member of that
+    branch, or a user already registered as a partner merchant (of any branch: a shop that shows its
+    codes' holders; named by its shop name, nothing said about its owner's membership elsewhere). Members of
+    other branches stay unknown — their Telegram ids and names are not this secretary's to learn."""
     async with conn.execute(
-        "SELECT user_id, name FROM members WHERE lower(username) = lower(?) AND user_id IS NOT NULL ORDER BY id DESC LIMIT 1",
-        (username,),
+        "SELECT user_id, name FROM members WHERE branch_id = ? AND lower(username) = lower(?) AND user_id IS NOT NULL"
+        " ORDER BY id DESC LIMIT 1",
+        (branch_id, username),
     ) as cursor:
         row = await cursor.fetchone()
+    if row is None:
+        async with conn.execute(
+            "SELECT m.user_id, s.name FROM members m JOIN merchants s ON s.user_id = m.user_id AND s.active = 1"
+            " WHERE lower(m.username) = lower(?) ORDER BY s.id DESC LIMIT 1",
+            (username,),
+        ) as cursor:
+            row = await cursor.fetchone()
     return (int(row[0]), str(row[1])) if row else None
 
 

@@ -550,6 +550,33 @@ async def test_merchants_codes_and_verification(h: TestHarness, jb, clock):
     assert "您不是合作商户" in said(calls, shop_chat.id)
 
 
+async def test_a_username_finds_only_own_members_and_registered_merchants(h: TestHarness, jb):
+    """A secretary cannot learn another branch's members' Telegram ids or names through @username."""
+    b = jb
+    other = await setup_branch(h, preset="jiancaoping", chat_id=-1001000000002, title="北村党支部", base=2000)
+    sec = h.private(b.secretary)
+    await h.say(b.secretary, sec, "/merchants")
+    await h.tap(b.secretary, sec.id, "登记合作商户")
+    calls = await h.say(b.secretary, sec, f"@{other.zhang.username}")  # a member of the other branch
+    text = said(calls, sec.id)
+    assert f"我不认识 @{other.zhang.username}" in text and str(other.zhang.id) not in text and "张三2" not in text
+    calls = await h.say(b.secretary, sec, f"@{b.lisi.username.upper()}")  # one's own member: found
+    assert f"商户编号 {b.lisi.id}" in said(calls, sec.id)
+    await h.say(b.secretary, sec, "/cancel")
+
+    # the other branch registers its member's shop; as a partner merchant they can now be named by @username
+    osec = h.private(other.secretary)
+    await h.say(other.secretary, osec, "/merchants")
+    await h.tap(other.secretary, osec.id, "登记合作商户")
+    await h.say(other.secretary, osec, str(other.lisi.id))
+    await h.say(other.secretary, osec, "北村小卖部")
+    await h.say(other.secretary, osec, "凭码九折")
+    found = await h.services.rewards.find_user(b.branch, Actor(user_id=b.secretary.id, name="王书记"), f"@{other.lisi.username}")
+    assert found == (other.lisi.id, "北村小卖部")  # the shop's name, not the member's
+    with pytest.raises(InvalidInput):
+        await h.services.rewards.find_user(b.branch, Actor(user_id=b.secretary.id, name="王书记"), f"@{other.recorder.username}")
+
+
 async def test_export_has_the_redemptions_sheet_and_english(h: TestHarness, jb):
     b = jb
     await put(h, b, "zhang", "brave_deed", "5")

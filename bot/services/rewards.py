@@ -380,14 +380,15 @@ class RewardService:
             return await repo.merchants(conn, branch.id)
 
     async def find_user(self, branch: Branch, actor: Actor, reference: str) -> tuple[int, str | None]:
-        """A merchant named by numeric Telegram id or by the @username of a user the bot knows."""
+        """A merchant named by numeric Telegram id, or by @username: of a member of this branch or of a user who
+        is already a partner merchant (storage.rewards.known_user: other branches' members stay unknown)."""
         reference = (reference or "").strip()
         async with self.db.read() as conn:
             await require_role(conn, branch.id, actor.user_id, MANAGERS)
             if reference.isascii() and reference.isdigit() and 0 < len(reference) <= 15:
                 return int(reference), None
             if reference.startswith("@") and 1 < len(reference) <= 33:
-                found = await repo.known_user(conn, reference[1:])
+                found = await repo.known_user(conn, reference[1:], branch.id)
                 if found is not None:
                     return found
                 raise InvalidInput("rewards.unknown_username", username=reference)
