@@ -7,6 +7,7 @@ Callback data (none trusted — the service re-checks the presser's role in the 
   rw:w:B               keeper: the waiting redemptions           rw:g:B          manager: the settings panel
   rw:s:B:e|c|s:0|1     manager: set enabled / carry over / show balance to merchants to off|on (the target
                        state, so a double tap sets it twice instead of undoing itself)
+  rw:x:B:MINUTES       manager: how long merchant codes stay valid
   rw:v:B               back to the catalog                       rw:m:B          member: a merchant code
   rc:l:B  rc:e:ITEM  rc:t:ITEM:0|1   the catalog list, an item's panel, deactivate|activate
   rc:a:B  rc:m:ITEM              add / modify an item (guided flow: rc:k keep, rc:u unlimited, rc:np no picture,
@@ -27,7 +28,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Conv
 
 from bot.domain.records import Branch
 from bot.domain.rewards import (
-    CODE_MINUTES,
+    CODE_MINUTES_CHOICES,
     LineKind,
     Passbook,
     Redemption,
@@ -122,7 +123,8 @@ def settings_view(tr: Translator, branch: Branch, settings: RewardSettings) -> t
     else:
         counted = tr("rewards.counted_default")
     text = tr("rewards.settings", branch=branch.title, enabled=_on_off(tr, settings.enabled),
-              carry=_on_off(tr, settings.carry_over), show=_on_off(tr, settings.show_balance), counted=counted)
+              carry=_on_off(tr, settings.carry_over), show=_on_off(tr, settings.show_balance),
+              minutes=settings.code_minutes, counted=counted)
     b = branch.id
     rows = [
         [InlineKeyboardButton(tr("rewards.toggle_enabled_off" if settings.enabled else "rewards.toggle_enabled_on"),
@@ -131,6 +133,8 @@ def settings_view(tr: Translator, branch: Branch, settings: RewardSettings) -> t
                               callback_data=f"rw:s:{b}:c:{int(not settings.carry_over)}")],
         [InlineKeyboardButton(tr("rewards.toggle_show", state=_on_off(tr, settings.show_balance)),
                               callback_data=f"rw:s:{b}:s:{int(not settings.show_balance)}")],
+        [InlineKeyboardButton(tr("rewards.code_minutes_current" if m == settings.code_minutes else "rewards.code_minutes_choice",
+                                 minutes=m), callback_data=f"rw:x:{b}:{m}") for m in CODE_MINUTES_CHOICES],
         [InlineKeyboardButton(tr("common.back"), callback_data=f"rw:v:{b}")],
     ]
     return text, InlineKeyboardMarkup(rows)
@@ -242,6 +246,17 @@ async def toggle_button(update: Update, context: Context) -> None:
     parts, branch, tr = await _branch_of(update, context)
     settings, changed = await services(context).rewards.update_settings(branch, actor(query.from_user),
                                                                         SETTING_CODES[parts[3]], parts[4] == "1")
+    await answer(query, tr("rewards.setting_saved" if changed else "rewards.setting_already"))
+    text, markup = settings_view(tr, branch, settings)
+    await edit_or_send(query, text, reply_markup=markup)
+
+
+@domain_errors
+async def code_minutes_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None
+    parts, branch, tr = await _branch_of(update, context)
+    settings, changed = await services(context).rewards.set_code_minutes(branch, actor(query.from_user), int(parts[3]))
     await answer(query, tr("rewards.setting_saved" if changed else "rewards.setting_already"))
     text, markup = settings_view(tr, branch, settings)
     await edit_or_send(query, text, reply_markup=markup)
@@ -411,7 +426,7 @@ async def code_button(update: Update, context: Context) -> None:
     await answer(query)
     partners = "\n".join(tr("rewards.merchant_line", name=m.name, discount=m.discount) for m in code.merchants)
     await context.bot.send_message(query.message.chat.id, tr(
-        "rewards.code", code=show_code(code.code), until=_local(tr, branch, code.expires_at), minutes=CODE_MINUTES,
+        "rewards.code", code=show_code(code.code), until=_local(tr, branch, code.expires_at), minutes=code.minutes,
         merchants=Safe(partners)))
 
 
@@ -897,6 +912,7 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(settings_button, pattern=rf"^rw:g:{b}$"))
     app.add_handler(CallbackQueryHandler(toggle_button, pattern=rf"^rw:s:{b}:[ecs]:[01]$"))
     app.add_handler(CallbackQueryHandler(old_toggle_button, pattern=rf"^rw:s:{b}:[ecs]$"))
+    app.add_handler(CallbackQueryHandler(code_minutes_button, pattern=rf"^rw:x:{b}:\d{{1,6}}$"))
     app.add_handler(CallbackQueryHandler(catalog_button, pattern=rf"^rw:v:{b}$"))
     app.add_handler(CallbackQueryHandler(code_button, pattern=rf"^rw:m:{b}$"))
     app.add_handler(CallbackQueryHandler(list_button, pattern=rf"^rc:l:{b}$"))

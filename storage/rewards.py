@@ -35,15 +35,15 @@ def _merchant(row) -> Merchant:
 
 
 async def settings(conn: Connection, branch_id: int) -> RewardSettings:
-    async with conn.execute("SELECT enabled, carry_over, show_balance FROM reward_settings WHERE branch_id = ?",
+    async with conn.execute("SELECT enabled, carry_over, show_balance, code_minutes FROM reward_settings WHERE branch_id = ?",
                             (branch_id,)) as cursor:
         row = await cursor.fetchone()
     if row is None:
         return RewardSettings()
-    return RewardSettings(enabled=bool(row[0]), carry_over=bool(row[1]), show_balance=bool(row[2]))
+    return RewardSettings(enabled=bool(row[0]), carry_over=bool(row[1]), show_balance=bool(row[2]), code_minutes=int(row[3]))
 
 
-SETTING_COLUMNS = ("enabled", "carry_over", "show_balance")  # the only names set_setting puts into SQL
+SETTING_COLUMNS = ("enabled", "carry_over", "show_balance", "code_minutes")  # the only names set_setting puts into SQL
 
 
 async def set_setting(conn: Connection, branch_id: int, field: str, value: int, by: int) -> bool:

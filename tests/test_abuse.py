@@ -114,7 +114,7 @@ MANAGER_TEMPLATES = [
     "tw:p:{i}:{n}", "tw:b:{i}:{j}:{n}",
     "tv:au:{i}", "tv:ac:{i}", "tv:ae:{i}:{j}", "tv:ap:{i}", "tv:ra:{i}", "tv:rb:{i}", "tv:f:{i}:{y}", "tv:x",
     "rw:h:{i}", "rw:k:{i}", "rw:w:{b}", "rw:g:{b}", "rw:s:{b}:e", "rw:s:{b}:c", "rw:s:{b}:s",
-    "rw:s:{b}:e:1", "rw:s:{b}:c:1", "rw:s:{b}:s:0", "rw:s:{b}:e:{v}",
+    "rw:s:{b}:e:1", "rw:s:{b}:c:1", "rw:s:{b}:s:0", "rw:s:{b}:e:{v}", "rw:x:{b}:30", "rw:x:{b}:{v}",
     "rc:l:{b}", "rc:e:{i}", "rc:t:{i}", "rc:t:{i}:0", "rc:t:{i}:1", "rc:a:{b}", "rc:m:{i}", "rm:a:{b}", "rm:d:{i}:{b}",
     "{p}:zz:{i}",  # an unknown action under a known prefix
 ]

@@ -550,6 +550,45 @@ async def test_merchants_codes_and_verification(h: TestHarness, jb, clock):
     assert "您不是合作商户" in said(calls, shop_chat.id)
 
 
+async def test_code_validity_is_a_branch_setting(h: TestHarness, jb, clock):
+    """Codes last 10 minutes unless the secretary picks another validity (within 1..120 minutes)."""
+    b = jb
+    sec, zhang = h.private(b.secretary), h.private(b.zhang)
+    shop = h.user(7777, "老王超市")
+    await h.services.rewards.add_merchant(b.branch, Actor(user_id=b.secretary.id, name="王书记"), user_id=shop.id,
+                                          name="老王超市", discount="九五折")
+    await h.say(b.secretary, sec, "/rewards")
+    calls = await h.tap(b.secretary, sec.id, "兑换设置")
+    assert "优惠码有效期：10 分钟" in said(calls, sec.id)
+    message, data = h.find_button(sec.id, "30分钟")
+    assert data == f"rw:x:{b.branch.id}:30"
+    await asyncio.gather(h.press(b.secretary, message, data), h.press(b.secretary, message, data))
+    assert (await rows(h, "SELECT code_minutes FROM reward_settings"))[0]["code_minutes"] == 30
+    assert "✓30分钟" in " ".join(t for t, _ in h.world.buttons(h.world.last_message(sec.id)))
+    for crafted in ("0", "121", "999999"):  # out of bounds: refused, nothing changed
+        calls = await h.press(b.secretary, message, f"rw:x:{b.branch.id}:{crafted}")
+        assert "优惠码有效期须在 1 到 120 分钟之间" in alerts(calls), crafted
+    calls = await h.press(b.zhang, message, f"rw:x:{b.branch.id}:60")  # a member may not
+    assert "只有以下角色可以这样做" in alerts(calls)
+    assert (await rows(h, "SELECT code_minutes FROM reward_settings"))[0]["code_minutes"] == 30
+    assert [r["detail"] for r in await rows(h, "SELECT detail FROM reward_audit WHERE action = 'settings' ORDER BY id")] == [
+        "enabled=1", "code_minutes=30"]
+
+    await h.say(b.zhang, zhang, "/passbook")
+    await h.tap(b.zhang, zhang.id, "合作商户优惠码")
+    shown = said(h.world.sent(zhang.id)[-1:])
+    assert "（30 分钟）" in shown
+    code = re.search(r"([A-Z0-9]{4}-[A-Z0-9]{4})", shown).group(1)
+    clock.set(clock.now() + timedelta(minutes=29))
+    calls = await h.say(shop, h.private(shop), f"/verify {code}")
+    assert "优惠码有效" in said(calls)
+    await h.tap(b.zhang, zhang.id, "合作商户优惠码")
+    code = re.search(r"([A-Z0-9]{4}-[A-Z0-9]{4})", said(h.world.sent(zhang.id)[-1:])).group(1)
+    clock.set(clock.now() + timedelta(minutes=31))
+    calls = await h.say(shop, h.private(shop), f"/verify {code}")
+    assert "已过期" in said(calls)
+
+
 async def test_a_username_finds_only_own_members_and_registered_merchants(h: TestHarness, jb):
     """A secretary cannot learn another branch's members' Telegram ids or names through @username."""
     b = jb

@@ -34,7 +34,9 @@ NAME_MAX = 60
 DISCOUNT_MAX = 200
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud at a shop counter
 CODE_LENGTH = 8  # 31**8 ≈ 8.5e11 codes; with a few guesses an hour per merchant, guessing is hopeless
-CODE_MINUTES = 10
+CODE_MINUTES = 10  # the default; each branch sets its own (RewardSettings.code_minutes)
+CODE_MINUTES_MIN, CODE_MINUTES_MAX = 1, 120  # as the CHECK of migration 0021
+CODE_MINUTES_CHOICES = (5, 10, 15, 30, 60)  # the secretary's buttons
 VERIFY_FAILURES_PER_HOUR = 5
 
 
@@ -52,6 +54,7 @@ class RewardSettings(_Record):
     enabled: bool = False
     carry_over: bool = False  # an unspent balance counts in the next year (the seeds reset points yearly)
     show_balance: bool = False  # a merchant checking a code also sees the member's balance
+    code_minutes: int = CODE_MINUTES  # how long a merchant code stays valid
 
 
 class RewardItem(_Record):

@@ -29,7 +29,8 @@ from bot.domain.records import Branch, Member, MemberStatus, Role
 from bot.domain.rewards import (
     CODE_ALPHABET,
     CODE_LENGTH,
-    CODE_MINUTES,
+    CODE_MINUTES_MAX,
+    CODE_MINUTES_MIN,
     DISCOUNT_MAX,
     NAME_MAX,
     VERIFY_FAILURES_PER_HOUR,
@@ -109,6 +110,7 @@ class Code:
     branch: Branch
     code: str
     expires_at: datetime
+    minutes: int  # how long it is valid (the branch's setting when it was made)
     merchants: list[Merchant]
 
 
@@ -154,7 +156,7 @@ class RewardService:
         """The secretary (or deputy) sets one option (enabled, carry_over or show_balance) to ``value``: the
         button says which value, so a double tap sets it twice instead of undoing itself. Returns the
         settings and whether anything changed (only a change is audited)."""
-        if field not in repo.SETTING_COLUMNS:
+        if field not in repo.SETTING_COLUMNS or field == "code_minutes":
             raise InvalidInput("rewards.unknown_setting")
         async with self.db.transaction() as conn:
             manager = await require_role(conn, branch.id, actor.user_id, MANAGERS)
@@ -162,6 +164,18 @@ class RewardService:
             if changed:
                 await repo.audit(conn, action="settings", actor_user_id=actor.user_id, branch_id=branch.id,
                                  actor_member_id=manager.id, detail=f"{field}={int(value)}")
+            return await repo.settings(conn, branch.id), changed
+
+    async def set_code_minutes(self, branch: Branch, actor: Actor, minutes: int) -> tuple[RewardSettings, bool]:
+        """The secretary (or deputy) sets how long a merchant code stays valid (CODE_MINUTES_MIN..MAX)."""
+        if not CODE_MINUTES_MIN <= minutes <= CODE_MINUTES_MAX:
+            raise InvalidInput("rewards.bad_code_minutes", low=CODE_MINUTES_MIN, high=CODE_MINUTES_MAX)
+        async with self.db.transaction() as conn:
+            manager = await require_role(conn, branch.id, actor.user_id, MANAGERS)
+            changed = await repo.set_setting(conn, branch.id, "code_minutes", minutes, manager.id)
+            if changed:
+                await repo.audit(conn, action="settings", actor_user_id=actor.user_id, branch_id=branch.id,
+                                 actor_member_id=manager.id, detail=f"code_minutes={minutes}")
             return await repo.settings(conn, branch.id), changed
 
     async def require_manager(self, branch: Branch, actor: Actor) -> Member:
@@ -417,13 +431,14 @@ class RewardService:
         return removed
 
     async def new_code(self, branch: Branch, actor: Actor) -> Code:
-        """A one-time code for a partner merchant (valid CODE_MINUTES, once; a newer one retires it)."""
+        """A one-time code for a partner merchant (valid the branch's code_minutes, once; a newer one retires it)."""
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-        expires = self.clock.now() + timedelta(minutes=CODE_MINUTES)
         async with self.db.transaction() as conn:
             member = await self._approved(conn, branch, actor.user_id)
-            if not (await repo.settings(conn, branch.id)).enabled:
+            settings = await repo.settings(conn, branch.id)
+            if not settings.enabled:
                 raise InvalidInput("rewards.off")
+            expires = self.clock.now() + timedelta(minutes=settings.code_minutes)
             partners = await repo.merchants(conn, branch.id)
             if not partners:
                 raise InvalidInput("rewards.no_merchants")
@@ -431,7 +446,7 @@ class RewardService:
                                           expires_at=_iso(expires))
             await repo.audit(conn, action="code_issued", actor_user_id=actor.user_id, branch_id=branch.id,
                              actor_member_id=member.id, member_id=member.id, code_id=code_id)
-        return Code(branch=branch, code=code, expires_at=expires, merchants=partners)
+        return Code(branch=branch, code=code, expires_at=expires, minutes=settings.code_minutes, merchants=partners)
 
     async def merchant_of(self, user_id: int) -> list[Merchant]:
         async with self.db.read() as conn:
