@@ -57,7 +57,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     db = await _database(settings).open()
     try:
-        towns = Services(db, default_timezone=settings.default_timezone).towns
+        services = Services(db, default_timezone=settings.default_timezone)
+        towns = services.towns
         if args.town_command == "add":
             town = await towns.create(args.name, admin_id=args.admin, admin_name=args.admin_name, created_by=0,
                                       timezone=args.timezone, language=args.language)
@@ -73,8 +74,11 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         elif args.town_command == "detach":
             town = await towns.by_name(args.town)
             branch = await towns_branch(towns, town.id, args.chat)
-            await towns.detach(town.id, None, branch)
-            print(f"branch {args.chat} left '{town.name}'")
+            detached = await towns.detach(town.id, None, branch)
+            print(f"branch {args.chat} left '{town.name}'"
+                  + "".join(f"; the {r.year} review waiting for the town closed" for r in detached.reviews)
+                  + (f"; open appeals closed: {', '.join(f'#{a.id}' for a in detached.appeals)}" if detached.appeals else ""))
+            print(await _tell_detached(settings, services, detached))
         else:
             listed = await towns.all_towns()
             if not listed:
@@ -90,6 +94,23 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await db.close()
     return 0
+
+
+async def _tell_detached(settings: Settings, services, detached) -> str:
+    """The branch's secretary and deputies are told through the Bot API (the bot may be running: a
+    message from this process is just another send). Without a usable BOT_TOKEN, say who to tell."""
+    names = ", ".join(m.name for m in detached.told) or "-"
+    try:
+        token = settings.token()
+    except ValueError:
+        return f"not told (no usable BOT_TOKEN): tell the branch's secretary yourself ({names})"
+    from bot.app import build_application
+    from handlers.town import tell_detached
+
+    app = build_application(token, services, rate_limit=False, set_menus=False)
+    async with app:
+        reached = await tell_detached(app, detached)
+    return f"told {reached} of the branch's secretary and deputies ({names})"
 
 
 async def towns_branch(towns, town_id: int, chat_id: int) -> int:

@@ -17,7 +17,7 @@ from bot.domain.town import BranchFigures, NoticeState, Town, page_of, wait_days
 from bot.errors import DomainError, InvalidInput, NotAuthorized
 from bot.i18n import Safe, Translator
 from bot.services.branches import rulebook_of
-from bot.services.towns import BranchView, Dashboard
+from bot.services.towns import BranchView, Dashboard, Detached
 from handlers.common import (
     Context,
     actor,
@@ -33,8 +33,8 @@ from handlers.common import (
     services,
     translator,
 )
-from handlers.notices import local_time, period_label
-from handlers.town_review import filing_row
+from handlers.notices import local_time, member_tr, period_label
+from handlers.town_review import cards_closed, filing_row
 
 MENU: dict[str, tuple[str, ...]] = {
     "private": ("town", "towncode", "townadmin"),
@@ -345,6 +345,26 @@ async def join_with_code(update: Update, context: Context, branch: Branch, code:
         sent = await send_private(context, admin.user_id, atr("town.joined_admin", branch=branch.title, town=town.name))
         if sent is None:
             await svc.towns.admin_reachable(town.id, admin.user_id, False)
+
+
+async def tell_detached(app: Application, detached: Detached) -> int:
+    """After a branch left its town (the operator's command line, or the town): the branch's secretary
+    and deputies hear what was closed with it and what to do; the administrators' cards of the closed
+    items lose their buttons. Returns how many of the branch's leaders were reached."""
+    branch, town = detached.branch, detached.town
+    reached = 0
+    for person in detached.told:
+        ptr = member_tr(person, branch)
+        lines = [ptr("town.detached_branch", branch=branch.title, town=town.name)]
+        for review in detached.reviews:
+            lines.append(ptr("town.detached_review", year=review.year, town=town.name))
+        if detached.appeals:
+            lines.append(ptr("town.detached_appeals", town=town.name,
+                             numbers=ptr("common.list_separator").join(f"#{a.id}" for a in detached.appeals)))
+        if await send_private(app, person.user_id, "\n".join(lines)) is not None:  # type: ignore[arg-type]
+            reached += 1
+    await cards_closed(app, Translator(town.language), branch.title, town.name, detached.reviews, detached.appeals)
+    return reached
 
 
 @domain_errors

@@ -156,9 +156,10 @@ def cancel_keyboard(tr: Translator) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton(tr("common.cancel"), callback_data=CANCEL)]])
 
 
-async def _edit_cards(context: Context, kind: str, ref_id: int, text_of) -> None:
-    """Every administrator's copy of a card shows the decision (its buttons go)."""
-    svc = services(context)
+async def _edit_cards(context: Context | Application, kind: str, ref_id: int, text_of) -> None:
+    """Every administrator's copy of a card shows the decision (its buttons go). ``context`` is a
+    handler's context or the Application (work outside an update: a branch leaving its town)."""
+    svc: Services = context.bot_data["services"]
     for chat_id, message_id in await svc.town_review.cards(kind, ref_id):
         try:
             await context.bot.edit_message_text(text_of(chat_id), chat_id=chat_id, message_id=message_id)
@@ -403,6 +404,20 @@ async def _sent_back(update: Update, context: Context, view: ReviewView) -> None
         str_ = member_tr(secretary, view.branch)
         await send_private(context, secretary.user_id, str_("town_review.told_returned", year=year, town=view.town.name,
                                                             reason=view.review.reason or ""))
+
+
+# --- closed without the town's decision ------------------------------------------------------------------
+
+
+async def cards_closed(app: Application, town_tr: Translator, branch_title: str, town_name: str,
+                       reviews: list, appeals: list) -> None:
+    """The administrators' cards of what closed when the branch left the town lose their buttons."""
+    for review in reviews:
+        await _edit_cards(app, "review", review.id, lambda _chat, year=review.year: town_tr(
+            "town_review.review_closed", branch=branch_title, year=year, town=town_name))
+    for appeal in appeals:
+        await _edit_cards(app, "appeal", appeal.id, lambda _chat, number=appeal.id: town_tr(
+            "town_review.appeal_closed", branch=branch_title, number=number, town=town_name))
 
 
 # --- filing (备案) --------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ class TownAppeal(BaseModel):
     town_id: int
     appellant_id: int
     reason: str
-    status: str  # open | upheld | correction_ordered | corrected
+    status: str  # open | upheld | correction_ordered | corrected | closed (the branch left the town)
     decided_by: int | None = None  # Telegram user id
     decided_at: datetime | None = None
     decision_reason: str | None = None
@@ -44,7 +44,7 @@ class YearReview(BaseModel):
     town_id: int
     year: int
     attempt: int
-    status: str  # pending | approved | returned | stale
+    status: str  # pending | approved | returned | stale | withdrawn (by the secretary) | closed (the branch left the town)
     tie_mask: int
     fingerprint: str
     submitted_by: int
@@ -135,6 +135,16 @@ async def mark_corrected(conn: Connection, appeal_id: int, *, correction_id: int
     return cursor.rowcount == 1
 
 
+async def close_appeals_of_branch(conn: Connection, branch_id: int, town_id: int, at: datetime) -> list[TownAppeal]:
+    """open → closed for the branch's appeals to this town (the branch left it), once; those closed now."""
+    async with conn.execute(
+        "UPDATE town_appeals SET status = 'closed', decided_at = ? WHERE branch_id = ? AND town_id = ? AND status = 'open'"
+        " RETURNING *",
+        (_iso(at), branch_id, town_id),
+    ) as cursor:
+        return sorted((_appeal(r) for r in await cursor.fetchall()), key=lambda a: a.id)
+
+
 # --- year-end reviews --------------------------------------------------------------------------------
 
 
@@ -189,6 +199,16 @@ async def decide_review(conn: Connection, review_id: int, *, status: str, by: in
         (status, by, _iso(at), reason, review_id),
     )
     return cursor.rowcount == 1
+
+
+async def close_reviews_of_branch(conn: Connection, branch_id: int, town_id: int, at: datetime) -> list[YearReview]:
+    """pending → closed for the branch's reviews by this town (the branch left it), once; those closed now."""
+    async with conn.execute(
+        "UPDATE year_reviews SET status = 'closed', decided_at = ? WHERE branch_id = ? AND town_id = ? AND status = 'pending'"
+        " RETURNING *",
+        (_iso(at), branch_id, town_id),
+    ) as cursor:
+        return sorted((_review(r) for r in await cursor.fetchall()), key=lambda r: r.id)
 
 
 async def set_review_round(conn: Connection, review_id: int, round_id: int) -> None:

@@ -357,3 +357,39 @@ def test_operator_command_line(tmp_path, monkeypatch, capsys) -> None:
     out, err = capsys.readouterr()
     assert "created" in out and "already was" in out and "123456 (周)" in out and "777" in out.splitlines()[-1]
     assert "exists already" in err and "No such town" in err
+
+
+def test_operator_detaches_a_branch_from_the_command_line(tmp_path, monkeypatch, capsys) -> None:
+    """The detach closes what waited for the town; without a bot token the operator is told to tell the
+    branch's secretary (with one, handlers.town.tell_detached sends it: tests/test_town_review*.py)."""
+    import asyncio
+
+    from bot.cli import main
+    from bot.services import Services
+    from storage.db import Database
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("BOT_TOKEN", raising=False)
+    path = tmp_path / "cli.sqlite3"
+    monkeypatch.setenv("DATABASE_PATH", str(path))
+    assert main(["town", "add", "兰溪镇", "--admin", "123456"]) == 0
+
+    async def a_branch_in_the_town() -> None:
+        db = await Database(path).open()
+        try:
+            services = Services(db)
+            secretary = Actor(50001, "赵书记")
+            branch = await services.branches.setup(chat_id=-1002000000001, title="兰溪镇新村党支部", actor=secretary,
+                                                   preset_code="xishui", is_admin=True)
+            town = await services.towns.by_name("兰溪镇")
+            code = await services.towns.make_code(town.id, Actor(123456, "周"))
+            await services.towns.join(branch, secretary, code.code)
+        finally:
+            await db.close()
+
+    asyncio.run(a_branch_in_the_town())
+    capsys.readouterr()
+    assert main(["town", "detach", "兰溪镇", "--chat", "-1002000000001"]) == 0
+    out, _ = capsys.readouterr()
+    assert "left '兰溪镇'" in out and "not told (no usable BOT_TOKEN)" in out and "赵书记" in out
+    assert main(["town", "detach", "兰溪镇", "--chat", "-1002000000001"]) == 2  # not in the town any more

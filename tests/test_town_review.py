@@ -237,3 +237,26 @@ async def test_the_dashboard_counts_the_open_appeals_only(h, clock, only_notices
     assert (await rows(h, "SELECT appealed_at FROM objections"))[0]["appealed_at"] is not None
     assert await open_appeals(h, t) == 0
     assert "未结申诉 0" in said(await h.say(t.admin, h.private(t.admin), "/town"))
+
+
+async def test_a_branch_leaving_its_town_closes_its_open_appeals(h, clock, only_notices):
+    from handlers.town import tell_detached
+    from tests.test_grading_flow import as_actor
+
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0), preset="sanmenxia")
+    t = await in_town(h, b)
+    await objection_upheld_by_branch(h, clock, b)
+    await h.say(b.lisi, h.private(b.lisi), "/appeal 1 不服")
+    admin_card = card(h, t.admin.id, "tv:au:1")
+
+    detached = await h.services.towns.detach(t.town.id, as_actor(t.admin), b.branch.id)
+    assert [a.id for a in detached.appeals] == [1] and detached.reviews == []
+    closed = (await rows(h, "SELECT * FROM town_appeals"))[0]
+    assert closed["status"] == "closed" and closed["decided_by"] is None and closed["decided_at"] is not None
+    assert await tell_detached(h.app, detached) >= 1
+    assert "尚待兰溪镇决定的申诉 #1 已关闭" in private_texts(h, b.secretary)
+    shown = h.world.message_by_id(t.admin.id, admin_card.message_id)
+    assert "申诉未经镇决定即关闭" in (shown.text or "") and not h.world.buttons(shown)
+    calls = await h.press(t.admin, admin_card, "tv:au:1")
+    assert "申诉 #1 已关闭（支部已退出该镇）" in alerts(calls)
+    assert (await rows(h, "SELECT status FROM town_appeals"))[0]["status"] == "closed"

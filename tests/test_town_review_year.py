@@ -15,6 +15,7 @@ import pytest
 from openpyxl import load_workbook
 
 from bot.errors import InvalidInput
+from handlers.town import tell_detached
 from storage import towns as towns_repo
 from tests.conftest import count, rows, said, setup_branch
 from tests.test_grading_flow import alerts, as_actor, only_year_end, put, texts, tick, utc, xishui_year  # noqa: F401
@@ -154,3 +155,66 @@ async def test_the_town_reviews_the_grades_before_the_publicity_and_receives_the
     assert "只有该支部所属镇" in alerts(calls) and not [c for c in calls if c.method == "sendDocument"]
     calls = await h.press(t.admin, message, data[0])
     assert [c.method for c in calls].count("sendDocument") == 1
+
+
+async def test_a_branch_leaving_its_town_closes_the_waiting_review_and_may_submit_to_its_next_town(h, clock, only_year_end):
+    b = await xishui_year(h, clock)
+    t = await in_town(h, b)
+    await tick(h, clock, utc(2027, 1, 1, 1, 1))
+    clock.set(utc(2027, 1, 2, 2, 0))
+    await confirm_2026(h, b)
+    review = (await rows(h, "SELECT * FROM year_reviews"))[0]
+    card, _ = buttons_of(h, t.admin.id, "tv:ra:")
+
+    # The town takes the branch out: the waiting review is closed in the same transaction.
+    detached = await h.services.towns.detach(t.town.id, as_actor(t.admin), b.branch.id)
+    assert [r.id for r in detached.reviews] == [review["id"]] and detached.appeals == []
+    closed = (await rows(h, "SELECT * FROM year_reviews"))[0]
+    assert closed["status"] == "closed" and closed["decided_at"] is not None and closed["decided_by"] is None
+    assert await tell_detached(h.app, detached) == len(detached.told) >= 1  # the secretary (and any deputy)
+    told = "\n".join(texts(h, b.secretary.id))
+    assert "本支部“兰溪镇红星村党支部”已退出“兰溪镇”" in told and "请发送 /grade 2026 核对后重新确认" in told
+    shown = h.world.message_by_id(t.admin.id, card.message_id)
+    assert "该支部已退出兰溪镇，审核已关闭" in (shown.text or "") and not h.world.buttons(shown)
+    calls = await h.press(t.admin, card, f"tv:ra:{review['id']}")  # a press on an old copy
+    assert "审核已关闭（支部已退出该镇）" in alerts(calls) and await count(h, "grade_rounds") == 0
+    with pytest.raises(Exception):  # a second detach: the branch is not in the town any more
+        await h.services.towns.detach(t.town.id, as_actor(t.admin), b.branch.id)
+
+    # It joins another town: its confirmation goes to that town (the closed attempt blocks nothing).
+    async with h.db.transaction() as conn:
+        assert await towns_repo.join(conn, b.branch.id, t.elsewhere.id)
+    calls, _, _ = await confirm_2026(h, b)
+    assert "2026年度评定结果已报另一镇审核" in said(calls, b.secretary.id)
+    second = (await rows(h, "SELECT * FROM year_reviews WHERE attempt = 2"))[0]
+    assert second["status"] == "pending" and second["town_id"] == t.elsewhere.id
+    buttons_of(h, t.other.id, f"tv:ra:{second['id']}")
+
+
+async def test_migration_0020_keeps_every_review_and_its_id(h, clock, only_year_end, backend):
+    """0020 rebuilds year_reviews and town_appeals (a CHECK gains 'withdrawn' and 'closed'): run again on
+    a database with a waiting review, every row keeps its id and the next id follows (PostgreSQL's new
+    identity sequence is moved past the copied ids)."""
+    from storage.db import migrations
+    from storage.dialect import statements
+
+    b = await xishui_year(h, clock)
+    await in_town(h, b)
+    await tick(h, clock, utc(2027, 1, 1, 1, 1))
+    clock.set(utc(2027, 1, 2, 2, 0))
+    await confirm_2026(h, b)
+    before = await rows(h, "SELECT * FROM year_reviews ORDER BY id")
+    name, sql = next((n, s) for _, n, s in migrations() if n.startswith("0020_"))
+    if backend == "postgres":
+        from storage.dialect import translate_migration
+        from storage.postgres import migration_twin
+
+        sql = translate_migration(name, sql, migration_twin(name))
+    for statement in statements(sql):  # one by one, each committed (the runner does it in one transaction)
+        await h.db.conn.execute(statement)
+    await h.db.conn.commit()
+    assert await rows(h, "SELECT * FROM year_reviews ORDER BY id") == before
+    async with h.db.transaction() as conn:
+        await conn.execute("UPDATE year_reviews SET status = 'withdrawn' WHERE id = ?", (before[0]["id"],))
+    await confirm_2026(h, b)
+    assert [r["id"] for r in await rows(h, "SELECT id FROM year_reviews ORDER BY id")] == [before[0]["id"], before[0]["id"] + 1]

@@ -198,10 +198,10 @@ class TownReviewService:
         if appeal is None:
             raise NotFound("town_review.appeal.not_found", number=appeal_id)
         await _require_admin(conn, appeal.town_id, actor.user_id)
+        if appeal.status != "open":  # decided, or closed when the branch left the town
+            raise AlreadyDone(f"town_review.appeal.already_{appeal.status}", number=appeal.id)
         if await _town_id(conn, appeal.branch_id) != appeal.town_id:  # the branch left the town
             raise NotAuthorized("town_review.not_admin")
-        if appeal.status != "open":
-            raise AlreadyDone(f"town_review.appeal.already_{appeal.status}", number=appeal.id)
         return appeal
 
     async def check_appeal(self, appeal_id: int, actor: Actor) -> AppealView:
@@ -356,10 +356,10 @@ class TownReviewService:
         if review is None:
             raise NotFound("town_review.review.not_found", number=review_id)
         await _require_admin(conn, review.town_id, actor.user_id)
+        if review.status != "pending":  # decided, withdrawn, or closed when the branch left the town
+            raise AlreadyDone(f"town_review.review.already_{review.status}", year=review.year)
         if await _town_id(conn, review.branch_id) != review.town_id:
             raise NotAuthorized("town_review.not_admin")
-        if review.status != "pending":
-            raise AlreadyDone(f"town_review.review.already_{review.status}", year=review.year)
         return review
 
     async def check_review(self, review_id: int, actor: Actor) -> ReviewView:

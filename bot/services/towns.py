@@ -43,8 +43,10 @@ from bot.services.branches import MANAGERS, Actor, check_timezone, require_role,
 from bot.services.calendar import calendar_of
 from storage import branches as branch_repo
 from storage import members as member_repo
+from storage import town_review as review_repo
 from storage import towns as town_repo
 from storage.db import Connection, Database
+from storage.town_review import TownAppeal, YearReview
 
 AppealCounter = Callable[[Connection, int], Awaitable[dict[int, int]]]
 TOWN_NAME_MAX = 64
@@ -68,6 +70,17 @@ class BranchView:
     scores_period: str | None  # the notice those figures come from
     pending_joins: int
     recent_notices: list[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Detached:
+    """A branch that left its town, and what was closed with it (the secretaries are told)."""
+
+    branch: Branch
+    town: Town
+    reviews: list[YearReview]  # year-end reviews that were waiting for the town (now 'closed')
+    appeals: list[TownAppeal]  # appeals the town had not decided (now 'closed')
+    told: list[Member]  # the branch's secretary and deputies with a Telegram account
 
 
 @dataclass(frozen=True)
@@ -266,16 +279,28 @@ class TownService:
         assert town is not None
         return town
 
-    async def detach(self, town_id: int, actor: Actor | None, branch_id: int) -> Branch:
+    async def detach(self, town_id: int, actor: Actor | None, branch_id: int) -> Detached:
         """A branch leaves the town: decided by the town (an administrator) or the operator, never by
-        the branch alone, so a branch cannot slip out of review. It may then join another town."""
+        the branch alone, so a branch cannot slip out of review. It may then join another town.
+
+        In the same transaction, what still waits for this town's decision is closed: the branch's
+        pending year-end review (else the waiting-attempt index would block its next town's review,
+        and nobody could decide it) and its open appeals (nobody could decide them any more). A
+        correction the town already ordered stays for the branch to write."""
+        now = self._now()
         async with self.db.transaction() as conn:
             if actor is not None and not await town_repo.is_admin(conn, town_id, actor.user_id):
                 raise NotAuthorized("town.admins_only")
+            town = await town_repo.by_id(conn, town_id)
+            if town is None:
+                raise NotFound("town.not_found")
             if not await town_repo.detach(conn, branch_id, town_id):
                 raise NotFound("town.branch_not_in_town")
+            reviews = await review_repo.close_reviews_of_branch(conn, branch_id, town_id, now)
+            appeals = await review_repo.close_appeals_of_branch(conn, branch_id, town_id, now)
             branch = await branch_by_id(conn, branch_id)
-        return branch
+            told = [m for m in await member_repo.holders(conn, branch_id, MANAGERS) if m.user_id is not None]
+        return Detached(branch=branch, town=town, reviews=reviews, appeals=appeals, told=told)
 
     # --- the dashboard ----------------------------------------------------------------------------------
 
@@ -398,4 +423,4 @@ async def branch_by_id(conn: Connection, branch_id: int) -> Branch:
     return branch
 
 
-__all__ = ["BranchView", "Dashboard", "Overdue", "TownService", "expected_notice"]
+__all__ = ["BranchView", "Dashboard", "Detached", "Overdue", "TownService", "expected_notice"]

@@ -1,0 +1,6 @@
+-- PostgreSQL after 0020's rebuild: the copied rows kept their ids, so each new identity sequence starts
+-- after the largest (a fresh sequence would hand out id 1 again).
+SELECT setval(pg_get_serial_sequence('town_appeals', 'id'), COALESCE((SELECT MAX(id) FROM town_appeals), 1),
+              (SELECT MAX(id) FROM town_appeals) IS NOT NULL);
+SELECT setval(pg_get_serial_sequence('year_reviews', 'id'), COALESCE((SELECT MAX(id) FROM year_reviews), 1),
+              (SELECT MAX(id) FROM year_reviews) IS NOT NULL);
