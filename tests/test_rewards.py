@@ -589,6 +589,40 @@ async def test_code_validity_is_a_branch_setting(h: TestHarness, jb, clock):
     assert "已过期" in said(calls)
 
 
+async def test_the_exported_audit_details_are_in_the_exports_language(h: TestHarness, jb):
+    b = jb
+    svc = h.services.rewards
+    secretary, member = Actor(user_id=b.secretary.id, name="王书记"), Actor(user_id=b.zhang.id, name="张三")
+    shop = Actor(user_id=7777, name="老王")
+    await svc.set_code_minutes(b.branch, secretary, 30)
+    await svc.save_item(b.branch, secretary, item_id=None, name="茶 · 壶", cost=D("2.5"), stock=None, photo_file_id=None)
+    await svc.add_merchant(b.branch, secretary, user_id=7777, name="老王超市", discount="九五折")
+    code = (await svc.new_code(b.branch, member)).code
+    assert (await svc.verify(shop, code)).ok
+    assert (await svc.verify(shop, code)).reason == "used"
+    await put(h, b, "zhang", "brave_deed", "5")
+    await svc.redeem(member, b.item_id, D(3), client_key="k1")
+
+    def details(lang: str) -> dict[str, list[str]]:
+        sheet = load_workbook(io.BytesIO(data[lang])).worksheets[1]
+        found: dict[str, list[str]] = {}
+        for row in sheet.iter_rows(min_row=2, values_only=True):
+            found.setdefault(row[1], []).append(row[5] or "")
+        return found
+
+    data = {lang: await svc.year_workbook(b.branch, 2026, lang) for lang in ("zh", "en")}
+    zh, en = details("zh"), details("en")
+    assert zh["更改设置"] == ["开启积分兑换：是", "优惠码有效期：30 分钟"]
+    assert zh["新增物品"] == ["毛巾 · 3分 · 库存 2", "茶 · 壶 · 2.5分 · 不限量"]
+    assert zh["登记商户"] == ["老王超市（Telegram 编号 7777）"]
+    assert zh["核验优惠码"] == ["状态良好"] and zh["核验失败"] == ["已经使用过的优惠码"]
+    assert zh["预留兑换"] == ["毛巾 · 3分"]
+    assert en["settings changed"] == ["Rewards switched on: yes", "Codes valid for: 30 minutes"]
+    assert "in good standing" in str(en) and "code already used" in str(en) and "unlimited" in str(en)
+    raw = ("enabled=", "code_minutes=", "'good'", "not_good", "'used'", "∞")
+    assert not [r for r in raw if r in str(zh) or r in str(en)]
+
+
 async def test_a_username_finds_only_own_members_and_registered_merchants(h: TestHarness, jb):
     """A secretary cannot learn another branch's members' Telegram ids or names through @username."""
     b = jb

@@ -516,6 +516,43 @@ def _local(moment: datetime | str | None, timezone: str) -> str:
     return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
 
 
+VERIFY_FAILURES = ("malformed", "unknown", "used", "expired", "retired")
+
+
+def audit_detail(lang: str, action: str, detail: str | None) -> str:
+    """An audit row's detail as the export's reader reads it. The trail stores short codes (``enabled=1``,
+    ``good``, ``expired``, ``name · cost · stock``); anything not recognised is shown as stored."""
+    from bot.services.exports import text  # late: the exports service imports this module
+
+    if not detail:
+        return ""
+    if action == "settings" and "=" in detail:
+        field, _, value = detail.partition("=")
+        if field == "code_minutes" and value.isdigit():
+            return text(lang, "rewards.detail.code_minutes", minutes=value)
+        if field in ("enabled", "carry_over", "show_balance") and value in ("0", "1"):
+            return text(lang, f"rewards.detail.{field}", state=text(lang, "rewards.on" if value == "1" else "rewards.off"))
+    if action == "verified" and detail in ("good", "not_good"):
+        return text(lang, f"rewards.detail.standing_{detail}")
+    if action == "verify_failed" and detail in VERIFY_FAILURES:
+        return text(lang, f"rewards.detail.failed.{detail}")
+    if action in ("item_added", "item_changed"):
+        parts = detail.rsplit(" · ", 2)  # the name may itself contain " · "
+        if len(parts) == 3:
+            name, cost, stock = parts
+            stock_text = text(lang, "rewards.stock_unlimited") if stock == "∞" else text(lang, "rewards.stock_left", stock=stock)
+            return text(lang, "rewards.detail.item", name=name, cost=cost, stock=stock_text)
+    if action == "reserved":
+        parts = detail.rsplit(" · ", 1)
+        if len(parts) == 2:
+            return text(lang, "rewards.detail.reserved", name=parts[0], cost=parts[1])
+    if action == "merchant_added":
+        parts = detail.rsplit(" · ", 1)
+        if len(parts) == 2 and parts[1].isdigit():
+            return text(lang, "rewards.detail.merchant", name=parts[0], user_id=parts[1])
+    return detail
+
+
 def redemptions_workbook(lang: str, branch: Branch, year: int, redemptions: list[Redemption], trail: list[dict],
                          names: dict[int, str]) -> bytes:
     from bot.services.exports import text  # late: the exports service imports this module
@@ -542,7 +579,7 @@ def redemptions_workbook(lang: str, branch: Branch, year: int, redemptions: list
         actor = names.get(a["actor_member_id"], "") if a["actor_member_id"] else ""
         audit_sheet.append([_local(a["at"], branch.timezone), text(lang, f"rewards.action.{a['action']}"),
                             actor or str(a["actor_user_id"]), names.get(a["member_id"], "") if a["member_id"] else "",
-                            a["redemption_id"] or "", a["detail"] or ""])
+                            a["redemption_id"] or "", audit_detail(lang, a["action"], a["detail"])])
     for ws in (sheet, audit_sheet):
         for column in ("A", "B", "C", "D", "E", "F", "G", "H"):
             ws.column_dimensions[column].width = 18
