@@ -59,7 +59,8 @@ MENU: dict[str, tuple[str, ...]] = {"private": ("grade", "reopen"), "group": (),
 PUBLICITY_KIND = "grade_publicity"  # the scheduled effect that sends the annual notice (also claimed here)
 # Flags shown in the group's publicity: how a member's result reads; the consequences (mentoring,
 # lagging, …) are for the secretary's preview and the forms, not the group.
-PUBLIC_FLAGS = ("exempt", "probationary", "not_enough_months", "zeroed", "quota", "democratic_unqualified")
+PUBLIC_FLAGS = ("exempt", "probationary", "not_enough_months", "zeroed", "quota", "democratic_unqualified",
+                "transferred_out")  # a member listed without a figure says why
 _YEAR = re.compile(r"^\d{4}$")
 _FINALISE_WORDS = ("finalise", "finalize", "final", "定级")
 _CHANGED = ("grade.changed", "grade.tie_stale")

@@ -24,13 +24,17 @@ def _signed(value: Decimal) -> str:
     return ("+" if value > 0 else "") + format_points(value)
 
 
-def ledger_line(tr: Translator, rulebook: Rulebook, row: LedgerRow) -> str:
+def ledger_line(tr: Translator, rulebook: Rulebook, row: LedgerRow, origins: dict[int, str] | None = None) -> str:
+    """One ledger row; a row of another branch the member was in (``origins``: branch id → title) is
+    marked with that branch."""
     item = rulebook.item(row.item_code)
     name = item.name.get(tr.lang) if item else row.item_code
     if item is not None and row.event_code and (event := item.event(row.event_code)) is not None:
         name = f"{name} · {event.name.get(tr.lang)}"
-    return tr("history.line", date=row.occurred_on.isoformat(), item=name, value=_signed(row.value),
+    line = tr("history.line", date=row.occurred_on.isoformat(), item=name, value=_signed(row.value),
               source=tr(f"source.{row.source.value}"), reason=row.reason or "")
+    origin = (origins or {}).get(row.branch_id)
+    return line if origin is None else f"{line} {tr('transfer.year.history_from', branch=origin)}"
 
 
 @domain_errors
@@ -123,9 +127,12 @@ async def points_command(update: Update, context: Context) -> None:
         lines.append(tr("points.zeroed"))
     if standing.band is not None:
         lines.append(tr("points.band", band=standing.band.label.get(tr.lang), stars=stars_shown(tr, rulebook, standing.band.stars)).rstrip())
+    if standing.transfer is not None:  # 组织关系转接: which branches' months the year covers, and who grades it
+        names = tr("common.list_separator").join(standing.transfer.branches)
+        lines.append(tr(f"transfer.year.{standing.transfer.note}", branches=names, branch=names))
     if standing.recent:
         lines.append(tr("points.recent"))
-        lines.extend(ledger_line(tr, rulebook, row) for row in standing.recent)
+        lines.extend(ledger_line(tr, rulebook, row, standing.origins) for row in standing.recent)
     own = member.user_id == update.effective_user.id
     chart = InlineKeyboardMarkup([[InlineKeyboardButton(tr("points.trend_button"), callback_data="ch:me")]]) if own else None
     await reply(update, "\n".join(lines), reply_markup=chart)
@@ -195,10 +202,10 @@ async def history_command(update: Update, context: Context) -> None:
             await reply(update, tr("error.auth.needs_role", roles=tr("role.recorder")))
             return
         member = await svc.roster.find(branch, " ".join(context.args))
-    rows = await svc.points.history(branch, member)
+    rows, origins = await svc.points.history(branch, member)
     rulebook = rulebook_of(branch)
     lines = [tr("history.header", name=member.name, count=len(rows))]
-    lines.extend(ledger_line(tr, rulebook, row) for row in rows)
+    lines.extend(ledger_line(tr, rulebook, row, origins) for row in rows)
     if not rows:
         lines.append(tr("history.empty"))
     await reply(update, "\n".join(lines))

@@ -1,11 +1,17 @@
-"""Member transfers (组织关系转接) between branches, and the chain of a member's rows they leave."""
+"""Member transfers (组织关系转接) between branches, and the chain of a member's rows they leave (read
+from the accepted transfers: migration 0019)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
+from bot.domain.assessment import Claim
+from bot.domain.records import LedgerRow
+from bot.domain.scoring import EntryRow
 from storage._util import row_dict, utcnow
 from storage.db import Connection
+from storage.members import PROFILE_FIELDS
 
 
 async def create(conn: Connection, *, code: str, member_id: int, from_branch: int, to_branch: int | None,
@@ -32,18 +38,43 @@ async def open_of_member(conn: Connection, member_id: int) -> dict | None:
     return row_dict(row) if row else None
 
 
-async def accept(conn: Connection, transfer_id: int, *, to_branch: int, accepted_by: int, moved_on: str, now: datetime) -> bool:
-    """pending → accepted, once, while not expired and addressed to this branch (or to any)."""
+async def accept(conn: Connection, transfer_id: int, *, to_branch: int, accepted_by: int, moved_on: str, now: datetime,
+                 left_joined_on: str | None) -> bool:
+    """pending → accepted, once, while not expired and addressed to this branch (or to any).
+    ``left_joined_on``: the leaving row's joined_on, the first day of the stint that ends (migration 0019)."""
     cursor = await conn.execute(
-        "UPDATE member_transfers SET status = 'accepted', to_branch = ?, accepted_by = ?, decided_at = ?, moved_on = ?"
+        "UPDATE member_transfers SET status = 'accepted', to_branch = ?, accepted_by = ?, decided_at = ?, moved_on = ?,"
+        " left_joined_on = ?"
         " WHERE id = ? AND status = 'pending' AND expires_at > ? AND (to_branch IS NULL OR to_branch = ?)",
-        (to_branch, accepted_by, utcnow(), moved_on, transfer_id, now.isoformat(timespec="seconds"), to_branch),
+        (to_branch, accepted_by, utcnow(), moved_on, left_joined_on, transfer_id, now.isoformat(timespec="seconds"), to_branch),
     )
     return cursor.rowcount == 1
 
 
-async def set_new_member(conn: Connection, transfer_id: int, new_member_id: int) -> None:
-    await conn.execute("UPDATE member_transfers SET new_member_id = ? WHERE id = ?", (new_member_id, transfer_id))
+async def set_new_member(conn: Connection, transfer_id: int, new_member_id: int,
+                         reopened: tuple[str | None, str | None] | None = None) -> None:
+    """The row that continues the member; ``reopened``: a reactivated row's (joined_on, left_on) before."""
+    joined, left = reopened or (None, None)
+    await conn.execute(
+        "UPDATE member_transfers SET new_member_id = ?, reopened = ?, reopened_joined_on = ?, reopened_left_on = ?"
+        " WHERE id = ?", (new_member_id, 1 if reopened else 0, joined, left, transfer_id))
+
+
+async def reactivate(conn: Connection, member_id: int, *, joined_on: str, name: str, username: str | None,
+                     language: str | None, state: str, state_reason: str | None, profile: dict[str, str | None]) -> bool:
+    """A member returning to a branch they were in (A→B→A): their old row there (left, or a refused
+    /join) becomes approved again from ``joined_on``, with the person's current name, state and profile.
+    Its ledger stays as it was; roles do not come back (roles do not travel). Once: only from left/rejected."""
+    fields = ", ".join(f"{k} = ?" for k in PROFILE_FIELDS)
+    cursor = await conn.execute(
+        "UPDATE members SET status = 'approved', joined_on = ?, left_on = NULL, name = ?, username = ?, language = ?,"
+        f" state = ?, state_reason = ?, {fields} WHERE id = ? AND status IN ('left', 'rejected')",
+        (joined_on, name, username, language, state, state_reason, *(profile.get(k) for k in PROFILE_FIELDS), member_id),
+    )
+    if cursor.rowcount != 1:
+        return False
+    await conn.execute("DELETE FROM roles WHERE member_id = ?", (member_id,))
+    return True
 
 
 async def cancel(conn: Connection, transfer_id: int) -> bool:
@@ -61,30 +92,78 @@ async def link(conn: Connection, new_member_id: int, old_member_id: int) -> bool
     return cursor.rowcount == 1
 
 
-async def chain(conn: Connection, member_id: int) -> list[dict]:
-    """Every row of the member's history (id, branch_id, joined_on, left_on, transferred_from), oldest
-    first: the rows before this one (transferred_from, backwards) and after it (the row naming it).
-    A chain is a member's few transfers: a short walk, one indexed lookup per row."""
-    columns = "SELECT id, branch_id, joined_on, left_on, transferred_from FROM members"
-    async with conn.execute(f"{columns} WHERE id = ?", (member_id,)) as cursor:
-        row = await cursor.fetchone()
-    if row is None:
-        return []
-    current = row_dict(row)
-    ordered = [current]
-    while ordered[0]["transferred_from"] is not None and len(ordered) < 100:
-        async with conn.execute(f"{columns} WHERE id = ?", (ordered[0]["transferred_from"],)) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
-            break
-        ordered.insert(0, row_dict(row))
-    while len(ordered) < 100:
-        async with conn.execute(f"{columns} WHERE transferred_from = ?", (ordered[-1]["id"],)) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
-            break
-        ordered.append(row_dict(row))
-    return ordered
+_MOVES = (
+    "SELECT t.id, t.member_id, t.from_branch, t.left_joined_on, t.moved_on, t.new_member_id, t.to_branch, t.reopened,"
+    " t.reopened_joined_on, t.reopened_left_on, n.joined_on AS new_joined_on, n.left_on AS new_left_on,"
+    " fb.preset AS from_preset, fb.title AS from_title, tb.preset AS to_preset, tb.title AS to_title"
+    " FROM member_transfers t JOIN members m ON m.id = t.member_id JOIN members n ON n.id = t.new_member_id"
+    " JOIN branches fb ON fb.id = t.from_branch JOIN branches tb ON tb.id = t.to_branch"
+    " WHERE t.status = 'accepted' AND "
+)
+
+
+async def moves_of_person(conn: Connection, member_id: int) -> list[dict]:
+    """Every accepted transfer of the person behind a member row (the rows of a chain share the
+    person's Telegram id), in the order they happened, with both branches' preset and title. One
+    statement; [] for a member who never moved (bot.domain.town.chains_of makes the chains)."""
+    async with conn.execute(
+        _MOVES + "m.user_id = (SELECT user_id FROM members WHERE id = ?) ORDER BY t.id", (member_id,)
+    ) as cursor:
+        return [row_dict(r) for r in await cursor.fetchall()]
+
+
+async def moves_near_branch(conn: Connection, branch_id: int) -> list[dict]:
+    """``moves_of_person`` for everyone who moved into or out of the branch, in one statement (grading)."""
+    async with conn.execute(
+        _MOVES + "m.user_id IN (SELECT m2.user_id FROM member_transfers t2 JOIN members m2 ON m2.id = t2.member_id"
+        " WHERE t2.status = 'accepted' AND (t2.from_branch = ? OR t2.to_branch = ?)) ORDER BY t.id",
+        (branch_id, branch_id),
+    ) as cursor:
+        return [row_dict(r) for r in await cursor.fetchall()]
+
+
+def _marks(ids: list[int]) -> str:
+    return ", ".join("?" for _ in ids)
+
+
+async def entries_of_rows(conn: Connection, member_ids: list[int], year: int) -> dict[int, list[EntryRow]]:
+    """member id → the year's ledger rows of other branches' rows of a chain, as scoring reads them
+    (``storage.ledger.entries_of_branch``'s shape), in one statement."""
+    found: dict[int, list[EntryRow]] = {}
+    if not member_ids:
+        return found
+    async with conn.execute(
+        "SELECT id, member_id, item_code, value, occurred_on, event_code, reverses_id FROM ledger"
+        f" WHERE member_id IN ({_marks(member_ids)}) AND occurred_on >= ? AND occurred_on < ? ORDER BY id",
+        (*member_ids, f"{year}-01-01", f"{year + 1}-01-01"),
+    ) as cursor:
+        for row_id, member_id, item_code, value, occurred_on, event_code, reverses_id in await cursor.fetchall():
+            found.setdefault(member_id, []).append(
+                EntryRow(row_id, item_code, Decimal(value), date.fromisoformat(occurred_on), event_code, reverses_id))
+    return found
+
+
+async def claims_of_rows(conn: Connection, member_ids: list[int]) -> dict[int, list[Claim]]:
+    """member id → every post claim of those rows (浠水: the posts of the months in another branch)."""
+    found: dict[int, list[Claim]] = {}
+    if not member_ids:
+        return found
+    async with conn.execute(
+        f"SELECT member_id, claimed_on, released_on FROM post_claims WHERE member_id IN ({_marks(member_ids)}) ORDER BY id",
+        tuple(member_ids),
+    ) as cursor:
+        for member_id, claimed_on, released_on in await cursor.fetchall():
+            found.setdefault(member_id, []).append(Claim(claimed_on=date.fromisoformat(claimed_on),
+                                                         released_on=date.fromisoformat(released_on) if released_on else None))
+    return found
+
+
+async def recent_of_rows(conn: Connection, member_ids: list[int], limit: int) -> list[LedgerRow]:
+    """The latest ledger rows of all of a chain's rows (/history of a member who moved)."""
+    async with conn.execute(
+        f"SELECT * FROM ledger WHERE member_id IN ({_marks(member_ids)}) ORDER BY id DESC LIMIT ?", (*member_ids, limit)
+    ) as cursor:
+        return [LedgerRow(**row_dict(r)) for r in await cursor.fetchall()]
 
 
 async def drop_pending_request(conn: Connection, member_id: int) -> bool:

@@ -8,8 +8,9 @@ publicity notice posts and the snapshot keeps.
 Every rule comes from the rulebook (bands, quota, ranking tiers, multi-year rules, settings); nothing
 is written per preset. The decisions where DOMAIN.md and the seeds are silent:
 
-* **Who is graded.** Exempt members are listed, not scored, not graded. Probationary members are scored,
-  not graded, not ranked; a published figure below ``settings.probation_extend_below`` flags
+* **Who is graded.** Exempt members are listed, not scored, not graded; so is a member who moved to
+  another branch that grades the year (``transferred_out``, bot.domain.town.year_part). Probationary
+  members are scored, not graded, not ranked; a published figure below ``settings.probation_extend_below`` flags
   ``extend_probation`` (not judged with too few months). A member with fewer than
   ``settings.min_months_to_grade`` counted months is ``not_enough_months``, not graded — except a
   zero-out under ``zero_out_stops_scoring`` (尖草坪: "直接确定为不合格党员"), which is graded unqualified
@@ -70,6 +71,8 @@ BOTTOM_TIER = "bottom_tier"
 NOT_NOMINABLE = "not_nominable"
 DEMOCRATIC_MISSING = "democratic_missing"
 DEMOCRATIC_UNQUALIFIED = "democratic_unqualified"
+TRANSFERRED_OUT = "transferred_out"  # moved to another branch, which grades the year (bot.domain.town.year_part)
+TRANSFERRED_IN = "transferred_in"  # graded here over the whole chain: another branch's months and rows count
 
 
 class PastYear(BaseModel):
@@ -98,6 +101,8 @@ class MemberYear(BaseModel):
     democratic: dict[int, Decimal] = {}  # 张店: half (1|2) -> democratic evaluation 0..100
     democratic_unqualified: bool = False  # 张店: handled separately, not ranked
     past: list[PastYear] = []  # earlier finalised years, newest first
+    transferred_out: bool = False  # listed, not scored, not graded: another branch grades the year
+    transferred_in: bool = False  # the score counts the months and rows of the member's earlier branch(es)
 
     @field_validator("democratic")
     @classmethod
@@ -245,6 +250,11 @@ def _judge(rulebook: Rulebook, member: MemberYear, year: int) -> _Line:
     """One member on their own: figure, whether graded, the band and the individual flags."""
     settings = rulebook.settings
     line = _Line(member=member)
+    if member.transferred_out:
+        line.flag(TRANSFERRED_OUT)
+        return line
+    if member.transferred_in:
+        line.flag(TRANSFERRED_IN)
     if member.state is MemberState.EXEMPT:
         line.flag(EXEMPT)
         return line

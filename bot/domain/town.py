@@ -176,10 +176,12 @@ def _days_in(stint: Stint, year: int) -> int:
 def year_home(stints: list[Stint], year: int, rule: TransferRule) -> YearHome | None:
     """Which stint grades ``year`` and which stints' ledger rows count toward it.
 
-    ``stints`` is the chain of one member's rows, oldest first (each transfer adds one). Stints that
-    do not touch the year are ignored. None when no stint touches the year. A stint ending the day
-    the next begins (a transfer's day) counts for both branches' days; ties under LONGER go to the
-    later branch (the receiving one).
+    ``stints`` is the chain of one member's rows, oldest first (each transfer adds one; a member who
+    returns to a branch continues their old row there, so a row may have several stints). Stints that
+    do not touch the year are ignored. None when no stint touches the year. A stint ending the day the
+    next begins (a transfer's day) counts for both branches' days. Under LONGER the days are summed per
+    branch (A→B→A: both stays in A count) and the branch's last stint grades; ties go to the branch the
+    member reached later (the receiving one).
     """
     touching = [s for s in stints if _days_in(s, year) > 0]
     if not touching:
@@ -189,8 +191,13 @@ def year_home(stints: list[Stint], year: int, rule: TransferRule) -> YearHome | 
         return YearHome(grader=last, counted=(last,))
     if rule is TransferRule.RECEIVING:
         return YearHome(grader=touching[-1], counted=tuple(touching))
-    longest = max(range(len(touching)), key=lambda i: (_days_in(touching[i], year), i))
-    return YearHome(grader=touching[longest], counted=tuple(touching))
+    days: dict[int, int] = {}
+    last_of: dict[int, int] = {}
+    for index, stint in enumerate(touching):
+        days[stint.branch_id] = days.get(stint.branch_id, 0) + _days_in(stint, year)
+        last_of[stint.branch_id] = index
+    branch = max(days, key=lambda b: (days[b], last_of[b]))
+    return YearHome(grader=touching[last_of[branch]], counted=tuple(touching))
 
 
 def graded_here(stints: list[Stint], member_id: int, year: int, rule: TransferRule) -> bool:
@@ -207,8 +214,109 @@ def days_counted(stints: list[Stint], year: int) -> int:
     return sum(_days_in(s, year) for s in stints)
 
 
+@dataclass(frozen=True)
+class Move:
+    """One accepted transfer as the chain needs it: the row that left (its stint ran from ``first``,
+    its joined_on then, to ``moved_on``) and the row that continued (new, or an earlier row of the
+    member's in the receiving branch, reactivated; ``reopened`` is that row's stay before, if any)."""
+
+    member_id: int
+    from_branch: int
+    first: date | None
+    moved_on: date
+    new_member_id: int
+    to_branch: int
+    new_first: date | None  # the continuing row's joined_on and left_on as they are now
+    new_last: date | None
+    reopened: tuple[date | None, date | None] | None = None
+
+
+def chains_of(moves: list[Move]) -> list[tuple[Stint, ...]]:
+    """The chains of stints the moves make, oldest stint first: a move whose leaving row is the tail
+    of a chain continues it (A→B→A continues the chain through the old row: still one chain). A row
+    reactivated by a move keeps its earlier stay as a stint of its own unless the chain has it already."""
+    chains: list[list[Stint]] = []
+    tails: dict[int, int] = {}  # row id → index of the chain it ends
+    for move in moves:
+        index = tails.pop(move.member_id, None)
+        if index is None:
+            index = len(chains)
+            chains.append([])
+        chain = chains[index]
+        chain.append(Stint(member_id=move.member_id, branch_id=move.from_branch, first=move.first, last=move.moved_on))
+        if move.reopened is not None:
+            before = Stint(member_id=move.new_member_id, branch_id=move.to_branch, first=move.reopened[0], last=move.reopened[1])
+            if before not in chain:
+                chain.insert(_position(chain, before), before)
+        tails[move.new_member_id] = index
+    for row_id, index in tails.items():
+        move = next(m for m in reversed(moves) if m.new_member_id == row_id)
+        chains[index].append(Stint(member_id=row_id, branch_id=move.to_branch, first=move.new_first, last=move.new_last))
+    return [tuple(chain) for chain in chains]
+
+
+def _position(chain: list[Stint], stint: Stint) -> int:
+    """Where an earlier stay goes in a chain kept oldest first."""
+    for i, other in enumerate(chain):
+        if other.first is not None and (stint.first is None or stint.first < other.first):
+            return i
+    return len(chain)
+
+
+def rule_of_year(stints: tuple[Stint, ...] | list[Stint], year: int, rules: dict[int, TransferRule]) -> TransferRule:
+    """The rule in force for the year: the one of the branch the member was in last that year."""
+    touching = [s for s in stints if _days_in(s, year) > 0]
+    return rules.get(touching[-1].branch_id, TransferRule.RECEIVING) if touching else TransferRule.RECEIVING
+
+
+@dataclass(frozen=True)
+class YearPart:
+    """One member row's part in a transferred member's year: graded here over ``counted`` (the stints
+    whose ledger rows and months count), or listed as transferred out (``graded`` False: another
+    branch grades the year). ``grader`` is the stint that grades."""
+
+    graded: bool
+    counted: tuple[Stint, ...]
+    grader: Stint
+    others: bool  # ``counted`` holds another row's stints (the history of another branch counts here)
+
+
+def year_part(stints: tuple[Stint, ...] | list[Stint], member_id: int, year: int, rule: TransferRule) -> YearPart | None:
+    """What ``member_id``'s row does with ``year``; None when the chain does not concern that row's
+    year (no stint of the row touches it, or the row is the only one touching it: nothing moved)."""
+    touching = [s for s in stints if _days_in(s, year) > 0]
+    mine = tuple(s for s in touching if s.member_id == member_id)
+    if not mine or all(s.member_id == member_id for s in touching):
+        return None
+    home = year_home(list(stints), year, rule)
+    assert home is not None
+    if rule is TransferRule.SEPARATE:
+        return YearPart(graded=True, counted=mine, grader=mine[-1], others=False)
+    graded = home.grader.member_id == member_id
+    return YearPart(graded=graded, counted=home.counted if graded else (), grader=home.grader,
+                    others=graded and any(s.member_id != member_id for s in home.counted))
+
+
+def in_year(stints: tuple[Stint, ...] | list[Stint], year: int) -> tuple[Stint, ...]:
+    """The stints that touch ``year``."""
+    return tuple(s for s in stints if _days_in(s, year) > 0)
+
+
+def stays_in_year(stints: tuple[Stint, ...] | list[Stint], member_id: int, year: int) -> tuple[Stint, ...]:
+    """The row's own stints that touch ``year`` (a reactivated row may have two)."""
+    return tuple(s for s in stints if s.member_id == member_id and _days_in(s, year) > 0)
+
+
+def months_of(stints: tuple[Stint, ...] | list[Stint], year: int, today: date) -> list[tuple[int, int]]:
+    """The months of ``year`` up to ``today`` in which the member was in at least one of ``stints``
+    (DOMAIN decision 8 per stint; a month of a move counts once)."""
+    from bot.domain.scoring import counted_months  # scoring → rulebook → this module: imported when used
+    return sorted({m for s in stints for m in counted_months(year, today, s.first, s.last)})
+
+
 __all__ = [
     "BranchFigures", "CodeState", "NoticeState", "Stint", "Town", "TownAdmin", "TownCode",
-    "TransferRule", "YearHome", "code_state", "days_counted", "graded_here", "new_code", "normalise_code",
-    "notice_state", "overdue", "page_of", "wait_days", "year_home",
+    "Move", "TransferRule", "YearHome", "YearPart", "chains_of", "code_state", "days_counted", "graded_here", "in_year",
+    "months_of", "new_code", "normalise_code", "notice_state", "overdue", "page_of", "rule_of_year", "stays_in_year", "wait_days",
+    "year_home", "year_part",
 ]

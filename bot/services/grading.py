@@ -41,11 +41,13 @@ from bot.domain.records import Branch, Member, MemberState, Role
 from bot.domain.rulebook import ItemKind, Period, Rulebook, YearMethod
 from bot.domain.scoring import ZERO, counted_months, effective, year_score
 from bot.domain.text import REASON_MAX, clean_text
+from bot.domain.town import months_of, stays_in_year
 from bot.errors import AlreadyDone, InvalidInput, NotFound
 from bot.i18n import format_points
 from bot.services.branches import Actor, require_role, rulebook_of
 from bot.services.democratic import DemocraticService
 from bot.services.notices import NoticeService
+from bot.services.transfers import across, chains_near_branch
 from storage import assessment as assessment_repo
 from storage import grading as grading_repo
 from storage import ledger as ledger_repo
@@ -54,6 +56,7 @@ from storage import notices as notice_repo
 from storage import posts as post_repo
 from storage import town_review as town_repo
 from storage import towns as towns_repo
+from storage import transfers as transfer_repo
 from storage.db import Connection, Database
 from storage.grading import GradeRound, Reopen
 
@@ -231,19 +234,42 @@ class GradingService:
         bulk_read = getattr(self.db, "snapshot", self.db.read)  # a backend without snapshot(): its read()
         async with bulk_read() as conn:
             upto = await grading_repo.last_ledger_id(conn, branch.id)
-            people = [m for m in await member_repo.listing(conn, branch.id, ("approved", "left"))
-                      if in_notice(m.joined_on, m.left_on, date(year, 1, 1), date(year, 12, 31))]
+            listed = await member_repo.listing(conn, branch.id, ("approved", "left"))
             past = await grading_repo.past_years(conn, branch.id, year)
             entries_of = await ledger_repo.entries_of_branch(conn, branch.id, year)
             claims_of = await post_repo.claims_of_branch(conn, branch.id) if rulebook.posts is not None else {}
+            # Members who moved (组织关系转接): their chains in one statement; the rows of their other
+            # branches that count here in one more, only when there are any.
+            chains = await chains_near_branch(conn, branch.id)
+            parts = {m.id: part for m in listed if (part := chains.part(m.id, year)) is not None} if chains.stints else {}
+            people = [m for m in listed if (stays_in_year(chains.stints[m.id], m.id, year) if m.id in chains.stints
+                                            else in_notice(m.joined_on, m.left_on, date(year, 1, 1), date(year, 12, 31)))]
+            here = {m.id for m in listed}
+            elsewhere = sorted({s.member_id for part in parts.values() for s in part.counted} - here)
+            if elsewhere:
+                entries_of = {**entries_of, **await transfer_repo.entries_of_rows(conn, elsewhere, year)}
+                if rulebook.posts is not None:
+                    claims_of = {**claims_of, **await transfer_repo.claims_of_rows(conn, elsewhere)}
         # assessment.posts_by_month, with its days worked out once and one map for everyone without claims
         days = [((year, m), counted_on(year, m, end)) for m in range(1, 13)]
         without_claims = {key: posts_held_on(rulebook, [], day) for key, day in days}
         members = []
         for person in people:
+            part = parts.get(person.id)
+            if part is not None and not part.graded:  # another branch grades the year: listed as transferred out
+                members.append(MemberYear(member_id=person.id, name=person.name, state=person.state, joined_on=person.joined_on,
+                                          left_on=person.left_on, score=None, months_counted=0, transferred_out=True,
+                                          past=past.get(person.id, [])))
+                continue
             entries = entries_of.get(person.id, [])
-            months = counted_months(year, end, person.joined_on, person.left_on)
             claims = claims_of.get(person.id)
+            if part is not None and part.others:  # the whole chain's rows and months count here
+                entries, claims = across(part.counted, entries_of, claims_of)
+                months = months_of(part.counted, year, end)
+            elif person.id in chains.stints:  # a row of a chain: its own stays (a returning member's two)
+                months = months_of(stays_in_year(chains.stints[person.id], person.id, year), year, end)
+            else:
+                months = counted_months(year, end, person.joined_on, person.left_on)
             posts = {key: posts_held_on(rulebook, claims, day) for key, day in days} if claims else without_claims
             ratings = democratic.get(person.id, {})
             score = None
@@ -254,7 +280,7 @@ class GradingService:
                 member_id=person.id, name=person.name, state=person.state, joined_on=person.joined_on,
                 left_on=person.left_on, score=score, months_counted=len(months), major_deduction=major,
                 bonus_earned=bonus, democratic=ratings, democratic_unqualified=person.id in unqualified,
-                past=past.get(person.id, []),
+                past=past.get(person.id, []), transferred_in=part is not None and part.others,
             ))
         return _Gathered(members=members, people={p.id: p for p in people}, upto=upto)
 

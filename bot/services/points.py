@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
 from bot.clock import Clock
 from bot.domain.assessment import counted_on
+from bot.domain.assessment import posts_by_month as domain_posts_by_month
 from bot.domain.records import Branch, LedgerRow, Member, NewLedgerRow, Role, Source
-from bot.domain.rulebook import Band, ItemKind, Rulebook, Trigger
+from bot.domain.rulebook import Band, ItemKind, Rulebook, Trigger, YearMethod
 from bot.domain.scoring import MonthScore, YearScore, band_of, effective, month_net, month_score, months_so_far, publish, year_score
 from bot.domain.text import REASON_MAX, clean_text
+from bot.domain.town import months_of
 from bot.errors import InvalidInput, NotAuthorized
 from bot.services.branches import Actor, may_score, rulebook_of
 from bot.services.posts import member_posts, posts_by_month
+from bot.services.transfers import YearView, across, chain_of_member, year_view
 from storage import grading as grading_repo
 from storage import ledger as ledger_repo
 from storage import members as member_repo
+from storage import transfers as transfer_repo
 from storage.db import Database
 
 RECORDERS = (Role.RECORDER, Role.SECRETARY, Role.DEPUTY)
@@ -34,6 +38,8 @@ class Standing:
     published: Decimal  # the year so far, rounded as it would be published
     band: Band | None
     recent: list[LedgerRow]
+    transfer: YearView | None = None  # a member who moved this year: whose rows and months the year covers
+    origins: dict[int, str] = field(default_factory=dict)  # branch id → title, for rows of their earlier branches
 
 
 class PointsService:
@@ -45,9 +51,24 @@ class PointsService:
         today = self.clock.today(branch.timezone)
         async with self.db.read() as conn:
             entries = await ledger_repo.entries_of_member(conn, member.id, today.year)  # plain rows: no model each
-            last = await ledger_repo.recent_of_member(conn, member.id, recent)
-            posts = await posts_by_month(conn, rulebook, member.id, today.year, today)  # each month its own posts (浠水)
-        months = months_so_far(rulebook, today, member.joined_on, member.left_on)
+            chains = await chain_of_member(conn, member.id)  # one statement; nothing for a member who never moved
+            view = year_view(chains, member.id, today.year)
+            if view is None:
+                last = await ledger_repo.recent_of_member(conn, member.id, recent)
+                posts = await posts_by_month(conn, rulebook, member.id, today.year, today)  # each month its own posts (浠水)
+            else:  # the history follows the member: the rows of every branch the year counts, as grading does
+                rows = list(dict.fromkeys(s.member_id for s in view.counted))
+                others = [r for r in rows if r != member.id]
+                entries_of = {member.id: entries, **await transfer_repo.entries_of_rows(conn, others, today.year)}
+                entries, claims = across(view.counted, entries_of, await transfer_repo.claims_of_rows(conn, rows))
+                posts = domain_posts_by_month(rulebook, claims or [], today.year, today)
+                last = await transfer_repo.recent_of_rows(conn, sorted({s.member_id for s in chains.stints[member.id]}), recent)
+        if view is None:
+            months = months_so_far(rulebook, today, member.joined_on, member.left_on)
+        else:
+            months = months_of(view.counted, today.year, today)
+            if rulebook.year_result.method is not YearMethod.SUM and len(months) > 1 and months[-1] == (today.year, today.month):
+                months = months[:-1]  # as months_so_far: the running month joins the average once it has ended
         year = year_score(rulebook, entries, today.year, months, posts=posts)
         published = publish(year.figure, rulebook.settings.rounding_places)
         this_month = next((m for m in year.months if (m.year, m.month) == (today.year, today.month)), None)
@@ -55,12 +76,20 @@ class PointsService:
             member=member, rulebook=rulebook, today=today,
             month=this_month or month_score(rulebook, entries, today.year, today.month, posts=posts),  # scored once
             month_net=month_net(entries, today.year, today.month),
-            year=year, published=published, band=band_of(rulebook, year.figure), recent=last,
+            year=year, published=published, band=band_of(rulebook, year.figure), recent=last, transfer=view,
+            origins={b: t for b, t in chains.titles.items() if b != branch.id},
         )
 
-    async def history(self, branch: Branch, member: Member, limit: int = 30) -> list[LedgerRow]:
+    async def history(self, branch: Branch, member: Member, limit: int = 30) -> tuple[list[LedgerRow], dict[int, str]]:
+        """The latest rows, of every branch the member has been in (组织关系转接: the history follows
+        them), with the titles of those other branches (branch id → title) to mark their rows."""
         async with self.db.read() as conn:
-            return await ledger_repo.recent_of_member(conn, member.id, limit)
+            chains = await chain_of_member(conn, member.id)
+            if member.id not in chains.stints:
+                return await ledger_repo.recent_of_member(conn, member.id, limit), {}
+            rows = sorted({s.member_id for s in chains.stints[member.id]})
+            return (await transfer_repo.recent_of_rows(conn, rows, limit),
+                    {b: t for b, t in chains.titles.items() if b != branch.id})
 
     async def record(self, branch: Branch, actor: Actor, target: Member, item_code: str, value: Decimal,
                      occurred_on: date, reason: str, reference: str, event_code: str | None = None) -> LedgerRow | None:

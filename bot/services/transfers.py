@@ -1,8 +1,10 @@
 """Member transfers (组织关系转接): the sending branch's secretary starts one, the receiving branch's
 secretary accepts it. The member keeps their history: the old row is marked left with its ledger
-untouched; the receiving branch gets a new row linked to it (members.transferred_from). Which branch
-grades the year follows the receiving branch's rulebook setting ``transfer_result``
-(bot.domain.town.year_home)."""
+untouched; the receiving branch gets a new row linked to it (members.transferred_from) — or, when the
+member was in that branch before (A→B→A), their old row there comes back. The accepted transfers make
+the member's chain of stints (bot.domain.town.chains_of); which branch grades a year follows the
+rulebook setting ``transfer_result`` of the branch the member was in last that year
+(bot.domain.town.year_part). ``Chains`` is what grading, /points and /history read."""
 
 from __future__ import annotations
 
@@ -10,10 +12,26 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from bot.clock import Clock
+from bot.domain.assessment import Claim
 from bot.domain.records import Branch, Member, MemberStatus
-from bot.domain.town import Stint, TransferRule, YearHome, new_code, normalise_code, year_home
+from bot.domain.scoring import EntryRow
+from bot.domain.town import (
+    Move,
+    Stint,
+    TransferRule,
+    YearHome,
+    YearPart,
+    chains_of,
+    in_year,
+    new_code,
+    normalise_code,
+    rule_of_year,
+    year_home,
+    year_part,
+)
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
-from bot.services.branches import MANAGERS, Actor, require_role, rulebook_of
+from bot.presets import preset
+from bot.services.branches import MANAGERS, Actor, require_role
 from storage import branches as branch_repo
 from storage import members as member_repo
 from storage import transfers as transfer_repo
@@ -104,23 +122,35 @@ class TransferService:
             from_branch = await branch_repo.by_id(conn, row["from_branch"])
             assert old is not None and from_branch is not None and old.user_id is not None
             here = await member_repo.by_user(conn, branch.id, old.user_id)
-            if here is not None and here.status is not MemberStatus.PENDING:
+            if here is not None and here.status is MemberStatus.APPROVED:
                 raise InvalidInput("transfer.already_here", name=old.name)
-            if here is not None:  # a /join request of the same person: the transfer replaces it
+            if here is not None and here.status is MemberStatus.PENDING:  # a /join request: the transfer replaces it
                 await transfer_repo.drop_pending_request(conn, here.id)
+                here = None
             moved_on = self.clock.today(from_branch.timezone).isoformat()
-            if not await transfer_repo.accept(conn, row["id"], to_branch=branch.id, accepted_by=receiver.id,
-                                              moved_on=moved_on, now=now):
+            if not await transfer_repo.accept(conn, row["id"], to_branch=branch.id, accepted_by=receiver.id, moved_on=moved_on,
+                                              now=now, left_joined_on=old.joined_on.isoformat() if old.joined_on else None):
                 raise AlreadyDone("transfer.already_accepted", code=code)
             if not await member_repo.set_left(conn, old.id, moved_on):
                 raise InvalidInput("transfer.member_gone", name=old.name)
             profile = {k: getattr(old, k) for k in member_repo.PROFILE_FIELDS}
-            new = await member_repo.add_approved(
-                conn, branch_id=branch.id, name=old.name, joined_on=self.clock.today(branch.timezone).isoformat(),
-                user_id=old.user_id, username=old.username, language=old.language, state=old.state.value,
-                state_reason=old.state_reason, profile=profile)
-            await transfer_repo.link(conn, new.id, old.id)
-            await transfer_repo.set_new_member(conn, row["id"], new.id)
+            joined_on = self.clock.today(branch.timezone).isoformat()
+            if here is None:
+                new = await member_repo.add_approved(
+                    conn, branch_id=branch.id, name=old.name, joined_on=joined_on, user_id=old.user_id,
+                    username=old.username, language=old.language, state=old.state.value, state_reason=old.state_reason,
+                    profile=profile)
+                await transfer_repo.link(conn, new.id, old.id)
+                await transfer_repo.set_new_member(conn, row["id"], new.id)
+            else:  # back to a branch they were in (A→B→A): the old row there continues the chain
+                before = (_iso(here.joined_on), _iso(here.left_on)) if here.status is MemberStatus.LEFT else None
+                if not await transfer_repo.reactivate(conn, here.id, joined_on=joined_on, name=old.name, username=old.username,
+                                                      language=old.language, state=old.state.value,
+                                                      state_reason=old.state_reason, profile=profile):
+                    raise InvalidInput("transfer.already_here", name=old.name)
+                await transfer_repo.set_new_member(conn, row["id"], here.id, reopened=before)
+                new = await member_repo.by_id(conn, here.id)
+                assert new is not None
         return Transfer(id=row["id"], code=code, member=old, from_branch=from_branch, to_branch=branch,
                         expires_at=_moment(row["expires_at"]), new_member=new)
 
@@ -147,22 +177,123 @@ class TransferService:
         return member
 
     async def stints(self, member_id: int) -> list[Stint]:
+        """The member's chain of stints (oldest first); [] for a member who never moved."""
         async with self.db.read() as conn:
-            return await _stints(conn, member_id)
+            chains = await chain_of_member(conn, member_id)
+        return list(chains.stints.get(member_id, ()))
 
     async def year_home(self, member_id: int, year: int) -> YearHome | None:
         """Which of the member's rows grades ``year`` and whose ledger rows count, under the rule of the
-        branch the member was in last that year (the receiving branch decides)."""
+        branch the member was in last that year."""
         async with self.db.read() as conn:
-            stints = await _stints(conn, member_id)
-            touching = [s for s in stints if (s.first is None or s.first.year <= year) and (s.last is None or s.last.year >= year)]
-            if not touching:
-                return None
-            last_branch = await branch_repo.by_id(conn, touching[-1].branch_id)
-        rule = rulebook_of(last_branch).settings.transfer_result if last_branch else TransferRule.RECEIVING
-        return year_home(stints, year, rule)
+            chains = await chain_of_member(conn, member_id)
+        stints = list(chains.stints.get(member_id, ()))
+        return year_home(stints, year, rule_of_year(stints, year, chains.rules)) if stints else None
 
 
-async def _stints(conn: Connection, member_id: int) -> list[Stint]:
-    return [Stint(member_id=r["id"], branch_id=r["branch_id"], first=_date(r["joined_on"]), last=_date(r["left_on"]))
-            for r in await transfer_repo.chain(conn, member_id)]
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+@dataclass(frozen=True)
+class Chains:
+    """The chains of stints of members who moved (member row id → its chain, every row of a chain
+    mapped), with each branch's transfer rule and title."""
+
+    stints: dict[int, tuple[Stint, ...]]
+    rules: dict[int, TransferRule]
+    titles: dict[int, str]
+
+    def part(self, member_id: int, year: int) -> YearPart | None:
+        """The row's part in ``year`` (None: the row's year involves no move, grade it as ever)."""
+        chain = self.stints.get(member_id)
+        if chain is None:
+            return None
+        return year_part(chain, member_id, year, rule_of_year(chain, year, self.rules))
+
+    def rule(self, member_id: int, year: int) -> TransferRule:
+        return rule_of_year(self.stints.get(member_id, ()), year, self.rules)
+
+
+@dataclass(frozen=True)
+class YearView:
+    """What a transferred member's /points covers: the stints whose rows and months make the figure
+    (the grading one's, or the whole chain's where another branch grades), and the note saying so:
+    ``note`` is a catalog key under transfer.year; ``branches`` the other branches of the year."""
+
+    counted: tuple[Stint, ...]
+    note: str
+    branches: tuple[str, ...]
+
+
+def year_view(chains: Chains, member_id: int, year: int) -> YearView | None:
+    """None for a member whose year involves no move (their /points as ever)."""
+    part = chains.part(member_id, year)
+    if part is None:
+        return None
+    chain = chains.stints[member_id]
+    if not part.graded:
+        return YearView(counted=chain, note="graded_there", branches=(chains.titles.get(part.grader.branch_id, ""),))
+    own = next(s.branch_id for s in chain if s.member_id == member_id)
+    others = tuple(chains.titles.get(b, "") for b in dict.fromkeys(s.branch_id for s in in_year(chain, year)) if b != own)
+    return YearView(counted=part.counted, note="counted_here" if part.others else "separate", branches=others)
+
+
+NO_CHAINS = Chains(stints={}, rules={}, titles={})
+
+
+def transfer_rule(preset_code: str) -> TransferRule:
+    """A branch's ``transfer_result`` (its preset's: custom items never change the settings)."""
+    return preset(preset_code).settings.transfer_result
+
+
+def chains_from(rows: list[dict]) -> Chains:
+    """``Chains`` from ``storage.transfers.moves_*`` rows."""
+    if not rows:
+        return NO_CHAINS
+    rules: dict[int, TransferRule] = {}
+    titles: dict[int, str] = {}
+    moves = []
+    for r in rows:
+        for side in ("from", "to"):
+            branch_id = r[f"{side}_branch"]
+            rules[branch_id] = transfer_rule(r[f"{side}_preset"])
+            titles[branch_id] = r[f"{side}_title"]
+        moves.append(Move(
+            member_id=r["member_id"], from_branch=r["from_branch"], first=_date(r["left_joined_on"]),
+            moved_on=date.fromisoformat(r["moved_on"]), new_member_id=r["new_member_id"], to_branch=r["to_branch"],
+            new_first=_date(r["new_joined_on"]), new_last=_date(r["new_left_on"]),
+            reopened=(_date(r["reopened_joined_on"]), _date(r["reopened_left_on"])) if r["reopened"] else None))
+    stints: dict[int, tuple[Stint, ...]] = {}
+    for chain in chains_of(moves):
+        for stint in chain:
+            stints[stint.member_id] = chain
+    return Chains(stints=stints, rules=rules, titles=titles)
+
+
+async def chain_of_member(conn: Connection, member_id: int) -> Chains:
+    return chains_from(await transfer_repo.moves_of_person(conn, member_id))
+
+
+async def chains_near_branch(conn: Connection, branch_id: int) -> Chains:
+    return chains_from(await transfer_repo.moves_near_branch(conn, branch_id))
+
+
+def across(counted: tuple[Stint, ...], entries_of: dict[int, list[EntryRow]],
+           claims_of: dict[int, list[Claim]]) -> tuple[list[EntryRow], list[Claim] | None]:
+    """A transferred member's year over the stints that count: every row's ledger rows (in id order,
+    as one member's are), and each row's post claims cut to its own stays (a claim in the old branch
+    is not held in the new one)."""
+    rows = list(dict.fromkeys(s.member_id for s in counted))
+    entries = sorted((e for row in rows for e in entries_of.get(row, ())), key=lambda e: e.id)
+    claims = [cut for s in counted for claim in claims_of.get(s.member_id, ()) if (cut := within(claim, s)) is not None]
+    return entries, claims or None
+
+
+def within(claim: Claim, stint: Stint) -> Claim | None:
+    """The part of a post claim held during one stint (None: none of it)."""
+    start = max(claim.claimed_on, stint.first) if stint.first else claim.claimed_on
+    end = stint.last + timedelta(days=1) if stint.last else None  # released_on is the first day not held
+    if claim.released_on is not None and (end is None or claim.released_on < end):
+        end = claim.released_on
+    return Claim(claimed_on=start, released_on=end) if end is None or start < end else None
