@@ -96,6 +96,8 @@ def catalog_view(tr: Translator, view: Catalog) -> tuple[str, InlineKeyboardMark
     else:
         if view.book is not None:
             lines.append(tr("rewards.balance", balance=view.book.balance, scope=_scope(tr, view.settings, view.book)))
+            if view.book.shortfall:
+                lines.append(tr("rewards.shortfall", shortfall=view.book.shortfall))
         if not view.items:
             lines.append(tr("rewards.empty"))
         for number, item in enumerate(view.items, 1):
@@ -158,8 +160,11 @@ def passbook_text(tr: Translator, branch: Branch, name: str, settings: RewardSet
             subject = item.name.get(tr.lang) if item else line.subject
         lines.append(tr("rewards.passbook_line", date=line.at.astimezone(zone).strftime("%m-%d"),
                         kind=tr(f"rewards.kind.{line.kind.value}"), subject=subject, amount=_signed(line.amount),
-                        balance=line.balance))
+                        balance=line.balance,
+                        short=Safe(tr("rewards.passbook_line_short", shortfall=line.shortfall) if line.shortfall else "")))
     lines.append(tr("rewards.passbook_total", earned=book.earned, spent=book.spent, balance=book.balance))
+    if book.shortfall:
+        lines.append(tr("rewards.shortfall", shortfall=book.shortfall))
     lines.append(tr("rewards.note"))
     return "\n".join(lines)
 

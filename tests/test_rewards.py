@@ -82,13 +82,26 @@ def test_balance_is_earned_minus_held_redemptions_and_corrections_count() -> Non
     assert [line.balance for line in book.lines] == [D(1), D(6), D(9), D(6), D(4), D(1), D(4), D("2.5")]
 
 
-def test_a_correction_after_spending_shows_the_balance_as_it_is() -> None:
+def test_a_correction_after_spending_never_takes_the_balance_below_zero() -> None:
+    """The issue: "a balance never goes below zero". A correction of points already spent shows 0 and the
+    shortfall; later earnings make the shortfall up first."""
     rb = preset("jiancaoping")
     rows_ = [_row(1, "brave_deed", "5", date(2026, 2, 10)),
              _row(2, "brave_deed", "-5", date(2026, 2, 10), reverses=1, minutes=30)]  # an objection upheld later
-    book = passbook(rb, rows_, [_spent(1, "3", RedemptionStatus.HANDED_OVER, 20)], year=2026, carry_over=False,
-                    timezone="Asia/Shanghai")
-    assert [line.balance for line in book.lines] == [D(5), D(2), D(-3)] and book.balance == D(-3)
+    spent = [_spent(1, "3", RedemptionStatus.HANDED_OVER, 20)]
+    book = passbook(rb, rows_, spent, year=2026, carry_over=False, timezone="Asia/Shanghai")
+    assert [line.balance for line in book.lines] == [D(5), D(2), D(0)]
+    assert [line.shortfall for line in book.lines] == [D(0), D(0), D(3)]
+    assert book.balance == D(0) and book.shortfall == D(3)
+    later = passbook(rb, [*rows_, _row(3, "volunteer", "1", date(2026, 3, 1), minutes=40),
+                          _row(4, "emergency", "3", date(2026, 3, 2), minutes=50)], spent, year=2026, carry_over=False,
+                     timezone="Asia/Shanghai")
+    assert [(line.balance, line.shortfall) for line in later.lines[-2:]] == [(D(0), D(2)), (D(1), D(0))]
+    assert later.balance == D(1) and later.shortfall == D(0)
+    # a zero-out of a year whose points were partly spent: the same
+    zeroed = passbook(rb, [rows_[0], _row(3, "crime", "0", date(2026, 2, 20), minutes=40)], spent, year=2026,
+                      carry_over=False, timezone="Asia/Shanghai")
+    assert zeroed.balance == D(0) and zeroed.shortfall == D(3) and zeroed.lines[-1].kind is LineKind.CLEARED
 
 
 def test_a_zero_out_clears_the_year_and_last_year_does_not_carry_unless_set() -> None:
@@ -364,6 +377,29 @@ async def test_redeem_hand_over_cancel_and_the_passbook(h: TestHarness, jb):
     with pytest.raises(Exception, match="append-only"):  # the audit trail is append-only
         async with h.db.transaction() as conn:
             await conn.execute("DELETE FROM reward_audit")
+
+
+async def test_the_passbook_shows_a_shortfall_instead_of_a_negative_balance(h: TestHarness, jb, clock):
+    b = jb
+    zhang = h.private(b.zhang)
+    earned = await put(h, b, "zhang", "brave_deed", "5")
+    await redeem(h, b.zhang, "兑换：毛巾")
+    clock.set(clock.now() + timedelta(hours=1))
+    async with h.db.transaction() as conn:  # an objection to the 5 points upheld after 3 were spent
+        original = next(r for r in await ledger_repo.of_member(conn, b.member_ids["zhang"], 2026) if r.id == earned)
+        await ledger_repo.reverse(conn, original, reference="objection:1", actor_id=b.member_ids["secretary"], reason="x")
+    calls = await h.say(b.zhang, zhang, "/passbook")
+    text = said(calls, zhang.id)
+    assert "余额 -" not in text and text.splitlines()[-4].endswith("更正　见义勇为　-5　余额 0（待抵补 3）")
+    assert "存入 0 · 支出 3 · 余额 0" in text
+    assert "超出了未用的积分 3 分" in text and "之后存入的积分先抵补" in text
+    calls = await h.say(b.zhang, zhang, "/rewards")
+    assert "可兑换积分：0 分" in said(calls, zhang.id) and "超出了未用的积分 3 分" in said(calls, zhang.id)
+    clock.set(clock.now() + timedelta(hours=1))
+    await put(h, b, "zhang", "commended", "5", date(2026, 3, 3))  # later points make up the 3 first
+    calls = await h.say(b.zhang, zhang, "/passbook")
+    assert "余额 2" in said(calls, zhang.id).splitlines()[-2] and "待抵补" not in said(calls, zhang.id).splitlines()[-2]
+    assert "超出了未用的积分" not in said(calls, zhang.id)
 
 
 async def test_a_recorders_own_redemption_goes_to_the_secretary(h: TestHarness, jb):

@@ -135,12 +135,18 @@ class PassbookLine:
     kind: LineKind
     subject: str  # an item code (earned, corrected, cleared) or the reward's name (spent, released)
     amount: Decimal  # signed
-    balance: Decimal  # after this line
+    balance: Decimal  # redeemable after this line: never below zero
     reference: int  # the ledger row or redemption
+    shortfall: Decimal = Decimal(0)  # after this line: how far corrections went past the unspent points
 
 
 @dataclass(frozen=True)
 class Passbook:
+    """The issue: "a balance never goes below zero". Spending cannot take it below (a redemption is refused
+    first), but a correction or a zero-out of points already spent can take away more than is left unspent.
+    Then the balance is 0 and ``shortfall`` says by how much the corrections exceeded the unspent points;
+    points earned later cover the shortfall first (balance = max(0, earned - spent))."""
+
     lines: list[PassbookLine]
     earned: Decimal
     spent: Decimal  # reserved + handed over, net of releases
@@ -148,7 +154,11 @@ class Passbook:
 
     @property
     def balance(self) -> Decimal:
-        return self.earned - self.spent
+        return max(Decimal(0), self.earned - self.spent)
+
+    @property
+    def shortfall(self) -> Decimal:
+        return max(Decimal(0), self.spent - self.earned)
 
 
 def local_year(moment: datetime, timezone: str) -> int:
@@ -196,15 +206,16 @@ def passbook(rulebook: Rulebook, rows: list[LedgerRow], redemptions: list[Redemp
             events.append((redemption.decided_at or redemption.created_at, _ORDER[LineKind.RELEASED], redemption.id,
                            LineKind.RELEASED, redemption.item_name, redemption.cost))
     events.sort(key=lambda e: (e[0], e[1], e[2]))
-    balance = earned = spent = Decimal(0)
+    running = earned = spent = Decimal(0)
     lines: list[PassbookLine] = []
     for at, _, reference, kind, subject, amount in events:
-        balance += amount
+        running += amount
         if kind in (LineKind.SPENT, LineKind.RELEASED):
             spent -= amount
         else:
             earned += amount
-        lines.append(PassbookLine(at=at, kind=kind, subject=subject, amount=amount, balance=balance, reference=reference))
+        lines.append(PassbookLine(at=at, kind=kind, subject=subject, amount=amount, balance=max(Decimal(0), running),
+                                  reference=reference, shortfall=max(Decimal(0), -running)))
     return Passbook(lines=lines, earned=earned, spent=spent, year=None if carry_over else year)
 
 
