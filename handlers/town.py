@@ -34,7 +34,7 @@ from handlers.common import (
     translator,
 )
 from handlers.notices import local_time, member_tr, period_label
-from handlers.town_review import cards_closed, filing_row
+from handlers.town_review import cards_closed, filing_row, queue_button
 
 MENU: dict[str, tuple[str, ...]] = {
     "private": ("town", "towncode", "townadmin"),
@@ -116,7 +116,8 @@ def dashboard_page(tr: Translator, dashboard: Dashboard, branches: dict[int, Bra
         nav.append(InlineKeyboardButton(tr("town.button_next"), callback_data=f"tw:p:{town.id}:{page + 1}"))
     if nav:
         rows.append(nav)
-    rows.append(filing_row(tr, town.id, dashboard.now))  # the town's filing (handlers/town_review.py)
+    # what waits for the town's decision, and the town's filing (handlers/town_review.py)
+    rows.append([queue_button(tr)] + filing_row(tr, town.id, dashboard.now))
     return text, InlineKeyboardMarkup(rows)
 
 

@@ -8,13 +8,19 @@
 - The secretary's confirmation of the grades (/grade's button, handlers/grading.py) in a branch of a
   town goes to the town for review (``submitted``): approve (the publicity starts, as without a town) or
   send back with reasons (the secretary is told and may confirm again).
+- ``/townqueue`` (private, a town administrator; also the /town dashboard's button): every appeal and
+  review still waiting for the town's decision, as cards with their buttons — the cards sent once at
+  submission may have reached nobody (no administrator reachable, one added later) or been lost.
+- The secretary may take back a submission the town has not decided (the button under "submitted", or
+  ``/townwithdraw [YEAR]``) and confirm again later.
 - ``/townfile [YEAR]`` (private, a town administrator): the town's filing (备案) as one xlsx; the same
   from the button ``filing_button`` gives (for the /town menu).
 
 Buttons (prefix ``tv:``; no authority in them, the service checks the presser every time):
 ``tv:au:<appeal>`` uphold, ``tv:ac:<appeal>`` order a correction, ``tv:ae:<appeal>:<entry>`` the entry to
 correct (disputes), ``tv:ap:<appeal>`` the branch writes the correction, ``tv:ra:<review>`` approve,
-``tv:rb:<review>`` send back, ``tv:f:<town>:<year>`` the filing's xlsx, ``tv:x`` cancel a reason.
+``tv:rb:<review>`` send back, ``tv:rw:<review>`` the secretary withdraws, ``tv:q:<a|r>:<after id>`` a page
+of the queue, ``tv:f:<town>:<year>`` the filing's xlsx, ``tv:x`` cancel a reason.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from handlers.common import (
     actor,
     answer,
     conversation_exits,
+    current_branch,
     domain_errors,
     edit_or_send,
     is_private,
@@ -54,7 +61,7 @@ from handlers.notices import item_label, local_time, member_tr, pack, signed
 
 log = logging.getLogger(__name__)
 
-MENU: dict[str, tuple[str, ...]] = {"private": ("townfile",), "group": (), "admin": ()}
+MENU: dict[str, tuple[str, ...]] = {"private": ("townqueue", "townfile", "townwithdraw"), "group": (), "admin": ()}
 
 REASON = 0
 DRAFT = "tv"
@@ -139,6 +146,16 @@ def review_keyboard(tr: Translator, view: ReviewView) -> InlineKeyboardMarkup:
         InlineKeyboardButton(tr("town_review.approve_button"), callback_data=f"tv:ra:{number}"),
         InlineKeyboardButton(tr("town_review.send_back_button"), callback_data=f"tv:rb:{number}"),
     ]])
+
+
+def withdraw_keyboard(tr: Translator, review_id: int) -> InlineKeyboardMarkup:
+    """The secretary's way back from a submission the town has not reviewed."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(tr("town_review.withdraw_button"), callback_data=f"tv:rw:{review_id}")]])
+
+
+def queue_button(tr: Translator) -> InlineKeyboardButton:
+    """For the /town dashboard: what waits for the town's decision (as /townqueue)."""
+    return InlineKeyboardButton(tr("town_review.queue_button"), callback_data="tv:q:a:0")
 
 
 def filing_button(tr: Translator, town_id: int, year: int) -> InlineKeyboardButton:
@@ -340,7 +357,8 @@ async def submitted(update: Update, context: Context, view: ReviewView) -> None:
             await query.edit_message_reply_markup(None)
         except BadRequest as exc:
             log.debug("could not clear the grading buttons: %s", exc)
-    await reply(update, tr("town_review.submitted", year=view.review.year, town=view.town.name))
+    await reply(update, tr("town_review.submitted", year=view.review.year, town=view.town.name),
+                reply_markup=withdraw_keyboard(tr, view.review.id))
     svc = services(context)
     reached = 0
     for user_id in await svc.town_review.admins(view.town.id):
@@ -404,6 +422,101 @@ async def _sent_back(update: Update, context: Context, view: ReviewView) -> None
         str_ = member_tr(secretary, view.branch)
         await send_private(context, secretary.user_id, str_("town_review.told_returned", year=year, town=view.town.name,
                                                             reason=view.review.reason or ""))
+
+
+@domain_errors
+async def withdraw_button(update: Update, context: Context) -> None:
+    """The secretary takes back a submission still waiting for the town (the button under "submitted")."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    view = await services(context).town_review.withdraw(actor(query.from_user), review_id=int(query.data.split(":")[2]))
+    await answer(query, translator(update, view.branch)("town_review.withdrawn_popup"))
+    try:
+        await query.edit_message_reply_markup(None)
+    except BadRequest as exc:
+        log.debug("could not clear the withdraw button: %s", exc)
+    await _withdrawn(update, context, view)
+
+
+@domain_errors
+async def townwithdraw_command(update: Update, context: Context) -> None:
+    """/townwithdraw [YEAR]: the same, by command (the branch's waiting submission, of YEAR or any year)."""
+    assert update.effective_user is not None
+    args = list(context.args or [])
+    if len(args) > 1 or (args and not _YEAR.match(args[0])):
+        raise InvalidInput("town_review.townwithdraw_usage")
+    branch = await current_branch(update, context)
+    view = await services(context).town_review.withdraw(actor(update.effective_user), branch=branch,
+                                                        year=int(args[0]) if args else None)
+    await _withdrawn(update, context, view)
+
+
+async def _withdrawn(update: Update, context: Context, view: ReviewView) -> None:
+    assert update.effective_user is not None
+    tr = translator(update, view.branch)
+    year, by = view.review.year, update.effective_user.full_name
+    await reply(update, tr("town_review.withdrawn", year=year, town=view.town.name))
+    await _edit_cards(context, "review", view.review.id, lambda _chat: _town_tr(view)(
+        "town_review.review_withdrawn", branch=view.branch.title, year=year, by=by))
+
+
+# --- what waits for the town: /townqueue ------------------------------------------------------------------
+
+
+async def _send_queue(update: Update, context: Context, kind: str, after: int) -> None:
+    """One page of the administrator's queue: every open appeal and pending review as its card with its
+    decision buttons (each card its own message, a long result packed into several ≤ 4096), remembered so
+    that a decision shows on every copy; a button for the next page."""
+    user = update.effective_user
+    assert user is not None
+    svc = services(context)
+    page = await svc.town_review.queue(actor(user), kind, after)  # refuses anyone who administers no town
+    if update.callback_query is not None:
+        await answer(update.callback_query)
+    tr = translator(update)
+    first = kind == "a" and after == 0
+    if first and not page.appeals and not page.reviews:
+        await send_private(context, user.id, tr("town_review.queue_empty"))
+        return
+    if first:
+        await send_private(context, user.id, tr("town_review.queue_header", appeals=page.appeals_waiting,
+                                                reviews=page.reviews_waiting))
+    for view in page.appeals:
+        ttr = _town_tr(view)
+        sent = await send_private(context, user.id, appeal_card(ttr, view), reply_markup=appeal_keyboard(ttr, view))
+        if sent is not None:
+            await svc.town_review.remember_card("appeal", view.appeal.id, sent.chat_id, sent.message_id)
+    for review in page.reviews:
+        ttr = _town_tr(review)
+        pieces = pack(review_blocks(ttr, review))
+        sent = None
+        for index, piece in enumerate(pieces):
+            markup = {"reply_markup": review_keyboard(ttr, review)} if index == len(pieces) - 1 else {}
+            sent = await send_private(context, user.id, piece, **markup)
+        if sent is not None:
+            await svc.town_review.remember_card("review", review.review.id, sent.chat_id, sent.message_id)
+    if page.more is not None:
+        more_kind, more_after = page.more
+        await send_private(context, user.id, tr("town_review.queue_more"), reply_markup=InlineKeyboardMarkup([[
+            InlineKeyboardButton(tr("town_review.queue_more_button"), callback_data=f"tv:q:{more_kind}:{more_after}")]]))
+
+
+@domain_errors
+async def townqueue_command(update: Update, context: Context) -> None:
+    if not is_private(update):
+        await reply(update, translator(update)("town_review.go_private"))
+        return
+    assert update.effective_user is not None
+    await services(context).towns.seen(update.effective_user.id)  # they wrote: reachable for the next cards
+    await _send_queue(update, context, "a", 0)
+
+
+@domain_errors
+async def queue_press(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, _, kind, after = query.data.split(":")
+    await _send_queue(update, context, kind, int(after))
 
 
 # --- closed without the town's decision ------------------------------------------------------------------
@@ -496,7 +609,12 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(apply_button, pattern=r"^tv:ap:\d{1,12}$"))
     app.add_handler(CallbackQueryHandler(approve_button, pattern=r"^tv:ra:\d{1,12}$"))
     app.add_handler(CallbackQueryHandler(filing_press, pattern=r"^tv:f:\d{1,12}:\d{4}$"))
+    app.add_handler(CallbackQueryHandler(withdraw_button, pattern=r"^tv:rw:\d{1,12}$"))
+    app.add_handler(CallbackQueryHandler(queue_press, pattern=r"^tv:q:[ar]:\d{1,12}$"))
     app.add_handler(CommandHandler("townfile", townfile_command))
+    app.add_handler(CommandHandler("townqueue", townqueue_command))
+    app.add_handler(CommandHandler("townwithdraw", townwithdraw_command))
 
 
-__all__ = ["register", "appeal_to_town", "submitted", "tell_filed", "filing_button", "filing_row"]
+__all__ = ["register", "appeal_to_town", "submitted", "tell_filed", "filing_button", "filing_row", "queue_button",
+           "cards_closed"]

@@ -193,7 +193,7 @@ async def reviews_of_town(conn: Connection, town_id: int, statuses: tuple[str, .
 
 async def decide_review(conn: Connection, review_id: int, *, status: str, by: int | None, at: datetime,
                         reason: str | None = None) -> bool:
-    """pending → approved | returned | stale, once."""
+    """pending → approved | returned | stale | withdrawn, once."""
     cursor = await conn.execute(
         "UPDATE year_reviews SET status = ?, decided_by = ?, decided_at = ?, reason = ? WHERE id = ? AND status = 'pending'",
         (status, by, _iso(at), reason, review_id),
@@ -213,6 +213,55 @@ async def close_reviews_of_branch(conn: Connection, branch_id: int, town_id: int
 
 async def set_review_round(conn: Connection, review_id: int, round_id: int) -> None:
     await conn.execute("UPDATE year_reviews SET round_id = ? WHERE id = ? AND round_id IS NULL", (round_id, review_id))
+
+
+# --- what waits for a town administrator's decision (/townqueue) -------------------------------------------
+
+
+async def waiting_appeals(conn: Connection, user_id: int, after: int, limit: int) -> list[TownAppeal]:
+    """Open appeals of branches still in a town this user administers, by id after ``after``."""
+    async with conn.execute(
+        "SELECT a.* FROM town_appeals a JOIN town_admins ad ON ad.town_id = a.town_id"
+        " JOIN branches b ON b.id = a.branch_id AND b.town_id = a.town_id"
+        " WHERE ad.user_id = ? AND a.status = 'open' AND a.id > ? ORDER BY a.id LIMIT ?",
+        (user_id, after, limit),
+    ) as cursor:
+        return [_appeal(r) for r in await cursor.fetchall()]
+
+
+async def waiting_reviews(conn: Connection, user_id: int, after: int, limit: int) -> list[YearReview]:
+    """Pending reviews of branches still in a town this user administers, by id after ``after``."""
+    async with conn.execute(
+        "SELECT y.* FROM year_reviews y JOIN town_admins ad ON ad.town_id = y.town_id"
+        " JOIN branches b ON b.id = y.branch_id AND b.town_id = y.town_id"
+        " WHERE ad.user_id = ? AND y.status = 'pending' AND y.id > ? ORDER BY y.id LIMIT ?",
+        (user_id, after, limit),
+    ) as cursor:
+        return [_review(r) for r in await cursor.fetchall()]
+
+
+async def waiting_counts(conn: Connection, user_id: int) -> tuple[int, int]:
+    """(open appeals, pending reviews) waiting for this user's towns."""
+    async with conn.execute(
+        "SELECT (SELECT count(*) FROM town_appeals a JOIN town_admins ad ON ad.town_id = a.town_id"
+        "  JOIN branches b ON b.id = a.branch_id AND b.town_id = a.town_id WHERE ad.user_id = ? AND a.status = 'open'),"
+        " (SELECT count(*) FROM year_reviews y JOIN town_admins ad ON ad.town_id = y.town_id"
+        "  JOIN branches b ON b.id = y.branch_id AND b.town_id = y.town_id WHERE ad.user_id = ? AND y.status = 'pending')",
+        (user_id, user_id),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+async def pending_review_of_branch(conn: Connection, branch_id: int, year: int | None) -> YearReview | None:
+    """The branch's attempt waiting for its town (of ``year``, or of any year when None)."""
+    of_year = " AND year = ?" if year is not None else ""
+    async with conn.execute(
+        f"SELECT * FROM year_reviews WHERE branch_id = ? AND status = 'pending'{of_year} ORDER BY id DESC LIMIT 1",
+        (branch_id, year) if year is not None else (branch_id,),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return _review(row) if row else None
 
 
 # --- cards shown to administrators -------------------------------------------------------------------

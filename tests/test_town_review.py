@@ -260,3 +260,56 @@ async def test_a_branch_leaving_its_town_closes_its_open_appeals(h, clock, only_
     calls = await h.press(t.admin, admin_card, "tv:au:1")
     assert "申诉 #1 已关闭（支部已退出该镇）" in alerts(calls)
     assert (await rows(h, "SELECT status FROM town_appeals"))[0]["status"] == "closed"
+
+
+async def test_appeals_nobody_could_decide_wait_in_the_town_queue(h, clock, only_notices, monkeypatch):
+    from bot.services import town_review as town_review_service
+
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0), preset="sanmenxia")
+    t = await in_town(h, b)
+    first = await record(h, b, "zhang", "green_zone", "10", date(2026, 3, 25), "清扫巷道")
+    second = await record(h, b, "lisi", "green_zone", "10", date(2026, 3, 26), "修路灯")
+    await tick(h, clock, APRIL_1 + timedelta(minutes=5))
+    await h.say(b.lisi, h.private(b.lisi), f"/object {first} 没有扫")
+    await h.tap(b.secretary, b.secretary.id, "维持原记录")
+    await h.say(b.zhang, h.private(b.zhang), f"/object {second} 路灯没修好")
+    await h.tap(b.secretary, b.secretary.id, "维持原记录")
+
+    # The only administrator cannot be reached when the appeals come: no card reaches anyone.
+    h.world.block(t.admin.id)
+    await h.say(b.lisi, h.private(b.lisi), "/appeal 1 不服")
+    await h.say(b.zhang, h.private(b.zhang), "/appeal 2 路灯修好了")
+    h.world.unblock(t.admin.id)
+    assert not [m for m in h.world.messages(t.admin.id) if "申诉 #" in (m.text or "")]
+
+    # An administrator added later finds both in /townqueue, a page at a time, with the decision buttons.
+    late = h.user(9005, "新管理员")
+    await h.services.towns.add_admin(t.town.id, None, late.id, "新管理员")
+    monkeypatch.setattr(town_review_service, "QUEUE_PAGE", 1)
+    calls = await h.say(late, h.private(late), "/townqueue")
+    assert "等待您决定的事项：申诉 2 件，年度审核 0 件" in said(calls, late.id)
+    first_card = card(h, late.id, "tv:au:1")
+    assert [d for _, d in h.world.buttons(first_card)] == ["tv:au:1", "tv:ac:1"]
+    assert "申诉 #2" not in said(calls, late.id) and "还有更多待决定事项" in said(calls, late.id)
+    calls = await h.tap(late, late.id, "下一批")
+    assert "申诉 #2" in said(calls, late.id) and "还有更多" not in said(calls, late.id)
+    assert card(h, late.id, "tv:au:2")
+
+    # Decided from the queue's card: every remembered copy shows the decision; the queue shrinks.
+    await h.press(late, first_card, "tv:au:1")
+    await h.say(late, h.private(late), "支部核实无误")
+    assert (await rows(h, "SELECT status FROM town_appeals WHERE id = 1"))[0]["status"] == "upheld"
+    shown = h.world.message_by_id(late.id, first_card.message_id)
+    assert "兰溪镇维持支部的处理" in (shown.text or "") and not h.world.buttons(shown)
+    calls = await h.say(t.admin, h.private(t.admin), "/townqueue")
+    assert "申诉 1 件" in said(calls, t.admin.id) and "申诉 #2" in said(calls, t.admin.id)
+
+    # The dashboard links the queue; someone who administers no town is refused.
+    await h.say(t.admin, h.private(t.admin), "/town")
+    calls = await h.tap(t.admin, t.admin.id, "待镇决定事项")
+    assert "申诉 #2" in said(calls, t.admin.id)
+    calls = await h.say(b.secretary, h.private(b.secretary), "/townqueue")
+    assert "只有该支部所属镇（党总支）的管理员可以这样做" in said(calls, b.secretary.id)
+    message, _ = h.find_button(t.admin.id, "待镇决定事项")
+    calls = await h.press(b.secretary, message, "tv:q:a:0")
+    assert "只有该支部所属镇" in alerts(calls)

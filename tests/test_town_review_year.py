@@ -218,3 +218,63 @@ async def test_migration_0020_keeps_every_review_and_its_id(h, clock, only_year_
         await conn.execute("UPDATE year_reviews SET status = 'withdrawn' WHERE id = ?", (before[0]["id"],))
     await confirm_2026(h, b)
     assert [r["id"] for r in await rows(h, "SELECT id FROM year_reviews ORDER BY id")] == [before[0]["id"], before[0]["id"] + 1]
+
+
+async def test_a_review_nobody_received_is_found_in_the_queue_or_withdrawn_by_the_secretary(h, clock, only_year_end):
+    b = await xishui_year(h, clock)
+    t = await in_town(h, b)
+    await tick(h, clock, utc(2027, 1, 1, 1, 1))
+    clock.set(utc(2027, 1, 2, 2, 0))
+
+    # Nobody at the town can be reached: the secretary is told where it waits and how to take it back.
+    h.world.block(t.admin.id)
+    calls, _, _ = await confirm_2026(h, b)
+    h.world.unblock(t.admin.id)
+    assert "/townqueue" in said(calls, b.secretary.id) and "/townwithdraw" in said(calls, b.secretary.id)
+    first = (await rows(h, "SELECT * FROM year_reviews"))[0]
+    assert not [m for m in texts(h, t.admin.id) if "报兰溪镇审核（第 1 次报送" in m]
+
+    # The administrator finds it in /townqueue, with its buttons.
+    calls = await h.say(t.admin, h.private(t.admin), "/townqueue")
+    assert "申诉 0 件，年度审核 1 件" in said(calls, t.admin.id)
+    queue_card, data = buttons_of(h, t.admin.id, "tv:r")
+    assert data == [f"tv:ra:{first['id']}", f"tv:rb:{first['id']}"]
+
+    # The secretary withdraws it (the button under the submission): once; the town's copy shows it.
+    message, data = buttons_of(h, b.secretary.id, "tv:rw:")
+    assert data == [f"tv:rw:{first['id']}"]
+    for person in (b.lisi, t.admin):  # not theirs to withdraw
+        calls = await h.press(person, message, data[0])
+        assert alerts(calls)
+    calls = await h.press(b.secretary, message, data[0])
+    assert "2026年度评定结果已从兰溪镇的审核中撤回" in said(calls, b.secretary.id)
+    withdrawn = (await rows(h, "SELECT * FROM year_reviews"))[0]
+    assert withdrawn["status"] == "withdrawn" and withdrawn["decided_by"] == b.secretary.id
+    shown = h.world.message_by_id(t.admin.id, queue_card.message_id)
+    assert "支部书记撤回了本次报审" in (shown.text or "") and not h.world.buttons(shown)
+    calls = await h.press(b.secretary, message, data[0])  # again: nothing changes, and it says so
+    assert "2026年度评定结果已由支部书记撤回" in alerts(calls)
+    calls = await h.say(b.secretary, h.private(b.secretary), "/townwithdraw 2026")
+    assert "2026年度评定结果已由支部书记撤回" in said(calls, b.secretary.id)
+    calls = await h.press(t.admin, queue_card, f"tv:ra:{first['id']}")
+    assert "2026年度评定结果已由支部书记撤回" in alerts(calls) and await count(h, "grade_rounds") == 0
+    assert "目前没有等待您决定" in said(await h.say(t.admin, h.private(t.admin), "/townqueue"), t.admin.id)
+
+    # Confirmed again (the withdrawn attempt blocks nothing); /townwithdraw takes it back too.
+    await confirm_2026(h, b)
+    second = (await rows(h, "SELECT * FROM year_reviews WHERE attempt = 2"))[0]
+    assert second["status"] == "pending"
+    calls = await h.say(b.secretary, h.private(b.secretary), "/townwithdraw")
+    assert "已从兰溪镇的审核中撤回" in said(calls, b.secretary.id)
+    assert (await rows(h, "SELECT status FROM year_reviews WHERE id = ?", second["id"]))[0]["status"] == "withdrawn"
+    calls = await h.say(b.secretary, h.private(b.secretary), "/townwithdraw")
+    assert "本支部没有正在等待镇审核的年度报审" in said(calls, b.secretary.id)
+
+    # The third attempt is approved from the queue: the publicity starts.
+    await confirm_2026(h, b)
+    third = (await rows(h, "SELECT * FROM year_reviews WHERE attempt = 3"))[0]
+    await h.say(t.admin, h.private(t.admin), "/townqueue")
+    queue_card, _ = buttons_of(h, t.admin.id, f"tv:ra:{third['id']}")
+    await h.press(t.admin, queue_card, f"tv:ra:{third['id']}")
+    assert (await rows(h, "SELECT status FROM year_reviews WHERE id = ?", third["id"]))[0]["status"] == "approved"
+    assert (await rows(h, "SELECT status FROM grade_rounds"))[0]["status"] == "publicity"

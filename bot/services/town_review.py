@@ -67,6 +67,7 @@ APPLIERS = (Role.SECRETARY, Role.DEPUTY)  # who writes a correction the town ord
 BRANCH_TOLD = (Role.SECRETARY, Role.DEPUTY)  # who hears the town's decisions
 UPHOLD, CORRECT = "upheld", "correction_ordered"
 MAX_ENTRY_CHOICES = 20  # a dispute's entries offered as buttons
+QUEUE_PAGE = 5  # items per /townqueue page: each is its own message (a review's result may need several)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,17 @@ class Approval:
     view: ReviewView
     round_id: int | None  # the publicity it started; None when the figures had changed (stale)
     notice_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Queue:
+    """One page of what waits for a town administrator's decision."""
+
+    appeals: list[AppealView]
+    reviews: list[ReviewView]
+    more: tuple[str, int] | None  # the next page's cursor: ("a" | "r", after this id)
+    appeals_waiting: int  # in all, over the administrator's towns
+    reviews_waiting: int
 
 
 @dataclass(frozen=True)
@@ -305,14 +317,34 @@ class TownReviewService:
             assert corrected is not None
             return await self._appeal_view(conn, corrected)
 
-    async def open_appeals(self, actor: Actor) -> list[AppealView]:
-        """The appeals waiting in the actor's towns (decisions) and corrections not yet written."""
+    # --- what waits for the town (/townqueue) -----------------------------------------------------------
+
+    async def queue(self, actor: Actor, kind: str = "a", after: int = 0, limit: int | None = None) -> Queue:
+        """One page of what waits for the actor's decision in their towns: open appeals, then pending
+        reviews, each by id. The cursor (``kind`` a|r, ``after`` an id) makes the next page start where
+        this one stopped, whatever was decided meanwhile. Cards sent once at submission may have been
+        lost, or gone to nobody (no administrator reachable then, or one added later): this finds them."""
+        limit = limit or QUEUE_PAGE
         async with self.db.read() as conn:
-            found = []
-            for town in await towns_repo.towns_of_admin(conn, actor.user_id):
-                for appeal in await repo.appeals_of_town(conn, town.id, ("open", CORRECT)):
-                    found.append(await self._appeal_view(conn, appeal))
-        return found
+            if not await towns_repo.towns_of_admin(conn, actor.user_id):
+                raise NotAuthorized("town_review.not_admin")
+            appeals: list[TownAppeal] = []
+            reviews: list[YearReview] = []
+            more: tuple[str, int] | None = None
+            if kind == "a":
+                appeals = await repo.waiting_appeals(conn, actor.user_id, after, limit + 1)
+                if len(appeals) > limit:
+                    appeals, more = appeals[:limit], ("a", appeals[limit - 1].id)
+            if more is None:  # the appeals are done: reviews fill the rest of the page
+                start, room = (after if kind == "r" else 0), limit - len(appeals)
+                reviews = await repo.waiting_reviews(conn, actor.user_id, start, room + 1)
+                if len(reviews) > room:
+                    reviews = reviews[:room]
+                    more = ("r", reviews[-1].id if reviews else start)
+            waiting = await repo.waiting_counts(conn, actor.user_id)
+            return Queue(appeals=[await self._appeal_view(conn, a) for a in appeals],
+                         reviews=[await self._review_view(conn, r) for r in reviews],
+                         more=more, appeals_waiting=waiting[0], reviews_waiting=waiting[1])
 
     # --- the year-end review --------------------------------------------------------------------------
 
@@ -408,13 +440,32 @@ class TownReviewService:
             assert returned is not None
             return await self._review_view(conn, returned)
 
-    async def waiting_reviews(self, actor: Actor) -> list[ReviewView]:
-        async with self.db.read() as conn:
-            found = []
-            for town in await towns_repo.towns_of_admin(conn, actor.user_id):
-                for review in await repo.reviews_of_town(conn, town.id, ("pending",)):
-                    found.append(await self._review_view(conn, review))
-        return found
+    async def withdraw(self, actor: Actor, *, review_id: int | None = None, branch: Branch | None = None,
+                       year: int | None = None) -> ReviewView:
+        """The branch's secretary takes back an attempt still waiting for the town (by its id, or the
+        branch's waiting one of ``year`` / of any year), so the year is never stuck on a town that cannot
+        decide. Once: a second withdrawal changes nothing and says so."""
+        async with self.db.transaction() as conn:
+            if review_id is not None:
+                review = await repo.review(conn, review_id)
+                if review is None:
+                    raise NotFound("town_review.review.not_found", number=review_id)
+            else:
+                assert branch is not None
+                review = await repo.pending_review_of_branch(conn, branch.id, year)
+                if review is None:
+                    latest = await repo.latest_review(conn, branch.id, year) if year is not None else None
+                    if latest is not None and latest.status == "withdrawn":
+                        raise AlreadyDone("town_review.review.already_withdrawn", year=year)
+                    raise InvalidInput("town_review.review.nothing_waiting")
+            await require_role(conn, review.branch_id, actor.user_id, GRADERS)
+            if review.status != "pending":
+                raise AlreadyDone(f"town_review.review.already_{review.status}", year=review.year)
+            if not await repo.decide_review(conn, review.id, status="withdrawn", by=actor.user_id, at=self._now()):
+                raise AlreadyDone("town_review.review.already_decided", year=review.year)
+            withdrawn = await repo.review(conn, review.id)
+            assert withdrawn is not None
+            return await self._review_view(conn, withdrawn)
 
     # --- filing (备案) ----------------------------------------------------------------------------------
 
