@@ -6,11 +6,13 @@ A→B→A, /points and /history across the chain."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+from openpyxl import load_workbook
 
 from bot.domain.grading import TRANSFERRED_IN, TRANSFERRED_OUT, MemberYear, grade
 from bot.domain.records import MemberState, NewLedgerRow, Source
@@ -201,6 +203,14 @@ async def test_receiving_branch_grades_the_whole_year_the_old_one_lists_him_tran
     assert "组织关系已转出" in said(calls, b1.secretary.id) and "名单共 4 人" in said(calls, b1.secretary.id)
     calls = await h.say(b2.secretary, h.private(b2.secretary), "/grade 2026")
     assert "含在原支部期间的积分和月份" in said(calls, b2.secretary.id)
+
+    # the forms: the old branch's summary lists him without a figure, saying why; his months there stay on
+    # its record sheets
+    export = await h.services.exports.build(await h.services.branches.by_id(b1.branch.id), 2026)
+    summary = load_workbook(io.BytesIO(next(data for name, data in export.documents if "评分汇总表" in name))).active
+    [row] = [[c.value for c in r] for r in summary.iter_rows() if r[0].value == "张三"]
+    assert any("组织关系已转出" in str(v) for v in row) and not any(isinstance(v, (int, float)) for v in row)
+    assert export.members == 4
 
 
 async def test_longer_stay_grades_in_the_old_branch(h: TestHarness, clock, monkeypatch) -> None:

@@ -50,6 +50,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.clock import Clock
+from bot.domain.grading import TRANSFERRED_OUT
 from bot.domain.records import Branch, LedgerRow, Member, MemberState, MemberStatus, Role
 from bot.domain.rulebook import ItemKind, Period, Rulebook, YearMethod
 from bot.domain.scoring import (
@@ -268,6 +269,12 @@ def _in_year(member: Member, year: int) -> bool:
 
 def _exempt(member: Member, line: Any | None) -> bool:
     return member.state is MemberState.EXEMPT or "exempt" in (getattr(line, "flags", None) or ())
+
+
+def _moved_out(line: Any | None) -> bool:
+    """Listed as transferred out (组织关系转接): their months here stay on the record sheet, but the
+    summary gives no figure (another branch grades the year)."""
+    return TRANSFERRED_OUT in (getattr(line, "flags", None) or ())
 
 
 # --- the workbooks -------------------------------------------------------------------------------
@@ -551,6 +558,8 @@ def summary_workbook(branch: Branch, rulebook: Rulebook, lang: str, year: int, t
         row += 1
         _label(sheet.cell(row, 1), member.name)
         reason = text(lang, "export.summary.exempt") + (f"（{member.state_reason}）" if member.state_reason else "")
+        if _moved_out(line):  # another branch grades the year: no figure here, the reason instead
+            reason = _flag(lang, TRANSFERRED_OUT)
         _label(sheet.cell(row, last), reason, align=LEFT)
     _box(sheet, 3, row, 1, last)
     table_end = row
@@ -665,15 +674,16 @@ class ExportService:
         exempt: list[tuple[Member, Any | None]] = []
         for member in members:
             line = by_member.get(member.id)
-            if _exempt(member, line):
+            if _exempt(member, line) or _moved_out(line):
                 exempt.append((member, line))
-                continue
+                if not _moved_out(line):
+                    continue
             if not counted_months(year, today, member.joined_on, member.left_on):
                 continue
             sheets.append(member_sheet(rulebook, lang, member, entries[member.id], year, today, posts[member.id],
                                        post_names.get(member.id, ()), line))
         order = {line.member_id: index for index, line in enumerate(getattr(result, "lines", None) or [])}
-        ranked = sorted(sheets, key=lambda s: (order.get(s.member.id, len(order)), s.member.id))
+        ranked = sorted((s for s in sheets if not _moved_out(s.line)), key=lambda s: (order.get(s.member.id, len(order)), s.member.id))
         names = {m.id: m.name for m in everyone}
         title = _file_part(branch.title)
         record, summary, raw = await asyncio.gather(
