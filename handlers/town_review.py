@@ -40,7 +40,7 @@ from bot.i18n import Safe, Translator, language_of
 from bot.services import Services
 from bot.services.branches import rulebook_of
 from bot.services.grading import FinalView
-from bot.services.town_review import CORRECT, UPHOLD, AppealView, ReviewView
+from bot.services.town_review import CORRECT, REVERSED_MEANWHILE, UPHOLD, AppealView, ReviewView
 from handlers.common import (
     Context,
     actor,
@@ -331,7 +331,13 @@ async def apply_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     svc = services(context)
-    view = await svc.town_review.apply_correction(int(query.data.split(":")[2]), actor(query.from_user))
+    number = int(query.data.split(":")[2])
+    try:
+        view = await svc.town_review.apply_correction(number, actor(query.from_user))
+    except InvalidInput as error:
+        if error.key == REVERSED_MEANWHILE:  # the secretary is refused (below); the town hears why, once
+            await _tell_town_blocked(context, number, error)
+        raise
     tr = translator(update, view.branch)
     assert view.correction is not None
     await answer(query, tr("town_review.applied", number=view.appeal.id, row=view.correction.id))
@@ -341,6 +347,20 @@ async def apply_button(update: Update, context: Context) -> None:
     for user_id in await svc.town_review.admins(view.town.id):
         await send_private(context, user_id, town_tr("town_review.told_town_corrected", branch=view.branch.title,
                                                      number=view.appeal.id, row=view.correction.id))
+
+
+async def _tell_town_blocked(context: Context, number: int, error: InvalidInput) -> None:
+    """The ordered correction cannot be recorded: its entry was reversed by something else meanwhile.
+    Each administrator is told once per appeal (a repeated press tells nobody again)."""
+    svc = services(context)
+    view = await svc.town_review.appeal_view(number)
+    town_tr = _town_tr(view)
+    text = town_tr("town_review.told_town_blocked", branch=view.branch.title, number=number,
+                   entry=error.params.get("entry"), row=error.params.get("row"))
+    for user_id in await svc.town_review.admins(view.town.id):
+        if await svc.towns.claim_send(view.town.id, "correction_blocked", str(number), user_id):
+            sent = await send_private(context, user_id, text)
+            await svc.towns.finish_send(view.town.id, "correction_blocked", str(number), user_id, reached=sent is not None)
 
 
 # --- the year-end review ------------------------------------------------------------------------------------

@@ -313,3 +313,39 @@ async def test_appeals_nobody_could_decide_wait_in_the_town_queue(h, clock, only
     message, _ = h.find_button(t.admin.id, "待镇决定事项")
     calls = await h.press(b.secretary, message, "tv:q:a:0")
     assert "只有该支部所属镇" in alerts(calls)
+
+
+async def test_a_correction_whose_entry_was_reversed_by_something_else_is_refused_and_the_town_told(h, clock, only_notices):
+    from storage import ledger as ledger_repo
+
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0), preset="sanmenxia")
+    t = await in_town(h, b)
+    swept = await objection_upheld_by_branch(h, clock, b)
+    await h.say(b.lisi, h.private(b.lisi), "/appeal 1 村民都看见他只扫了自家门口")
+    await h.press(t.admin, card(h, t.admin.id, "tv:ac:1"), "tv:ac:1")
+    await h.say(t.admin, h.private(t.admin), "经走访核实")
+    assert (await rows(h, "SELECT status FROM town_appeals"))[0]["status"] == "correction_ordered"
+
+    # Before the branch writes it, the entry is reversed by something that is not this appeal's correction.
+    async with h.db.transaction() as conn:
+        entry = await ledger_repo.by_id(conn, swept)
+        assert entry is not None
+        other = await ledger_repo.reverse(conn, entry, reference="objection:9", actor_id=b.member_ids["secretary"],
+                                          reason="另行撤销")
+        assert other is not None
+    ledger_rows = await count(h, "ledger")
+
+    # The secretary is refused with the reason; that row is not recorded as the appeal's correction.
+    apply_card = card(h, b.secretary.id, "tv:ap:")
+    calls = await h.press(b.secretary, apply_card, "tv:ap:1")
+    assert f"已被记录 #{other.id} 撤销（不是按本申诉写入的），本申诉的更正无法记入" in alerts(calls)
+    stored = (await rows(h, "SELECT * FROM town_appeals"))[0]
+    assert stored["status"] == "correction_ordered" and stored["correction_id"] is None and stored["applied_by"] is None
+    assert await count(h, "ledger") == ledger_rows
+    told = f"兰溪镇红星村党支部 无法写入申诉 #1 责成的更正：记录 #{swept} 已被记录 #{other.id} 撤销"
+    assert told in private_texts(h, t.admin)
+
+    # Pressed again: refused again; the town is not told twice.
+    calls = await h.press(b.secretary, apply_card, "tv:ap:1")
+    assert "本申诉的更正无法记入" in alerts(calls)
+    assert private_texts(h, t.admin).count(told) == 1

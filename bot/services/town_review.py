@@ -67,6 +67,7 @@ APPLIERS = (Role.SECRETARY, Role.DEPUTY)  # who writes a correction the town ord
 BRANCH_TOLD = (Role.SECRETARY, Role.DEPUTY)  # who hears the town's decisions
 UPHOLD, CORRECT = "upheld", "correction_ordered"
 MAX_ENTRY_CHOICES = 20  # a dispute's entries offered as buttons
+REVERSED_MEANWHILE = "town_review.appeal.reversed_meanwhile"  # the refusal the town hears about too
 QUEUE_PAGE = 5  # items per /townqueue page: each is its own message (a review's result may need several)
 
 
@@ -199,6 +200,13 @@ class TownReviewService:
                           objection=objection, member=member, appellant=appellant, entry=entry, target=target,
                           correction=correction)
 
+    async def appeal_view(self, appeal_id: int) -> AppealView:
+        async with self.db.read() as conn:
+            appeal = await repo.appeal(conn, appeal_id)
+            if appeal is None:
+                raise NotFound("town_review.appeal.not_found", number=appeal_id)
+            return await self._appeal_view(conn, appeal)
+
     async def appeal_of_objection(self, objection_id: int) -> AppealView | None:
         """The town's appeal of an objection, if the objection was appealed in a branch of a town."""
         async with self.db.read() as conn:
@@ -308,8 +316,10 @@ class TownReviewService:
                     source=Source.CORRECTION, reference=reference, actor_id=applier.id, reason=note))
             else:
                 written = await ledger_repo.reverse(conn, target, reference=reference, actor_id=applier.id, reason=note)
-                if written is None:  # reversed meanwhile (an objection, a correction): that row stands
-                    written = await ledger_repo.reversal_of(conn, target.id)
+                if written is None:  # reversed meanwhile by something else (an objection, a correction):
+                    other = await ledger_repo.reversal_of(conn, target.id)  # not this appeal's row to record
+                    raise InvalidInput(REVERSED_MEANWHILE, number=appeal.id, entry=target.id,
+                                       row=other.id if other is not None else "-")
             if written is None or not await repo.mark_corrected(conn, appeal.id, correction_id=written.id,
                                                                   by=applier.id, at=self._now()):
                 raise AlreadyDone("town_review.appeal.already_corrected", number=appeal.id)
