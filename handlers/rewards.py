@@ -8,11 +8,16 @@ Callback data (none trusted — the service re-checks the presser's role in the 
   rw:s:B:e|c|s:0|1     manager: set enabled / carry over / show balance to merchants to off|on (the target
                        state, so a double tap sets it twice instead of undoing itself)
   rw:x:B:MINUTES       manager: how long merchant codes stay valid
-  rw:v:B               back to the catalog                       rw:m:B          member: a merchant code
-  rc:l:B  rc:e:ITEM  rc:t:ITEM:0|1   the catalog list, an item's panel, deactivate|activate
+  rw:v:B[:P]           the catalog (page P)                      rw:m:B          member: a merchant code
+  rc:l:B[:P]  rc:e:ITEM[:P]  rc:t:ITEM:0|1[:P]   the catalog list (page P), an item's panel, deactivate|activate
+                       (P: the list page to go back to)
   rc:a:B  rc:m:ITEM              add / modify an item (guided flow: rc:k keep, rc:u unlimited, rc:np no picture,
                                  rc:ok save, rc:x cancel)
-  rm:a:B  rm:d:MERCHANT          register a merchant (guided flow; rm:x cancel) / remove one
+  rm:a:B  rm:d:MERCHANT:B[:P]    register a merchant (guided flow; rm:x cancel) / remove one
+  rm:p:B:P                       the merchants list, page P
+
+Lists are paged (PAGE_SIZE, MERCHANT_PAGE_SIZE) so that a text stays within 4096 characters and a keyboard
+far below Telegram's 100 buttons; free-form texts (the passbook, a code with its merchants) are chunked.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from bot.domain.rewards import (
     parse_stock,
     show_code,
 )
+from bot.domain.town import page_of
 from bot.errors import DomainError, InvalidInput
 from bot.i18n import Safe, Translator, format_points, language_of
 from bot.services.branches import rulebook_of
@@ -47,6 +53,7 @@ from handlers.common import (
     Context,
     actor,
     answer,
+    chunks,
     conversation_exits,
     current_branch,
     domain_errors,
@@ -65,6 +72,8 @@ log = logging.getLogger(__name__)
 MENU: dict[str, tuple[str, ...]] = {"private": ("rewards", "passbook", "verify", "catalog", "merchants"), "group": (), "admin": ()}
 
 WAITING_SHOWN = 20
+PAGE_SIZE = 10  # catalog items per page: lines of at most ~100 characters, 10 + 4 buttons
+MERCHANT_PAGE_SIZE = 8  # merchants per page: a line may reach ~300 characters (a 200-character discount)
 SETTING_CODES = {"e": "enabled", "c": "carry_over", "s": "show_balance"}
 
 
@@ -87,7 +96,22 @@ def _scope(tr: Translator, settings: RewardSettings, book: Passbook | None) -> s
     return tr("rewards.scope_year", year=book.year)
 
 
-def catalog_view(tr: Translator, view: Catalog) -> tuple[str, InlineKeyboardMarkup]:
+def _pager(tr: Translator, lines: list[str], rows: list[list[InlineKeyboardButton]], page: int, pages: int,
+           prefix: str) -> None:
+    """The page number under a list's lines and ◀ ▶ buttons (``prefix`` + the page) when there is more than one."""
+    if pages <= 1:
+        return
+    lines.append(tr("rewards.page", page=page + 1, pages=pages))
+    nav = []
+    if page > 0:
+        nav.append(InlineKeyboardButton(tr("rewards.previous_page"), callback_data=f"{prefix}{page - 1}"))
+    if page < pages - 1:
+        nav.append(InlineKeyboardButton(tr("rewards.next_page"), callback_data=f"{prefix}{page + 1}"))
+    rows.append(nav)
+
+
+def catalog_view(tr: Translator, view: Catalog, page: int = 0) -> tuple[str, InlineKeyboardMarkup]:
+    """One page of the catalog as a member sees it (active items only: the service hands no others)."""
     b = view.branch.id
     lines = [tr("rewards.header", branch=view.branch.title)]
     rows: list[list[InlineKeyboardButton]] = []
@@ -100,10 +124,12 @@ def catalog_view(tr: Translator, view: Catalog) -> tuple[str, InlineKeyboardMark
                 lines.append(tr("rewards.shortfall", shortfall=view.book.shortfall))
         if not view.items:
             lines.append(tr("rewards.empty"))
-        for number, item in enumerate(view.items, 1):
+        shown, page, pages = page_of(view.items, page, PAGE_SIZE)
+        for number, item in enumerate(shown, page * PAGE_SIZE + 1):
             lines.append(tr("rewards.item_line", number=number, name=item.name, cost=item.cost, stock=_stock(tr, item)))
             rows.append([InlineKeyboardButton(tr("rewards.redeem_button", name=item.name[:30], cost=format_points(item.cost)),
                                               callback_data=f"rw:r:{item.id}")])
+        _pager(tr, lines, rows, page, pages, f"rw:v:{b}:")
         lines.append(tr("rewards.note"))
         if view.keeper:
             rows.append([InlineKeyboardButton(tr("rewards.waiting_button", count=view.waiting), callback_data=f"rw:w:{b}")])
@@ -225,10 +251,10 @@ async def _branch_of(update: Update, context: Context, index: int = 2) -> tuple[
 async def catalog_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None
-    _, branch, tr = await _branch_of(update, context)
+    parts, branch, tr = await _branch_of(update, context)
     view = await services(context).rewards.catalog(branch, actor(query.from_user))
     await answer(query)
-    text, markup = catalog_view(tr, view)
+    text, markup = catalog_view(tr, view, int(parts[3]) if len(parts) > 3 else 0)
     await edit_or_send(query, text, reply_markup=markup)
 
 
@@ -430,9 +456,10 @@ async def code_button(update: Update, context: Context) -> None:
     code = await services(context).rewards.new_code(branch, actor(query.from_user))
     await answer(query)
     partners = "\n".join(tr("rewards.merchant_line", name=m.name, discount=m.discount) for m in code.merchants)
-    await context.bot.send_message(query.message.chat.id, tr(
-        "rewards.code", code=show_code(code.code), until=_local(tr, branch, code.expires_at), minutes=code.minutes,
-        merchants=Safe(partners)))
+    text = tr("rewards.code", code=show_code(code.code), until=_local(tr, branch, code.expires_at), minutes=code.minutes,
+              merchants=Safe(partners))
+    for piece in chunks(text):  # many partners with long discounts: the code comes first, the list goes on
+        await context.bot.send_message(query.message.chat.id, piece)
 
 
 @domain_errors
@@ -477,28 +504,36 @@ def _stock_text(tr: Translator, stock: int | None) -> str:
     return tr("rewards.stock_unlimited") if stock is None else str(stock)
 
 
-def list_view(tr: Translator, branch: Branch, items: list[RewardItem]) -> tuple[str, InlineKeyboardMarkup]:
+def list_view(tr: Translator, branch: Branch, items: list[RewardItem], page: int = 0) -> tuple[str, InlineKeyboardMarkup]:
+    """One page of the secretary's catalog (inactive items too, marked)."""
     lines = [tr("catalog.header", branch=branch.title)]
     if not items:
         lines.append(tr("catalog.empty"))
     rows = []
-    for number, item in enumerate(items, 1):
+    shown, page, pages = page_of(items, page, PAGE_SIZE)
+    for number, item in enumerate(shown, page * PAGE_SIZE + 1):
         lines.append(tr("catalog.line", number=number, name=item.name, cost=item.cost, stock=_stock_text(tr, item.stock),
                         marks=Safe((tr("catalog.inactive_mark") if not item.active else "")
                                    + (tr("catalog.photo_mark") if item.photo_file_id else ""))))
-        rows.append([InlineKeyboardButton(tr("catalog.edit_button", name=item.name[:30]), callback_data=f"rc:e:{item.id}")])
+        rows.append([InlineKeyboardButton(tr("catalog.edit_button", name=item.name[:30]), callback_data=f"rc:e:{item.id}:{page}")])
+    _pager(tr, lines, rows, page, pages, f"rc:l:{branch.id}:")
     rows.append([InlineKeyboardButton(tr("catalog.add_button"), callback_data=f"rc:a:{branch.id}")])
     return "\n".join(lines), InlineKeyboardMarkup(rows)
 
 
-def panel_view(tr: Translator, branch: Branch, item: RewardItem) -> tuple[str, InlineKeyboardMarkup]:
+def page_with(items: list[RewardItem], item_id: int) -> int:
+    """The list page that shows this item."""
+    return next((index // PAGE_SIZE for index, item in enumerate(items) if item.id == item_id), 0)
+
+
+def panel_view(tr: Translator, branch: Branch, item: RewardItem, page: int = 0) -> tuple[str, InlineKeyboardMarkup]:
     text = tr("catalog.panel", name=item.name, cost=item.cost, stock=_stock_text(tr, item.stock),
               photo=tr("common.yes") if item.photo_file_id else tr("common.no"),
               status=tr("catalog.status_active" if item.active else "catalog.status_inactive"))
     toggle = tr("catalog.deactivate_button" if item.active else "catalog.activate_button")
     rows = [[InlineKeyboardButton(tr("catalog.modify_button"), callback_data=f"rc:m:{item.id}"),
-             InlineKeyboardButton(toggle, callback_data=f"rc:t:{item.id}:{int(not item.active)}")],
-            [InlineKeyboardButton(tr("common.back"), callback_data=f"rc:l:{branch.id}")]]
+             InlineKeyboardButton(toggle, callback_data=f"rc:t:{item.id}:{int(not item.active)}:{page}")],
+            [InlineKeyboardButton(tr("common.back"), callback_data=f"rc:l:{branch.id}:{page}")]]
     return text, InlineKeyboardMarkup(rows)
 
 
@@ -518,10 +553,10 @@ async def catalog_command(update: Update, context: Context) -> None:
 async def list_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None
-    _, branch, tr = await _branch_of(update, context)
+    parts, branch, tr = await _branch_of(update, context)
     items = await services(context).rewards.all_items(branch, actor(query.from_user))
     await answer(query)
-    text, markup = list_view(tr, branch, items)
+    text, markup = list_view(tr, branch, items, int(parts[3]) if len(parts) > 3 else 0)
     await edit_or_send(query, text, reply_markup=markup)
 
 
@@ -529,16 +564,17 @@ async def list_button(update: Update, context: Context) -> None:
 async def panel_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
-    branch, item = await services(context).rewards.managed_item(actor(query.from_user), int(query.data.split(":")[2]))
+    parts = query.data.split(":")
+    branch, item = await services(context).rewards.managed_item(actor(query.from_user), int(parts[2]))
     tr = translator(update, branch)
     await answer(query)
-    text, markup = panel_view(tr, branch, item)
+    text, markup = panel_view(tr, branch, item, int(parts[3]) if len(parts) > 3 else 0)
     await edit_or_send(query, text, reply_markup=markup)
 
 
 @domain_errors
 async def active_button(update: Update, context: Context) -> None:
-    """rc:t:ITEM:0|1 sets the state the button showed; a button from before (rc:t:ITEM) only shows the panel."""
+    """rc:t:ITEM:0|1[:P] sets the state the button showed; a button from before (rc:t:ITEM) only shows the panel."""
     query = update.callback_query
     assert query is not None and query.data is not None
     svc = services(context)
@@ -552,7 +588,7 @@ async def active_button(update: Update, context: Context) -> None:
         branch, item = await svc.rewards.set_item_active(who, int(parts[2]), parts[3] == "1")
         tr = translator(update, branch)
         await answer(query, tr("catalog.status_active" if item.active else "catalog.status_inactive"))
-    text, markup = panel_view(tr, branch, item)
+    text, markup = panel_view(tr, branch, item, int(parts[4]) if len(parts) > 4 else 0)
     await edit_or_send(query, text, reply_markup=markup)
 
 
@@ -740,7 +776,7 @@ async def save_button(update: Update, context: Context) -> int:
     await answer(query, tr("catalog.saved", name=item.name))
     await edit_or_send(query, tr("catalog.saved", name=item.name))
     items = await svc.rewards.all_items(branch, actor(query.from_user))
-    text, markup = list_view(tr, branch, items)
+    text, markup = list_view(tr, branch, items, page_with(items, item.id))
     await context.bot.send_message(query.message.chat.id, text, reply_markup=markup)  # type: ignore[union-attr]
     return ConversationHandler.END
 
@@ -756,14 +792,17 @@ MERCHANT_DRAFT = "reward_merchant"
 CANCEL_MERCHANT = "rm:x"
 
 
-def merchants_view(tr: Translator, branch: Branch, merchants) -> tuple[str, InlineKeyboardMarkup]:
+def merchants_view(tr: Translator, branch: Branch, merchants, page: int = 0) -> tuple[str, InlineKeyboardMarkup]:
     lines = [tr("merchants.header", branch=branch.title)]
     if not merchants:
         lines.append(tr("merchants.empty"))
     rows = []
-    for number, merchant in enumerate(merchants, 1):
+    shown, page, pages = page_of(merchants, page, MERCHANT_PAGE_SIZE)
+    for number, merchant in enumerate(shown, page * MERCHANT_PAGE_SIZE + 1):
         lines.append(tr("merchants.line", number=number, name=merchant.name, discount=merchant.discount, user_id=merchant.user_id))
-        rows.append([InlineKeyboardButton(tr("merchants.remove_button", name=merchant.name[:30]), callback_data=f"rm:d:{merchant.id}:{branch.id}")])
+        rows.append([InlineKeyboardButton(tr("merchants.remove_button", name=merchant.name[:30]),
+                                          callback_data=f"rm:d:{merchant.id}:{branch.id}:{page}")])
+    _pager(tr, lines, rows, page, pages, f"rm:p:{branch.id}:")
     rows.append([InlineKeyboardButton(tr("merchants.add_button"), callback_data=f"rm:a:{branch.id}")])
     return "\n".join(lines), InlineKeyboardMarkup(rows)
 
@@ -789,7 +828,19 @@ async def remove_merchant_button(update: Update, context: Context) -> None:
     who = actor(query.from_user)
     removed = await svc.rewards.remove_merchant(branch, who, int(parts[2]))
     await answer(query, tr("merchants.removed", name=removed.name) if removed else tr("merchants.already_removed"))
-    text, markup = merchants_view(tr, branch, await svc.rewards.merchants(branch, who))
+    page = int(parts[4]) if len(parts) > 4 else 0  # the same page (or the last one, when it emptied)
+    text, markup = merchants_view(tr, branch, await svc.rewards.merchants(branch, who), page)
+    await edit_or_send(query, text, reply_markup=markup)
+
+
+@domain_errors
+async def merchants_page_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None
+    parts, branch, tr = await _branch_of(update, context)
+    merchants = await services(context).rewards.merchants(branch, actor(query.from_user))
+    await answer(query)
+    text, markup = merchants_view(tr, branch, merchants, int(parts[3]))
     await edit_or_send(query, text, reply_markup=markup)
 
 
@@ -864,7 +915,8 @@ async def discount_text(update: Update, context: Context) -> int:
     await reply(update, tr("merchants.added", name=merchant.name))
     mtr = Translator(branch.language)
     await send_private(context, merchant.user_id, mtr("merchants.told", branch=branch.title, name=merchant.name))
-    text, markup = merchants_view(tr, branch, await svc.rewards.merchants(branch, actor(update.effective_user)))  # type: ignore[arg-type]
+    merchants = await svc.rewards.merchants(branch, actor(update.effective_user))  # type: ignore[arg-type]
+    text, markup = merchants_view(tr, branch, merchants, (len(merchants) - 1) // MERCHANT_PAGE_SIZE)  # the new one's page
     await reply(update, text, reply_markup=markup)
     return ConversationHandler.END
 
@@ -918,12 +970,14 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(toggle_button, pattern=rf"^rw:s:{b}:[ecs]:[01]$"))
     app.add_handler(CallbackQueryHandler(old_toggle_button, pattern=rf"^rw:s:{b}:[ecs]$"))
     app.add_handler(CallbackQueryHandler(code_minutes_button, pattern=rf"^rw:x:{b}:\d{{1,6}}$"))
-    app.add_handler(CallbackQueryHandler(catalog_button, pattern=rf"^rw:v:{b}$"))
+    page = r"\d{1,6}"
+    app.add_handler(CallbackQueryHandler(catalog_button, pattern=rf"^rw:v:{b}(:{page})?$"))
     app.add_handler(CallbackQueryHandler(code_button, pattern=rf"^rw:m:{b}$"))
-    app.add_handler(CallbackQueryHandler(list_button, pattern=rf"^rc:l:{b}$"))
-    app.add_handler(CallbackQueryHandler(panel_button, pattern=rf"^rc:e:{b}$"))
-    app.add_handler(CallbackQueryHandler(active_button, pattern=rf"^rc:t:{b}(:[01])?$"))
-    app.add_handler(CallbackQueryHandler(remove_merchant_button, pattern=rf"^rm:d:{b}:{b}$"))
+    app.add_handler(CallbackQueryHandler(list_button, pattern=rf"^rc:l:{b}(:{page})?$"))
+    app.add_handler(CallbackQueryHandler(panel_button, pattern=rf"^rc:e:{b}(:{page})?$"))
+    app.add_handler(CallbackQueryHandler(active_button, pattern=rf"^rc:t:{b}(:[01](:{page})?)?$"))
+    app.add_handler(CallbackQueryHandler(remove_merchant_button, pattern=rf"^rm:d:{b}:{b}(:{page})?$"))
+    app.add_handler(CallbackQueryHandler(merchants_page_button, pattern=rf"^rm:p:{b}:{page}$"))
     # A press on a flow's button after the flow ended (double tap, old message).
     app.add_handler(CallbackQueryHandler(unexpected_item, pattern=r"^rc:(k|u|np|ok|x)$"))
     app.add_handler(CallbackQueryHandler(unexpected_merchant, pattern=r"^rm:x$"))

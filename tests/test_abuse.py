@@ -116,6 +116,7 @@ MANAGER_TEMPLATES = [
     "rw:h:{i}", "rw:k:{i}", "rw:w:{b}", "rw:g:{b}", "rw:s:{b}:e", "rw:s:{b}:c", "rw:s:{b}:s",
     "rw:s:{b}:e:1", "rw:s:{b}:c:1", "rw:s:{b}:s:0", "rw:s:{b}:e:{v}", "rw:x:{b}:30", "rw:x:{b}:{v}",
     "rc:l:{b}", "rc:e:{i}", "rc:t:{i}", "rc:t:{i}:0", "rc:t:{i}:1", "rc:a:{b}", "rc:m:{i}", "rm:a:{b}", "rm:d:{i}:{b}",
+    "rc:l:{b}:{n}", "rc:e:{i}:{n}", "rc:t:{i}:0:{n}", "rm:d:{i}:{b}:{n}", "rm:p:{b}:{n}",
     "{p}:zz:{i}",  # an unknown action under a known prefix
 ]
 MEMBER_TEMPLATES = [
@@ -127,7 +128,7 @@ MEMBER_TEMPLATES = [
     "po:e:{b}:{s}", "po:t:{b}:{s}:{n}", "po:s:{b}:{s}", "po:x:{b}",
     "nt:ob:{i}", "nt:ds:{i}", "nt:cf:{i}", "nt:pg:{n}", "nt:x",
     "de:h:{i}:{n}", "de:p:{i}:{j}", "de:n:{i}:{j}", "de:r:{i}:{j}:{v}", "de:cy:{i}",
-    "rw:r:{i}", "rw:c:{i}:{v}", "rw:n", "rw:m:{b}", "rw:v:{b}", "rc:k", "rc:u", "rc:np", "rc:ok", "rc:x", "rm:x",
+    "rw:r:{i}", "rw:c:{i}:{v}", "rw:n", "rw:m:{b}", "rw:v:{b}", "rw:v:{b}:{n}", "rc:k", "rc:u", "rc:np", "rc:ok", "rc:x", "rm:x",
 ]
 PREFIXES = ["setup", "join", "dl", "dc", "br", "mt", "du", "mg", "as", "po", "nt", "de", "gr", "ch", "tw", "tv", "rw", "rc", "rm"]
 IDS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "0", "999999999999", "-1", "NaN", "1e308"]

@@ -31,6 +31,7 @@ from bot.errors import InvalidInput
 from bot.presets import preset
 from bot.services import Actor
 from storage import ledger as ledger_repo
+from handlers.common import plain
 from tests.conftest import TestHarness, count, popups, rows, said, setup_branch
 
 D = Decimal
@@ -503,6 +504,76 @@ async def test_stale_cost_inactive_and_crafted_presses(h: TestHarness, jb):
     for command in ("/rewards", "/passbook", "/catalog", "/merchants"):
         calls = await h.say(stranger, h.private(stranger), command)
         assert said(calls) == "您还没有加入任何支部：请在支部群里发送 /join。", command  # that refusal, nothing else
+
+
+def keyboard(h: TestHarness, chat_id: int) -> list[tuple[str, str]]:
+    return h.world.buttons(h.world.last_message(chat_id))
+
+
+async def test_seventy_items_are_paged_for_members_and_the_secretary(h: TestHarness, jb):
+    """70 items with long names: every page within 4096 characters and far below Telegram's 100 buttons
+    (the harness also fails the test on any refused call, internal error or unanswered callback)."""
+    b = jb
+    secretary = Actor(user_id=b.secretary.id, name="王书记")
+    for n in range(2, 71):
+        item = await h.services.rewards.save_item(b.branch, secretary, item_id=None, name=f"物品{n:02d}" + "很长的名字" * 11,
+                                                  cost=D(1), stock=None, photo_file_id=None)
+        if n % 10 == 5:  # 7 of them switched off: members never see them
+            await h.services.rewards.set_item_active(secretary, item.id, False)
+    await put(h, b, "zhang", "brave_deed", "5")
+    zhang, sec = h.private(b.zhang), h.private(b.secretary)
+    calls = await h.say(b.zhang, zhang, "/rewards")
+    text = said(calls, zhang.id)
+    assert "1. 毛巾" in text and "10. 物品11" in text and "物品12" not in text and "第 1/7 页" in text
+    assert len(keyboard(h, zhang.id)) <= 14 and ("下一页 »", f"rw:v:{b.branch.id}:1") in keyboard(h, zhang.id)
+    seen = text
+    for page in range(2, 8):
+        calls = await h.tap(b.zhang, zhang.id, "下一页")
+        seen += said(calls, zhang.id)
+        assert f"第 {page}/7 页" in said(calls, zhang.id)
+    assert "下一页" not in str(keyboard(h, zhang.id)) and "63. 物品70" in seen
+    assert all(f"物品{n:02d}" not in seen for n in range(5, 71, 10))  # the inactive ones
+    assert all(f"物品{n:02d}" in seen for n in range(2, 71) if n % 10 != 5)
+    await h.tap(b.zhang, zhang.id, "上一页")
+    await h.tap(b.zhang, zhang.id, "兑换：物品6")  # redeeming from a later page works as from the first
+    calls = await h.tap(b.zhang, zhang.id, "确认兑换")
+    assert "已预留兑换" in said(calls, zhang.id)
+
+    calls = await h.say(b.secretary, sec, "/catalog")  # the secretary's list: inactive ones too, marked
+    assert "第 1/7 页" in said(calls, sec.id) and len(keyboard(h, sec.id)) <= 14
+    await h.tap(b.secretary, sec.id, "下一页")
+    calls = await h.tap(b.secretary, sec.id, "物品15")
+    assert "已停用" in said(calls, sec.id)
+    await h.tap(b.secretary, sec.id, "启用")
+    calls = await h.tap(b.secretary, sec.id, "返回")  # back to the page it came from
+    assert "第 2/7 页" in said(calls, sec.id) and "15. 物品15" in said(calls, sec.id)
+    assert (await rows(h, "SELECT active FROM reward_items WHERE name LIKE '物品15%'"))[0]["active"] == 1
+
+
+async def test_twenty_five_merchants_with_long_discounts(h: TestHarness, jb):
+    b = jb
+    secretary = Actor(user_id=b.secretary.id, name="王书记")
+    for n in range(1, 26):
+        await h.services.rewards.add_merchant(b.branch, secretary, user_id=8000 + n, name=f"商户{n:02d}" + "店" * 50,
+                                              discount=f"优惠{n:02d}" + "凭码享受九五折优惠，节假日除外，" * 12)
+    sec, zhang = h.private(b.secretary), h.private(b.zhang)
+    calls = await h.say(b.secretary, sec, "/merchants")
+    assert "第 1/4 页" in said(calls, sec.id) and "8. 商户08" in said(calls, sec.id) and "商户09" not in said(calls, sec.id)
+    await h.tap(b.secretary, sec.id, "下一页")
+    calls = await h.tap(b.secretary, sec.id, "移除 商户10")
+    text = said(calls, sec.id)  # the same page, of 24 now
+    assert "第 2/3 页" in text and "商户10" not in text.split("\n", 1)[1] and "9. 商户09" in text and "16. 商户17" in text
+    assert (await rows(h, "SELECT active FROM merchants WHERE user_id = 8010"))[0]["active"] == 0
+    calls = await h.tap(b.secretary, sec.id, "下一页")
+    assert "第 3/3 页" in said(calls, sec.id) and "24. 商户25" in said(calls, sec.id)
+    assert "下一页" not in str(keyboard(h, sec.id))
+
+    # a member's code lists every partner: the code first, the list chunked over several messages
+    await h.say(b.zhang, zhang, "/passbook")
+    calls = await h.tap(b.zhang, zhang.id, "合作商户优惠码")
+    sent = [plain(str(c.params["text"])) for c in calls if c.method == "sendMessage" and c.chat_id == zhang.id]
+    assert len(sent) >= 2 and re.search(r"[A-Z0-9]{4}-[A-Z0-9]{4}", sent[0])
+    assert all(f"优惠{n:02d}" in "".join(sent) for n in range(1, 26) if n != 10)
 
 
 async def test_merchants_codes_and_verification(h: TestHarness, jb, clock):
