@@ -1,7 +1,10 @@
 """`python -m bot bench`: what a flow costs per update against its floor, and the year-end work at scale.
 
-Offline, in one process: the real Application, handlers, services and SQLite database (bot.harness)
-against the offline Telegram (bot.offline), on a branch of 60 members with a year of history.
+Offline, in one process: the real Application, handlers, services and database (bot.harness) against
+the offline Telegram (bot.offline), on a branch of 60 members with a year of history. The database is a
+SQLite file (the default), or PostgreSQL: ``--database-url postgresql://…`` (each part in its own schema
+of that database, dropped afterwards) or ``--backend postgres`` (a throwaway cluster with PostgreSQL's
+default durability, bench.pgcluster).
 
 For each flow (a declaration step, an approval, /points, a member's /history) every measured update
 is followed by the same kind of update fed to its *floor* (bench.floor): a bare PTB Application whose
@@ -11,7 +14,8 @@ of the mean times per update is the cost that is ours, not PTB's.
 Then /grade (GradingService.compute, every branch in turn) and the monthly notice (the notice
 producer's run for one branch: record, render, send to the group, ask every member) on a town
 (56 branches x 60 members x 12 months) and a county (10x: about a million ledger rows), seeded in bulk
-by bench.seed, and the process's peak memory (resource.getrusage maxrss).
+by bench.seed, and the process's peak memory (resource.getrusage maxrss; on PostgreSQL the server's
+own memory is another process's and not counted).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from bot.clock import FixedClock
 from bot.harness import Harness
 from schedules.engine import Due, Late
 from schedules.notices import NoticeProducer
-from storage.db import Database
+from storage.backends import is_postgres, open_database
 
 NOW = datetime(2026, 12, 20, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai: a year of history behind it
 YEAR = 2026
@@ -104,7 +108,7 @@ class Bench:
         await self.h.app.process_update(self.world.press(user, message, data))
 
 
-async def build_branch(h: Harness, path: Path) -> dict:
+async def build_branch(h: Harness, places, where) -> dict:
     """A 浠水 branch made through the bot (/setup, /join, /role), then 56 more members and a year of
     ledger history for all 60 in bulk (bench.seed)."""
     world = h.world
@@ -123,13 +127,15 @@ async def build_branch(h: Harness, path: Path) -> dict:
     for person in (secretary, recorder, *others):
         await h.say(person, h.private(person), "/start")
     branch = await h.services.branches.by_chat(group.id)
-    conn = seed.connect(str(path))
+    seeder = await places.seeder(where)
     try:
-        added = seed.add_members(conn, [branch.id], MEMBERS - 4, user_base=5000)[branch.id]
-        everyone = [m for m, in conn.execute("SELECT id FROM members WHERE branch_id = ? AND status = 'approved'", (branch.id,))]
-        rows = seed.add_history(conn, {branch.id: [(m, 0) for m in everyone]}, range(1, 13))
+        added = (await seeder.add_members([branch.id], MEMBERS - 4, user_base=5000))[branch.id]
+        everyone = await seeder.approved_members(branch.id)
+        rows = await seeder.add_history({branch.id: [(m, 0) for m in everyone]}, range(1, 13))
+        if places.backend == "postgresql":  # what autovacuum does to a deployment's tables; SQLite's app never analyzes
+            await seeder.analyze()
     finally:
-        conn.close()
+        await seeder.close()
     members = [h.user(user_id, f"党员{user_id}", username=f"m{user_id}") for _, user_id in added]
     for person in members:
         h.private(person)
@@ -137,11 +143,18 @@ async def build_branch(h: Harness, path: Path) -> dict:
             "ledger_rows": rows}
 
 
-async def flows(workdir: Path, iterations: int, out: Callable[[str], None]) -> list[Series]:
+async def flows(places, iterations: int, out: Callable[[str], None]) -> list[Series]:
     clock = FixedClock(NOW)
-    path = workdir / "branch.sqlite3"
-    async with Harness(path, clock) as h, Floor(h.world) as floor:
-        b = await build_branch(h, path)
+    where = await places.new("branch")
+    try:
+        return await _flows(places, where, clock, iterations, out)
+    finally:
+        await places.drop(where)
+
+
+async def _flows(places, where, clock: FixedClock, iterations: int, out: Callable[[str], None]) -> list[Series]:
+    async with Harness(where, clock) as h, Floor(h.world) as floor:
+        b = await build_branch(h, places, where)
         out(f"branch: {MEMBERS} members, {b['ledger_rows']} ledger rows seeded for {YEAR}-01..12 (浠水 rulebook)")
         bench = Bench(h, floor)
         world = h.world
@@ -211,24 +224,30 @@ class Scale:
         return sum(self.grade)
 
 
-async def scale(workdir: Path, name: str, branches: int, notice_sample: int, out: Callable[[str], None]) -> Scale:
-    path = workdir / f"{name}.sqlite3"
-    db = Database(path)
-    await db.open()  # the app's migrations make the schema
+async def scale(places, name: str, branches: int, notice_sample: int, out: Callable[[str], None]) -> Scale:
+    where = await places.new(name)
+    try:
+        return await _scale(places, where, name, branches, notice_sample, out)
+    finally:
+        await places.drop(where)
+
+
+async def _scale(places, where, name: str, branches: int, notice_sample: int, out: Callable[[str], None]) -> Scale:
+    db = await open_database(where)  # the app's migrations make the schema
     await db.close()
     start = time.perf_counter()
-    conn = seed.connect(str(path))
+    seeder = await places.seeder(where)
     try:
-        made = seed.add_branches(conn, branches)
-        members = seed.add_members(conn, [b for b, _ in made], MEMBERS, user_base=10_000_000)
-        rows = seed.add_history(conn, members, range(1, 13))
-        conn.execute("ANALYZE")
+        made = await seeder.add_branches(branches)
+        members = await seeder.add_members([b for b, _ in made], MEMBERS, user_base=10_000_000)
+        rows = await seeder.add_history(members, range(1, 13))
+        await seeder.analyze()
     finally:
-        conn.close()
+        await seeder.close()
     seeded = time.perf_counter() - start
     out(f"{name}: {branches} branches x {MEMBERS} members x 12 months = {rows} ledger rows, seeded in {seeded:.1f} s")
     clock = FixedClock(NOW)
-    async with Harness(path, clock) as h:
+    async with Harness(where, clock) as h:
         async with h.db.read() as c:
             async with c.execute("SELECT id FROM branches ORDER BY id") as cursor:
                 ids = [int(r[0]) for r in await cursor.fetchall()]
@@ -299,20 +318,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=tuple(SIZES), default="town", help="the year-end part: small (3 branches), town, county (also runs town)")
     parser.add_argument("--quick", action="store_true", help="fewer iterations (a quick look, noisier figures)")
     parser.add_argument("--iterations", type=int, default=None, help=argparse.SUPPRESS)  # the smoke test's tiny size
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite",
+                        help="sqlite (a file, the default) or postgres (a throwaway cluster: initdb + pg_ctl, as 'nobody' when root)")
+    parser.add_argument("--database-url", default=None, metavar="postgresql://USER@HOST:PORT/DB",
+                        help="run on this PostgreSQL database instead (each part in its own schema bench_<pid>_<part>,"
+                             " dropped afterwards; the role needs CREATE on the database)")
     args = parser.parse_args(argv)
+    if args.database_url is not None and not is_postgres(args.database_url):
+        parser.error("--database-url takes a postgresql:// URL (SQLite is the default: no URL needed)")
     iterations = args.iterations or (60 if args.quick else 300)
     out = print
     out(f"python {sys.version.split()[0]}, {_cpu()}, {_load()}")
+    server = None
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        workdir = Path(tmp)
-        series = asyncio.run(flows(workdir, iterations, out))
-        report_flows(series, out)
-        names = ["small"] if args.size == "small" else (["town"] if args.size == "town" else ["town", "county"])
-        for name in names:
-            notice_sample = 3 if name == "small" else (5 if args.quick else 20)
-            result = asyncio.run(scale(workdir, name, SIZES[name], notice_sample, out))
-            report_scale(result, out)
-            (workdir / f"{name}.sqlite3").unlink(missing_ok=True)
+        if args.database_url:
+            places = seed.PostgresPlaces(args.database_url)
+        elif args.backend == "postgres":
+            from bench.pgcluster import postgres_server
+
+            server = postgres_server(durable=True)
+            places = seed.PostgresPlaces(server.admin_url)
+        else:
+            places = seed.SqlitePlaces(Path(tmp))
+        try:
+            out(f"database: {asyncio.run(places.describe())}")
+            series = asyncio.run(flows(places, iterations, out))
+            report_flows(series, out)
+            names = ["small"] if args.size == "small" else (["town"] if args.size == "town" else ["town", "county"])
+            for name in names:
+                notice_sample = 3 if name == "small" else (5 if args.quick else 20)
+                result = asyncio.run(scale(places, name, SIZES[name], notice_sample, out))
+                report_scale(result, out)
+        finally:
+            if server is not None:
+                server.stop()
         memory = maxrss_mb()
         out("")
         out(f"at the end: {_load()}")

@@ -188,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     bench_parser = sub.add_parser("bench", help="the benchmark, offline: flows against their floor, /grade and notices at scale")
     bench_parser.add_argument("--size", choices=("small", "town", "county"), default="town")
     bench_parser.add_argument("--quick", action="store_true")
+    bench_parser.add_argument("--backend", choices=("sqlite", "postgres"), default=None,
+                              help="postgres: a throwaway PostgreSQL cluster (initdb + pg_ctl); default sqlite")
+    bench_parser.add_argument("--database-url", default=None, help="a postgresql:// database to run on (own schemas, dropped after)")
     migrate_parser = sub.add_parser("migrate-db", help="copy a SQLite deployment into an empty PostgreSQL database, verified")
     migrate_parser.add_argument("--from", dest="source", required=True, help="sqlite:///PATH (the bot stopped)")
     migrate_parser.add_argument("--to", dest="target", required=True, help="postgresql://USER@HOST:PORT/DB (empty)")
@@ -202,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from bench.run import main as bench_main
 
-        return bench_main(["--size", args.size] + (["--quick"] if args.quick else []))
+        return bench_main(["--size", args.size] + (["--quick"] if args.quick else [])
+                          + (["--backend", args.backend] if args.backend else [])
+                          + (["--database-url", args.database_url] if args.database_url else []))
     if args.command == "demo":
         from bot.demo import main as demo_main
 

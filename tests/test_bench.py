@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+
+import pytest
 
 from bench.run import main
 from bot.cli import main as cli_main
@@ -11,6 +14,35 @@ from bot.cli import main as cli_main
 def test_bench_prints_every_figure(capsys):
     assert main(["--size", "small", "--iterations", "3"]) == 0
     out = capsys.readouterr().out
+    assert re.search(r"^database: SQLite 3\.\d+", out, re.M)
+    assert_every_figure(out)
+
+
+def test_bench_on_postgres_prints_every_figure(capsys, postgres):
+    """The same benchmark on a fresh PostgreSQL database: each part in its own schema, dropped afterwards."""
+    url = postgres.new_database()
+    try:
+        assert main(["--size", "small", "--iterations", "3", "--database-url", url]) == 0
+        out = capsys.readouterr().out
+        assert re.search(r"^database: PostgreSQL 1\d\.\d+ at postgresql://", out, re.M)
+        assert_every_figure(out)
+        schemas = asyncio.run(_bench_schemas(url))
+        assert schemas == [], f"the bench left its schemas behind: {schemas}"
+    finally:
+        postgres.drop_database(url)
+
+
+async def _bench_schemas(url: str) -> list[str]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return [r[0] for r in await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench%'")]
+    finally:
+        await conn.close()
+
+
+def assert_every_figure(out: str) -> None:
     assert re.search(r"^python 3\.\d+", out, re.M)
     for flow in ("declaration step (place text)", "approval (recorder's Approve)", "/points", "/history"):
         line = next(l for l in out.splitlines() if l.startswith(flow) and "|" in l)
@@ -31,4 +63,13 @@ def test_bench_is_a_subcommand(monkeypatch):
     seen = []
     monkeypatch.setattr("bench.run.main", lambda argv: seen.append(argv) or 0)
     assert cli_main(["bench", "--size", "county", "--quick"]) == 0
-    assert seen == [["--size", "county", "--quick"]]
+    assert cli_main(["bench", "--size", "small", "--database-url", "postgresql://u@h/db"]) == 0
+    assert cli_main(["bench", "--backend", "postgres"]) == 0
+    assert seen == [["--size", "county", "--quick"], ["--size", "small", "--database-url", "postgresql://u@h/db"],
+                    ["--size", "town", "--backend", "postgres"]]
+
+
+def test_bench_refuses_a_url_that_is_not_postgres(capsys):
+    with pytest.raises(SystemExit):
+        main(["--size", "small", "--database-url", "sqlite:///x.sqlite3"])
+    assert "--database-url takes a postgresql:// URL" in capsys.readouterr().err
