@@ -117,7 +117,7 @@ def dashboard_page(tr: Translator, dashboard: Dashboard, branches: dict[int, Bra
     if nav:
         rows.append(nav)
     # what waits for the town's decision, and the town's filing (handlers/town_review.py)
-    rows.append([queue_button(tr)] + filing_row(tr, town.id, dashboard.now))
+    rows.append([queue_button(tr)] + filing_row(tr, town, dashboard.now))
     return text, InlineKeyboardMarkup(rows)
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.error import BadRequest, Forbidden
@@ -35,6 +36,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Conv
 
 from bot.domain.notice import ObjectionKind, ObjectionStatus
 from bot.domain.records import LedgerRow
+from bot.domain.town import Town
 from bot.errors import DomainError, InvalidInput
 from bot.i18n import Safe, Translator, language_of
 from bot.services import Services
@@ -163,10 +165,12 @@ def filing_button(tr: Translator, town_id: int, year: int) -> InlineKeyboardButt
     return InlineKeyboardButton(tr("town_review.filing_button", year=year), callback_data=f"tv:f:{town_id}:{year}")
 
 
-def filing_row(tr: Translator, town_id: int, now: datetime) -> list[InlineKeyboardButton]:
-    """The /town dashboard's row for the filing: the year a town files now (last year until June)."""
-    year = now.year - 1 if now.month <= 6 else now.year
-    return [filing_button(tr, town_id, year)]
+def filing_row(tr: Translator, town: Town, now: datetime) -> list[InlineKeyboardButton]:
+    """The /town dashboard's row for the filing: the year a town files now (last year until June, in
+    the town's timezone)."""
+    today = now.astimezone(ZoneInfo(town.timezone))
+    year = today.year - 1 if today.month <= 6 else today.year
+    return [filing_button(tr, town.id, year)]
 
 
 def cancel_keyboard(tr: Translator) -> InlineKeyboardMarkup:
@@ -571,11 +575,6 @@ async def tell_filed(app: Application, view: FinalView) -> str | None:
     return town.name
 
 
-def _default_year(svc: Services) -> int:
-    today = svc.clock.today("Asia/Shanghai")
-    return today.year - 1 if today.month <= 6 else today.year
-
-
 async def _send_filing(update: Update, context: Context, town_id: int, year: int) -> None:
     svc = services(context)
     chat, user = update.effective_chat, update.effective_user
@@ -597,8 +596,8 @@ async def townfile_command(update: Update, context: Context) -> None:
     args = list(context.args or [])
     if len(args) > 1 or (args and not _YEAR.match(args[0])):
         raise InvalidInput("town_review.townfile_usage")
-    year = int(args[0]) if args else _default_year(svc)
     for town in await svc.town_review.towns_of(actor(update.effective_user)):
+        year = int(args[0]) if args else svc.town_review.filing_year(town)  # in the town's timezone
         await _send_filing(update, context, town.id, year)
 
 
@@ -607,8 +606,9 @@ async def filing_press(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     _, _, town_id, year = query.data.split(":")
+    await services(context).town_review.check_filing(int(town_id), actor(query.from_user), int(year))
+    await answer(query)  # now: building and uploading the workbook may take longer than a press may wait
     await _send_filing(update, context, int(town_id), int(year))
-    await answer(query)
 
 
 def register(app: Application) -> None:

@@ -112,6 +112,7 @@ async def test_appeal_reaches_the_town_which_orders_a_correction_the_branch_writ
     assert "已按申诉 #1 的决定写入更正" in "\n".join(str(c.params.get("text")) for c in calls if c.method == "answerCallbackQuery")
     reversal = (await rows(h, "SELECT * FROM ledger WHERE reverses_id = ?", swept))[0]
     assert reversal["reference"] == "appeal:1" and reversal["source"] == "correction"
+    assert reversal["reason"] == "申诉 #1：经走访核实，只打扫了自家门口"  # the branch's language, from the catalog
     assert Decimal(reversal["value"]) == Decimal(-10) and reversal["actor_id"] == b.member_ids["secretary"]
     corrected = (await rows(h, "SELECT * FROM town_appeals"))[0]
     assert corrected["status"] == "corrected" and corrected["correction_id"] == reversal["id"]

@@ -278,3 +278,34 @@ async def test_a_review_nobody_received_is_found_in_the_queue_or_withdrawn_by_th
     await h.press(t.admin, queue_card, f"tv:ra:{third['id']}")
     assert (await rows(h, "SELECT status FROM year_reviews WHERE id = ?", third["id"]))[0]["status"] == "approved"
     assert (await rows(h, "SELECT status FROM grade_rounds"))[0]["status"] == "publicity"
+
+
+async def test_the_filing_follows_the_towns_timezone_and_answers_the_press_first(h, clock):
+    admin = h.user(9007, "港湾镇管理员")
+    await h.say(admin, h.private(admin), "/start")
+    town = await h.services.towns.create("港湾镇", admin_id=admin.id, created_by=1, timezone="America/New_York")
+    b = await setup_branch(h)
+    async with h.db.transaction() as conn:
+        assert await towns_repo.join(conn, b.branch.id, town.id)
+
+    # 1 July 02:00 UTC: July in Shanghai, still 30 June in New York, so the town files 2025 still.
+    clock.set(utc(2026, 7, 1, 2, 0))
+    calls = await h.say(admin, h.private(admin), "/townfile")
+    documents = [c for c in calls if c.method == "sendDocument"]
+    assert len(documents) == 1 and "2025年度全镇备案表" in str(documents[0].params.get("caption"))
+    assert documents[0].files["document"][0] == "2025-港湾镇-备案.xlsx"  # the name from the catalog
+    calls = await h.say(admin, h.private(admin), "/town")
+    message, data = buttons_of(h, admin.id, "tv:f:")
+    assert data[0].endswith(":2025")
+
+    # The press is answered before the workbook is built and sent.
+    calls = await h.press(admin, message, data[0])
+    methods = [c.method for c in calls]
+    assert methods.index("answerCallbackQuery") < methods.index("sendDocument")
+
+    # New Year's Day 03:00 UTC: 2027 in Shanghai, still 2026 in New York — no filing of 2027 yet.
+    clock.set(utc(2027, 1, 1, 3, 0))
+    calls = await h.say(admin, h.private(admin), "/townfile 2027")
+    assert "不能评定 2027 年度" in said(calls, admin.id) and not [c for c in calls if c.method == "sendDocument"]
+    calls = await h.say(admin, h.private(admin), "/townfile 2026")
+    assert [c.method for c in calls].count("sendDocument") == 1

@@ -26,6 +26,7 @@ import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 
@@ -308,7 +309,10 @@ class TownReviewService:
             target = await ledger_repo.by_id(conn, appeal.target_ledger_id)
             assert target is not None
             reference = f"appeal:{appeal.id}"
-            note = f"appeal #{appeal.id}: {appeal.decision_reason or ''}"[:REASON_MAX]
+            branch = await branch_repo.by_id(conn, appeal.branch_id)
+            assert branch is not None
+            note = text(branch.language, "town_review.correction_note", number=appeal.id,
+                        reason=appeal.decision_reason or "")[:REASON_MAX]
             if appeal.correction_kind == "reinstate":
                 written = await ledger_repo.append(conn, NewLedgerRow(
                     branch_id=target.branch_id, member_id=target.member_id, item_code=target.item_code,
@@ -479,14 +483,28 @@ class TownReviewService:
 
     # --- filing (备案) ----------------------------------------------------------------------------------
 
-    async def filing(self, town_id: int, actor: Actor, year: int) -> tuple[str, list[FilingRow]]:
-        """Every branch of the town with the year's filed snapshot (or where its year stands)."""
-        today = self.clock.today("Asia/Shanghai")
-        if year < 2000 or year > today.year:
+    async def _filing_town(self, conn: Connection, town_id: int, actor: Actor, year: int) -> Town:
+        """The town, if the actor administers it and ``year`` has begun in the town's timezone."""
+        await _require_admin(conn, town_id, actor.user_id)
+        town = await _town(conn, town_id)
+        if year < 2000 or year > self.clock.today(town.timezone).year:
             raise InvalidInput("grade.bad_year", year=year)
+        return town
+
+    async def check_filing(self, town_id: int, actor: Actor, year: int) -> Town:
+        """Whether the actor may have the town's filing of ``year`` (before it is built)."""
         async with self.db.read() as conn:
-            await _require_admin(conn, town_id, actor.user_id)
-            name = (await _town(conn, town_id)).name
+            return await self._filing_town(conn, town_id, actor, year)
+
+    def filing_year(self, town: Town) -> int:
+        """The year a town files now, in its timezone: last year until June, then this one."""
+        today = self.clock.today(town.timezone)
+        return today.year - 1 if today.month <= 6 else today.year
+
+    async def filing(self, town_id: int, actor: Actor, year: int) -> tuple[Town, list[FilingRow]]:
+        """Every branch of the town with the year's filed snapshot (or where its year stands)."""
+        async with self.db.read() as conn:
+            town = await self._filing_town(conn, town_id, actor, year)
             filed = await repo.filings(conn, town_id, year)
             rows = []
             for branch in await towns_repo.branches(conn, town_id):
@@ -495,7 +513,7 @@ class TownReviewService:
                 result = await grading_repo.results(conn, filing.round_id, "final") if filing is not None else None
                 rows.append(FilingRow(branch=branch, status=await self._status(conn, branch_id, year, filing),
                                       filing=filing, result=result))
-        return name, rows
+        return town, rows
 
     @staticmethod
     async def _status(conn: Connection, branch_id: int, year: int, filing: Filing | None) -> str:
@@ -515,10 +533,10 @@ class TownReviewService:
 
     async def filing_workbook(self, town_id: int, actor: Actor, year: int, lang: str) -> tuple[str, bytes, int, int]:
         """The town's filing of the year as xlsx: (file name, bytes, branches filed, branches in all)."""
-        name, rows = await self.filing(town_id, actor, year)
-        data = filing_workbook(name, year, rows, lang, self.clock.today("Asia/Shanghai"))
+        town, rows = await self.filing(town_id, actor, year)
+        data = filing_workbook(town.name, year, rows, lang, self.clock.today(town.timezone), town.timezone)
         filed = sum(1 for r in rows if r.status == "filed")
-        return f"{year}-{_file_part(name)}-备案.xlsx" if lang == "zh" else f"{year}-{_file_part(name)}-filing.xlsx", data, filed, len(rows)
+        return text(lang, "town_review.xlsx.file_name", year=year, town=_file_part(town.name)), data, filed, len(rows)
 
 
 # --- the workbook ---------------------------------------------------------------------------------------
@@ -536,9 +554,9 @@ def _band_columns(rows: list[FilingRow], lang: str) -> list[tuple[str, str]]:
     return [(code, label) for label, code in seen.items()]
 
 
-def filing_workbook(town: str, year: int, rows: list[FilingRow], lang: str, today: date) -> bytes:
+def filing_workbook(town: str, year: int, rows: list[FilingRow], lang: str, today: date, timezone: str = "UTC") -> bytes:
     """A summary sheet (each branch: status, filed date, graded, distribution) and a sheet per filed
-    branch with its final grades (the snapshot, as locked)."""
+    branch with its final grades (the snapshot, as locked). Dates are the town's (``timezone``)."""
     book = Workbook()
     summary = book.active
     used: set[str] = set()
@@ -560,7 +578,7 @@ def filing_workbook(town: str, year: int, rows: list[FilingRow], lang: str, toda
         _label(summary.cell(row_no, 1), row.branch.title, align=LEFT)
         _label(summary.cell(row_no, 2), text(lang, f"town_review.status.{row.status}"))
         if row.filing is not None:
-            local = row.filing.filed_at.astimezone(UTC).date().isoformat()
+            local = row.filing.filed_at.astimezone(ZoneInfo(timezone)).date().isoformat()
             _label(summary.cell(row_no, 3), local)
         if row.result is not None:
             _number(summary.cell(row_no, 4), Decimal(len(row.result.lines)), 0)
@@ -575,11 +593,11 @@ def filing_workbook(town: str, year: int, rows: list[FilingRow], lang: str, toda
     for row in rows:
         if row.result is None:
             continue
-        _branch_sheet(book, used, row, year, lang)
+        _branch_sheet(book, used, row, year, lang, timezone)
     return _save(book)
 
 
-def _branch_sheet(book: Workbook, used: set[str], row: FilingRow, year: int, lang: str) -> None:
+def _branch_sheet(book: Workbook, used: set[str], row: FilingRow, year: int, lang: str, timezone: str) -> None:
     assert row.result is not None and row.filing is not None
     sheet = book.create_sheet(_sheet_title(row.branch.title, used))
     headers = [text(lang, "town_review.xlsx.rank"), text(lang, "town_review.xlsx.name"),
@@ -590,7 +608,7 @@ def _branch_sheet(book: Workbook, used: set[str], row: FilingRow, year: int, lan
     _label(sheet.cell(1, 1), text(lang, "town_review.xlsx.branch_title", branch=row.branch.title, year=year), bold=True)
     sheet.merge_cells(start_row=2, start_column=1, end_row=2, end_column=last)
     _label(sheet.cell(2, 1), text(lang, "town_review.xlsx.branch_note",
-                                  filed=row.filing.filed_at.astimezone(UTC).date().isoformat(),
+                                  filed=row.filing.filed_at.astimezone(ZoneInfo(timezone)).date().isoformat(),
                                   status=text(lang, f"town_review.status.{row.status}")), align=LEFT)
     for column, header in enumerate(headers, start=1):
         _label(sheet.cell(3, column), header, bold=True)
