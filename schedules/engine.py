@@ -75,6 +75,13 @@ async def tick(app: Application, now: datetime | None = None) -> list[tuple[int,
     services: Services = app.bot_data["services"]
     now = now or services.clock.now()
     done: list[tuple[int, str, str, str]] = []
+    for producer in PRODUCERS:  # what a producer reads once for all branches of this tick (optional)
+        prepare = getattr(producer, "prepare", None)
+        if prepare is not None:
+            try:
+                await prepare(services, now)
+            except Exception:
+                log.exception("preparing the %s effects failed", producer.kind)
     # An unreachable branch (the bot was removed, a send got 403) still gets its bookkeeping (month
     # close, defaults); its sends fail and are recorded. Re-adding the bot marks it reachable again.
     for branch in await services.calendar.branches():

@@ -10,7 +10,9 @@
   each administrator's copy is claimed once more in ``town_sends`` (town, kind, key, user): a change of
   that branch, a restart or a retry never sends anyone a second copy. An administrator who cannot be
   reached is marked unreachable; a passing failure (a timeout) releases their claim and the effect is
-  tried again (retry=True).
+  tried again (retry=True). The towns and their digests' effects are read once per tick for all
+  branches (``prepare``); once a month's digest is done nothing is listed, so the rest of the month's
+  ticks neither query per branch nor try to claim it again.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from bot.i18n import Translator
 from bot.services import Services
 from handlers.common import send_private
 from handlers.notices import local_time, period_label
-from schedules.engine import Due, Late, register
+from schedules.engine import MAX_ATTEMPTS, Due, Late, register
 
 log = logging.getLogger(__name__)
 REMIND_HOUR = 9
@@ -71,29 +73,52 @@ class TownReminderProducer:
                 await services.roster.mark_unreachable(secretary)
 
 
+def _may_run(state: tuple[str, int] | None) -> bool:
+    """Never claimed, or failed with attempts left (the engine takes it again, retry=True)."""
+    return state is None or (state[0] == "failed" and state[1] < MAX_ATTEMPTS)
+
+
 def previous_month(today: date) -> tuple[int, int]:
     return add_months(today.year, today.month, -1)
 
 
 class TownDigestProducer:
+    """The digest's Due for each town's listing branch, worked out once per tick for every town (one
+    query for the towns and their listers, one for their effects), not per branch. Once the month's
+    effect is done (or skipped, or failed for good) nothing is listed, so a tick does not try to claim
+    it again — which was a write transaction per town on every tick of the month."""
+
     kind = "town_digest"
+
+    def __init__(self) -> None:
+        self._tick: tuple[object, datetime, dict[int, Due]] | None = None  # (services, now, lister → its Due)
+
+    async def prepare(self, services: Services, now: datetime) -> None:
+        """Once at the start of each tick (schedules.engine)."""
+        self._tick = None
+        self._tick = (services, now, await self._dues(services, now))
 
     async def due(self, services: Services, branch: Branch, now: datetime) -> list[Due]:
         if branch.town_id is None:
             return []
-        town = await services.towns.town_of_branch(branch.id)
-        if town is None:
-            return []
-        today = now.astimezone(ZoneInfo(town.timezone)).date()
-        moment = local_moment(today.replace(day=1), DIGEST_HOUR, town.timezone)
-        if now < moment:
-            return []
-        members = await services.towns.branches(town.id)
-        if not members or min(b.id for b in members) != branch.id:
-            return []  # one branch of the town lists the town's digest
-        year, month = previous_month(today)
-        return [Due(self.kind, f"{town.id}:{year:04d}-{month:02d}", moment, Late.CATCH_UP,
-                    data={"town_id": town.id, "year": year, "month": month}, retry=True)]
+        tick = self._tick
+        if tick is None or tick[0] is not services or tick[1] != now:  # called outside a prepared tick
+            tick = self._tick = (services, now, await self._dues(services, now))
+        found = tick[2].get(branch.id)
+        return [found] if found is not None else []
+
+    async def _dues(self, services: Services, now: datetime) -> dict[int, Due]:
+        wanted: dict[int, Due] = {}
+        for town, lister in await services.towns.digest_listers():
+            today = now.astimezone(ZoneInfo(town.timezone)).date()
+            moment = local_moment(today.replace(day=1), DIGEST_HOUR, town.timezone)
+            if now < moment:
+                continue
+            year, month = previous_month(today)
+            wanted[lister] = Due(self.kind, f"{town.id}:{year:04d}-{month:02d}", moment, Late.CATCH_UP,
+                                 data={"town_id": town.id, "year": year, "month": month}, retry=True)
+        states = await services.towns.effect_states(self.kind, [due.key for due in wanted.values()])
+        return {lister: due for lister, due in wanted.items() if _may_run(states.get((lister, due.key)))}
 
     async def run(self, app: Application, branch: Branch, due: Due, late: bool) -> None:
         services: Services = app.bot_data["services"]

@@ -323,6 +323,31 @@ async def month_figures(conn: Connection, town_id: int, first_day: str, last_day
     return figures
 
 
+async def digest_listers(conn: Connection) -> list[tuple[Town, int]]:
+    """Every town with branches, and the branch that lists its digest (the lowest id), in one query."""
+    async with conn.execute(
+        "SELECT t.*, (SELECT MIN(b.id) FROM branches b WHERE b.town_id = t.id) AS lister FROM towns t ORDER BY t.id"
+    ) as cursor:
+        found = []
+        for row in await cursor.fetchall():
+            data = row_dict(row)
+            lister = data.pop("lister")
+            if lister is not None:
+                found.append((Town(**data), int(lister)))
+        return found
+
+
+async def effect_states(conn: Connection, kind: str, keys: list[str]) -> dict[tuple[int, str], tuple[str, int]]:
+    """(branch id, key) → (outcome, attempts) of the scheduled effects of ``kind`` with these keys."""
+    if not keys:
+        return {}
+    marks = ", ".join("?" for _ in keys)
+    async with conn.execute(
+        f"SELECT branch_id, key, outcome, attempts FROM effects WHERE kind = ? AND key IN ({marks})", (kind, *keys)
+    ) as cursor:
+        return {(int(r[0]), str(r[1])): (str(r[2]), int(r[3])) for r in await cursor.fetchall()}
+
+
 async def claim_send(conn: Connection, town_id: int, kind: str, key: str, user_id: int) -> bool:
     """True for the first claimant of this town send to this person; everyone after gets False."""
     cursor = await conn.execute(

@@ -393,3 +393,65 @@ def test_operator_detaches_a_branch_from_the_command_line(tmp_path, monkeypatch,
     out, _ = capsys.readouterr()
     assert "left '兰溪镇'" in out and "not told (no usable BOT_TOKEN)" in out and "赵书记" in out
     assert main(["town", "detach", "兰溪镇", "--chat", "-1002000000001"]) == 2  # not in the town any more
+
+
+async def test_the_digest_reads_the_towns_once_per_tick_and_writes_nothing_once_sent(h: TestHarness, clock: FixedClock,
+                                                                                    monkeypatch) -> None:
+    from contextlib import asynccontextmanager
+
+    from schedules.town import TownDigestProducer
+    from storage import db as sqlite_db
+
+    t = await make_town(h)
+    admin = Actor(t.admin.id, "周镇长")
+    for number in range(6):
+        secretary = Actor(60000 + number, f"书记{number}")
+        branch = await h.services.branches.setup(chat_id=-1003000000000 - number, title=f"兰溪镇第{number + 1}村党支部",
+                                                 actor=secretary, preset_code="xishui", is_admin=True)
+        await h.services.towns.join(branch, secretary, (await h.services.towns.make_code(t.town.id, admin)).code)
+    monkeypatch.setattr(engine, "PRODUCERS", [p for p in engine.PRODUCERS if isinstance(p, TownDigestProducer)])
+
+    used = {"statements": 0, "transactions": 0}
+    transaction = h.db.transaction
+
+    @asynccontextmanager
+    async def counted_transaction():
+        used["transactions"] += 1
+        async with transaction() as conn:
+            yield conn
+
+    def counting(execute):
+        def run(self, sql, *args, **kwargs):
+            used["statements"] += 1
+            return execute(self, sql, *args, **kwargs)
+        return run
+
+    monkeypatch.setattr(h.db, "transaction", counted_transaction)
+    classes = [sqlite_db.Connection]
+    try:
+        from storage import postgres
+        classes.append(postgres.PgConnection)
+    except ImportError:  # a SQLite-only build
+        pass
+    for cls in classes:
+        monkeypatch.setattr(cls, "execute", counting(cls.execute))
+
+    async def tick_at(moment: datetime) -> list:
+        clock.set(moment)
+        used.update(statements=0, transactions=0)
+        return await engine.tick(h.app, moment)
+
+    # February's digest was never sent: the first tick catches up, listed by one branch of the six.
+    done = await tick_at(datetime(2026, 3, 31, 12, 0, tzinfo=UTC))
+    assert [d[1:] for d in done] == [("town_digest", f"{t.town.id}:2026-02", "done")]
+    # Every later tick of the month: no claim, no write, the same few reads whatever the branch count
+    # (the branches, the towns with their listers, their effects).
+    assert await tick_at(datetime(2026, 3, 31, 12, 1, tzinfo=UTC)) == []
+    assert used["transactions"] == 0 and used["statements"] <= 3, used
+    # March's digest on 1 April, once; then quiet again.
+    done = await tick_at(datetime(2026, 4, 1, 1, 10, tzinfo=UTC))
+    assert [d[1:] for d in done] == [("town_digest", f"{t.town.id}:2026-03", "done")]
+    for moment in (datetime(2026, 4, 1, 1, 11, tzinfo=UTC), datetime(2026, 4, 17, 8, 0, tzinfo=UTC)):
+        assert await tick_at(moment) == []
+        assert used["transactions"] == 0 and used["statements"] <= 3, used
+    assert await count(h, "effects", "kind = 'town_digest'") == 2

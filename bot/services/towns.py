@@ -401,6 +401,15 @@ class TownService:
             month = await town_repo.month_figures(conn, town.id, first.isoformat(), last.isoformat(), start, end)
         return figures, month
 
+    async def digest_listers(self) -> list[tuple[Town, int]]:
+        """Every town with branches and the branch whose schedule lists its digest (one query)."""
+        async with self.db.read() as conn:
+            return await town_repo.digest_listers(conn)
+
+    async def effect_states(self, kind: str, keys: list[str]) -> dict[tuple[int, str], tuple[str, int]]:
+        async with self.db.read() as conn:
+            return await town_repo.effect_states(conn, kind, keys)
+
     async def claim_send(self, town_id: int, kind: str, key: str, user_id: int) -> bool:
         async with self.db.transaction() as conn:
             return await town_repo.claim_send(conn, town_id, kind, key, user_id)
