@@ -108,13 +108,13 @@ async def points_command(update: Update, context: Context) -> None:
             cat = rulebook.category(category.code)
             lines.append(tr("points.category_line", name=cat.name.get(tr.lang) if cat else category.code,
                             value=category.points, cap=Safe(f" / {format_points(cat.cap)}") if cat and cat.cap else ""))
-    year = standing.year
+    year = standing.summary  # no per-month scores: the answer shows none
     key = {
         YearMethod.SUM: "points.year_sum",
         YearMethod.MONTHLY_AVERAGE: "points.year_average",
         YearMethod.WEIGHTED_HALVES: "points.year_weighted",
     }[rulebook.year_result.method]
-    lines.append(tr(key, value=standing.published, base=rulebook.year_result.base, months=len(year.months), bonus=year.bonus))
+    lines.append(tr(key, value=standing.published, base=rulebook.year_result.base, months=len(standing.counted), bonus=year.bonus))
     if rulebook.year_result.method is YearMethod.SUM:
         for category in year.categories:
             if category.points:

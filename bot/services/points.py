@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 
 from bot.clock import Clock
 from bot.domain.assessment import counted_on
 from bot.domain.assessment import posts_by_month as domain_posts_by_month
 from bot.domain.records import Branch, LedgerRow, Member, NewLedgerRow, Role, Source
 from bot.domain.rulebook import Band, ItemKind, Rulebook, Trigger, YearMethod
-from bot.domain.scoring import MonthScore, YearScore, band_of, effective, month_net, month_score, months_so_far, publish, year_score
+from bot.domain.scoring import EntryRow, MonthScore, YearScore, band_of, effective, month_net, month_score, months_so_far, publish, year_score
 from bot.domain.text import REASON_MAX, clean_text
 from bot.domain.town import months_of
 from bot.errors import InvalidInput, NotAuthorized
@@ -34,12 +35,21 @@ class Standing:
     today: date
     month: MonthScore
     month_net: Decimal  # what this month's rows add up to
-    year: YearScore
+    summary: YearScore  # the year without its per-month scores (scoring's fast path): all /points shows of it
+    counted: tuple[tuple[int, int], ...]  # the months the year so far counts
     published: Decimal  # the year so far, rounded as it would be published
     band: Band | None
     recent: list[LedgerRow]
     transfer: YearView | None = None  # a member who moved this year: whose rows and months the year covers
     origins: dict[int, str] = field(default_factory=dict)  # branch id → title, for rows of their earlier branches
+    entries: list[EntryRow] = field(default_factory=list, repr=False, compare=False)  # the year's rows, for ``year``
+    posts: dict[tuple[int, int], int] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def year(self) -> YearScore:
+        """The year with every month's score, worked out on first use: /points shows only ``summary``'s
+        figures, and building twelve month scores cost more than the rest of its answer."""
+        return year_score(self.rulebook, self.entries, self.today.year, self.counted, posts=self.posts)
 
 
 class PointsService:
@@ -69,15 +79,16 @@ class PointsService:
             months = months_of(view.counted, today.year, today)
             if rulebook.year_result.method is not YearMethod.SUM and len(months) > 1 and months[-1] == (today.year, today.month):
                 months = months[:-1]  # as months_so_far: the running month joins the average once it has ended
-        year = year_score(rulebook, entries, today.year, months, posts=posts)
-        published = publish(year.figure, rulebook.settings.rounding_places)
-        this_month = next((m for m in year.months if (m.year, m.month) == (today.year, today.month)), None)
+        # The figure from month totals (as grading does): equal in value to the detailed year's, so the
+        # published (rounded) figure and the band are the same (tests/test_scoring_fast.py).
+        summary = year_score(rulebook, entries, today.year, months, posts=posts, detail=False)
         return Standing(
             member=member, rulebook=rulebook, today=today,
-            month=this_month or month_score(rulebook, entries, today.year, today.month, posts=posts),  # scored once
+            month=month_score(rulebook, entries, today.year, today.month, posts=posts),
             month_net=month_net(entries, today.year, today.month),
-            year=year, published=published, band=band_of(rulebook, year.figure), recent=last, transfer=view,
-            origins={b: t for b, t in chains.titles.items() if b != branch.id},
+            summary=summary, counted=tuple(months), published=publish(summary.figure, rulebook.settings.rounding_places),
+            band=band_of(rulebook, summary.figure), recent=last, transfer=view,
+            origins={b: t for b, t in chains.titles.items() if b != branch.id}, entries=entries, posts=posts,
         )
 
     async def history(self, branch: Branch, member: Member, limit: int = 30) -> tuple[list[LedgerRow], dict[int, str]]:
