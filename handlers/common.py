@@ -65,8 +65,10 @@ def chunks(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
     Lengths are measured as Telegram measures them (after HTML parsing). A single line longer than
     the limit is sent as escaped plain text in pieces, so no cut falls inside a tag or an entity.
     """
-    if not text.startswith("\n") and visible_length(text) <= limit:
-        return [text]  # what the loop below gives a text that fits, without measuring every prefix again
+    # A text that fits comes back whole, as the loop below would give it. Its raw UTF-16 length bounds
+    # what Telegram shows (tags and entities only shorten it): checked first, it spares the parse.
+    if not text.startswith("\n") and (len(text.encode("utf-16-le")) // 2 <= limit or visible_length(text) <= limit):
+        return [text]
     parts: list[str] = []
     current = ""
     for line in text.split("\n"):

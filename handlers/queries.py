@@ -10,6 +10,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 
 from bot.domain.records import Branch, LedgerRow, Role
 from bot.domain.rulebook import ItemKind, Rulebook, YearMethod
+from bot.domain.scoring import item_of
 from bot.errors import DomainError, InvalidInput
 from bot.i18n import Safe, Translator, format_points
 from bot.services.branches import rulebook_of
@@ -27,7 +28,7 @@ def _signed(value: Decimal) -> str:
 def ledger_line(tr: Translator, rulebook: Rulebook, row: LedgerRow, origins: dict[int, str] | None = None) -> str:
     """One ledger row; a row of another branch the member was in (``origins``: branch id → title) is
     marked with that branch."""
-    item = rulebook.item(row.item_code)
+    item = item_of(rulebook, row.item_code)
     name = item.name.get(tr.lang) if item else row.item_code
     if item is not None and row.event_code and (event := item.event(row.event_code)) is not None:
         name = f"{name} · {event.name.get(tr.lang)}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from pydantic import TypeAdapter
+
 from storage._util import row_dict, utcnow
 from storage.errors import INTEGRITY_ERRORS
 from storage.db import Connection
@@ -14,6 +16,10 @@ from bot.errors import InvalidInput
 
 # The message of the trigger in migration 0013: the row is dated in a year its branch has finalised.
 YEAR_LOCKED = "ledger year locked"
+
+# A list of rows validated in one call into pydantic-core: the same models as ``LedgerRow(**row)`` each,
+# about three times faster (/history reads 30).
+_ROWS = TypeAdapter(list[LedgerRow])
 
 
 async def append(conn: Connection, row: NewLedgerRow) -> LedgerRow | None:
@@ -47,7 +53,7 @@ async def of_member(conn: Connection, member_id: int, year: int | None = None) -
             (member_id, f"{year}-01-01", f"{year + 1}-01-01"),
         )
     async with conn.execute(sql, args) as cursor:
-        return [LedgerRow(**row_dict(r)) for r in await cursor.fetchall()]
+        return _ROWS.validate_python([row_dict(r) for r in await cursor.fetchall()])
 
 
 async def entries_of_branch(conn: Connection, branch_id: int, year: int) -> dict[int, list[EntryRow]]:
@@ -95,7 +101,7 @@ async def entries_of_member(conn: Connection, member_id: int, year: int) -> list
 
 async def recent_of_member(conn: Connection, member_id: int, limit: int) -> list[LedgerRow]:
     async with conn.execute("SELECT * FROM ledger WHERE member_id = ? ORDER BY id DESC LIMIT ?", (member_id, limit)) as cursor:
-        return [LedgerRow(**row_dict(r)) for r in await cursor.fetchall()]
+        return _ROWS.validate_python([row_dict(r) for r in await cursor.fetchall()])
 
 
 async def by_id(conn: Connection, row_id: int) -> LedgerRow | None:
@@ -106,7 +112,7 @@ async def by_id(conn: Connection, row_id: int) -> LedgerRow | None:
 
 async def of_branch(conn: Connection, branch_id: int) -> list[LedgerRow]:
     async with conn.execute("SELECT * FROM ledger WHERE branch_id = ? ORDER BY id", (branch_id,)) as cursor:
-        return [LedgerRow(**row_dict(r)) for r in await cursor.fetchall()]
+        return _ROWS.validate_python([row_dict(r) for r in await cursor.fetchall()])
 
 
 async def reverse(conn: Connection, original: LedgerRow, *, reference: str, actor_id: int | None,

@@ -46,7 +46,10 @@ async def posts_by_month(conn: Connection, rulebook: Rulebook, member_id: int, y
     """The posts a member counts in each month of ``year`` (for ``scoring``'s ``posts``)."""
     if rulebook.posts is None:
         return {(year, m): 1 for m in range(1, 13)}
-    return _posts_by_month(rulebook, await post_repo.claims_of(conn, member_id), year, today)
+    claims = await post_repo.claims_of(conn, member_id)
+    if not claims:  # never claimed a post: every month counts the scheme's number (posts_held_on), no dates to work out
+        return {(year, m): rulebook.posts.claims_per_member for m in range(1, 13)}
+    return _posts_by_month(rulebook, claims, year, today)
 
 
 @dataclass(frozen=True)
