@@ -284,17 +284,23 @@ class RewardService:
 
     # --- redeeming ---------------------------------------------------------------------------------
 
+    async def _shop(self, conn: Connection, actor: Actor, item_id: int):
+        """The item pressed, its branch, the presser as an approved member there, and the branch's rewards
+        settings — refused when the item is unknown or the branch has rewards switched off."""
+        item = await repo.item(conn, item_id)
+        branch = await branch_repo.by_id(conn, item.branch_id) if item else None
+        if item is None or branch is None:
+            raise NotFound("rewards.no_item")
+        member = await self._approved(conn, branch, actor.user_id)
+        settings = await repo.settings(conn, branch.id)
+        if not settings.enabled:
+            raise InvalidInput("rewards.off")
+        return item, branch, member, settings
+
     async def offer(self, actor: Actor, item_id: int) -> Offer:
         """What the Redeem button asks the member to confirm."""
         async with self.db.read() as conn:
-            item = await repo.item(conn, item_id)
-            branch = await branch_repo.by_id(conn, item.branch_id) if item else None
-            if item is None or branch is None:
-                raise NotFound("rewards.no_item")
-            member = await self._approved(conn, branch, actor.user_id)
-            settings = await repo.settings(conn, branch.id)
-            if not settings.enabled:
-                raise InvalidInput("rewards.off")
+            item, branch, member, settings = await self._shop(conn, actor, item_id)
             if not item.active:
                 raise InvalidInput("rewards.inactive", name=item.name)
             book = await self._passbook(conn, branch, member, settings)
@@ -306,14 +312,7 @@ class RewardService:
 
     async def redeem(self, actor: Actor, item_id: int, shown_cost: Decimal, client_key: str) -> Reserved:
         async with self.db.transaction() as conn:
-            item = await repo.item(conn, item_id)
-            branch = await branch_repo.by_id(conn, item.branch_id) if item else None
-            if item is None or branch is None:
-                raise NotFound("rewards.no_item")
-            member = await self._approved(conn, branch, actor.user_id)
-            settings = await repo.settings(conn, branch.id)
-            if not settings.enabled:
-                raise InvalidInput("rewards.off")
+            item, branch, member, settings = await self._shop(conn, actor, item_id)
             await repo.lock_wallet(conn, member.id)  # first: this member's other redemptions wait for this one
             existing = await repo.redemption_by_key(conn, member.id, client_key)
             if existing is not None:
