@@ -8,9 +8,9 @@ ledger row; no ledger row exists twice; a declaration is approved exactly when i
 (the decision and the row are one transaction).
 
 The bot is restarted on the same database. The whole batch of 30 presses is delivered again with the
-same update_ids (what Telegram does with a batch the bot never confirmed; PTB confirms a batch when it
-asks for the next one, before handling it, so a crash loses the presses it had fetched but not handled —
-their people must tap again, which this replay also stands for): the presses the killed process never
+same update_ids (what Telegram does with a batch the bot never confirmed — since bot/polling.py the bot
+confirms a batch only after handling it, and tests/test_confirm_after_handling.py checks that without a
+replay; here the replay stands for redelivery in general): the presses the killed process never
 handled are approved now, and the ones it had done change nothing — no new ledger row, the member is not
 told twice. A second replay (new update_ids) changes nothing at all.
 """
