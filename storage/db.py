@@ -256,13 +256,36 @@ class Database:
         return self._conn
 
     async def _migrate(self) -> None:
+        """Apply every migration file not applied yet — by the set of applied versions (as on PostgreSQL),
+        not by "numbers above user_version", so a file numbered below one already applied (two lines of
+        work merged out of order) is not skipped for good. ``user_version`` stays the highest applied."""
         async with self._lock:
             current = await self.schema_version()
+            await self.conn.executescript(
+                "BEGIN IMMEDIATE;\n"
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL);\n"
+                "COMMIT;"
+            )
+            async with self.conn.execute("SELECT version FROM schema_migrations") as cursor:
+                done = {int(row[0]) for row in await cursor.fetchall()}
+            if not done and current:
+                # Migrated before this table existed: the number-only runner applied every file up to
+                # user_version. (Names match _MIGRATION_NAME, digits, letters and '_' only: safe in SQL.)
+                done = {version for version, _, _ in migrations() if version <= current}
+                values = ", ".join(f"({version}, '{name}')" for version, name, _ in migrations() if version in done)
+                await self.conn.executescript(
+                    f"BEGIN IMMEDIATE;\nINSERT INTO schema_migrations (version, name) VALUES {values};\nCOMMIT;"
+                )
             for version, name, sql in migrations():
-                if version <= current:
+                if version in done:
                     continue
-                # One script, one transaction: a migration is applied whole or not at all.
-                await self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+                current = max(current, version)
+                # One script, one transaction: a migration is applied whole or not at all, with its record.
+                await self.conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{sql}\n"
+                    f"INSERT INTO schema_migrations (version, name) VALUES ({version}, '{name}');\n"
+                    f"PRAGMA user_version = {current};\nCOMMIT;"
+                )
 
     async def schema_version(self) -> int:
         async with self.conn.execute("PRAGMA user_version") as cursor:

@@ -39,7 +39,8 @@ class CopyReport:
 
 async def _sqlite_tables(conn) -> list[str]:
     async with conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        " AND name != 'schema_migrations' ORDER BY name"
     ) as cursor:
         return [r[0] for r in await cursor.fetchall()]
 

@@ -46,6 +46,37 @@ async def test_migrations_are_applied_once(database_url) -> None:
     await again.close()
 
 
+@pytest.mark.sqlite_only
+async def test_a_migration_numbered_below_one_applied_is_still_applied(tmp_path, monkeypatch) -> None:
+    """Two lines of work merged out of order: a file numbered below the database's version arrives later.
+    The runner applies what it has not applied (the set, as on PostgreSQL), not only numbers above
+    user_version; and a database migrated before the record existed is taken as having every file up to
+    its user_version (nothing re-run)."""
+    import sqlite3
+
+    import storage.db
+
+    path = tmp_path / "late.sqlite3"
+    first = await open_database(path)
+    await first.close()
+    newest = migrations()[-1][0]
+    with sqlite3.connect(path) as raw:  # as the number-only runner left a database: no record table
+        raw.execute("DROP TABLE schema_migrations")
+    again = await open_database(path)  # re-running any file would fail on its CREATE TABLE
+    await again.close()
+    with sqlite3.connect(path) as raw:
+        assert {r[0] for r in raw.execute("SELECT version FROM schema_migrations")} == {v for v, _, _ in migrations()}
+
+    late = (10, "0010_late_arrival.sql", "CREATE TABLE late_arrival (x INTEGER);")
+    monkeypatch.setattr(storage.db, "migrations", lambda: sorted([*migrations(), late]))
+    database = await open_database(path)
+    assert await database.schema_version() == newest  # still the highest applied
+    await database.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT name FROM sqlite_master WHERE name = 'late_arrival'").fetchone() is not None
+        assert raw.execute("SELECT name FROM schema_migrations WHERE version = 10").fetchone() == ("0010_late_arrival.sql",)
+
+
 async def test_ledger_is_append_only_and_keys_are_unique(db: Database) -> None:
     branch_id, member_id = await _member(db)
     row = NewLedgerRow(branch_id=branch_id, member_id=member_id, item_code="study", event_code="absent", value=Decimal(-5),
