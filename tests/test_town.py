@@ -333,6 +333,28 @@ async def test_transfer_cancelled_cannot_be_accepted(h: TestHarness) -> None:
     assert (await rows(h, "SELECT status FROM members WHERE id = ?", b1.member_ids["lisi"]))[0]["status"] == "approved"
 
 
+async def test_a_branch_is_never_left_without_a_secretary_by_a_transfer(h: TestHarness) -> None:
+    b1 = await setup_branch(h)
+    b2 = await setup_branch(h, chat_id=-1001000000002, title="兰溪镇青山村党支部", base=2000)
+    wang = f"@{b1.secretary.username}"
+    # the only secretary cannot start their own move out
+    assert "唯一的书记" in said(await h.say(b1.secretary, b1.group, f"/transfer {wang} {b2.group.id}"))
+    assert await count(h, "member_transfers") == 0
+    # with a second secretary they can; if that one's role goes before the move is accepted, the move waits
+    await h.say(b1.secretary, b1.group, f"/role @{b1.zhang.username} secretary")
+    await h.say(b1.secretary, b1.group, f"/transfer {wang} {b2.group.id}")
+    code = (await rows(h, "SELECT code FROM member_transfers"))[0]["code"]
+    await h.say(b1.secretary, b1.group, f"/role @{b1.zhang.username} -secretary")
+    assert "唯一的书记" in said(await h.say(b2.secretary, b2.group, f"/accepttransfer {code}"))
+    assert (await rows(h, "SELECT status FROM members WHERE branch_id = ? AND user_id = ?",
+                       b1.branch.id, b1.secretary.id))[0]["status"] == "approved"
+    assert await count(h, "members", "branch_id = ? AND user_id = ?", b2.branch.id, b1.secretary.id) == 0
+    # another secretary appointed: the same code now moves them
+    await h.say(b1.secretary, b1.group, f"/role @{b1.zhang.username} secretary")
+    assert "转入本支部" in said(await h.say(b2.secretary, b2.group, f"/accepttransfer {code}"), b2.group.id)
+    assert await count(h, "members", "branch_id = ? AND user_id = ? AND status = 'approved'", b2.branch.id, b1.secretary.id) == 1
+
+
 @pytest.mark.parametrize("rule", list(TransferRule))
 def test_every_rule_has_a_label(rule: TransferRule) -> None:
     from bot.i18n import t

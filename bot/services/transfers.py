@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from bot.clock import Clock
 from bot.domain.assessment import Claim
-from bot.domain.records import Branch, Member, MemberStatus
+from bot.domain.records import Branch, Member, MemberStatus, Role
 from bot.domain.scoring import EntryRow
 from bot.domain.town import (
     Move,
@@ -60,6 +60,14 @@ def _date(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
 
+async def _keeps_a_secretary(conn: Connection, branch_id: int, member: Member) -> None:
+    """A branch is never left without a secretary: its only secretary cannot move out until another is
+    appointed (roles do not travel; a branch without one could not approve joins or appoint anyone)."""
+    secretaries = await member_repo.holders(conn, branch_id, (Role.SECRETARY,))
+    if [s.id for s in secretaries] == [member.id]:
+        raise InvalidInput("transfer.last_secretary", name=member.name)
+
+
 class TransferService:
     def __init__(self, db: Database, clock: Clock):
         self.db, self.clock = db, clock
@@ -76,6 +84,7 @@ class TransferService:
                 raise NotFound("member.not_found", reference=target.name)
             if member.user_id is None:
                 raise InvalidInput("transfer.no_account", name=member.name)
+            await _keeps_a_secretary(conn, branch.id, member)
             to_branch = None
             if to_chat_id is not None:
                 to_branch = await branch_repo.by_chat(conn, to_chat_id)
@@ -127,6 +136,7 @@ class TransferService:
             if here is not None and here.status is MemberStatus.PENDING:  # a /join request: the transfer replaces it
                 await transfer_repo.drop_pending_request(conn, here.id)
                 here = None
+            await _keeps_a_secretary(conn, from_branch.id, old)  # checked again here: the move happens now
             moved_on = self.clock.today(from_branch.timezone).isoformat()
             if not await transfer_repo.accept(conn, row["id"], to_branch=branch.id, accepted_by=receiver.id, moved_on=moved_on,
                                               now=now, left_joined_on=old.joined_on.isoformat() if old.joined_on else None):
