@@ -51,6 +51,7 @@ async def start_command(update: Update, context: Context) -> None:
     svc = services(context)
     assert update.effective_user is not None
     await svc.roster.mark_reachable(update.effective_user.id)
+    await svc.towns.seen(update.effective_user.id)  # a town administrator who had blocked the bot, or never started it
     mine = await svc.branches.branches_of(update.effective_user.id)
     await reply(update, tr("start.private", count=len(mine)) + "\n\n" + tr("help.member"))
 

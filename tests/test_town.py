@@ -333,6 +333,14 @@ async def test_transfer_cancelled_cannot_be_accepted(h: TestHarness) -> None:
     assert (await rows(h, "SELECT status FROM members WHERE id = ?", b1.member_ids["lisi"]))[0]["status"] == "approved"
 
 
+async def test_start_makes_an_unreachable_town_administrator_reachable_again(h: TestHarness) -> None:
+    t = await make_town(h)
+    await h.services.towns.admin_reachable(t.town.id, t.admin.id, False)  # e.g. a digest met "bot was blocked"
+    assert (await rows(h, "SELECT reachable FROM town_admins WHERE user_id = ?", t.admin.id))[0]["reachable"] == 0
+    await h.say(t.admin, h.private(t.admin), "/start")
+    assert (await rows(h, "SELECT reachable FROM town_admins WHERE user_id = ?", t.admin.id))[0]["reachable"] == 1
+
+
 async def test_a_branch_is_never_left_without_a_secretary_by_a_transfer(h: TestHarness) -> None:
     b1 = await setup_branch(h)
     b2 = await setup_branch(h, chat_id=-1001000000002, title="兰溪镇青山村党支部", base=2000)
