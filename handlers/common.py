@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
-from telegram import CallbackQuery, Message, Update, User
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatType, MessageLimit
 from telegram.error import BadRequest, ChatMigrated, Forbidden
 from telegram.ext import ContextTypes, ConversationHandler
@@ -127,6 +127,19 @@ async def send_private(context: Context, user_id: int, text: str, **kwargs: Any)
 
 # BadRequest descriptions meaning the bot cannot post in a group (it is not a 403 in every case).
 GROUP_GONE = ("chat not found", "not enough rights", "have no rights", "chat_write_forbidden")
+
+
+async def point_to_private(update: Update, context: Context, key: str, *, tr: Translator | None = None,
+                           start: str | None = None, button: str = "declare.open_private") -> None:
+    """A command that works in private only, used in a group: say so (``key``) with a button that opens
+    the bot's private chat (``start``: the deep link's parameter, e.g. ``declare-3``)."""
+    if tr is None:
+        branch = None
+        if update.effective_chat is not None:
+            branch = await services(context).branches.find_by_chat(update.effective_chat.id)
+        tr = translator(update, branch)
+    link = f"https://t.me/{context.bot.username}" + (f"?start={start}" if start else "")
+    await reply(update, tr(key), reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton(tr(button), url=link)]]))
 
 
 async def send_group(context: Any, branch: Branch, text: str, **kwargs: Any) -> Message | None:

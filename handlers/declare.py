@@ -20,7 +20,7 @@ from bot.domain.records import Branch
 from bot.errors import DomainError
 from bot.services.declarations import Draft, declared_value
 from bot.services.branches import rulebook_of
-from handlers.common import Context, actor, answer, conversation_exits, current_branch, domain_errors, refusal, reply, services, translator
+from handlers.common import Context, actor, answer, conversation_exits, current_branch, domain_errors, refusal, reply, services, translator, point_to_private
 from handlers.decide import send_to_deciders
 from handlers.guided import DraftSteps
 
@@ -79,8 +79,7 @@ async def in_group(update: Update, context: Context) -> None:
     if branch is None:
         await reply(update, tr("error.branch.not_setup"))
         return
-    link = f"https://t.me/{context.bot.username}?start=declare-{branch.id}"
-    await reply(update, tr("declare.go_private"), reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton(tr("declare.open_private"), url=link)]]))
+    await point_to_private(update, context, "declare.go_private", tr=tr, start=f"declare-{branch.id}")
 
 
 async def chose_category(update: Update, context: Context) -> int:

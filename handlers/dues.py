@@ -42,6 +42,7 @@ from bot.errors import InvalidInput
 from bot.i18n import Safe, Translator, language_of
 from bot.services.dues import Bulk, DuesRoster, MyDues, ReportDecision
 from handlers.common import (
+    point_to_private,
     Context,
     actor,
     answer,
@@ -186,9 +187,7 @@ async def _edit(query, text: str, markup: InlineKeyboardMarkup | None) -> None:
 
 
 def _go_private(update: Update, context: Context, tr: Translator):
-    link = f"https://t.me/{context.bot.username}"
-    return reply(update, tr("dues.go_private"),
-                 reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton(tr("declare.open_private"), url=link)]]))
+    return point_to_private(update, context, "dues.go_private", tr=tr)
 
 
 # --- /dues ----------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from bot.errors import DomainError
 from bot.i18n import Safe, Translator, language_of
 from bot.services.migrants import Overview, Review
 from handlers.common import (
+    point_to_private,
     Context,
     actor,
     answer,
@@ -107,11 +108,7 @@ async def start_button(update: Update, context: Context) -> int:
 
 
 async def in_group(update: Update, context: Context) -> None:
-    branch = await services(context).branches.find_by_chat(update.effective_chat.id)  # type: ignore[union-attr]
-    tr = translator(update, branch)
-    link = f"https://t.me/{context.bot.username}"
-    await reply(update, tr("migrant.go_private"),
-                reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton(tr("declare.open_private"), url=link)]]))
+    await point_to_private(update, context, "migrant.go_private")
 
 
 async def body_text(update: Update, context: Context) -> int:

@@ -32,6 +32,7 @@ from bot.i18n import Safe, Translator, format_points, language_of
 from bot.services.branches import rulebook_of
 from bot.services.notices import NoticeView, ObjectionView
 from handlers.common import (
+    point_to_private,
     Context,
     actor,
     answer,
@@ -258,13 +259,7 @@ async def send_cards(context: Context, view: ObjectionView) -> int:
 
 
 async def go_private(update: Update, context: Context) -> None:
-    branch = None
-    if update.effective_chat is not None:
-        branch = await services(context).branches.find_by_chat(update.effective_chat.id)
-    tr = translator(update, branch)
-    link = f"https://t.me/{context.bot.username}"
-    await reply(update, tr("notice.go_private"),
-                reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton(tr("notice.open_private"), url=link)]]))
+    await point_to_private(update, context, "notice.go_private", button="notice.open_private")
 
 
 # --- /object: the list of open entries --------------------------------------------------------------

@@ -14,7 +14,7 @@ from bot.domain.scoring import item_of
 from bot.errors import DomainError, InvalidInput
 from bot.i18n import Safe, Translator, format_points
 from bot.services.branches import rulebook_of
-from handlers.common import Context, actor, answer, current_branch, domain_errors, edit_or_send, is_private, reply, services, translator
+from handlers.common import Context, actor, answer, current_branch, domain_errors, edit_or_send, is_private, reply, services, translator, point_to_private
 from handlers.decide import card, keyboard
 
 MANAGER_ROLES = {Role.SECRETARY, Role.DEPUTY}
@@ -83,9 +83,7 @@ async def points_command(update: Update, context: Context) -> None:
     svc = services(context)
     assert update.effective_user is not None
     if not is_private(update):
-        link = f"https://t.me/{context.bot.username}?start=points"
-        tr = translator(update, await svc.branches.find_by_chat(update.effective_chat.id))  # type: ignore[union-attr]
-        await reply(update, tr("points.go_private"), reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton(tr("declare.open_private"), url=link)]]))
+        await point_to_private(update, context, "points.go_private", start="points")
         return
     branch = await current_branch(update, context)
     tr = translator(update, branch)

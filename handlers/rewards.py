@@ -50,6 +50,7 @@ from bot.i18n import Safe, Translator, format_points, language_of
 from bot.services.branches import rulebook_of
 from bot.services.rewards import Catalog, Decision, Reserved
 from handlers.common import (
+    point_to_private,
     Context,
     actor,
     answer,
@@ -213,11 +214,7 @@ def card_keyboard(tr: Translator, redemption: Redemption) -> InlineKeyboardMarku
 
 
 async def _go_private(update: Update, context: Context) -> None:
-    branch = await services(context).branches.find_by_chat(update.effective_chat.id)  # type: ignore[union-attr]
-    tr = translator(update, branch)
-    link = f"https://t.me/{context.bot.username}"
-    await reply(update, tr("rewards.go_private"),
-                reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton(tr("declare.open_private"), url=link)]]))
+    await point_to_private(update, context, "rewards.go_private")
 
 
 # --- /rewards and its buttons ---------------------------------------------------------------------------
