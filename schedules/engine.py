@@ -103,7 +103,8 @@ async def tick(app: Application, now: datetime | None = None) -> list[tuple[int,
                 claimed = await services.calendar.claim(branch.id, due.kind, due.key, due.due_at,
                                                         after=earlier, busy_since=now - BUSY_FOR)
                 if not claimed and due.retry:
-                    claimed = await services.calendar.reclaim_failed(branch.id, due.kind, due.key, MAX_ATTEMPTS)
+                    claimed = await services.calendar.reclaim_failed(branch.id, due.kind, due.key, MAX_ATTEMPTS,
+                                                                     after=earlier, busy_since=now - BUSY_FOR)
                 if not claimed:
                     continue  # already done (or claimed by a run that died: never twice)
                 try:

@@ -39,12 +39,20 @@ async def finish(conn: Connection, branch_id: int, kind: str, key: str, outcome:
     )
 
 
-async def reclaim_failed(conn: Connection, branch_id: int, kind: str, key: str, max_attempts: int) -> bool:
-    """Take a failed effect again (True for one claimant), while it has been tried fewer than max_attempts times."""
+async def reclaim_failed(conn: Connection, branch_id: int, kind: str, key: str, max_attempts: int,
+                         *, after: Sequence[str] = (), busy_since: str = "") -> bool:
+    """Take a failed effect again (True for one claimant), while it has been tried fewer than max_attempts
+    times — and, with ``after``, not while one of those kinds is in progress for the branch (as ``claim``)."""
+    guard, guard_args = "", ()
+    if after:
+        kinds = ", ".join("?" for _ in after)
+        guard = (" AND NOT EXISTS (SELECT 1 FROM effects WHERE branch_id = ? AND outcome = 'claimed'"
+                 f" AND claimed_at >= ? AND kind IN ({kinds}))")
+        guard_args = (branch_id, busy_since, *after)
     cursor = await conn.execute(
         "UPDATE effects SET outcome = 'claimed', attempts = attempts + 1, claimed_at = ?"
-        " WHERE branch_id = ? AND kind = ? AND key = ? AND outcome = 'failed' AND attempts < ?",
-        (utcnow(), branch_id, kind, key, max_attempts),
+        " WHERE branch_id = ? AND kind = ? AND key = ? AND outcome = 'failed' AND attempts < ?" + guard,
+        (utcnow(), branch_id, kind, key, max_attempts, *guard_args),
     )
     return cursor.rowcount == 1
 

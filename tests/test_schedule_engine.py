@@ -187,3 +187,35 @@ async def test_an_effect_waits_while_an_earlier_one_runs_in_another_process(data
         clock.set(clock.now() + engine.BUSY_FOR + timedelta(seconds=1))
         assert await engine.tick(h.app, clock.now()) == [(branch.id, "later", "2026-02", "done")]
         assert stuck.runs == [] and later.runs == ["2026-02"]  # the dead run's effect is never done twice
+
+
+async def test_a_retry_also_waits_while_an_earlier_effect_runs_in_another_process(database_url, monkeypatch) -> None:
+    """The retry of a failed effect keeps the producers' order across processes as the first claim does:
+    a failed notice is not tried again while the other process is closing the month."""
+
+    class FailsOnce(Ordered):
+        async def run(self, app, branch, due, late):
+            self.runs.append(due.key)
+            if len(self.runs) == 1:
+                raise RuntimeError("Telegram was down")
+
+        async def due(self, services, branch, now):
+            return [Due(self.kind, "2026-02", T0, Late.CATCH_UP, retry=True)]
+
+    close, notice = Ordered("close"), FailsOnce("notice")
+    monkeypatch.setattr(engine, "PRODUCERS", [close, notice])
+    clock = FixedClock(T0 + timedelta(minutes=1))
+    async with Harness(database_url, clock) as h:
+        await _branch(h)
+        branch = (await h.services.calendar.branches())[0]
+        assert await h.services.calendar.claim(branch.id, "close", "2026-03", T0)  # the other process closes next month
+        await h.services.calendar.finish(branch.id, "close", "2026-03", "done")
+        assert await engine.tick(h.app, clock.now()) == [(branch.id, "close", "2026-02", "done"),
+                                                          (branch.id, "notice", "2026-02", "failed")]
+        assert await h.services.calendar.claim(branch.id, "close", "2026-04", T0)  # in progress elsewhere
+        assert await engine.tick(h.app, clock.now()) == []  # the retry waits
+        assert notice.runs == ["2026-02"]
+        assert await h.services.calendar.outcome(branch.id, "notice", "2026-02") == "failed"  # still waiting to retry
+        await h.services.calendar.finish(branch.id, "close", "2026-04", "done")
+        assert await engine.tick(h.app, clock.now()) == [(branch.id, "notice", "2026-02", "done")]
+        assert notice.runs == ["2026-02", "2026-02"]

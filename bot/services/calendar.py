@@ -59,9 +59,13 @@ class CalendarService:
             return await effect_repo.claim(conn, branch_id, kind, key, due_at.isoformat(), outcome,
                                            after=after, busy_since=since)
 
-    async def reclaim_failed(self, branch_id: int, kind: str, key: str, max_attempts: int) -> bool:
+    async def reclaim_failed(self, branch_id: int, kind: str, key: str, max_attempts: int,
+                             *, after: Sequence[str] = (), busy_since: datetime | None = None) -> bool:
+        """Take a failed effect again; with ``after``, not while one of those kinds is in progress (as ``claim``)."""
+        since = busy_since.astimezone(UTC).isoformat(timespec="seconds") if busy_since else ""
         async with self.db.transaction() as conn:
-            return await effect_repo.reclaim_failed(conn, branch_id, kind, key, max_attempts)
+            return await effect_repo.reclaim_failed(conn, branch_id, kind, key, max_attempts,
+                                                    after=after, busy_since=since)
 
     async def finish(self, branch_id: int, kind: str, key: str, outcome: str, detail: str | None = None) -> None:
         async with self.db.transaction() as conn:
