@@ -226,6 +226,13 @@ async def merchants(conn: Connection, branch_id: int) -> list[Merchant]:
         return [_merchant(r) for r in await cursor.fetchall()]
 
 
+async def merchant_names(conn: Connection, branch_id: int) -> dict[int, str]:
+    """Telegram id → name of every merchant the branch ever registered (removed ones too: the audit trail
+    names them; registered again under another name: the latest)."""
+    async with conn.execute("SELECT user_id, name FROM merchants WHERE branch_id = ? ORDER BY id", (branch_id,)) as cursor:
+        return {r[0]: r[1] for r in await cursor.fetchall()}
+
+
 async def merchant_roles(conn: Connection, user_id: int) -> list[Merchant]:
     async with conn.execute("SELECT * FROM merchants WHERE user_id = ? AND active = 1 ORDER BY id", (user_id,)) as cursor:
         return [_merchant(r) for r in await cursor.fetchall()]

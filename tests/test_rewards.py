@@ -723,6 +723,11 @@ async def test_the_exported_audit_details_are_in_the_exports_language(h: TestHar
     assert zh["新增物品"] == ["毛巾 · 3分 · 库存 2", "茶 · 壶 · 2.5分 · 不限量"]
     assert zh["登记商户"] == ["老王超市（Telegram 编号 7777）"]
     assert zh["核验优惠码"] == ["状态良好"] and zh["核验失败"] == ["已经使用过的优惠码"]
+    actors = {row[1]: row[2] for row in load_workbook(io.BytesIO(data["zh"])).worksheets[1].iter_rows(min_row=2, values_only=True)}
+    assert actors["核验优惠码"] == actors["核验失败"] == "商户：老王超市（Telegram 编号 7777）"  # the shop, not a bare id
+    assert actors["登记商户"] == "王书记"
+    en_actors = {row[1]: row[2] for row in load_workbook(io.BytesIO(data["en"])).worksheets[1].iter_rows(min_row=2, values_only=True)}
+    assert en_actors["code verified"] == "merchant: 老王超市 (Telegram id 7777)"
     assert zh["预留兑换"] == ["毛巾 · 3分"]
     assert en["settings changed"] == ["Rewards switched on: yes", "Codes valid for: 30 minutes"]
     assert "in good standing" in str(en) and "code already used" in str(en) and "unlimited" in str(en)

@@ -502,9 +502,10 @@ class RewardService:
             trail = [a for a in await repo.audit_of_branch(conn, branch.id)
                      if local_year(datetime.fromisoformat(a["at"]), branch.timezone) == year]
             names = {m.id: m.name for m in await member_repo.listing(conn, branch.id, ("approved", "left", "pending", "rejected"))}
+            shops = await repo.merchant_names(conn, branch.id)
         if not redemptions and not trail:
             return None
-        return redemptions_workbook(lang, branch, year, redemptions, trail, names)
+        return redemptions_workbook(lang, branch, year, redemptions, trail, names, shops)
 
 
 def _local(moment: datetime | str | None, timezone: str) -> str:
@@ -553,7 +554,9 @@ def audit_detail(lang: str, action: str, detail: str | None) -> str:
 
 
 def redemptions_workbook(lang: str, branch: Branch, year: int, redemptions: list[Redemption], trail: list[dict],
-                         names: dict[int, str]) -> bytes:
+                         names: dict[int, str], shops: dict[int, str] | None = None) -> bytes:
+    """``names``: member id → name; ``shops``: a merchant's Telegram id → name (a merchant acts as no member:
+    the trail's actor of a code check is named by the shop, with its Telegram id, not by a bare id)."""
     from bot.services.exports import text  # late: the exports service imports this module
 
     book = Workbook()
@@ -576,6 +579,8 @@ def redemptions_workbook(lang: str, branch: Branch, year: int, redemptions: list
         cell.font = Font(bold=True)
     for a in trail:
         actor = names.get(a["actor_member_id"], "") if a["actor_member_id"] else ""
+        if not actor and a["actor_user_id"] in (shops or {}):
+            actor = text(lang, "rewards.sheet.audit_merchant", name=(shops or {})[a["actor_user_id"]], user_id=a["actor_user_id"])
         audit_sheet.append([_local(a["at"], branch.timezone), text(lang, f"rewards.action.{a['action']}"),
                             actor or str(a["actor_user_id"]), names.get(a["member_id"], "") if a["member_id"] else "",
                             a["redemption_id"] or "", audit_detail(lang, a["action"], a["detail"])])
