@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +26,7 @@ import telegram
 from bot.clock import FixedClock
 from bot.harness import Harness, plain
 from bot.offline import RecordedCall
+from storage.backends import AnyDatabase, open_database
 from tests.pg import PostgresServer, PostgresUnavailable, postgres_server
 
 MOMENT = datetime(2026, 3, 20, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai, a Friday
@@ -179,6 +181,45 @@ async def member_row(h: Harness, user_id: int, branch_id: int | None = None) -> 
     sql = "SELECT * FROM members WHERE user_id = ?" + (" AND branch_id = ?" if branch_id is not None else "")
     found = await rows(h, sql, user_id, *(() if branch_id is None else (branch_id,)))
     return found[0] if found else None
+
+
+# --- reading the database as another process would ------------------------------------------------
+
+
+@asynccontextmanager
+async def second_connection(url: str | Path) -> AsyncIterator[AnyDatabase]:
+    """A second Database opened on the same database as the bot's (a SQLite path or a PostgreSQL URL):
+    its own connection, so it reads only what is committed, as another process would."""
+    db = await open_database(url)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+async def table_names(db: AnyDatabase) -> list[str]:
+    """Every table of the database, sorted (on SQLite sqlite_sequence too: AUTOINCREMENT's counters)."""
+    if db.backend == "sqlite":
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+    else:
+        sql = ("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+               "AND table_type = 'BASE TABLE' ORDER BY table_name")
+    async with db.read() as conn:
+        return [str(r[0]) for r in await conn.execute_fetchall(sql)]
+
+
+async def dump_tables(db: AnyDatabase, tables: tuple[str, ...] | list[str] | None = None) -> dict[str, list[tuple]]:
+    """Every row of ``tables`` (every table when None), read through ``db`` (see second_connection).
+    Rows are sorted by their repr, so the dump is the same on both backends without a rowid; a table
+    that does not exist is an error, not an empty dump."""
+    names = await table_names(db) if tables is None else list(tables)
+    async with db.read() as conn:
+        return {t: sorted((tuple(r) for r in await conn.execute_fetchall(f'SELECT * FROM "{t}"')), key=repr) for t in names}
+
+
+def table_diff(before: dict[str, list[tuple]], after: dict[str, list[tuple]]) -> dict[str, set[tuple]]:
+    """The rows that differ, per table that changed."""
+    return {t: set(before.get(t, [])) ^ set(after.get(t, [])) for t in set(before) | set(after) if before.get(t) != after.get(t)}
 
 
 # --- acting ----------------------------------------------------------------------------------------
