@@ -23,10 +23,11 @@ with ``offset``, as Telegram does: a bot that dies before confirming gets them a
 Webhooks, as Telegram does them: after ``setWebhook`` (url, secret_token, allowed_updates) the queued
 updates are POSTed to that url one at a time, in order, as JSON with the
 ``X-Telegram-Bot-Api-Secret-Token`` header; an update is forgotten when the bot answers 2xx and sent
-again (after a short pause) otherwise, so a bot not listening yet gets it once it is. While a webhook is
-set, getUpdates answers 409 Conflict; ``deleteWebhook`` (which polling PTB calls at start) returns to
-polling. ``drop_pending_updates`` drops the queue. Updates of a type outside ``allowed_updates`` are
-dropped, as Telegram does.
+again (after a short pause) otherwise — any other status, a connection refused or cut (a bot killed in
+the middle of the update), no answer within 10 s — so a bot not listening yet gets it once it is. While
+a webhook is set, getUpdates answers 409 Conflict; ``deleteWebhook`` (which polling PTB calls at start)
+returns to polling. ``drop_pending_updates`` drops the queue. Updates of a type outside
+``allowed_updates`` are dropped, as Telegram does.
 
 The control side (what a test calls; JSON in and out)::
 
@@ -40,10 +41,12 @@ The control side (what a test calls; JSON in and out)::
     POST /control/bot_added {"user_id", "chat_id"}                               my_chat_member → update
     POST /control/update   {a raw Update}  queued as is (update_id assigned when missing)
     POST /control/fail_next {"method", "payload"}                                next call fails
+    POST /control/hold     {"method"}      the bot's next call of that method waits (≤ 30 s) for …
+    POST /control/release  {}              … this; then it goes through (a bot "in the middle" of an update)
     GET  /control/calls?since=N&wait=S     recorded Bot API calls from index N (waits ≤ S s for one)
     GET  /control/messages?chat_id=C       the chat's surviving messages, oldest first
     GET  /control/state                    polls so far, queued updates, confirmed offset, the webhook
-                                           (url, how often set, deliveries made and refused)
+                                           (url, how often set, deliveries made and refused), calls held
 
 Every update-making endpoint answers ``{"update": <the raw update>}``, so a test can replay it.
 
@@ -85,6 +88,7 @@ JSONDict = dict[str, Any]
 MAX_POLL_SECONDS = 1.0  # a getUpdates waits at most this long, so a stopping bot is not held up
 WEBHOOK_RETRY_SECONDS = 0.2  # after a refused or failed delivery (Telegram waits longer; tests cannot)
 WEBHOOK_TIMEOUT_SECONDS = 10.0
+HOLD_SECONDS = 30.0  # a call held by /control/hold goes through by itself after this long
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _WEBHOOK_METHODS = frozenset({"setwebhook", "deletewebhook", "getwebhookinfo"})
 MAX_BODY = 64 * 1024 * 1024
@@ -210,6 +214,9 @@ class Emulator:
         self._wake_delivery: asyncio.Event | None = None
         self._delivery: asyncio.Task | None = None
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1: no proxy
+        self._hold: str | None = None  # the (lower-case) method whose next call waits for /control/release
+        self._released: asyncio.Event | None = None
+        self.held = 0  # calls waiting for /control/release now
 
     # --- life ------------------------------------------------------------------------------------
 
@@ -269,6 +276,7 @@ class Emulator:
         self._arrived = asyncio.Event()
         self._called = asyncio.Event()
         self._wake_delivery = asyncio.Event()
+        self._released = asyncio.Event()
         self._server = await asyncio.start_server(self._connection, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         self._delivery = asyncio.get_running_loop().create_task(self._deliver_forever())
@@ -376,10 +384,23 @@ class Emulator:
             assert self._called is not None
             self._called.set()
             return status, "application/json", json.dumps(answer).encode()
+        if self._hold is not None and method.lower() == self._hold:
+            await self._held_until_released()
         status, payload = await self.world._handle_http(path, "POST", _Request(params, files))
         assert self._called is not None
         self._called.set()
         return status, "application/json", payload
+
+    async def _held_until_released(self) -> None:
+        """The call held by /control/hold: it waits (bounded) for /control/release, then goes through."""
+        assert self._released is not None
+        self._hold = None
+        self.held += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._released.wait(), HOLD_SECONDS)
+        finally:
+            self.held -= 1
 
     async def _get_updates(self, params: JSONDict) -> list[JSONDict]:
         """Long polling as Telegram does it: an update stays queued until a later offset confirms it."""
@@ -536,7 +557,8 @@ class Emulator:
                 return 200, {"polls": self.polls, "queued": len(world._pending_updates), "confirmed": self.confirmed,
                              "calls": len(world.calls), "last_update_id": world._update_id,
                              "webhook_url": (self.webhook or {}).get("url", ""), "webhook_sets": self.webhook_sets,
-                             "delivered": self.delivered, "delivery_failures": len(self.delivery_failures)}
+                             "delivered": self.delivered, "delivery_failures": len(self.delivery_failures),
+                             "held": self.held}
             if http_method != "POST":
                 return 405, {"error": f"{http_method} /control/{name} is not supported"}
             if name == "user":
@@ -567,6 +589,16 @@ class Emulator:
                 return 200, self._made(lambda: world.bot_added(self._chat(data["chat_id"]), self._user(data["user_id"])))
             if name == "update":
                 return 200, self._queue(data)
+            if name == "hold":
+                assert self._released is not None
+                self._hold = str(data["method"]).lower()
+                self._released.clear()
+                return 200, {"ok": True}
+            if name == "release":
+                assert self._released is not None
+                self._hold = None
+                self._released.set()
+                return 200, {"ok": True}
             if name == "fail_next":
                 world.fail_next(str(data["method"]), data["payload"])
                 return 200, {"ok": True}
