@@ -48,6 +48,7 @@ def run(settings: Settings, webhook_flags: dict[str, Any] | None = None) -> int:
     from bot.errors import DomainError
     from telegram.error import InvalidToken, NetworkError, TelegramError
     from bot.services import Services
+    from bot.webhook import run_webhook
     from schedules.engine import TICK_SECONDS_KEY
     from storage.backends import make_database
     from storage.postgres import redact
@@ -105,10 +106,11 @@ def run(settings: Settings, webhook_flags: dict[str, Any] | None = None) -> int:
         else:
             log.info("database at %s; webhook: Telegram posts to %s, served at http://%s:%d/%s", location,
                      webhook.url, webhook.listen, webhook.port, webhook.path)
-            # PTB's tornado server answers 403 to a request without the right X-Telegram-Bot-Api-Secret-Token
-            # before the update reaches the application.
-            app.run_webhook(listen=webhook.listen, port=webhook.port, url_path=webhook.path, webhook_url=webhook.url,
-                            secret_token=webhook.secret_token, allowed_updates=ALLOWED_UPDATES)
+            # PTB's tornado handler answers 403 to a request without the right X-Telegram-Bot-Api-Secret-Token
+            # before the update reaches the application; bot/webhook.py answers 200 only once the update was
+            # handled, so a process killed meanwhile gets it posted again (as polling, bot/polling.py).
+            run_webhook(app, listen=webhook.listen, port=webhook.port, url_path=webhook.path, webhook_url=webhook.url,
+                        secret_token=webhook.secret_token, allowed_updates=ALLOWED_UPDATES)
     except InvalidToken:
         print("error: Telegram refused BOT_TOKEN (revoked or mistyped): get it again from @BotFather.", file=sys.stderr)
         return 2

@@ -138,7 +138,7 @@ class BotProcess:
             return state["polls"] > before["polls"]
         if state["webhook_sets"] <= before["webhook_sets"]:
             return False
-        with socket.socket() as probe:  # setWebhook comes just before the server listens
+        with socket.socket() as probe:  # bot/webhook.py listens, then sets the webhook (PTB's order was the reverse)
             probe.settimeout(1)
             return probe.connect_ex(("127.0.0.1", self.webhook_port)) == 0
 
