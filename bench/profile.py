@@ -1,4 +1,4 @@
-"""cProfile of one part of the benchmark: `python -m bench.profile grade|notice|points|history|approve [--branches N]
+"""cProfile of one part of the benchmark: `python -m bench.profile grade|command|notice|points|history|approve [--branches N]
 [--backend postgres | --database-url postgresql://…]`.
 
 Prints the top functions by cumulative and by own time, so a shortfall can be traced to a file:function.
@@ -26,7 +26,7 @@ from schedules.notices import NoticeProducer
 from storage.backends import open_database
 
 
-async def _scale_db(places, where, branches: int) -> None:
+async def _scale_db(places, where, branches: int) -> dict[int, list[tuple[int, int]]]:
     db = await open_database(where)
     await db.close()
     seeder = await places.seeder(where)
@@ -37,6 +37,7 @@ async def _scale_db(places, where, branches: int) -> None:
         await seeder.analyze()
     finally:
         await seeder.close()
+    return members
 
 
 async def run(places, part: str, branches: int, iterations: int, top: int) -> None:
@@ -50,16 +51,29 @@ async def run(places, part: str, branches: int, iterations: int, top: int) -> No
 async def _run(places, path, part: str, branches: int, iterations: int, top: int) -> None:
     profiler = cProfile.Profile(time.process_time)  # CPU time: waits and other processes left out
     wall = cpu = 0.0
-    if part in ("grade", "notice"):
-        await _scale_db(places, path, branches)
+    if part in ("grade", "command", "notice"):
+        members = await _scale_db(places, path, branches)
         async with Harness(path, FixedClock(NOW)) as h:
             ids = list(range(1, branches + 1))
             targets = [await _branch(h, i) for i in ids]
             for branch in targets:
                 h.world.group(branch.chat_id, branch.title)
+            commands = []
+            if part == "command":  # each branch's first member is its secretary and sends /grade in private
+                from bot.domain.records import Role
+                from storage import members as member_repo
+
+                for branch in targets:
+                    member_id, user_id = members[branch.id][0]
+                    async with h.db.transaction() as conn:
+                        await member_repo.grant(conn, branch.id, member_id, Role.SECRETARY, None)
+                    secretary = h.user(user_id, f"党员{user_id}", username=f"m{user_id}")
+                    commands.append(h.world.text(secretary, h.private(secretary), "/grade"))
             wall, cpu = time.perf_counter(), time.process_time()
             profiler.enable()
-            for branch in targets:
+            for update in commands:
+                await h.app.process_update(update)
+            for branch in targets if part != "command" else ():
                 if part == "grade":
                     await h.services.grading.compute(branch, YEAR)
                 else:
@@ -109,7 +123,7 @@ async def _run(places, path, part: str, branches: int, iterations: int, top: int
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("part", choices=("grade", "notice", "points", "history", "approve"))
+    parser.add_argument("part", choices=("grade", "command", "notice", "points", "history", "approve"))
     parser.add_argument("--branches", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--top", type=int, default=40)

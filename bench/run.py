@@ -218,6 +218,8 @@ class Scale:
     grade: list[float]  # seconds per branch
     notice: list[float]  # seconds per branch (the notice producer's run)
     notice_branches: int
+    command: list[float] = field(default_factory=list)  # seconds per /grade command (update in, screen out)
+    command_calls: str = ""
 
     @property
     def grade_total(self) -> float:
@@ -259,6 +261,7 @@ async def _scale(places, where, name: str, branches: int, notice_sample: int, ou
             result = await h.services.grading.compute(branch, YEAR)
             grade.append(time.perf_counter() - start)
             assert len(result.lines) == MEMBERS, f"branch {branch_id} graded {len(result.lines)} members"
+        command, command_calls = await _grade_commands(h, ids[:notice_sample], members)
         notice: list[float] = []
         producer = NoticeProducer()
         due_at = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
@@ -273,7 +276,33 @@ async def _scale(places, where, name: str, branches: int, notice_sample: int, ou
             sent = h.world.calls[before:]
             assert any(c.chat_id == branch.chat_id for c in sent), "the notice reached no group"
             h.world.clear()
-    return Scale(name, branches, branches * MEMBERS, rows, seeded, grade, notice, len(notice))
+    return Scale(name, branches, branches * MEMBERS, rows, seeded, grade, notice, len(notice), command, command_calls)
+
+
+async def _grade_commands(h: Harness, branch_ids: list[int], members: dict[int, list[tuple[int, int]]]) -> tuple[list[float], str]:
+    """The command as a secretary meets it: ``/grade`` sent in private by each sampled branch's secretary
+    (its first member, given the role), timed from the update to the last Bot API call of the answer — the
+    screen with the year's results and, at this stage (the year not yet confirmed), the distribution chart."""
+    from bot.domain.records import Role
+    from storage import members as member_repo
+
+    timings: list[float] = []
+    calls = ""
+    for branch_id in branch_ids:
+        member_id, user_id = members[branch_id][0]
+        async with h.db.transaction() as conn:
+            await member_repo.grant(conn, branch_id, member_id, Role.SECRETARY, None)
+        secretary = h.user(user_id, f"党员{user_id}", username=f"m{user_id}")
+        chat = h.private(secretary)
+        before = len(h.world.calls)
+        start = time.perf_counter()
+        await h.app.process_update(h.world.text(secretary, chat, "/grade"))
+        timings.append(time.perf_counter() - start)
+        sent = h.world.calls[before:]
+        assert sent and all(c.chat_id == chat.id for c in sent), f"/grade of branch {branch_id} answered nothing"
+        calls = " + ".join(c.method for c in sent)
+        h.world.clear()
+    return timings, calls
 
 
 async def _branch(h: Harness, branch_id: int):
@@ -309,6 +338,10 @@ def report_scale(s: Scale, out: Callable[[str], None]) -> None:
     out(f"{s.name}: /grade (GradingService.compute) for all {s.branches} branches: {s.grade_total:.2f} s"
         + (f" (target <= {target} s): {verdict(s.grade_total <= target)}" if target else ""))
     out(f"  /grade of one branch: p50 {ms(pct(s.grade, .5))}, min {ms(min(s.grade))}, max {ms(max(s.grade))}")
+    if s.command:
+        out(f"  the /grade command of one branch's secretary (update -> {s.command_calls}), {len(s.command)} branches:"
+            f" p50 {ms(pct(s.command, .5))}, max {ms(max(s.command))}"
+            + (f" (target <= {target} s each): {verdict(max(s.command) <= target)}" if target else ""))
     out(f"  monthly notice of one branch (NoticeProducer.run: record, render, 1 group + {MEMBERS} private messages),"
         f" {s.notice_branches} branches: p50 {ms(pct(s.notice, .5))}, max {ms(max(s.notice))}")
 

@@ -96,3 +96,31 @@ def test_band_lines_from_rulebook_bands_and_pairs():
 @given(st.lists(st.decimals(min_value=0, max_value=120, places=2), max_size=30))
 def test_distribution_accepts_any_figures(figures):
     check_png(charts.distribution_png("分布", figures, XISHUI.bands))
+
+
+@settings(max_examples=25, deadline=None)
+@given(members=st.integers(min_value=1, max_value=300), low=st.integers(min_value=-60, max_value=100),
+       spread=st.integers(min_value=0, max_value=150), lang=st.sampled_from(["zh", "en"]))
+def test_nothing_the_distribution_writes_falls_outside_the_picture(members, low, spread, lang):
+    """Its margins are fixed (no tight_layout: /grade waits for the chart), so for any branch size — a
+    count of 300 on one bar, three-digit and negative figures — and either language's labels, every text
+    (title, axis labels, tick labels, counts, band labels) lies within the image."""
+    figures = [Decimal(low) + Decimal(spread) * i / max(members - 1, 1) for i in range(members)]
+    labels = {"zh": ("兰溪镇红星村党支部 2026年度积分分布", "年度积分", "人数"),
+              "en": ("Score distribution 2026, Hongxing Village Party Branch of Lanxi Town", "Year score", "Members")}[lang]
+    with rc_context(charts._style()):
+        figure = charts.distribution_figure(labels[0], figures, XISHUI.bands, xlabel=labels[1], ylabel=labels[2], lang=lang)
+        canvas = charts.FigureCanvasAgg(figure)
+        renderer = canvas.get_renderer()
+        figure.draw(renderer)
+        axes = figure.axes[0]
+        written = [axes.title, axes.xaxis.label, axes.yaxis.label, *axes.texts]  # texts: band labels and counts
+        for axis, (low_end, high_end) in ((axes.xaxis, axes.get_xlim()), (axes.yaxis, axes.get_ylim())):
+            written += [tick.label1 for tick in axis.get_major_ticks() if low_end <= tick.get_loc() <= high_end]
+        outside = [text.get_text() for text in written
+                   if text.get_text() and not _inside(text.get_window_extent(renderer), figure.bbox)]
+    assert not outside, outside
+
+
+def _inside(box, frame, slack: float = 1.0) -> bool:
+    return box.x0 >= frame.x0 - slack and box.y0 >= frame.y0 - slack and box.x1 <= frame.x1 + slack and box.y1 <= frame.y1 + slack
