@@ -283,9 +283,11 @@ async def _grade_commands(h: Harness, branch_ids: list[int], members: dict[int, 
     """The command as a secretary meets it: ``/grade`` sent in private by each sampled branch's secretary
     (its first member, given the role), timed from the update to the last Bot API call of the answer — the
     screen with the year's results and, at this stage (the year not yet confirmed), the distribution chart."""
+    from bot.charts import warm_up
     from bot.domain.records import Role
     from storage import members as member_repo
 
+    await asyncio.to_thread(warm_up)  # as the bot does once it has started (bot.app._post_init)
     timings: list[float] = []
     calls = ""
     for branch_id in branch_ids:

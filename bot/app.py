@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import warnings
 
 from telegram.constants import ParseMode
@@ -67,9 +69,22 @@ def register_handlers(app: Application) -> None:
     app.add_error_handler(error_handler)
 
 
+log = logging.getLogger(__name__)
+
 async def _post_init(app: Application) -> None:
     await handlers.menus.set_menus(app)
     schedules.engine.start(app)
+    app.create_task(_warm_up_charts(), name="warm-up-charts")
+
+
+async def _warm_up_charts() -> None:
+    """The first chart of a process loads matplotlib and the font: done now, off the loop, not on a /grade."""
+    try:
+        from bot.charts import warm_up
+
+        await asyncio.to_thread(warm_up)
+    except Exception:  # a chart is a help, never a reason to fail (handlers.grading says the same)
+        log.warning("could not warm up the charts", exc_info=True)
 
 
 # Telegram's flood limits (core.telegram.org/bots/faq): about 30 messages a second in all, 20 a minute in

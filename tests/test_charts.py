@@ -124,3 +124,10 @@ def test_nothing_the_distribution_writes_falls_outside_the_picture(members, low,
 
 def _inside(box, frame, slack: float = 1.0) -> bool:
     return box.x0 >= frame.x0 - slack and box.y0 >= frame.y0 - slack and box.x1 <= frame.x1 + slack and box.y1 <= frame.y1 + slack
+
+
+def test_the_warm_up_draws_without_a_complaint(caplog):
+    """bot.app runs it once the bot has started, off the event loop, so the first /grade does not pay for it."""
+    _, complaints = rendered(lambda: charts.warm_up(), caplog)
+    assert not complaints, complaints
+    assert charts.font_family.cache_info().currsize == 1  # the font is registered
