@@ -80,11 +80,10 @@ async def send_to_deciders(context: Context, branch: Branch, declaration: Declar
 
 async def _publish(context: Context, update: Update, decision: Decision) -> None:
     """Show the decision on every copy of the card and tell the member."""
-    svc = services(context)
-    branch = await svc.branches.by_id(decision.declaration.branch_id)
+    branch = decision.branch  # the decision's transaction read it, and the copies of the card
     tr = translator(update, branch)
     text = card(tr, branch, decision.declaration, decision.member) + "\n\n" + outcome(tr, decision)
-    for chat_id, message_id in await svc.declarations.messages(decision.declaration.id):
+    for chat_id, message_id in decision.messages:
         try:
             await context.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
         except (BadRequest, Forbidden) as exc:  # deleted or unchanged message: the decision stands

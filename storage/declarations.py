@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from storage._util import row_dict, utcnow
 from storage.db import Connection
-from bot.domain.records import Declaration
+from bot.domain.records import Branch, Declaration, Member, Role
 
 
 def _declaration(row) -> Declaration:
@@ -39,14 +40,84 @@ async def by_id(conn: Connection, declaration_id: int) -> Declaration | None:
     return _declaration(row) if row else None
 
 
-async def decide(conn: Connection, declaration_id: int, *, status: str, value: Decimal | None, decided_by: int, reason: str | None) -> bool:
-    """pending → status, exactly once: the second of two taps changes nothing."""
-    cursor = await conn.execute(
-        "UPDATE declarations SET status = ?, decided_value = ?, decided_by = ?, decided_at = ?, decision_reason = ?"
-        " WHERE id = ? AND status = 'pending'",
-        (status, None if value is None else str(value), decided_by, utcnow(), reason, declaration_id),
+# --- what deciding a declaration reads: one statement ---------------------------------------------
+#
+# The declaration, its branch, its declarant, the presser's membership of that branch (if any) and the
+# roles of both, as ``by_id`` + ``branches.by_id`` + ``members.by_id`` + ``members.by_user`` + two
+# ``members.roles_of`` would read them (a role set as a bit mask: SUM(DISTINCT …) of one bit per role,
+# portable to PostgreSQL; roles are matched by member id only, as roles_of does). The columns are the
+# records' fields (the tables' other columns, e.g. members.created_at, are not read by those either).
+
+_DECLARATION_FIELDS = tuple(Declaration.model_fields)
+_BRANCH_FIELDS = tuple(Branch.model_fields)
+_MEMBER_FIELDS = tuple(Member.model_fields)
+_ROLE_BITS = {role: 1 << index for index, role in enumerate(Role)}
+_ROLE_MASK = "(SELECT SUM(DISTINCT CASE r.role {}END) FROM roles r WHERE r.member_id = {}.id)".format(
+    "".join(f"WHEN '{role.value}' THEN {bit} " for role, bit in _ROLE_BITS.items()), "{}")
+
+
+def _columns(alias: str, fields: tuple[str, ...]) -> str:
+    return ", ".join(f"{alias}.{field}" for field in fields)
+
+
+_CONTEXT_SQL = (
+    f"SELECT {_columns('d', _DECLARATION_FIELDS)}, {_columns('b', _BRANCH_FIELDS)}, {_columns('m', _MEMBER_FIELDS)},"
+    f" {_columns('u', _MEMBER_FIELDS)}, {_ROLE_MASK.format('m')}, {_ROLE_MASK.format('u')}"
+    " FROM declarations d JOIN branches b ON b.id = d.branch_id JOIN members m ON m.id = d.member_id"
+    " LEFT JOIN members u ON u.branch_id = d.branch_id AND u.user_id = ?"
+    " WHERE d.id = ?"
+)
+
+
+@dataclass(frozen=True)
+class DecisionContext:
+    declaration: Declaration
+    branch: Branch
+    declarant: Member
+    declarant_roles: frozenset[Role]
+    decider: Member | None  # the presser's membership of the declaration's branch, if any
+    decider_roles: frozenset[Role]
+
+
+def _roles(mask) -> frozenset[Role]:
+    bits = int(mask or 0)
+    return frozenset(role for role, bit in _ROLE_BITS.items() if bits & bit)
+
+
+async def decision_context(conn: Connection, declaration_id: int, user_id: int) -> DecisionContext | None:
+    """Everything deciding (or viewing to decide) a declaration reads, in one statement; None when the
+    declaration does not exist."""
+    async with conn.execute(_CONTEXT_SQL, (user_id, declaration_id)) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    values = tuple(row)
+    d, b, m = len(_DECLARATION_FIELDS), len(_BRANCH_FIELDS), len(_MEMBER_FIELDS)
+    declarant_at, decider_at, roles_at = d + b, d + b + m, d + b + 2 * m
+    decider = None
+    if values[decider_at] is not None:  # members.id: NULL when the presser is no member of the branch
+        decider = Member(**dict(zip(_MEMBER_FIELDS, values[decider_at:roles_at])))
+    return DecisionContext(
+        declaration=Declaration(**dict(zip(_DECLARATION_FIELDS, values[:d]))),
+        branch=Branch(**dict(zip(_BRANCH_FIELDS, values[d:declarant_at]))),
+        declarant=Member(**dict(zip(_MEMBER_FIELDS, values[declarant_at:decider_at]))),
+        declarant_roles=_roles(values[roles_at]),
+        decider=decider,
+        decider_roles=_roles(values[roles_at + 1]),
     )
-    return cursor.rowcount == 1
+
+
+async def decide(conn: Connection, declaration_id: int, *, status: str, value: Decimal | None, decided_by: int,
+                 reason: str | None) -> Declaration | None:
+    """pending → status, exactly once: the declaration as decided; None for the second of two taps,
+    which changes nothing."""
+    async with conn.execute(
+        "UPDATE declarations SET status = ?, decided_value = ?, decided_by = ?, decided_at = ?, decision_reason = ?"
+        " WHERE id = ? AND status = 'pending' RETURNING *",
+        (status, None if value is None else str(value), decided_by, utcnow(), reason, declaration_id),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return _declaration(row) if row else None
 
 
 async def pending(conn: Connection, branch_id: int, limit: int = 50) -> list[Declaration]:

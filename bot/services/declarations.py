@@ -18,7 +18,6 @@ from bot.domain.text import DESCRIPTION_MAX, PLACE_MAX, REASON_MAX, clean_text
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
 from bot.services.branches import Actor, recipients, rulebook_of
 from bot.services.posts import member_posts
-from storage import branches as branch_repo
 from storage import declarations as declaration_repo
 from storage import grading as grading_repo
 from storage import ledger as ledger_repo
@@ -52,6 +51,8 @@ class Decision:
     member: Member  # the declarant
     decider: Member
     ledger_row: LedgerRow | None
+    branch: Branch  # as the decision's transaction read it
+    messages: tuple[tuple[int, int], ...] = ()  # (chat id, message id) of every copy of the card
 
 
 def open_period(today: date, late_days: int) -> tuple[date, date]:
@@ -204,46 +205,32 @@ class DeclarationService:
     async def view(self, declaration_id: int, actor: Actor) -> tuple[Declaration, Branch, Member]:
         """A declaration for someone allowed to decide it (the adjust screen)."""
         async with self.db.read() as conn:
-            declaration = await declaration_repo.by_id(conn, declaration_id)
-            if declaration is None:
-                raise NotFound("decision.not_found")
-            branch = await branch_repo.by_id(conn, declaration.branch_id)
-            member = await member_repo.by_id(conn, declaration.member_id)
-            await self._check_decider(conn, declaration, actor)
-        assert branch is not None and member is not None
-        return declaration, branch, member
-
-    async def _check_decider(self, conn, declaration: Declaration, actor: Actor) -> Member:
-        decider = await member_repo.by_user(conn, declaration.branch_id, actor.user_id)
-        if decider is None or decider.status is not MemberStatus.APPROVED:
-            raise NotAuthorized("decision.not_allowed")
-        roles = await member_repo.roles_of(conn, decider.id)
-        if not roles & set(DECIDERS):
-            raise NotAuthorized("decision.not_allowed")
-        if decider.id == declaration.member_id:
-            raise NotAuthorized("decision.own")
-        if Role.RECORDER in await member_repo.roles_of(conn, declaration.member_id) and not roles & {Role.SECRETARY, Role.DEPUTY}:
-            raise NotAuthorized("decision.recorder_own_points")
-        return decider
+            context = await declaration_repo.decision_context(conn, declaration_id, actor.user_id)
+        if context is None:
+            raise NotFound("decision.not_found")
+        _check_decider(context)
+        return context.declaration, context.branch, context.declarant
 
     async def decide(self, declaration_id: int, actor: Actor, verdict: Verdict, *, value: Decimal | None = None,
                      reason: str | None = None) -> Decision:
-        """Approve (at the declared or an adjusted value) or reject, exactly once, with its ledger row."""
+        """Approve (at the declared or an adjusted value) or reject, exactly once, with its ledger row.
+
+        One transaction reads what the decision needs (one statement: the declaration, its branch, the
+        declarant, the presser's membership and both one's roles, read afresh on every press), writes it,
+        and reads the card copies to edit, so the caller needs no read of its own afterwards."""
         reason = clean_text(reason) or None
         if reason and len(reason) > REASON_MAX:
             raise InvalidInput("text.too_long", limit=REASON_MAX)
         if verdict is Verdict.REJECT and not reason:
             raise InvalidInput("decision.reason_required")
         async with self.db.transaction() as conn:
-            declaration = await declaration_repo.by_id(conn, declaration_id)
-            if declaration is None:
+            context = await declaration_repo.decision_context(conn, declaration_id, actor.user_id)
+            if context is None:
                 raise NotFound("decision.not_found")
-            decider = await self._check_decider(conn, declaration, actor)
+            decider = _check_decider(context)
+            declaration, branch, member = context.declaration, context.branch, context.declarant
             if declaration.status is not DeclarationStatus.PENDING:
                 raise AlreadyDone("decision.already", status=declaration.status.value)
-            branch = await branch_repo.by_id(conn, declaration.branch_id)
-            member = await member_repo.by_id(conn, declaration.member_id)
-            assert branch is not None and member is not None
             rulebook = rulebook_of(branch)
             item = rulebook.item(declaration.item_code)
             row = None
@@ -251,11 +238,15 @@ class DeclarationService:
                 if item is None:
                     raise InvalidInput("decision.item_gone")
                 final = declaration.value if value is None else value
-                held_on = counted_on(declaration.occurred_on.year, declaration.occurred_on.month, self.clock.today(branch.timezone))
-                if not item.allows(final, posts=await member_posts(conn, rulebook, member.id, on=held_on)):  # that month's posts
+                posts = 1  # only a per-post range depends on the posts held (Item.allows, Item.range_for)
+                if item.kind is ItemKind.RANGED and item.per_post:
+                    held_on = counted_on(declaration.occurred_on.year, declaration.occurred_on.month, self.clock.today(branch.timezone))
+                    posts = await member_posts(conn, rulebook, member.id, on=held_on)  # that month's posts
+                if not item.allows(final, posts=posts):
                     raise InvalidInput("decision.value_not_allowed")
-                if not await declaration_repo.decide(conn, declaration.id, status="approved", value=final,
-                                                     decided_by=decider.id, reason=reason):
+                decided = await declaration_repo.decide(conn, declaration.id, status="approved", value=final,
+                                                        decided_by=decider.id, reason=reason)
+                if decided is None:
                     raise AlreadyDone("decision.already", status="?")
                 row = await ledger_repo.append(conn, NewLedgerRow(
                     branch_id=branch.id, member_id=member.id, item_code=item.code, value=final,
@@ -263,12 +254,13 @@ class DeclarationService:
                     actor_id=decider.id, reason=reason or declaration.description[:REASON_MAX],
                 ))
             else:
-                if not await declaration_repo.decide(conn, declaration.id, status="rejected", value=None,
-                                                     decided_by=decider.id, reason=reason):
+                decided = await declaration_repo.decide(conn, declaration.id, status="rejected", value=None,
+                                                        decided_by=decider.id, reason=reason)
+                if decided is None:
                     raise AlreadyDone("decision.already", status="?")
-            decided = await declaration_repo.by_id(conn, declaration.id)
-        assert decided is not None
-        return Decision(declaration=decided, member=member, decider=decider, ledger_row=row)
+            messages = await declaration_repo.messages(conn, declaration.id)
+        return Decision(declaration=decided, member=member, decider=decider, ledger_row=row, branch=branch,
+                        messages=tuple(messages))
 
     async def pending(self, branch: Branch, actor: Actor) -> list[tuple[Declaration, Member]]:
         async with self.db.read() as conn:
@@ -281,6 +273,21 @@ class DeclarationService:
                 assert member is not None
                 result.append((declaration, member))
             return result
+
+
+def _check_decider(context: declaration_repo.DecisionContext) -> Member:
+    """The presser may decide this declaration: an approved member of its branch holding a deciding role,
+    not its declarant; a recorder's own declaration only by the secretary or deputy."""
+    decider, roles = context.decider, context.decider_roles
+    if decider is None or decider.status is not MemberStatus.APPROVED:
+        raise NotAuthorized("decision.not_allowed")
+    if not roles & set(DECIDERS):
+        raise NotAuthorized("decision.not_allowed")
+    if decider.id == context.declaration.member_id:
+        raise NotAuthorized("decision.own")
+    if Role.RECORDER in context.declarant_roles and not roles & {Role.SECRETARY, Role.DEPUTY}:
+        raise NotAuthorized("decision.recorder_own_points")
+    return decider
 
 
 def _has_zero_out(rulebook: Rulebook, rows: list[LedgerRow]) -> bool:
