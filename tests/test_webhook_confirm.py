@@ -13,11 +13,14 @@ in the middle of handling an Approve tap (its approval committed, the tap not ye
 taps waiting behind it. "Telegram" still holds every tap; the restarted bot gets them all again by itself
 and handles them: every declaration approved, one ledger row each, the row the dead process wrote
 unchanged. With PTB's own webhook server the taps were answered 200 on arrival and lost with the process.
+And SIGTERM in the middle of an update (its reply held): the process waits, answers a new post 503, and
+once the reply goes through answers the update 2xx and exits 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -36,6 +39,7 @@ from bot.webhook import ConfirmingUpdater
 from tests.test_e2e_process import (
     LISI, RECORDER, STEP_TIMEOUT, ZHANG, BotProcess, People, declare, free_port, query, setup_branch,
 )
+from tests.test_e2e_webhook import post_update
 
 SECRET = "Xk3_p9-QzL2mW8vR4tY7"
 PATH = "hook"
@@ -210,6 +214,15 @@ def emulator() -> Iterator[Emulator]:
         yield server
 
 
+def all_delivered(client: Any) -> int:
+    """Deliveries so far, once "Telegram" holds no update (the last step's barrier is answered after its calls)."""
+    deadline = time.monotonic() + STEP_TIMEOUT
+    while (state := client.state())["queued"]:
+        assert time.monotonic() < deadline, f"{state['queued']} updates still queued"
+        time.sleep(0.05)
+    return int(state["delivered"])
+
+
 def ledger_rows(database: Path | str) -> dict[str, list[int]]:
     rows: dict[str, list[int]] = {}
     for row in query(database, "SELECT id, reference FROM ledger WHERE source = 'declaration' ORDER BY id"):
@@ -238,8 +251,8 @@ def test_kill9_in_the_middle_of_a_webhook_update_loses_nothing(emulator: Emulato
 
         # The first tap's handler commits the approval, then its answerCallbackQuery is held by "Telegram":
         # the process is in the middle of that update when it gets SIGKILL, with the other taps behind it.
+        delivered = all_delivered(client)
         client.post("/control/hold", {"method": "answerCallbackQuery"})
-        delivered = client.state()["delivered"]
         presses = [client.press(RECORDER, RECORDER, message_id, data) for message_id, data in cards]
         deadline = time.monotonic() + STEP_TIMEOUT
         while client.state()["held"] == 0:
@@ -280,3 +293,35 @@ def test_kill9_in_the_middle_of_a_webhook_update_loses_nothing(emulator: Emulato
         again.kill()
         print(bot.output()[-3000:], again.output()[-3000:])  # shown by pytest only when the test fails
     assert "Traceback" not in again.output(), again.output()[-3000:]
+
+
+def test_sigterm_in_the_middle_of_a_webhook_update_finishes_it_then_exits(emulator: Emulator, tmp_path: Path) -> None:
+    client = emulator.client()
+    bot = BotProcess(emulator, tmp_path / "branch.sqlite3", tmp_path, "bot", webhook_port=free_port())
+    try:
+        bot.start()
+        client.user(ZHANG, "张三", "zhangsan")
+        delivered = all_delivered(client)
+        client.post("/control/hold", {"method": "sendMessage"})
+        client.text(ZHANG, ZHANG, "/start")  # its reply is held: the bot is in the middle of the update
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while client.state()["held"] == 0:
+            assert time.monotonic() < deadline, "/start did not reach its reply"
+            time.sleep(0.05)
+        bot.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        time.sleep(1.0)
+        assert bot.process.poll() is None  # type: ignore[union-attr]  # it waits for the update being handled
+        late = message_update(900_001, "/start")
+        late["message"]["chat"]["id"] = late["message"]["from"]["id"] = ZHANG
+        assert post_update(bot.webhook_url, late, {SECRET_HEADER: bot.secret}) == 503  # not taken: Telegram keeps it
+        client.post("/control/release", {})
+        assert bot.process.wait(10) == 0, bot.output()  # type: ignore[union-attr]
+        state = client.state()
+        assert state["delivered"] == delivered + 1 and state["queued"] == 0  # /start answered 2xx, once handled
+        replies = [c for c in client.calls(0)[0] if c["method"] == "sendMessage" and int(c["params"]["chat_id"]) == ZHANG]
+        assert len(replies) == 1 and replies[0]["error"] is None
+    finally:
+        client.post("/control/release", {})
+        bot.kill()
+        print(bot.output()[-3000:])
+    assert "Traceback" not in bot.output(), bot.output()[-3000:]
