@@ -13,10 +13,13 @@ a callback query left unanswered.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -197,6 +200,22 @@ async def second_connection(url: str | Path) -> AsyncIterator[AnyDatabase]:
         await db.close()
 
 
+@contextmanager
+def fresh_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str | Path]:
+    """For a synchronous test that makes several databases (one per hypothesis example): a new SQLite
+    file, or a new PostgreSQL database cloned from the migrated template (about 0.6 s to create and drop
+    on a loaded 2-core machine), dropped afterwards."""
+    if backend == "sqlite":
+        yield Path(tempfile.mkdtemp(dir=tmp_path)) / "t.sqlite3"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    url = server.new_database(migrated=True)
+    try:
+        yield url
+    finally:
+        server.drop_database(url)
+
+
 async def table_names(db: AnyDatabase) -> list[str]:
     """Every table of the database, sorted (on SQLite sqlite_sequence too: AUTOINCREMENT's counters)."""
     if db.backend == "sqlite":
@@ -209,12 +228,22 @@ async def table_names(db: AnyDatabase) -> list[str]:
 
 
 async def dump_tables(db: AnyDatabase, tables: tuple[str, ...] | list[str] | None = None) -> dict[str, list[tuple]]:
-    """Every row of ``tables`` (every table when None), read through ``db`` (see second_connection).
-    Rows are sorted by their repr, so the dump is the same on both backends without a rowid; a table
-    that does not exist is an error, not an empty dump."""
+    """Every row of ``tables`` (every table when None), read through ``db`` (see second_connection),
+    as tuples of column values, sorted by their repr (no rowid needed); a table that does not exist
+    is an error, not an empty dump. On PostgreSQL one statement reads every table (each row as JSON:
+    numbers exact, dates as text), one round trip instead of one a table."""
     names = await table_names(db) if tables is None else list(tables)
     async with db.read() as conn:
-        return {t: sorted((tuple(r) for r in await conn.execute_fetchall(f'SELECT * FROM "{t}"')), key=repr) for t in names}
+        if db.backend == "sqlite":
+            found = {t: [tuple(r) for r in await conn.execute_fetchall(f'SELECT * FROM "{t}"')] for t in names}
+        else:
+            sql = " UNION ALL ".join(
+                f"SELECT {i} AS n, (SELECT coalesce(json_agg(t), '[]') FROM \"{t}\" t)::text AS j" for i, t in enumerate(names)
+            )
+            found = {t: [] for t in names}
+            for n, text in await conn.execute_fetchall(sql):
+                found[names[n]] = [tuple(r.values()) for r in json.loads(text, parse_float=Decimal)]
+        return {t: sorted(found[t], key=repr) for t in names}
 
 
 def table_diff(before: dict[str, list[tuple]], after: dict[str, list[tuple]]) -> dict[str, set[tuple]]:

@@ -10,14 +10,9 @@ budget, not a weaker property.
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-
-import pytest
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as note
@@ -34,7 +29,7 @@ from bot.services import Actor
 from bot.services.branches import rulebook_of
 from bot.services.declarations import Draft, Verdict
 from storage._util import row_dict
-from tests.conftest import MOMENT, TestHarness, assert_healthy, rows, setup_branch
+from tests.conftest import MOMENT, TestHarness, assert_healthy, fresh_database, rows, setup_branch
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 PG_EXAMPLES = 10  # per property on PostgreSQL (see the module's docstring)
@@ -46,26 +41,8 @@ def run(coro) -> None:
     asyncio.run(coro)
 
 
-def fresh_path(tmp_path: Path) -> Path:
-    return Path(tempfile.mkdtemp(dir=tmp_path)) / "p.sqlite3"
-
-
 def examples(backend: str, wrapped: settings = SETTINGS) -> settings:
     return wrapped if backend == "sqlite" else settings(wrapped, max_examples=min(wrapped.max_examples, PG_EXAMPLES))
-
-
-@contextmanager
-def fresh_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str | Path]:
-    """A fresh database at the newest schema for one example: a new SQLite file or a new PostgreSQL database."""
-    if backend == "sqlite":
-        yield fresh_path(tmp_path)
-        return
-    server = request.getfixturevalue("postgres")
-    url = server.new_database(migrated=True)
-    try:
-        yield url
-    finally:
-        server.drop_database(url)
 
 
 def actor_of(user) -> Actor:
