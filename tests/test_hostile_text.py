@@ -10,7 +10,6 @@ and the decider's card and the group's notice show the cleaned text, escaped.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import unicodedata
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from bot.domain.notice import one_line
 from bot.domain.text import DESCRIPTION_MAX, NAME_MAX, PLACE_MAX, clean_name, clean_text
 from bot.harness import plain
 from schedules import engine
-from tests.conftest import TestHarness, assert_healthy, card_message, rows, said, setup_branch
+from tests.conftest import TestHarness, assert_healthy, card_message, fresh_database, rows, said, setup_branch
 from tests.test_notices import APRIL_1, NOTICE_KINDS, pin_created, utc
 
 INVISIBLE = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c\u200b\u200c\u200d\u2060\ufeff\u00ad"
@@ -42,6 +41,7 @@ HOSTILE = st.one_of(
 )
 
 MARCH = utc(2026, 3, 20, 2, 0)
+PG_EXAMPLES = 6  # the hypothesis scenario on PostgreSQL (12 on SQLite)
 TOO_LONG = "内容太长"
 
 
@@ -67,7 +67,7 @@ async def answer_until_accepted(h, person, chat, text: str, limit: int, fallback
     return fallback
 
 
-async def scenario(path: Path, cases: list[tuple[str, str, str]]) -> None:
+async def scenario(path: str | Path, cases: list[tuple[str, str, str]]) -> None:
     clock = FixedClock(MARCH)
     async with TestHarness(path, clock) as h:
         try:
@@ -92,7 +92,7 @@ async def scenario(path: Path, cases: list[tuple[str, str, str]]) -> None:
                 stored_text = await answer_until_accepted(h, person, chat, text, DESCRIPTION_MAX, "打扫卫生")
                 await h.tap(person, chat.id, "无照片")
                 await h.tap(person, chat.id, "提交")
-                row = (await rows(h, "SELECT * FROM declarations d JOIN members m ON m.id = d.member_id "
+                row = (await rows(h, "SELECT d.* FROM declarations d JOIN members m ON m.id = d.member_id "
                                      "WHERE m.user_id = ?", person.id))[0]
                 assert (row["place"], row["description"]) == (stored_place, stored_text)
                 assert invisible_free(row["place"]) and invisible_free(row["description"])
@@ -119,18 +119,27 @@ async def scenario(path: Path, cases: list[tuple[str, str, str]]) -> None:
             assert_healthy(h)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-@given(st.lists(st.tuples(HOSTILE, HOSTILE, HOSTILE), min_size=1, max_size=2))
-def test_hostile_names_and_texts_through_the_declaration_and_the_notice(tmp_path, monkeypatch, cases):
+def test_hostile_names_and_texts_through_the_declaration_and_the_notice(backend, tmp_path, request, monkeypatch):
+    """On both backends (PostgreSQL refuses text SQLite stores, NUL above all); fewer examples on
+    PostgreSQL, where each one also creates and drops a database (conftest.fresh_database)."""
     monkeypatch.setattr(engine, "PRODUCERS", [p for p in engine.PRODUCERS if p.kind in NOTICE_KINDS])
-    asyncio.run(scenario(Path(tempfile.mkdtemp(dir=tmp_path)) / "t.sqlite3", cases))
+
+    @settings(max_examples=12 if backend == "sqlite" else PG_EXAMPLES, deadline=None,
+              suppress_health_check=list(HealthCheck), database=None)
+    @given(st.lists(st.tuples(HOSTILE, HOSTILE, HOSTILE), min_size=1, max_size=2))
+    def check(cases):
+        with fresh_database(backend, tmp_path, request) as url:
+            asyncio.run(scenario(url, cases))
+
+    check()
 
 
-def test_the_nastiest_inputs_all_at_once(tmp_path, monkeypatch):
-    """The fixed list, deterministically (hypothesis may not pick each one)."""
+def test_the_nastiest_inputs_all_at_once(backend, tmp_path, request, monkeypatch):
+    """The fixed list, deterministically (hypothesis may not pick each one), on both backends."""
     monkeypatch.setattr(engine, "PRODUCERS", [p for p in engine.PRODUCERS if p.kind in NOTICE_KINDS])
     cases = [(NASTY[i], NASTY[(i + 3) % len(NASTY)], NASTY[(i + 7) % len(NASTY)]) for i in range(len(NASTY))]
-    asyncio.run(scenario(tmp_path / "t.sqlite3", cases))
+    with fresh_database(backend, tmp_path, request) as url:
+        asyncio.run(scenario(url, cases))
 
 
 @given(HOSTILE)
