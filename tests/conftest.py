@@ -13,13 +13,11 @@ a callback query left unanswered.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -230,20 +228,10 @@ async def table_names(db: AnyDatabase) -> list[str]:
 async def dump_tables(db: AnyDatabase, tables: tuple[str, ...] | list[str] | None = None) -> dict[str, list[tuple]]:
     """Every row of ``tables`` (every table when None), read through ``db`` (see second_connection),
     as tuples of column values, sorted by their repr (no rowid needed); a table that does not exist
-    is an error, not an empty dump. On PostgreSQL one statement reads every table (each row as JSON:
-    numbers exact, dates as text), one round trip instead of one a table."""
+    is an error, not an empty dump."""
     names = await table_names(db) if tables is None else list(tables)
     async with db.read() as conn:
-        if db.backend == "sqlite":
-            found = {t: [tuple(r) for r in await conn.execute_fetchall(f'SELECT * FROM "{t}"')] for t in names}
-        else:
-            sql = " UNION ALL ".join(
-                f"SELECT {i} AS n, (SELECT coalesce(json_agg(t), '[]') FROM \"{t}\" t)::text AS j" for i, t in enumerate(names)
-            )
-            found = {t: [] for t in names}
-            for n, text in await conn.execute_fetchall(sql):
-                found[names[n]] = [tuple(r.values()) for r in json.loads(text, parse_float=Decimal)]
-        return {t: sorted(found[t], key=repr) for t in names}
+        return {t: sorted((tuple(r) for r in await conn.execute_fetchall(f'SELECT * FROM "{t}"')), key=repr) for t in names}
 
 
 def table_diff(before: dict[str, list[tuple]], after: dict[str, list[tuple]]) -> dict[str, set[tuple]]:
