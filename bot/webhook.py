@@ -76,6 +76,10 @@ class _Intake:
             if not self._handling:
                 self._idle.set()
 
+    @property
+    def handling(self) -> int:
+        return self._handling
+
     async def drained(self) -> None:
         await self._idle.wait()
 
@@ -140,6 +144,8 @@ class _DrainingServer(WebhookServer):
 
     async def shutdown(self) -> None:
         self._intake.closing = True
+        log.info("webhook stopping: new updates are answered 503 (Telegram posts them again); %d being handled",
+                 self._intake.handling)
         await self._intake.drained()  # every update taken is handled and answered
         await super().shutdown()  # stop listening, close the connections
 
