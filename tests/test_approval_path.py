@@ -1,0 +1,119 @@
+"""The recorder's Approve press, as the database sees it: one write transaction that reads what the
+decision needs in one statement (the presser's role included, afresh on every press), and nothing read
+after its COMMIT; SQLite's checkpoints off the COMMIT's path."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+import storage.db as sqlite_db
+from storage.db import Database
+from tests.conftest import card_message, count, declare, popups, rows, said
+
+
+def alert_texts(calls) -> list[str]:
+    return [str(c.params.get("text", "")) for c in popups(calls) if c.params.get("show_alert")]
+
+
+def _count_database_work(h, monkeypatch) -> dict[str, int]:
+    """Repository statements (either backend's connection class) and the transactions and read blocks
+    entered through h.db, from now on."""
+    used = {"statements": 0, "transactions": 0, "reads": 0}
+    if h.db.backend == "sqlite":
+        from storage.db import Connection
+    else:
+        from storage.postgres import PgConnection as Connection
+    execute = Connection.execute
+
+    def counting(self, sql, *args, **kwargs):
+        used["statements"] += 1
+        return execute(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "execute", counting)
+    for name in ("transaction", "read", "snapshot"):
+        method = getattr(h.db, name)
+
+        def entering(*args, _method=method, _key="transactions" if name == "transaction" else "reads", **kwargs):
+            used[_key] += 1
+            return _method(*args, **kwargs)
+
+        monkeypatch.setattr(h.db, name, entering)
+    return used
+
+
+async def test_an_approval_is_one_transaction_of_four_statements_and_reads_nothing_after(h, b, monkeypatch) -> None:
+    number = await declare(h, b.zhang)
+    card = card_message(h, b.recorder.id, number)
+    used = _count_database_work(h, monkeypatch)
+    calls = await h.press(b.recorder, card, f"dc:ok:{number}")
+    # the context (declaration, branch, declarant, presser, roles), the UPDATE … RETURNING, the ledger
+    # row, the card copies: on PostgreSQL 4 round trips and BEGIN/COMMIT, no read block before or after
+    assert used == {"statements": 4, "transactions": 1, "reads": 0}, used
+    assert [c.method for c in calls] == ["answerCallbackQuery", "editMessageText", "sendMessage"]
+    assert "已通过" in calls[1].params["text"] and "为民办一件实事" in calls[1].params["text"]
+    assert "记 10分" in said(calls, b.zhang.id)
+    ledger = await rows(h, "SELECT * FROM ledger WHERE reference = ?", f"decl:{number}")
+    assert len(ledger) == 1 and ledger[0]["value"] == "10"
+
+    used.update(statements=0, transactions=0, reads=0)  # the double tap: refused in the same one statement
+    calls = await h.press(b.recorder, card, f"dc:ok:{number}")
+    assert alert_texts(calls) == ["这条申报已经处理过了。"]
+    assert used == {"statements": 1, "transactions": 1, "reads": 0}, used
+    assert await count(h, "ledger") == 1
+
+
+async def test_the_presser_s_role_is_read_on_every_press(h, b) -> None:
+    """A recorder whose role is revoked after the card was sent is refused on the next press; given back,
+    the press works (nothing about the presser is remembered between presses)."""
+    first, second = await declare(h, b.zhang), await declare(h, b.lisi)
+    await h.say(b.secretary, b.group, f"/role @{b.recorder.username} -recorder")
+    calls = await h.press(b.recorder, card_message(h, b.recorder.id, first), f"dc:ok:{first}")
+    assert alert_texts(calls) == ["您没有审核这条申报的权限。"]
+    assert (await rows(h, "SELECT status FROM declarations WHERE id = ?", first))[0]["status"] == "pending"
+    await h.say(b.secretary, b.group, f"/role @{b.recorder.username} recorder")
+    calls = await h.press(b.recorder, card_message(h, b.recorder.id, second), f"dc:ok:{second}")
+    assert "已通过" in calls[1].params["text"]
+    assert [r["status"] for r in await rows(h, "SELECT status FROM declarations ORDER BY id")] == ["pending", "approved"]
+
+
+async def test_every_copy_of_the_card_shows_the_decision(h, b) -> None:
+    """The copies are read in the decision's transaction: the recorder's and the secretary's (a
+    recorder's own declaration goes to the secretary and deputy) are both edited."""
+    number = await declare(h, b.recorder)  # the recorder's own: the secretary decides it
+    card = card_message(h, b.secretary.id, number)
+    calls = await h.press(b.secretary, card, f"dc:ok:{number}")
+    edits = [c for c in calls if c.method == "editMessageText"]
+    assert edits and all("已通过" in c.params["text"] for c in edits)
+    assert {int(c.params["chat_id"]) for c in edits} == {r["chat_id"] for r in await rows(
+        h, "SELECT chat_id FROM declaration_messages WHERE declaration_id = ?", number)}
+
+
+@pytest.mark.sqlite_only  # SQLite's WAL file
+async def test_checkpoints_run_in_the_background_not_in_a_commit(tmp_path: Path, monkeypatch) -> None:
+    """The writing connection never checkpoints at SQLite's 1000 pages (the COMMIT that crossed it waited
+    for the copy and the database file's fsync); the background checkpoint moves the WAL into the file."""
+    monkeypatch.setattr(sqlite_db, "CHECKPOINT_EVERY", 10**9)  # no background checkpoint for now
+    db = await Database(tmp_path / "c.sqlite3").open()
+    try:
+        assert await db.pragma("wal_autocheckpoint") == str(sqlite_db.SAFETY_CHECKPOINT_PAGES)
+        await db.conn.execute("CREATE TABLE t (x BLOB)")
+        for _ in range(120):  # ~10 pages a transaction: ~1200 pages, past SQLite's default mark
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO t VALUES (randomblob(40000))")
+        wal = Path(f"{db.path}-wal")
+        assert wal.stat().st_size > 1000 * 4096  # no COMMIT checkpointed (it would have restarted the WAL)
+        monkeypatch.setattr(sqlite_db, "CHECKPOINT_EVERY", 1)
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO t VALUES (1)")
+        job = db._checkpoint_job
+        assert job is not None
+        busy, pages, moved = await asyncio.wrap_future(job)
+        assert busy == 0 and pages > 1000 and moved == pages  # every committed page is in the file now
+        size = os.path.getsize(db.path)
+        assert size > 1000 * 4096
+    finally:
+        await db.close()
