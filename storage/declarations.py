@@ -45,8 +45,9 @@ async def by_id(conn: Connection, declaration_id: int) -> Declaration | None:
 # The declaration, its branch, its declarant, the presser's membership of that branch (if any) and the
 # roles of both, as ``by_id`` + ``branches.by_id`` + ``members.by_id`` + ``members.by_user`` + two
 # ``members.roles_of`` would read them (a role set as a bit mask: SUM(DISTINCT …) of one bit per role,
-# portable to PostgreSQL; roles are matched by member id only, as roles_of does). The columns are the
-# records' fields (the tables' other columns, e.g. members.created_at, are not read by those either).
+# portable to PostgreSQL; roles are matched by member id only, as roles_of does), and the copies of the
+# card (``messages``: one row per copy, in (chat, message) order). The columns are the records' fields
+# (the tables' other columns, e.g. members.created_at, are not read by those either).
 
 _DECLARATION_FIELDS = tuple(Declaration.model_fields)
 _BRANCH_FIELDS = tuple(Branch.model_fields)
@@ -62,10 +63,11 @@ def _columns(alias: str, fields: tuple[str, ...]) -> str:
 
 _CONTEXT_SQL = (
     f"SELECT {_columns('d', _DECLARATION_FIELDS)}, {_columns('b', _BRANCH_FIELDS)}, {_columns('m', _MEMBER_FIELDS)},"
-    f" {_columns('u', _MEMBER_FIELDS)}, {_ROLE_MASK.format('m')}, {_ROLE_MASK.format('u')}"
+    f" {_columns('u', _MEMBER_FIELDS)}, {_ROLE_MASK.format('m')}, {_ROLE_MASK.format('u')}, dm.chat_id, dm.message_id"
     " FROM declarations d JOIN branches b ON b.id = d.branch_id JOIN members m ON m.id = d.member_id"
     " LEFT JOIN members u ON u.branch_id = d.branch_id AND u.user_id = ?"
-    " WHERE d.id = ?"
+    " LEFT JOIN declaration_messages dm ON dm.declaration_id = d.id"
+    " WHERE d.id = ? ORDER BY dm.chat_id, dm.message_id"
 )
 
 
@@ -77,6 +79,7 @@ class DecisionContext:
     declarant_roles: frozenset[Role]
     decider: Member | None  # the presser's membership of the declaration's branch, if any
     decider_roles: frozenset[Role]
+    messages: tuple[tuple[int, int], ...]  # (chat id, message id) of every copy of the card
 
 
 def _roles(mask) -> frozenset[Role]:
@@ -88,10 +91,10 @@ async def decision_context(conn: Connection, declaration_id: int, user_id: int) 
     """Everything deciding (or viewing to decide) a declaration reads, in one statement; None when the
     declaration does not exist."""
     async with conn.execute(_CONTEXT_SQL, (user_id, declaration_id)) as cursor:
-        row = await cursor.fetchone()
-    if row is None:
+        found = await cursor.fetchall()
+    if not found:
         return None
-    values = tuple(row)
+    values = tuple(found[0])
     d, b, m = len(_DECLARATION_FIELDS), len(_BRANCH_FIELDS), len(_MEMBER_FIELDS)
     declarant_at, decider_at, roles_at = d + b, d + b + m, d + b + 2 * m
     decider = None
@@ -104,6 +107,7 @@ async def decision_context(conn: Connection, declaration_id: int, user_id: int) 
         declarant_roles=_roles(values[roles_at]),
         decider=decider,
         decider_roles=_roles(values[roles_at + 1]),
+        messages=tuple((int(row[-2]), int(row[-1])) for row in found if row[-2] is not None),
     )
 
 

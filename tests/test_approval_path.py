@@ -45,14 +45,14 @@ def _count_database_work(h, monkeypatch) -> dict[str, int]:
     return used
 
 
-async def test_an_approval_is_one_transaction_of_four_statements_and_reads_nothing_after(h, b, monkeypatch) -> None:
+async def test_an_approval_is_one_transaction_of_three_statements_and_reads_nothing_after(h, b, monkeypatch) -> None:
     number = await declare(h, b.zhang)
     card = card_message(h, b.recorder.id, number)
     used = _count_database_work(h, monkeypatch)
     calls = await h.press(b.recorder, card, f"dc:ok:{number}")
-    # the context (declaration, branch, declarant, presser, roles), the UPDATE … RETURNING, the ledger
-    # row, the card copies: on PostgreSQL 4 round trips and BEGIN/COMMIT, no read block before or after
-    assert used == {"statements": 4, "transactions": 1, "reads": 0}, used
+    # the context (declaration, branch, declarant, presser, roles, card copies), the UPDATE … RETURNING,
+    # the ledger row: on PostgreSQL 3 round trips and BEGIN/COMMIT, no read block before or after
+    assert used == {"statements": 3, "transactions": 1, "reads": 0}, used
     assert [c.method for c in calls] == ["answerCallbackQuery", "editMessageText", "sendMessage"]
     assert "已通过" in calls[1].params["text"] and "为民办一件实事" in calls[1].params["text"]
     assert "记 10分" in said(calls, b.zhang.id)
@@ -81,15 +81,16 @@ async def test_the_presser_s_role_is_read_on_every_press(h, b) -> None:
 
 
 async def test_every_copy_of_the_card_shows_the_decision(h, b) -> None:
-    """The copies are read in the decision's transaction: the recorder's and the secretary's (a
-    recorder's own declaration goes to the secretary and deputy) are both edited."""
-    number = await declare(h, b.recorder)  # the recorder's own: the secretary decides it
-    card = card_message(h, b.secretary.id, number)
-    calls = await h.press(b.secretary, card, f"dc:ok:{number}")
+    """The copies are read in the decision's transaction: with two recorders, both copies are edited."""
+    await h.say(b.secretary, b.group, f"/role @{b.lisi.username} recorder")
+    number = await declare(h, b.zhang)
+    copies = await rows(h, "SELECT chat_id, message_id FROM declaration_messages WHERE declaration_id = ?", number)
+    assert {r["chat_id"] for r in copies} == {b.recorder.id, b.lisi.id}
+    calls = await h.press(b.lisi, card_message(h, b.lisi.id, number), f"dc:ok:{number}")
     edits = [c for c in calls if c.method == "editMessageText"]
-    assert edits and all("已通过" in c.params["text"] for c in edits)
-    assert {int(c.params["chat_id"]) for c in edits} == {r["chat_id"] for r in await rows(
-        h, "SELECT chat_id FROM declaration_messages WHERE declaration_id = ?", number)}
+    assert [(int(c.params["chat_id"]), int(c.params["message_id"])) for c in edits] == sorted(
+        (r["chat_id"], r["message_id"]) for r in copies)
+    assert all("已通过" in c.params["text"] and "李四" in c.params["text"] for c in edits)
 
 
 @pytest.mark.sqlite_only  # SQLite's WAL file

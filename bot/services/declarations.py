@@ -216,8 +216,8 @@ class DeclarationService:
         """Approve (at the declared or an adjusted value) or reject, exactly once, with its ledger row.
 
         One transaction reads what the decision needs (one statement: the declaration, its branch, the
-        declarant, the presser's membership and both one's roles, read afresh on every press), writes it,
-        and reads the card copies to edit, so the caller needs no read of its own afterwards."""
+        declarant, the presser's membership and both one's roles, read afresh on every press, and the card
+        copies to edit) and writes it, so the caller needs no read of its own afterwards."""
         reason = clean_text(reason) or None
         if reason and len(reason) > REASON_MAX:
             raise InvalidInput("text.too_long", limit=REASON_MAX)
@@ -258,9 +258,8 @@ class DeclarationService:
                                                         decided_by=decider.id, reason=reason)
                 if decided is None:
                     raise AlreadyDone("decision.already", status="?")
-            messages = await declaration_repo.messages(conn, declaration.id)
         return Decision(declaration=decided, member=member, decider=decider, ledger_row=row, branch=branch,
-                        messages=tuple(messages))
+                        messages=context.messages)
 
     async def pending(self, branch: Branch, actor: Actor) -> list[tuple[Declaration, Member]]:
         async with self.db.read() as conn:
