@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sqlite3
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -433,3 +435,58 @@ async def test_every_write_happens_inside_begin_immediate(h, b) -> None:
             assert in_transaction, f"a write outside BEGIN IMMEDIATE: {sql}"
             writes += 1
     assert writes >= 3 and not in_transaction
+
+
+async def test_every_write_happens_inside_a_write_transaction_on_postgres(h, b, backend, monkeypatch) -> None:
+    """PostgreSQL's counterpart of the test above: during the same declaration, approval, recorder entry,
+    /points and refusal, every INSERT/UPDATE/DELETE runs on a connection that ``db.transaction()`` holds
+    (BEGIN, the cross-process write lock, COMMIT before the user is told), never through the autocommit
+    ``db.conn`` nor inside a read-only snapshot."""
+    if backend != "postgres":
+        pytest.skip("SQLite: test_every_write_happens_inside_begin_immediate")
+    from storage.postgres import PgConnection, PostgresDatabase
+
+    writers: set[int] = set()  # the connections a write transaction holds right now
+    writes: list[tuple[str, bool]] = []
+    transaction, execute = PostgresDatabase.transaction, PgConnection.execute
+    executemany, executescript = PgConnection.executemany, PgConnection.executescript
+
+    @asynccontextmanager
+    async def traced_transaction(self):
+        async with transaction(self) as conn:
+            writers.add(id(conn))
+            try:
+                yield conn
+            finally:
+                writers.discard(id(conn))
+
+    def note(conn: PgConnection, sql: str) -> None:
+        if re.search(r"\b(INSERT|UPDATE|DELETE)\b", sql.upper()):
+            writes.append((sql, id(conn) in writers and conn.raw.is_in_transaction()))
+
+    def traced_execute(self, sql, args=None):
+        note(self, sql)
+        return execute(self, sql, args)
+
+    async def traced_executemany(self, sql, seq_of_args):
+        note(self, sql)
+        return await executemany(self, sql, seq_of_args)
+
+    async def traced_executescript(self, script):
+        note(self, script)
+        return await executescript(self, script)
+
+    monkeypatch.setattr(PostgresDatabase, "transaction", traced_transaction)
+    monkeypatch.setattr(PgConnection, "execute", traced_execute)
+    monkeypatch.setattr(PgConnection, "executemany", traced_executemany)
+    monkeypatch.setattr(PgConnection, "executescript", traced_executescript)
+    number = await declare(h, b.zhang)
+    await approve_by_button(h, b, number)
+    await h.say(b.recorder, h.private(b.recorder), f"/record @{b.lisi.username} study absent 3月5日无故缺席")
+    await h.say(b.zhang, h.private(b.zhang), "/points")
+    await h.feed(h.world.press(b.zhang, h.world.last_message(b.zhang.id), f"dc:ok:{number}"))  # refused
+    monkeypatch.undo()
+    outside = [sql for sql, inside in writes if not inside]
+    assert not outside, outside
+    assert len(writes) >= 3
+    assert await count(h, "ledger") == 2
