@@ -2,9 +2,9 @@
 
 Each example builds its own Harness on a fresh database, nothing is shared between examples: a fresh
 SQLite file, or (the ``[postgres]`` variant) a fresh PostgreSQL database cloned from the migrated
-template. A PostgreSQL example costs about twice a SQLite one (a database created and dropped, every
-statement a round trip), so the PostgreSQL variant runs fewer examples (PG_EXAMPLES): the suite's time
-budget, not a weaker property.
+template. A PostgreSQL example costs about three times a SQLite one (a database created and dropped,
+~0.6 s under load; every statement a round trip), so the PostgreSQL variant runs fewer examples
+(PG_EXAMPLES): the suite's time budget, not a weaker property.
 """
 
 from __future__ import annotations
