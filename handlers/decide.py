@@ -78,11 +78,13 @@ async def send_to_deciders(context: Context, branch: Branch, declaration: Declar
     return reached
 
 
-async def _publish(context: Context, update: Update, decision: Decision) -> None:
-    """Show the decision on every copy of the card and tell the member."""
+async def _publish(context: Context, update: Update, decision: Decision, told: tuple[str, str] | None = None) -> None:
+    """Show the decision on every copy of the card and tell the member. ``told``: (language, text) of the
+    outcome the presser was already shown, reused when the card's language is the same."""
     branch = decision.branch  # the decision's transaction read it, and the copies of the card
     tr = translator(update, branch)
-    text = card(tr, branch, decision.declaration, decision.member) + "\n\n" + outcome(tr, decision)
+    said = told[1] if told is not None and told[0] == tr.lang else outcome(tr, decision)
+    text = card(tr, branch, decision.declaration, decision.member) + "\n\n" + said
     for chat_id, message_id in decision.messages:
         try:
             await context.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
@@ -113,8 +115,10 @@ async def approve(update: Update, context: Context) -> None:
         except InvalidOperation:
             value = Decimal("NaN")  # refused by the rulebook like any other illegal value
     decision = await services(context).declarations.decide(number, actor(query.from_user), Verdict.APPROVE, value=value)
-    await answer(query, outcome(translator(update), decision))
-    await _publish(context, update, decision)
+    tr = translator(update)
+    told = outcome(tr, decision)
+    await answer(query, told)
+    await _publish(context, update, decision, (tr.lang, told))
 
 
 @domain_errors
@@ -162,8 +166,10 @@ async def _reject(update: Update, context: Context, number: int, reason: str | N
 
 
 async def _rejected(update: Update, context: Context, decision: Decision) -> None:
-    await reply(update, outcome(translator(update), decision))
-    await _publish(context, update, decision)
+    tr = translator(update)
+    told = outcome(tr, decision)
+    await reply(update, told)
+    await _publish(context, update, decision, (tr.lang, told))
 
 
 REJECTING = ReasonStep(store_key="rejecting", ask_again=("decision.reason_required", "text.too_long"),
