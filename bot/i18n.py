@@ -64,7 +64,14 @@ def language_of(user_language: str | None, branch_language: str | None = None) -
     return branch_language if branch_language in LANGUAGES else DEFAULT_LANGUAGE
 
 
+def escape(text: str) -> str:
+    """``html.escape(text, quote=False)``, inlined: what a plain text parameter becomes in a message."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _render(value: Any) -> str:
+    if type(value) is str:  # most parameters: user or catalog text (Safe is a subclass, not str itself)
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     if isinstance(value, Safe):
         return value
     if isinstance(value, Decimal):
@@ -89,6 +96,14 @@ class Translator:
 
     def __init__(self, lang: str):
         self.lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+        self._templates = catalog(self.lang)
 
     def __call__(self, key: str, **params: Any) -> str:
-        return t(self.lang, key, **params)
+        # t(self.lang, key, **params) without its second call and catalog look-up (a reply makes dozens)
+        template = self._templates.get(key) or catalog(DEFAULT_LANGUAGE)[key]
+        return template.format_map({k: _render(v) for k, v in params.items()})
+
+    def template(self, key: str) -> str:
+        """The raw template ``key`` renders (the default language's where this one lacks it), for a caller
+        that fills it many times with parameters it rendered itself (escaped, see ``escape``)."""
+        return self._templates.get(key) or catalog(DEFAULT_LANGUAGE)[key]

@@ -12,7 +12,7 @@ from bot.domain.records import Branch, LedgerRow, Role
 from bot.domain.rulebook import ItemKind, Rulebook, YearMethod
 from bot.domain.scoring import item_of
 from bot.errors import DomainError, InvalidInput
-from bot.i18n import Safe, Translator, format_points
+from bot.i18n import Safe, Translator, escape, format_points
 from bot.services.branches import rulebook_of
 from handlers.common import Context, actor, answer, current_branch, domain_errors, edit_or_send, is_private, reply, services, translator, point_to_private
 from handlers.decide import card, keyboard
@@ -28,14 +28,46 @@ def _signed(value: Decimal) -> str:
 def ledger_line(tr: Translator, rulebook: Rulebook, row: LedgerRow, origins: dict[int, str] | None = None) -> str:
     """One ledger row; a row of another branch the member was in (``origins``: branch id → title) is
     marked with that branch."""
-    item = item_of(rulebook, row.item_code)
-    name = item.name.get(tr.lang) if item else row.item_code
-    if item is not None and row.event_code and (event := item.event(row.event_code)) is not None:
-        name = f"{name} · {event.name.get(tr.lang)}"
-    line = tr("history.line", date=row.occurred_on.isoformat(), item=name, value=_signed(row.value),
-              source=tr(f"source.{row.source.value}"), reason=row.reason or "")
-    origin = (origins or {}).get(row.branch_id)
-    return line if origin is None else f"{line} {tr('transfer.year.history_from', branch=origin)}"
+    return LedgerLines(tr, rulebook, origins)(row)
+
+
+class LedgerLines:
+    """``ledger_line`` for the rows of one answer: the line's template, the source names, the item names
+    and the branch marks are looked up (and escaped) once per answer instead of once or twice per row
+    (/history shows 30); the text is the same as ``tr("history.line", ...)`` renders it."""
+
+    def __init__(self, tr: Translator, rulebook: Rulebook, origins: dict[int, str] | None = None):
+        self.tr, self.rulebook, self.origins = tr, rulebook, origins or {}
+        self.template = tr.template("history.line")
+        self.names: dict[tuple[str, str | None], str] = {}
+        self.sources: dict[str, str] = {}
+        self.marks: dict[int, str] = {}
+
+    def __call__(self, row: LedgerRow) -> str:
+        name = self.names.get((row.item_code, row.event_code))
+        if name is None:
+            name = self.names[(row.item_code, row.event_code)] = escape(self._name(row.item_code, row.event_code))
+        source = self.sources.get(row.source)
+        if source is None:
+            source = self.sources[row.source] = escape(self.tr(f"source.{row.source.value}"))
+        # the date and the signed value are digits and signs: nothing to escape
+        line = self.template.format_map({"date": row.occurred_on.isoformat(), "item": name, "value": _signed(row.value),
+                                         "source": source, "reason": escape(row.reason) if row.reason else ""})
+        origin = self.origins.get(row.branch_id)
+        if origin is None:
+            return line
+        mark = self.marks.get(row.branch_id)
+        if mark is None:
+            mark = self.marks[row.branch_id] = self.tr("transfer.year.history_from", branch=origin)
+        return f"{line} {mark}"
+
+    def _name(self, code: str, event_code: str | None) -> str:
+        lang = self.tr.lang
+        item = item_of(self.rulebook, code)
+        name = item.name.get(lang) if item else code
+        if item is not None and event_code and (event := item.event(event_code)) is not None:
+            name = f"{name} · {event.name.get(lang)}"
+        return name
 
 
 @domain_errors
@@ -132,7 +164,7 @@ async def points_command(update: Update, context: Context) -> None:
         lines.append(tr(f"transfer.year.{standing.transfer.note}", branches=names, branch=names))
     if standing.recent:
         lines.append(tr("points.recent"))
-        lines.extend(ledger_line(tr, rulebook, row, standing.origins) for row in standing.recent)
+        lines.extend(map(LedgerLines(tr, rulebook, standing.origins), standing.recent))
     own = member.user_id == update.effective_user.id
     chart = InlineKeyboardMarkup([[InlineKeyboardButton(tr("points.trend_button"), callback_data="ch:me")]]) if own else None
     await reply(update, "\n".join(lines), reply_markup=chart)
@@ -205,7 +237,7 @@ async def history_command(update: Update, context: Context) -> None:
     rows, origins = await svc.points.history(branch, member)
     rulebook = rulebook_of(branch)
     lines = [tr("history.header", name=member.name, count=len(rows))]
-    lines.extend(ledger_line(tr, rulebook, row, origins) for row in rows)
+    lines.extend(map(LedgerLines(tr, rulebook, origins), rows))
     if not rows:
         lines.append(tr("history.empty"))
     await reply(update, "\n".join(lines))
