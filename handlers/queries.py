@@ -14,6 +14,7 @@ from bot.domain.scoring import item_of
 from bot.errors import DomainError, InvalidInput
 from bot.i18n import Safe, Translator, escape, format_points
 from bot.services.branches import rulebook_of
+from bot.services.points import Shown
 from handlers.common import Context, actor, answer, current_branch, domain_errors, edit_or_send, is_private, reply, services, translator, point_to_private
 from handlers.decide import card, keyboard
 
@@ -34,7 +35,8 @@ def ledger_line(tr: Translator, rulebook: Rulebook, row: LedgerRow, origins: dic
 class LedgerLines:
     """``ledger_line`` for the rows of one answer: the line's template, the source names, the item names
     and the branch marks are looked up (and escaped) once per answer instead of once or twice per row
-    (/history shows 30); the text is the same as ``tr("history.line", ...)`` renders it."""
+    (/history shows 30); the text is the same as ``tr("history.line", ...)`` renders it. A row is a
+    ``LedgerRow`` or the ``Shown`` part of one (/history of a member who never moved)."""
 
     def __init__(self, tr: Translator, rulebook: Rulebook, origins: dict[int, str] | None = None):
         self.tr, self.rulebook, self.origins = tr, rulebook, origins or {}
@@ -43,7 +45,7 @@ class LedgerLines:
         self.sources: dict[str, str] = {}
         self.marks: dict[int, str] = {}
 
-    def __call__(self, row: LedgerRow) -> str:
+    def __call__(self, row: LedgerRow | Shown) -> str:
         name = self.names.get((row.item_code, row.event_code))
         if name is None:
             name = self.names[(row.item_code, row.event_code)] = escape(self._name(row.item_code, row.event_code))
@@ -117,19 +119,21 @@ async def points_command(update: Update, context: Context) -> None:
     if not is_private(update):
         await point_to_private(update, context, "points.go_private", start="points")
         return
-    branch = await current_branch(update, context)
-    tr = translator(update, branch)
-    member = await svc.roster.member_of(branch, update.effective_user.id)
     if context.args:  # a manager or recorder looking at someone else
-        roles = await svc.roster.roles(member)
+        branch, me = await svc.points.asker(update.effective_user.id)
+        tr = translator(update, branch)
+        roles = await svc.roster.roles(me)
         if not roles & DECIDER_ROLES:
             await reply(update, tr("error.auth.needs_role", roles=tr("role.recorder")))
             return
         member = await svc.roster.find(branch, " ".join(context.args))
-    if not member.scored:
+        standing = await svc.points.standing(branch, member) if member.scored else None
+    else:  # the branch, the member and the standing in one read
+        branch, member, standing = await svc.points.own_standing(update.effective_user.id)
+        tr = translator(update, branch)
+    if standing is None:
         await reply(update, tr("points.exempt", name=member.name, reason=member.state_reason or "-"))
         return
-    standing = await svc.points.standing(branch, member)
     rulebook = standing.rulebook
     lines = [tr("points.header", name=member.name, branch=branch.title, year=standing.today.year, month=standing.today.month)]
     if rulebook.year_result.method is YearMethod.SUM:
@@ -226,18 +230,19 @@ async def history_command(update: Update, context: Context) -> None:
     if not is_private(update):
         await reply(update, translator(update)("points.go_private"))
         return
-    branch = await current_branch(update, context)
-    tr = translator(update, branch)
-    member = await svc.roster.member_of(branch, update.effective_user.id)
     if context.args:
-        if not (await svc.roster.roles(member)) & DECIDER_ROLES:
+        branch, me = await svc.points.asker(update.effective_user.id)
+        tr = translator(update, branch)
+        if not (await svc.roster.roles(me)) & DECIDER_ROLES:
             await reply(update, tr("error.auth.needs_role", roles=tr("role.recorder")))
             return
         member = await svc.roster.find(branch, " ".join(context.args))
-    rows, origins = await svc.points.history(branch, member)
-    rulebook = rulebook_of(branch)
+        rows, origins = await svc.points.history(branch, member)
+    else:  # the branch, the member and the rows in one read
+        branch, member, rows, origins = await svc.points.own_history(update.effective_user.id)
+        tr = translator(update, branch)
     lines = [tr("history.header", name=member.name, count=len(rows))]
-    lines.extend(map(LedgerLines(tr, rulebook, origins), rows))
+    lines.extend(map(LedgerLines(tr, rulebook_of(branch), origins), rows))
     if not rows:
         lines.append(tr("history.empty"))
     await reply(update, "\n".join(lines))

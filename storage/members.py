@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from storage._util import row_dict, utcnow
 from storage.db import Connection
-from bot.domain.records import Member, Role
+from bot.domain.records import Branch, Member, Role
 
 PROFILE_FIELDS = ("sex", "birth_month", "ethnicity", "education", "party_joined_on", "health", "phone")
 
@@ -25,6 +25,37 @@ async def by_user(conn: Connection, branch_id: int, user_id: int) -> Member | No
     async with conn.execute("SELECT * FROM members WHERE branch_id = ? AND user_id = ?", (branch_id, user_id)) as cursor:
         row = await cursor.fetchone()
     return _member(row) if row else None
+
+
+# The columns of a branch and of a member row, as the models name them, for a statement that reads both.
+_BRANCH_COLUMNS = tuple(Branch.model_fields)
+_MEMBER_COLUMNS = tuple(Member.model_fields)
+_MEMBERSHIPS = (
+    "SELECT " + ", ".join(f"b.{c}" for c in _BRANCH_COLUMNS) + ", " + ", ".join(f"m.{c}" for c in _MEMBER_COLUMNS)
+    + ", c.branch_id, EXISTS (SELECT 1 FROM member_transfers t JOIN members o ON o.id = t.member_id"
+    " WHERE t.status = 'accepted' AND o.user_id = m.user_id)"
+    " FROM members m JOIN branches b ON b.id = m.branch_id LEFT JOIN user_context c ON c.user_id = m.user_id"
+    " WHERE m.user_id = ? AND m.status = 'approved' ORDER BY b.id"
+)
+
+
+async def memberships(conn: Connection, user_id: int) -> tuple[list[tuple[Branch, Member]], int | None, bool]:
+    """The branches where this Telegram user is an approved member, in id order, each with the member
+    row (``branches.for_user``, then ``by_user`` in each); the branch the user chose last
+    (``branches.context``; None when not chosen, or when the user is in no branch); and whether the
+    person ever moved between branches (an accepted transfer of any of their rows: False means
+    ``storage.transfers.moves_of_person`` of their rows is empty). One statement."""
+    async with conn.execute(_MEMBERSHIPS, (user_id,)) as cursor:
+        rows = await cursor.fetchall()
+    split = len(_BRANCH_COLUMNS)
+    found = []
+    chosen, moved = None, False
+    for row in rows:
+        values = tuple(row)
+        found.append((Branch(**dict(zip(_BRANCH_COLUMNS, values[:split]))),
+                      Member(**dict(zip(_MEMBER_COLUMNS, values[split:-2])))))
+        chosen, moved = values[-2], bool(values[-1])  # the same on every row: the user's
+    return found, None if chosen is None else int(chosen), moved
 
 
 async def by_username(conn: Connection, branch_id: int, username: str) -> Member | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -15,15 +16,16 @@ from bot.domain.rulebook import Band, ItemKind, Rulebook, Trigger, YearMethod
 from bot.domain.scoring import EntryRow, MonthScore, YearScore, band_of, effective, month_net, month_score, months_so_far, publish, year_score
 from bot.domain.text import REASON_MAX, clean_text
 from bot.domain.town import months_of
-from bot.errors import InvalidInput, NotAuthorized
+from bot.errors import DomainError, InvalidInput, NotAuthorized, NotFound
 from bot.services.branches import Actor, may_score, rulebook_of
 from bot.services.posts import member_posts, posts_by_month
-from bot.services.transfers import YearView, across, chain_of_member, year_view
+from bot.services.transfers import NO_CHAINS, Chains, YearView, across, chain_of_member, year_view
 from storage import grading as grading_repo
 from storage import ledger as ledger_repo
 from storage import members as member_repo
 from storage import transfers as transfer_repo
-from storage.db import Database
+from storage.db import Connection, Database
+from storage.ledger import Shown
 
 RECORDERS = (Role.RECORDER, Role.SECRETARY, Role.DEPUTY)
 
@@ -57,50 +59,46 @@ class PointsService:
         self.db, self.clock = db, clock
 
     async def standing(self, branch: Branch, member: Member, recent: int = 5) -> Standing:
-        rulebook = rulebook_of(branch)
         today = self.clock.today(branch.timezone)
         async with self.db.read() as conn:
-            entries = await ledger_repo.entries_of_member(conn, member.id, today.year)  # plain rows: no model each
-            chains = await chain_of_member(conn, member.id)  # one statement; nothing for a member who never moved
-            view = year_view(chains, member.id, today.year)
-            if view is None:
-                last = await ledger_repo.recent_of_member(conn, member.id, recent)
-                posts = await posts_by_month(conn, rulebook, member.id, today.year, today)  # each month its own posts (浠水)
-            else:  # the history follows the member: the rows of every branch the year counts, as grading does
-                rows = list(dict.fromkeys(s.member_id for s in view.counted))
-                others = [r for r in rows if r != member.id]
-                entries_of = {member.id: entries, **await transfer_repo.entries_of_rows(conn, others, today.year)}
-                entries, claims = across(view.counted, entries_of, await transfer_repo.claims_of_rows(conn, rows))
-                posts = domain_posts_by_month(rulebook, claims or [], today.year, today)
-                last = await transfer_repo.recent_of_rows(conn, sorted({s.member_id for s in chains.stints[member.id]}), recent)
-        if view is None:
-            months = months_so_far(rulebook, today, member.joined_on, member.left_on)
-        else:
-            months = months_of(view.counted, today.year, today)
-            if rulebook.year_result.method is not YearMethod.SUM and len(months) > 1 and months[-1] == (today.year, today.month):
-                months = months[:-1]  # as months_so_far: the running month joins the average once it has ended
-        # The figure from month totals (as grading does): equal in value to the detailed year's, so the
-        # published (rounded) figure and the band are the same (tests/test_scoring_fast.py).
-        summary = year_score(rulebook, entries, today.year, months, posts=posts, detail=False)
-        return Standing(
-            member=member, rulebook=rulebook, today=today,
-            month=month_score(rulebook, entries, today.year, today.month, posts=posts),
-            month_net=month_net(entries, today.year, today.month),
-            summary=summary, counted=tuple(months), published=publish(summary.figure, rulebook.settings.rounding_places),
-            band=band_of(rulebook, summary.figure), recent=last, transfer=view,
-            origins={b: t for b, t in chains.titles.items() if b != branch.id}, entries=entries, posts=posts,
-        )
+            reads = await _standing_reads(conn, rulebook_of(branch), member, today, recent)
+        return _standing(branch, member, today, *reads)
+
+    async def asker(self, user_id: int) -> tuple[Branch, Member]:
+        """The branch a private chat is about (the one chosen last, or the only one) and the asker's
+        member row there, in one statement: what ``branches.private_branch`` then ``roster.member_of``
+        give, with the same refusals."""
+        async with self.db.read() as conn:
+            branch, member, _ = await _asker(conn, user_id)
+        return branch, member
+
+    async def own_standing(self, user_id: int, recent: int = 5) -> tuple[Branch, Member, Standing | None]:
+        """A member's own /points: ``asker`` and ``standing`` in one read (one snapshot, one BEGIN/COMMIT
+        on PostgreSQL instead of three). None instead of the standing for a member who is not scored."""
+        async with self.db.read() as conn:
+            branch, member, moved = await _asker(conn, user_id)
+            if not member.scored:
+                return branch, member, None
+            today = self.clock.today(branch.timezone)
+            reads = await _standing_reads(conn, rulebook_of(branch), member, today, recent, moved)
+        return branch, member, _standing(branch, member, today, *reads)
+
+    async def own_history(self, user_id: int, limit: int = 30) -> tuple[Branch, Member, Sequence[LedgerRow | Shown], dict[int, str]]:
+        """A member's own /history: ``asker`` and ``history`` in one read. The rows of a member who never
+        moved come as the lines show them (``storage.ledger.Shown``: the same rows, no validated model
+        each); a member who moved gets ``history``'s, of every branch they were in."""
+        async with self.db.read() as conn:
+            branch, member, moved = await _asker(conn, user_id)
+            if not moved:
+                return branch, member, await ledger_repo.shown_of_member(conn, member.id, limit), {}
+            rows, origins = await _history_reads(conn, branch, member, limit)
+        return branch, member, rows, origins
 
     async def history(self, branch: Branch, member: Member, limit: int = 30) -> tuple[list[LedgerRow], dict[int, str]]:
         """The latest rows, of every branch the member has been in (组织关系转接: the history follows
         them), with the titles of those other branches (branch id → title) to mark their rows."""
         async with self.db.read() as conn:
-            chains = await chain_of_member(conn, member.id)
-            if member.id not in chains.stints:
-                return await ledger_repo.recent_of_member(conn, member.id, limit), {}
-            rows = sorted({s.member_id for s in chains.stints[member.id]})
-            return (await transfer_repo.recent_of_rows(conn, rows, limit),
-                    {b: t for b, t in chains.titles.items() if b != branch.id})
+            return await _history_reads(conn, branch, member, limit)
 
     async def record(self, branch: Branch, actor: Actor, target: Member, item_code: str, value: Decimal,
                      occurred_on: date, reason: str, reference: str, event_code: str | None = None) -> LedgerRow | None:
@@ -153,3 +151,70 @@ class PointsService:
                 raise InvalidInput("record.not_reversible")
             return await ledger_repo.reverse(conn, original, reference=f"rev:{original.id}", actor_id=actor_member.id,
                                              reason=reason[:REASON_MAX])
+
+
+async def _asker(conn: Connection, user_id: int) -> tuple[Branch, Member, bool]:
+    """The asker's branch and member row, and whether they ever moved between branches."""
+    mine, chosen, moved = await member_repo.memberships(conn, user_id)
+    if not mine:
+        raise NotFound("branch.none_for_user")
+    for branch, member in mine:
+        if branch.id == chosen:
+            return branch, member, moved
+    if len(mine) == 1:
+        return *mine[0], moved
+    raise DomainError("branch.choose")
+
+
+async def _standing_reads(conn: Connection, rulebook: Rulebook, member: Member, today: date, recent: int, moved: bool = True):
+    """What ``standing`` reads: the year's rows, the member's chain of stints, the latest rows and the
+    posts by month (each branch's rows and claims when the member moved this year). ``moved=False``
+    (the person never moved: ``memberships`` says so) spares reading the chain, which is then empty."""
+    entries = await ledger_repo.entries_of_member(conn, member.id, today.year)  # plain rows: no model each
+    chains = await chain_of_member(conn, member.id) if moved else NO_CHAINS
+    view = year_view(chains, member.id, today.year)
+    if view is None:
+        last = await ledger_repo.recent_of_member(conn, member.id, recent)
+        posts = await posts_by_month(conn, rulebook, member.id, today.year, today)  # each month its own posts (浠水)
+    else:  # the history follows the member: the rows of every branch the year counts, as grading does
+        rows = list(dict.fromkeys(s.member_id for s in view.counted))
+        others = [r for r in rows if r != member.id]
+        entries_of = {member.id: entries, **await transfer_repo.entries_of_rows(conn, others, today.year)}
+        entries, claims = across(view.counted, entries_of, await transfer_repo.claims_of_rows(conn, rows))
+        posts = domain_posts_by_month(rulebook, claims or [], today.year, today)
+        last = await transfer_repo.recent_of_rows(conn, sorted({s.member_id for s in chains.stints[member.id]}), recent)
+    return rulebook, entries, chains, view, last, posts
+
+
+def _standing(branch: Branch, member: Member, today: date, rulebook: Rulebook, entries: list[EntryRow], chains: Chains,
+              view: YearView | None, last: list[LedgerRow], posts: dict[tuple[int, int], int]) -> Standing:
+    if view is None:
+        months = months_so_far(rulebook, today, member.joined_on, member.left_on)
+    else:
+        months = months_of(view.counted, today.year, today)
+        if rulebook.year_result.method is not YearMethod.SUM and len(months) > 1 and months[-1] == (today.year, today.month):
+            months = months[:-1]  # as months_so_far: the running month joins the average once it has ended
+    # The figure from month totals (as grading does): equal in value to the detailed year's, so the
+    # published (rounded) figure and the band are the same (tests/test_scoring_fast.py).
+    # Reversed pairs dropped once (each of the three would drop them again: ``effective`` of rows already
+    # effective is the same rows), and this month's rows picked once for its score and its net.
+    rows = effective(entries)
+    this_month = [e for e in rows if e.occurred_on.month == today.month and e.occurred_on.year == today.year]
+    summary = year_score(rulebook, rows, today.year, months, posts=posts, detail=False)
+    return Standing(
+        member=member, rulebook=rulebook, today=today,
+        month=month_score(rulebook, this_month, today.year, today.month, posts=posts),
+        month_net=month_net(this_month, today.year, today.month),
+        summary=summary, counted=tuple(months), published=publish(summary.figure, rulebook.settings.rounding_places),
+        band=band_of(rulebook, summary.figure), recent=last, transfer=view,
+        origins={b: t for b, t in chains.titles.items() if b != branch.id}, entries=entries, posts=posts,
+    )
+
+
+async def _history_reads(conn: Connection, branch: Branch, member: Member, limit: int) -> tuple[list[LedgerRow], dict[int, str]]:
+    chains = await chain_of_member(conn, member.id)
+    if member.id not in chains.stints:
+        return await ledger_repo.recent_of_member(conn, member.id, limit), {}
+    rows = sorted({s.member_id for s in chains.stints[member.id]})
+    return (await transfer_repo.recent_of_rows(conn, rows, limit),
+            {b: t for b, t in chains.titles.items() if b != branch.id})
