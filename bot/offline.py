@@ -54,6 +54,7 @@ _OUTPUT_PREFIXES = ("send", "editMessage", "copyMessage", "forwardMessage")
 #: Methods that Telegram refuses with 403 when the private chat's user blocked the bot.
 _BLOCKABLE_PREFIXES = ("send", "edit", "copy", "forward")
 _BOT_COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
+BOT_COMMAND = re.compile(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{1,32})?(?![A-Za-z0-9_@])")  # a command entity in a text
 
 
 @dataclass
@@ -540,10 +541,10 @@ class OfflineTelegram:
         """A user message; a leading ``/command`` gets a bot_command entity like Telegram's."""
         message = self._incoming_message(user, chat)
         message["text"] = text
-        if text.startswith("/"):
-            command = text.split(maxsplit=1)[0]
+        command = BOT_COMMAND.match(text)
+        if command:  # as Telegram: "/" and 1-32 Latin letters, digits or "_" (optionally @bot); "/" alone is text
             message["entities"] = [
-                {"type": "bot_command", "offset": 0, "length": _utf16_len(command)}
+                {"type": "bot_command", "offset": 0, "length": _utf16_len(command.group(0))}
             ]
         if reply_to is not None:
             message["reply_to_message"] = self._reply_json(reply_to.chat.id, reply_to)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from telegram import BotCommand, BotCommandScopeAllChatAdministrators, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
-from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler, TypeHandler
+from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler, MessageHandler, TypeHandler, filters
 
 from bot.i18n import LANGUAGES, t
-from handlers.common import Context, answer, translator
+from handlers.common import Context, answer, reply, translator
 
 import handlers.assessment
 import handlers.calendar_settings
@@ -63,6 +63,16 @@ async def unknown_button(update: Update, context: Context) -> None:
         await answer(update.callback_query, translator(update)("error.unknown_button"))
 
 
+async def unknown_command(update: Update, context: Context) -> None:
+    """A command no handler took, in private: said so, with the way to the list (not silence). Also a flow's
+    own command (/cancel, /skip) sent when no flow waits for it. Groups stay quiet: other bots' commands."""
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    command = message.text.split(maxsplit=1)[0].split("@", 1)[0]
+    await reply(update, translator(update)("error.unknown_command", command=command))
+
+
 async def guard_empty_press(update: Update, context: Context) -> None:
     """A press with neither data nor a game matches every patterned handler in PTB: answer it here."""
     query = update.callback_query
@@ -73,5 +83,6 @@ async def guard_empty_press(update: Update, context: Context) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(TypeHandler(Update, guard_empty_press), group=-1)
-    # Registered last in group 0: it only sees presses that no other handler took.
+    # Registered last in group 0: they only see presses and private commands no other handler took.
     app.add_handler(CallbackQueryHandler(unknown_button))
+    app.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))

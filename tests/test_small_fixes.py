@@ -66,3 +66,24 @@ async def test_a_scheme_without_bands_gets_its_distribution_chart_with_a_caption
     photos = [c for c in calls if c.method == "sendPhoto" and c.ok]
     assert len(photos) == 1
     assert "按排名定等，没有分数线" in photos[0].params["caption"]
+
+
+async def test_an_unknown_command_in_private_is_answered_and_a_flow_keeps_its_draft(h) -> None:
+    """A command no handler takes gets a reply in private (not silence), also in the middle of /declare,
+    whose draft stays; in the group the bot stays quiet (other bots' commands). "/" followed by a space is
+    text (Telegram makes no command of it): the place step takes it."""
+    b = await setup_branch(h)
+    chat = h.private(b.zhang)
+    text = plain(said(await h.say(b.zhang, chat, "/nosuch"), b.zhang.id))
+    assert "没有 /nosuch 这个命令" in text and "/help" in text
+    assert await h.say(b.zhang, b.group, "/nosuch@other_bot") == []
+    await h.say(b.zhang, chat, "/declare")
+    await h.tap(b.zhang, chat.id, "志愿服务岗位")
+    await h.tap(b.zhang, chat.id, "为民办一件实事")
+    await h.tap(b.zhang, chat.id, "今天")
+    text = plain(said(await h.say(b.zhang, chat, "/abc"), b.zhang.id))
+    assert "没有 /abc 这个命令" in text
+    calls = await h.say(b.zhang, chat, "/ 村委会")  # the place: still the step the draft waits at
+    assert "请讲清楚经过" in plain(said(calls, b.zhang.id))
+    en = h.user(4242, "Tom", username="tom", language="en")
+    assert "There is no command /skip" in plain(said(await h.say(en, h.private(en), "/skip"), en.id))
