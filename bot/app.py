@@ -52,6 +52,8 @@ warnings.filterwarnings("ignore", message=r"If 'per_message=False'", category=Us
 FEATURES = (handlers.meetings, handlers.dues, handlers.migrants, handlers.assessment, handlers.notices,
             handlers.democratic, handlers.grading, handlers.exports, handlers.town_review)
 
+log = logging.getLogger(__name__)
+
 
 def register_handlers(app: Application) -> None:
     # Order matters: conversations first so their states see messages before plain commands do.
@@ -68,8 +70,6 @@ def register_handlers(app: Application) -> None:
     handlers.menus.register(app)  # last: the catch-all for unknown buttons
     app.add_error_handler(error_handler)
 
-
-log = logging.getLogger(__name__)
 
 async def _post_init(app: Application) -> None:
     await handlers.menus.set_menus(app)
