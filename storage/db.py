@@ -29,6 +29,7 @@ Where the work happens (measured in docs/benchmark.md):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -265,7 +266,11 @@ class Database:
     async def close(self) -> None:
         if self._checkpointer is not None:
             checkpointer, self._checkpointer = self._checkpointer, None
-            await asyncio.get_running_loop().run_in_executor(None, checkpointer.shutdown, True)  # the last one finishes
+            job, self._checkpoint_job = self._checkpoint_job, None
+            if job is not None and not job.done():  # the last checkpoint finishes first
+                with contextlib.suppress(Exception):
+                    await asyncio.wrap_future(job)
+            checkpointer.shutdown(wait=True)  # nothing left to run: returns at once
             if self._checkpoint_conn is not None:
                 self._checkpoint_conn.close()
                 self._checkpoint_conn = None
