@@ -118,3 +118,36 @@ async def test_checkpoints_run_in_the_background_not_in_a_commit(tmp_path: Path,
         assert size > 1000 * 4096
     finally:
         await db.close()
+
+
+async def test_a_per_post_ranged_item_is_checked_against_the_posts_the_declarant_holds(h, b, clock) -> None:
+    """The posts are read only for a per-post ranged item (the only kind whose allowed values depend on
+    them): a custom item of 1-5 points per post allows 8 for a member counting the 浠水 scheme's 2 posts,
+    not for one holding 1."""
+    from decimal import Decimal
+
+    from bot.domain.rulebook import CustomItem, Item, ItemKind, Text, Trigger
+    from bot.errors import InvalidInput
+    from bot.services.branches import Actor
+    from bot.services.declarations import Draft, Verdict
+
+    secretary = Actor(b.secretary.id, "王书记")
+    item = Item(code="post_help", name=Text(zh="岗位帮扶", en="Post help"), kind=ItemKind.RANGED, min=Decimal(1),
+                max=Decimal(5), default=Decimal(1), per_post=True, triggers=frozenset({Trigger.DECLARATION}))
+    await h.services.branches.add_custom_item(b.branch, secretary, CustomItem(category="posts", item=item))
+    branch = await h.services.branches.by_chat(b.group.id)
+    await h.say(b.secretary, b.group, f"/posts set @{b.lisi.username} 3")  # lisi holds 1 post; zhang never claimed: 2
+    today = clock.today(branch.timezone)
+    numbers = {}
+    for person in (b.zhang, b.lisi):
+        draft = Draft(item_code="post_help", occurred_on=today, place="村里", description="帮扶")
+        declaration, _ = await h.services.declarations.submit(branch, Actor(person.id, person.full_name), draft, f"k{person.id}")
+        numbers[person.id] = declaration.id
+    recorder = Actor(b.recorder.id, "李记录")
+    decision = await h.services.declarations.decide(numbers[b.zhang.id], recorder, Verdict.APPROVE, value=Decimal(8))
+    assert decision.declaration.decided_value == Decimal(8) and decision.ledger_row is not None
+    with pytest.raises(InvalidInput) as refused:
+        await h.services.declarations.decide(numbers[b.lisi.id], recorder, Verdict.APPROVE, value=Decimal(8))
+    assert refused.value.key == "decision.value_not_allowed"
+    decision = await h.services.declarations.decide(numbers[b.lisi.id], recorder, Verdict.APPROVE, value=Decimal(5))
+    assert decision.declaration.decided_value == Decimal(5)
