@@ -74,10 +74,11 @@ def register_handlers(app: Application) -> None:
 async def _post_init(app: Application) -> None:
     await handlers.menus.set_menus(app)
     schedules.engine.start(app)
-    app.create_task(_warm_up_charts(), name="warm-up-charts")
+    if app.job_queue is not None:  # a job: run once the application has started, stopped with it
+        app.job_queue.run_once(_warm_up_charts, when=0, name="warm-up-charts")
 
 
-async def _warm_up_charts() -> None:
+async def _warm_up_charts(context: object = None) -> None:
     """The first chart of a process loads matplotlib and the font: done now, off the loop, not on a /grade."""
     try:
         from bot.charts import warm_up

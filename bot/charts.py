@@ -12,6 +12,7 @@ formatted from the ``Decimal`` itself.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_FLOOR, Decimal
 from functools import cache
@@ -28,6 +29,9 @@ BAND_COLOURS = ("#2e7d32", "#1565c0", "#f9a825", "#ef6c00", "#c62828", "#6a1b9a"
 BAR_COLOUR = "#c62828"  # party red
 LINE_COLOUR = "#c62828"
 DPI = 120
+# matplotlib's rcParams (which rc_context sets) are process-wide and not thread-safe: charts are drawn in
+# worker threads (asyncio.to_thread) and the warm-up in another, so one chart is drawn at a time.
+_DRAWING = threading.Lock()
 
 
 @cache
@@ -117,7 +121,7 @@ def member_trend_png(name: str, months: Sequence[tuple[str, Decimal]], bands: It
     lines = band_lines(bands, lang)
     values = [v for _, v in months]
     top = max([Decimal(100), *values, *(m for _, m in lines)]) * Decimal("1.1")
-    with rc_context(_style()):
+    with _DRAWING, rc_context(_style()):
         figure = Figure(figsize=(8, 4.5))
         axes = figure.add_subplot()
         xs = list(range(len(months)))
@@ -144,7 +148,7 @@ def distribution_png(title: str, figures: Sequence[Decimal], bands: Iterable[Any
                      lang: str = "zh") -> bytes:
     """The branch's year figures as a histogram (bins of ``width`` points, counts written on the bars)
     with the band thresholds as vertical lines."""
-    with rc_context(_style()):
+    with _DRAWING, rc_context(_style()):
         return _png(distribution_figure(title, figures, bands, xlabel=xlabel, ylabel=ylabel, width=width, lang=lang))
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import warnings
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -131,3 +133,36 @@ def test_the_warm_up_draws_without_a_complaint(caplog):
     _, complaints = rendered(lambda: charts.warm_up(), caplog)
     assert not complaints, complaints
     assert charts.font_family.cache_info().currsize == 1  # the font is registered
+
+
+async def test_the_bot_warms_the_charts_up_once_it_has_started(tmp_path, monkeypatch):
+    """A job run once the application has started (not a task created before it runs: PTB warns about
+    those and never awaits them), off the event loop."""
+    import threading
+
+    from bot.app import build_application
+    from bot.clock import FixedClock
+    from bot.offline import OfflineTelegram
+    from bot.services import Services
+    from storage.db import Database
+
+    threads: list[str] = []
+    monkeypatch.setattr(charts, "warm_up", lambda: threads.append(threading.current_thread().name))
+    world = OfflineTelegram()
+    db = await Database(tmp_path / "w.sqlite3").open()
+    app = build_application(world.token, Services(db, FixedClock(datetime(2026, 3, 20, 2, tzinfo=UTC))), request=world.request,
+                            rate_limit=False, set_menus=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        await app.initialize()
+        await app.post_init(app)
+        await app.start()
+        for _ in range(100):
+            if threads:
+                break
+            await asyncio.sleep(0.02)
+        await app.stop()
+        await app.shutdown()
+    await db.close()
+    assert len(threads) == 1 and threads[0] != threading.main_thread().name
+    assert not [w for w in caught if "create_task" in str(w.message)], [str(w.message) for w in caught]
