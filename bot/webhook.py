@@ -201,7 +201,7 @@ class ConfirmingUpdater(Updater):
                 url=webhook_url or f"http://{listen}:{port}{path}", allowed_updates=allowed_updates,
                 ip_address=ip_address, drop_pending_updates=drop_pending_updates, max_connections=max_connections,
                 secret_token=secret_token)
-        except BaseException:
+        except Exception:  # not BaseException: a shutdown closing this coroutine must not await in it (PTB stops us)
             await self.stop()
             raise
         log.debug("webhook set; answering each update once it is handled")

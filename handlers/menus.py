@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from telegram import BotCommand, BotCommandScopeAllChatAdministrators, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
-from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler, MessageHandler, TypeHandler, filters
+from telegram.ext import (Application, ApplicationHandlerStop, CallbackQueryHandler, CommandHandler, ConversationHandler,
+                          MessageHandler, TypeHandler, filters)
 
 from bot.i18n import LANGUAGES, t
 from handlers.common import Context, answer, reply, translator
@@ -64,13 +65,37 @@ async def unknown_button(update: Update, context: Context) -> None:
 
 
 async def unknown_command(update: Update, context: Context) -> None:
-    """A command no handler took, in private: said so, with the way to the list (not silence). Also a flow's
-    own command (/cancel, /skip) sent when no flow waits for it. Groups stay quiet: other bots' commands."""
+    """A command no handler took, in private: said so, with the way on (not silence). A command the bot
+    has but that did not apply now (/cancel with nothing going on, /declare again in the middle of a
+    flow) is told apart from a mistyped one. Groups stay quiet: other bots' commands."""
     message = update.effective_message
     if message is None or not message.text:
         return
     command = message.text.split(maxsplit=1)[0].split("@", 1)[0]
-    await reply(update, translator(update)("error.unknown_command", command=command))
+    name = command[1:].lower()
+    tr = translator(update)
+    if name == "cancel":
+        await reply(update, tr("error.nothing_to_cancel"))
+    elif name in _known_commands(context.application):
+        await reply(update, tr("error.command_not_now", command=command))
+    else:
+        await reply(update, tr("error.unknown_command", command=command))
+
+
+def _known_commands(app: Application) -> frozenset[str]:
+    """Every command some handler of the bot takes (conversations' entry points, states and fallbacks too)."""
+    found = app.bot_data.get("known_commands")
+    if found is None:
+        names: set[str] = set()
+        pending = [h for handlers in app.handlers.values() for h in handlers]
+        while pending:
+            handler = pending.pop()
+            if isinstance(handler, CommandHandler):
+                names |= handler.commands
+            elif isinstance(handler, ConversationHandler):
+                pending += [*handler.entry_points, *handler.fallbacks, *(h for hs in handler.states.values() for h in hs)]
+        found = app.bot_data["known_commands"] = frozenset(names)
+    return found
 
 
 async def guard_empty_press(update: Update, context: Context) -> None:

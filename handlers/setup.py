@@ -153,8 +153,6 @@ async def additem_command(update: Update, context: Context) -> None:
             raise InvalidOperation
     except InvalidOperation:
         raise InvalidInput("record.needs_value") from None
-    if value == 0:  # an item worth nothing records nothing: refused rather than silently useless
-        raise InvalidInput("rules.zero_value", value=raw_value)
     triggers = ["declaration", "recorder"] if value > 0 else ["recorder"]
     try:
         custom = CustomItem.model_validate({"category": category, "item": {

@@ -29,6 +29,7 @@ Where the work happens (measured in docs/benchmark.md):
 from __future__ import annotations
 
 import asyncio
+import logging
 import contextlib
 import re
 import sqlite3
@@ -44,6 +45,7 @@ import aiosqlite
 
 from storage._util import current_clock
 
+log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000
 CHECKPOINT_EVERY = 64  # write transactions between two background checkpoints (an approval adds ~8 WAL pages)
 SAFETY_CHECKPOINT_PAGES = 20000  # the writer checkpoints inline only past this (~80 MB of WAL): a bound, not the rule
@@ -216,6 +218,17 @@ def _settle(future: asyncio.Future, error: BaseException | None) -> None:
         future.set_exception(error)
 
 
+def _log_checkpoint(job: Future) -> None:
+    """A background checkpoint that failed is said in the log (the WAL would otherwise grow unnoticed up to
+    SAFETY_CHECKPOINT_PAGES, where the writer checkpoints inline); one that a reader kept from finishing
+    is normal and retried CHECKPOINT_EVERY writes later."""
+    if job.cancelled():
+        return
+    error = job.exception()
+    if error is not None:
+        log.warning("background WAL checkpoint failed: %r", error)
+
+
 def _busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
@@ -378,6 +391,7 @@ class Database:
             return
         self._writes = 0
         self._checkpoint_job = self._checkpointer.submit(self._checkpoint)
+        self._checkpoint_job.add_done_callback(_log_checkpoint)
 
     async def _begin(self) -> None:
         raw = self.conn.raw

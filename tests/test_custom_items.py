@@ -39,9 +39,11 @@ async def test_secretary_adds_an_item_members_then_see_and_declare_it(tmp_path) 
         assert "事项代码「Own-Lotus」不对：只能用小写英文字母" in plain(calls[-1].params["text"])
         calls = await h.say(secretary, group, f"/additem {category} own_lotus 5 重复代码")
         assert "事项代码「own_lotus」已经有了" in plain(calls[-1].params["text"])  # duplicate code refused, nothing stored
+        calls = await h.say(member, group, f"/additem {category} own_zero 0 零分项目")
+        assert "只有以下角色" in plain(calls[-1].params["text"])  # authority is checked first
         for zero in ("0", "-0.00"):  # an item worth nothing is refused, and nothing is stored
             calls = await h.say(secretary, group, f"/additem {category} own_zero {zero} 零分项目")
-            assert f"分值「{zero}」不行：自定项目的分值不能为 0" in plain(calls[-1].params["text"])
+            assert "分值「0」不行：自定项目的分值不能为 0" in plain(calls[-1].params["text"])
         assert rulebook_of(await h.services.branches.by_chat(group.id)).item("own_zero") is None
         calls = await h.say(secretary, group, f"/additem {category} gambling 5 预设里已有的代码")
         assert "事项代码「gambling」已经有了" in plain(calls[-1].params["text"])

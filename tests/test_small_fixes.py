@@ -85,5 +85,11 @@ async def test_an_unknown_command_in_private_is_answered_and_a_flow_keeps_its_dr
     assert "没有 /abc 这个命令" in text
     calls = await h.say(b.zhang, chat, "/ 村委会")  # the place: still the step the draft waits at
     assert "请讲清楚经过" in plain(said(calls, b.zhang.id))
+    from handlers.menus import _known_commands  # what tells "not now" from "no such command"
+
+    assert {"cancel", "roster", "meeting", "points", "declare"} <= _known_commands(h.app)  # conversations' too
+    assert "abc" not in _known_commands(h.app)
     en = h.user(4242, "Tom", username="tom", language="en")
-    assert "There is no command /skip" in plain(said(await h.say(en, h.private(en), "/skip"), en.id))
+    assert "There is no command /skipit" in plain(said(await h.say(en, h.private(en), "/skipit"), en.id))
+    await h.say(b.zhang, chat, "/cancel")  # ends the declaration
+    assert "现在没有进行中的操作" in plain(said(await h.say(b.zhang, chat, "/cancel"), b.zhang.id))

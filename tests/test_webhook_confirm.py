@@ -116,6 +116,15 @@ async def settled(task: asyncio.Task[Any]) -> bool:
     return task.done()
 
 
+async def until_started(hooked: Hooked, text: str) -> None:
+    """Wait (up to 10 s, however loaded the machine) until the handler has started on ``text``."""
+    for _ in range(1000):
+        if text in hooked.started:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the handler never started on {text!r}: {hooked.started}")
+
+
 async def test_set_webhook_carries_the_secret_and_the_updates_then_the_answer_waits_for_the_handler(hooked: Hooked) -> None:
     calls = [c for c in hooked.world.calls if c.method == "setWebhook"]
     assert len(calls) == 1
@@ -123,6 +132,7 @@ async def test_set_webhook_carries_the_secret_and_the_updates_then_the_answer_wa
     assert calls[0].params["allowed_updates"] in (["message"], '["message"]')
     async with httpx.AsyncClient() as client:
         answer = asyncio.create_task(hooked.post(client, message_update(1, "one")))
+        await until_started(hooked, "one")
         assert not await settled(answer)  # the handler runs and waits: no answer yet
         assert hooked.started == ["one"] and hooked.done == []
         hooked.gate("one").set()
@@ -153,6 +163,7 @@ async def test_without_the_right_secret_403_and_no_handler_runs(hooked: Hooked) 
 async def test_concurrent_posts_are_handled_in_order_each_answered_when_its_own_is_done(hooked: Hooked) -> None:
     async with httpx.AsyncClient() as client:
         first = asyncio.create_task(hooked.post(client, message_update(5, "first")))
+        await until_started(hooked, "first")
         assert not await settled(first)
         second = asyncio.create_task(hooked.post(client, message_update(6, "second")))
         assert not await settled(second)
@@ -168,6 +179,7 @@ async def test_concurrent_posts_are_handled_in_order_each_answered_when_its_own_
 async def test_a_graceful_stop_refuses_new_updates_and_waits_for_the_one_being_handled(hooked: Hooked) -> None:
     async with httpx.AsyncClient() as client:
         busy = asyncio.create_task(hooked.post(client, message_update(7, "busy")))
+        await until_started(hooked, "busy")  # counted as being handled before stop() is called
         assert not await settled(busy)
         stopping = asyncio.create_task(hooked.app.updater.stop())  # type: ignore[union-attr]
         assert not await settled(stopping)  # waits for the update being handled

@@ -191,6 +191,8 @@ class BranchService:
                 raise custom_item_refusal("category", given, before)
             if before.item(custom.item.code) is not None:
                 raise InvalidInput("rules.item_code_taken", code=custom.item.code)
+            if custom.item.value is not None and custom.item.value == 0:  # records nothing: refused, not kept useless
+                raise InvalidInput("rules.zero_value", value=custom.item.value.copy_abs())
             items = json.loads(current.custom_items or "[]")
             items.append(custom.model_dump(mode="json"))
             encoded = json.dumps(items, ensure_ascii=False)

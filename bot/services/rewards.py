@@ -517,6 +517,7 @@ def _local(moment: datetime | str | None, timezone: str) -> str:
 
 
 VERIFY_FAILURES = ("malformed", "unknown", "used", "expired", "retired")
+MERCHANT_ACTIONS = ("verified", "verify_failed")  # what a merchant does (named by the shop in the audit sheet)
 
 
 def audit_detail(lang: str, action: str, detail: str | None) -> str:
@@ -579,7 +580,7 @@ def redemptions_workbook(lang: str, branch: Branch, year: int, redemptions: list
         cell.font = Font(bold=True)
     for a in trail:
         actor = names.get(a["actor_member_id"], "") if a["actor_member_id"] else ""
-        if not actor and a["actor_user_id"] in (shops or {}):
+        if not actor and a["action"] in MERCHANT_ACTIONS and a["actor_user_id"] in (shops or {}):
             actor = text(lang, "rewards.sheet.audit_merchant", name=(shops or {})[a["actor_user_id"]], user_id=a["actor_user_id"])
         audit_sheet.append([_local(a["at"], branch.timezone), text(lang, f"rewards.action.{a['action']}"),
                             actor or str(a["actor_user_id"]), names.get(a["member_id"], "") if a["member_id"] else "",
