@@ -68,6 +68,27 @@ async def of_member(conn: Connection, member_id: int, year: int | None = None) -
         return _models(await cursor.fetchall())
 
 
+class _EntryParser:
+    """Ledger columns to an ``EntryRow``, each distinct value and day text parsed once (they repeat a lot:
+    a branch's year is thousands of rows over a few dozen values and days)."""
+
+    __slots__ = ("values", "days")
+
+    def __init__(self) -> None:
+        self.values: dict[str, Decimal] = {}
+        self.days: dict[str, date] = {}
+
+    def entry(self, row_id: int, item_code: str, value: str, occurred_on: str, event_code: str | None,
+              reverses_id: int | None) -> EntryRow:
+        amount = self.values.get(value)
+        if amount is None:
+            amount = self.values[value] = Decimal(value)
+        day = self.days.get(occurred_on)
+        if day is None:
+            day = self.days[occurred_on] = date.fromisoformat(occurred_on)
+        return EntryRow(row_id, item_code, amount, day, event_code, reverses_id)
+
+
 async def entries_of_branch(conn: Connection, branch_id: int, year: int) -> dict[int, list[EntryRow]]:
     """member id → the year's ledger rows of every member of the branch, in id order, as scoring reads
     them: the same rows as ``of_member(conn, member_id, year)`` for each member, in one statement, as
@@ -80,17 +101,10 @@ async def entries_of_branch(conn: Connection, branch_id: int, year: int) -> dict
         (branch_id, f"{year}-01-01", f"{year + 1}-01-01"),
     ) as cursor:
         rows = await cursor.fetchall()
-    values: dict[str, Decimal] = {}
-    days: dict[str, date] = {}
+    entry_of = _EntryParser().entry
     found: dict[int, list[EntryRow]] = {}
     for row_id, member_id, item_code, value, occurred_on, event_code, reverses_id in rows:
-        amount = values.get(value)
-        if amount is None:
-            amount = values[value] = Decimal(value)
-        day = days.get(occurred_on)
-        if day is None:
-            day = days[occurred_on] = date.fromisoformat(occurred_on)
-        entry = EntryRow(row_id, item_code, amount, day, event_code, reverses_id)
+        entry = entry_of(row_id, item_code, value, occurred_on, event_code, reverses_id)
         mine = found.get(member_id)
         if mine is None:
             found[member_id] = [entry]
@@ -108,18 +122,8 @@ async def entries_of_member(conn: Connection, member_id: int, year: int) -> list
         (member_id, f"{year}-01-01", f"{year + 1}-01-01"),
     ) as cursor:
         rows = sorted(await cursor.fetchall(), key=_ID)
-    values: dict[str, Decimal] = {}  # values repeat (and days, less): each distinct text parsed once
-    days: dict[str, date] = {}
-    found = []
-    for row_id, item_code, value, occurred_on, event_code, reverses_id in rows:
-        amount = values.get(value)
-        if amount is None:
-            amount = values[value] = Decimal(value)
-        day = days.get(occurred_on)
-        if day is None:
-            day = days[occurred_on] = date.fromisoformat(occurred_on)
-        found.append(EntryRow(row_id, item_code, amount, day, event_code, reverses_id))
-    return found
+    entry_of = _EntryParser().entry
+    return [entry_of(*row) for row in rows]
 
 
 # A member's latest rows: their ids from the index alone (ledger_by_member holds the id), then those

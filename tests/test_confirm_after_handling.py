@@ -23,7 +23,7 @@ import pytest
 from bot.emulator import Emulator
 from bot.offline import OfflineTelegram
 from bot.polling import ConfirmAfterHandling
-from tests.test_e2e_process import LISI, RECORDER, STEP_TIMEOUT, ZHANG, BotProcess, People, declare, setup_branch
+from tests.test_e2e_process import LISI, RECORDER, STEP_TIMEOUT, ZHANG, BotProcess, People, declarations_to_approve
 from tests.test_kill9 import check_consistent, confirmed_approvals, query, told
 
 BURST = 20
@@ -44,13 +44,7 @@ def test_a_batch_cut_by_kill9_comes_again_from_telegram_and_is_handled_once(emul
     try:
         bot.start()
         people = People(client)
-        setup_branch(people, client, database)
-        for index in range(BURST):
-            declare(people, (ZHANG, LISI)[index % 2], f"村民小组{index + 1}", f"第{index + 1}件实事：帮助困难群众。")
-        cards = [(m["message_id"], b["callback_data"]) for m in client.messages(RECORDER)
-                 for row in (m.get("reply_markup") or {}).get("inline_keyboard") or [] for b in row
-                 if str(b.get("callback_data", "")).startswith("dc:ok:")]
-        assert len(cards) == BURST
+        cards = declarations_to_approve(people, client, database, BURST)
 
         since = client.calls(0)[1]
         presses = [client.press(RECORDER, RECORDER, message_id, data) for message_id, data in cards]

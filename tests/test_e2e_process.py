@@ -341,6 +341,19 @@ def declare(people: People, user_id: int, place: str, text: str) -> list[dict]:
     return people.tap(user_id, user_id, "提交")
 
 
+def declarations_to_approve(people: People, client: EmulatorClient, database: Path, count: int) -> list[tuple[int, str]]:
+    """A branch set up, then ``count`` declarations by 张三 and 李四 in turn: the recorder's (message id,
+    Approve data) of each card (the kill -9 tests tap them all at once)."""
+    setup_branch(people, client, database)
+    for index in range(count):
+        declare(people, (ZHANG, LISI)[index % 2], f"村民小组{index + 1}", f"第{index + 1}件实事：帮助困难群众。")
+    cards = [(m["message_id"], b["callback_data"]) for m in client.messages(RECORDER)
+             for row in (m.get("reply_markup") or {}).get("inline_keyboard") or [] for b in row
+             if str(b.get("callback_data", "")).startswith("dc:ok:")]
+    assert len(cards) == count
+    return cards
+
+
 # --- the test -------------------------------------------------------------------------------------------
 
 

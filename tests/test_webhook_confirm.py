@@ -37,7 +37,7 @@ from bot.emulator import SECRET_HEADER, Emulator
 from bot.offline import OfflineTelegram
 from bot.webhook import ConfirmingUpdater
 from tests.test_e2e_process import (
-    LISI, RECORDER, STEP_TIMEOUT, ZHANG, BotProcess, People, declare, free_port, query, setup_branch,
+    RECORDER, STEP_TIMEOUT, ZHANG, BotProcess, People, declarations_to_approve, free_port, query,
 )
 from tests.test_e2e_webhook import post_update
 
@@ -253,13 +253,7 @@ def test_kill9_in_the_middle_of_a_webhook_update_loses_nothing(emulator: Emulato
     try:
         bot.start()
         people = People(client)
-        setup_branch(people, client, database)  # type: ignore[arg-type]
-        for index in range(BURST):
-            declare(people, (ZHANG, LISI)[index % 2], f"村民小组{index + 1}", f"第{index + 1}件实事：帮助困难群众。")
-        cards = [(m["message_id"], b["callback_data"]) for m in client.messages(RECORDER)
-                 for row in (m.get("reply_markup") or {}).get("inline_keyboard") or [] for b in row
-                 if str(b.get("callback_data", "")).startswith("dc:ok:")]
-        assert len(cards) == BURST
+        cards = declarations_to_approve(people, client, database, BURST)  # type: ignore[arg-type]
 
         # The first tap's handler commits the approval, then its answerCallbackQuery is held by "Telegram":
         # the process is in the middle of that update when it gets SIGKILL, with the other taps behind it.
