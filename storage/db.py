@@ -436,6 +436,10 @@ class Database:
         async with self._lock:
             yield self.conn
 
+    def read_one(self):
+        """A read of exactly one statement (PostgreSQL runs it without BEGIN/COMMIT); here the same as ``read``."""
+        return self.read()
+
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Connection]:
         """Bulk reads, off the event loop: one consistent snapshot of committed data (a read transaction

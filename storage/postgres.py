@@ -222,6 +222,22 @@ class PgConnection:
             return await cursor.fetchall()
 
 
+class _OneStatement(PgConnection):
+    """The connection of ``read_one``: the first statement runs, a second raises (it would not see the
+    first one's snapshot). Shares the pooled connection's prepared statements."""
+
+    def __init__(self, conn: PgConnection):
+        super().__init__(conn.raw)
+        self._statements = conn._statements  # the same cache: a statement prepared once per connection
+        self._used = False
+
+    async def _statement(self, sql: str) -> _Statement:
+        if self._used:
+            raise RuntimeError("read_one() runs one statement: use read() for a consistent read of several")
+        self._used = True
+        return await super()._statement(sql)
+
+
 class _PoolConnection:
     """``db.conn`` outside a transaction: each statement on a free connection, committed at once
     (as an aiosqlite connection in autocommit mode). For tests and tools reading the database."""
@@ -386,6 +402,14 @@ class PostgresDatabase:
     def snapshot(self):
         """Bulk reads (storage.db's name for reads off the writers' path): here every read is that."""
         return self.read()
+
+    @asynccontextmanager
+    async def read_one(self) -> AsyncIterator[PgConnection]:
+        """A read of exactly one statement: no BEGIN and COMMIT around it (two round trips of three): a
+        single statement already sees one snapshot of committed data (autocommit). A second statement
+        would see another snapshot, so it is refused: use ``read()`` for more than one."""
+        async with self._connection() as conn:
+            yield _OneStatement(conn)
 
 
 def redact(url: str) -> str:

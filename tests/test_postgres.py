@@ -144,6 +144,34 @@ async def test_the_connection_interface_repositories_use(pg: PostgresDatabase) -
         assert (await cursor.fetchone())[0] == 0
 
 
+async def test_a_one_statement_read_is_one_round_trip_and_refuses_a_second(pg: PostgresDatabase, monkeypatch) -> None:
+    """``read_one`` (e.g. ``branches.by_id`` on every step of /declare): no BEGIN/COMMIT around its one
+    statement, the pooled connection's prepared statement reused; a second statement, which would see
+    another snapshot, is refused."""
+    import asyncpg
+
+    branch_id, _ = await _branch_and_member(pg)
+    async with pg.read_one() as conn:  # prepares the statement on this connection
+        assert (await branches.by_id(conn, branch_id)).id == branch_id
+    sent: list[str] = []
+    for name in ("execute", "prepare", "fetch", "fetchval"):
+        original = getattr(asyncpg.Connection, name)
+
+        def spy(self, *args, _original=original, _name=name, **kwargs):
+            sent.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(asyncpg.Connection, name, spy)
+    async with pg.read_one() as conn:
+        assert (await branches.by_id(conn, branch_id)).title == "t"
+        with pytest.raises(RuntimeError, match="one statement"):
+            await branches.by_id(conn, branch_id)
+    assert sent == []  # no BEGIN, no COMMIT, no new prepare: only the prepared statement's own fetch
+    async with pg.read() as conn:  # read() still brackets its statements
+        await branches.by_id(conn, branch_id)
+    assert sent.count("execute") == 2  # its BEGIN and COMMIT
+
+
 async def test_names_sort_by_code_point_as_on_sqlite(pg: PostgresDatabase) -> None:
     branch_id, _ = await _branch_and_member(pg)
     async with pg.transaction() as conn:

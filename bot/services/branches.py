@@ -154,7 +154,7 @@ class BranchService:
             return await branch_repo.by_chat(conn, chat_id)
 
     async def by_id(self, branch_id: int) -> Branch:
-        async with self.db.read() as conn:
+        async with self.db.read_one() as conn:  # one statement: on PostgreSQL one round trip, not three
             branch = await branch_repo.by_id(conn, branch_id)
         if branch is None:
             raise NotFound("branch.not_found")
