@@ -304,7 +304,7 @@ def test_migrate_db_command(tmp_path, postgres, capsys) -> None:
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
-async def test_twenty_concurrent_approvals_here_and_twenty_in_a_second_database_object(h, b, clock) -> None:
+async def test_twenty_concurrent_approvals_here_and_twenty_in_a_second_database_object(h, b, clock, caplog) -> None:
     """test_faults' concurrent approvals on PostgreSQL: 20 presses at once in this process and 20 approvals
     at once through a second Database on the same database (as a second bot process), with double
     approvals of the same declarations mixed in: each declaration is booked exactly once."""
@@ -337,6 +337,22 @@ async def test_twenty_concurrent_approvals_here_and_twenty_in_a_second_database_
     booked = await rows(h, "SELECT reference, count(*) AS n FROM ledger WHERE source = 'declaration' GROUP BY reference")
     assert {r["reference"]: r["n"] for r in booked} == {f"decl:{n}": 1 for n in mine + theirs}
     assert await count(h, "declarations", "status = 'approved'") == 40
+    # as test_faults' SQLite twin checks "database is locked": no deadlock, serialisation or lock error logged
+    logged = caplog.text.lower()
+    assert not [w for w in ("deadlock", "could not serialize", "lock timeout", "locked") if w in logged], caplog.text
+
+
+def test_backup_refuses_a_postgresql_database_and_points_to_pg_dump(tmp_path, monkeypatch, capsys) -> None:
+    """`python -m bot backup` copies a SQLite file; with DATABASE_URL on PostgreSQL it says to use pg_dump
+    and writes nothing."""
+    from bot.cli import backup
+    from bot.settings import Settings
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://bot@127.0.0.1:5432/points")
+    target = tmp_path / "copy.sqlite3"
+    assert backup(Settings(_env_file=None), target) == 2
+    assert "pg_dump" in capsys.readouterr().err
+    assert not target.exists() and list(tmp_path.iterdir()) == []
 
 
 async def test_the_demo_month_on_postgres_and_its_sqlite_twin_migrated(tmp_path, postgres) -> None:
