@@ -14,11 +14,12 @@ import cProfile
 import pstats
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bench import seed
-from bench.run import MEMBERS, NOW, YEAR, _branch, build_branch
+from bench.run import MEMBERS, NOW, YEAR, _branch, build_branch, make_secretaries
 from bot.clock import FixedClock
 from bot.harness import Harness
 from schedules.engine import Due, Late
@@ -40,6 +41,14 @@ async def _scale_db(places, where, branches: int) -> dict[int, list[tuple[int, i
     return members
 
 
+def _feeding(h: Harness, updates: list) -> Callable[[], Awaitable[None]]:
+    async def feed() -> None:
+        for update in updates:
+            await h.app.process_update(update)
+
+    return feed
+
+
 async def run(places, part: str, branches: int, iterations: int, top: int) -> None:
     where = await places.new("profile")
     try:
@@ -48,40 +57,37 @@ async def run(places, part: str, branches: int, iterations: int, top: int) -> No
         await places.drop(where)
 
 
+async def _profiled(profiler: cProfile.Profile, work: Callable[[], Awaitable[None]]) -> tuple[float, float]:
+    """Run ``work`` under the profiler: its wall time and this process's CPU time."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    profiler.enable()
+    await work()
+    profiler.disable()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
 async def _run(places, path, part: str, branches: int, iterations: int, top: int) -> None:
     profiler = cProfile.Profile(time.process_time)  # CPU time: waits and other processes left out
-    wall = cpu = 0.0
     if part in ("grade", "command", "notice"):
         members = await _scale_db(places, path, branches)
         async with Harness(path, FixedClock(NOW)) as h:
-            ids = list(range(1, branches + 1))
-            targets = [await _branch(h, i) for i in ids]
+            targets = [await _branch(h, i) for i in range(1, branches + 1)]
             for branch in targets:
                 h.world.group(branch.chat_id, branch.title)
-            commands = []
             if part == "command":  # each branch's first member is its secretary and sends /grade in private
-                from bot.domain.records import Role
-                from storage import members as member_repo
+                secretaries = await make_secretaries(h, [b.id for b in targets], members)
+                wall, cpu = await _profiled(profiler, _feeding(h, [h.world.text(s, h.private(s), "/grade") for s in secretaries]))
+            else:
+                async def each_branch() -> None:
+                    for branch in targets:
+                        if part == "grade":
+                            await h.services.grading.compute(branch, YEAR)
+                        else:
+                            due = Due("notice", "2026-11", datetime(2026, 12, 1, 1, tzinfo=UTC), Late.CATCH_UP,
+                                      data={"first": date(2026, 11, 1), "last": date(2026, 11, 30)})
+                            await NoticeProducer().run(h.app, branch, due, False)
 
-                for branch in targets:
-                    member_id, user_id = members[branch.id][0]
-                    async with h.db.transaction() as conn:
-                        await member_repo.grant(conn, branch.id, member_id, Role.SECRETARY, None)
-                    secretary = h.user(user_id, f"党员{user_id}", username=f"m{user_id}")
-                    commands.append(h.world.text(secretary, h.private(secretary), "/grade"))
-            wall, cpu = time.perf_counter(), time.process_time()
-            profiler.enable()
-            for update in commands:
-                await h.app.process_update(update)
-            for branch in targets if part != "command" else ():
-                if part == "grade":
-                    await h.services.grading.compute(branch, YEAR)
-                else:
-                    due = Due("notice", "2026-11", datetime(2026, 12, 1, 1, tzinfo=UTC), Late.CATCH_UP,
-                              data={"first": date(2026, 11, 1), "last": date(2026, 11, 30)})
-                    await NoticeProducer().run(h.app, branch, due, False)
-            profiler.disable()
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                wall, cpu = await _profiled(profiler, each_branch)
     else:
         async with Harness(path, FixedClock(NOW)) as h:
             b = await build_branch(h, places, path)
@@ -89,12 +95,6 @@ async def _run(places, path, part: str, branches: int, iterations: int, top: int
             if part in ("points", "history"):
                 updates = [h.world.text(members[i % len(members)], h.private(members[i % len(members)]), f"/{part}")
                            for i in range(iterations)]
-                wall, cpu = time.perf_counter(), time.process_time()
-                profiler.enable()
-                for update in updates:
-                    await h.app.process_update(update)
-                profiler.disable()
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             else:  # approve
                 for i in range(iterations):
                     person = members[i % len(members)]
@@ -108,13 +108,8 @@ async def _run(places, path, part: str, branches: int, iterations: int, top: int
                 async with h.db.read() as conn:
                     async with conn.execute("SELECT id FROM declarations WHERE status = 'pending'") as cursor:
                         numbers = [r[0] for r in await cursor.fetchall()]
-                presses = [h.world.press(b["recorder"], _card(h, b["recorder"].id, n), f"dc:ok:{n}") for n in numbers]
-                wall, cpu = time.perf_counter(), time.process_time()
-                profiler.enable()
-                for update in presses:
-                    await h.app.process_update(update)
-                profiler.disable()
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                updates = [h.world.press(b["recorder"], _card(h, b["recorder"].id, n), f"dc:ok:{n}") for n in numbers]
+            wall, cpu = await _profiled(profiler, _feeding(h, updates))
     stats = pstats.Stats(profiler)
     stats.sort_stats("cumulative").print_stats(top)
     stats.sort_stats("tottime").print_stats(top)
@@ -130,26 +125,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = None
-        if args.database_url:
-            places = seed.PostgresPlaces(args.database_url)
-        elif args.backend == "postgres":
-            from bench.pgcluster import postgres_server
+    with tempfile.TemporaryDirectory() as tmp, seed.places_for(Path(tmp), args.backend, args.database_url) as places:
+        asyncio.run(run(places, args.part, args.branches, args.iterations, args.top))
 
-            server = postgres_server(durable=True)
-            places = seed.PostgresPlaces(server.admin_url)
-        else:
-            places = seed.SqlitePlaces(Path(tmp))
-        try:
-            asyncio.run(run(places, args.part, args.branches, args.iterations, args.top))
-        finally:
-            if server is not None:
-                server.stop()
-
-
-if __name__ == "__main__":
-    main()
 
 
 async def split_grade(branches: int) -> dict[str, float]:
@@ -198,3 +176,7 @@ async def split_grade(branches: int) -> dict[str, float]:
                 for module, name, fn in originals:
                     setattr(module, name, fn)
     return spent
+
+
+if __name__ == "__main__":
+    main()

@@ -279,22 +279,30 @@ async def _scale(places, where, name: str, branches: int, notice_sample: int, ou
     return Scale(name, branches, branches * MEMBERS, rows, seeded, grade, notice, len(notice), command, command_calls)
 
 
+async def make_secretaries(h: Harness, branch_ids: list[int], members: dict[int, list[tuple[int, int]]]) -> list[telegram.User]:
+    """Each seeded branch's first member made its secretary; their Telegram users, in ``branch_ids``' order."""
+    from bot.domain.records import Role
+    from storage import members as member_repo
+
+    users = []
+    for branch_id in branch_ids:
+        member_id, user_id = members[branch_id][0]
+        async with h.db.transaction() as conn:
+            await member_repo.grant(conn, branch_id, member_id, Role.SECRETARY, None)
+        users.append(h.user(user_id, f"党员{user_id}", username=f"m{user_id}"))
+    return users
+
+
 async def _grade_commands(h: Harness, branch_ids: list[int], members: dict[int, list[tuple[int, int]]]) -> tuple[list[float], str]:
     """The command as a secretary meets it: ``/grade`` sent in private by each sampled branch's secretary
     (its first member, given the role), timed from the update to the last Bot API call of the answer — the
     screen with the year's results and, at this stage (the year not yet confirmed), the distribution chart."""
     from bot.charts import warm_up
-    from bot.domain.records import Role
-    from storage import members as member_repo
 
     await asyncio.to_thread(warm_up)  # as the bot does once it has started (bot.app._post_init)
     timings: list[float] = []
     calls = ""
-    for branch_id in branch_ids:
-        member_id, user_id = members[branch_id][0]
-        async with h.db.transaction() as conn:
-            await member_repo.grant(conn, branch_id, member_id, Role.SECRETARY, None)
-        secretary = h.user(user_id, f"党员{user_id}", username=f"m{user_id}")
+    for branch_id, secretary in zip(branch_ids, await make_secretaries(h, branch_ids, members)):
         chat = h.private(secretary)
         before = len(h.world.calls)
         start = time.perf_counter()
@@ -364,29 +372,15 @@ def main(argv: list[str] | None = None) -> int:
     iterations = args.iterations or (60 if args.quick else 300)
     out = print
     out(f"python {sys.version.split()[0]}, {_cpu()}, {_load()}")
-    server = None
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        if args.database_url:
-            places = seed.PostgresPlaces(args.database_url)
-        elif args.backend == "postgres":
-            from bench.pgcluster import postgres_server
-
-            server = postgres_server(durable=True)
-            places = seed.PostgresPlaces(server.admin_url)
-        else:
-            places = seed.SqlitePlaces(Path(tmp))
-        try:
-            out(f"database: {asyncio.run(places.describe())}")
-            series = asyncio.run(flows(places, iterations, out))
-            report_flows(series, out)
-            names = ["small"] if args.size == "small" else (["town"] if args.size == "town" else ["town", "county"])
-            for name in names:
-                notice_sample = 3 if name == "small" else (5 if args.quick else 20)
-                result = asyncio.run(scale(places, name, SIZES[name], notice_sample, out))
-                report_scale(result, out)
-        finally:
-            if server is not None:
-                server.stop()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, seed.places_for(Path(tmp), args.backend, args.database_url) as places:
+        out(f"database: {asyncio.run(places.describe())}")
+        series = asyncio.run(flows(places, iterations, out))
+        report_flows(series, out)
+        names = ["small"] if args.size == "small" else (["town"] if args.size == "town" else ["town", "county"])
+        for name in names:
+            notice_sample = 3 if name == "small" else (5 if args.quick else 20)
+            result = asyncio.run(scale(places, name, SIZES[name], notice_sample, out))
+            report_scale(result, out)
         memory = maxrss_mb()
         out("")
         out(f"at the end: {_load()}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -308,3 +309,22 @@ class PostgresPlaces:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         finally:
             await conn.close()
+
+
+@contextmanager
+def places_for(workdir: Path, backend: str = "sqlite", database_url: str | None = None) -> Iterator[SqlitePlaces | PostgresPlaces]:
+    """Where the bench's databases go: files in ``workdir`` (SQLite), schemas of ``database_url``, or a
+    throwaway durable PostgreSQL cluster (``backend="postgres"``) stopped on the way out."""
+    if database_url:
+        yield PostgresPlaces(database_url)
+        return
+    if backend != "postgres":
+        yield SqlitePlaces(workdir)
+        return
+    from bench.pgcluster import postgres_server
+
+    server = postgres_server(durable=True)
+    try:
+        yield PostgresPlaces(server.admin_url)
+    finally:
+        server.stop()

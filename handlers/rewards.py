@@ -27,7 +27,7 @@ import logging
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, MessageOriginUser, Update
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, MessageOriginUser, Update
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ConversationHandler, MessageHandler, filters
 
@@ -255,6 +255,14 @@ async def catalog_button(update: Update, context: Context) -> None:
     await edit_or_send(query, text, reply_markup=markup)
 
 
+async def _show_settings(query: CallbackQuery, tr: Translator, branch: Branch, settings: RewardSettings,
+                         note: str | None = None, alert: bool = False) -> None:
+    """Answer a settings press (with ``note``, if any) and show the settings panel as it now stands."""
+    await answer(query, note, alert=alert)
+    text, markup = settings_view(tr, branch, settings)
+    await edit_or_send(query, text, reply_markup=markup)
+
+
 @domain_errors
 async def settings_button(update: Update, context: Context) -> None:
     query = update.callback_query
@@ -262,9 +270,7 @@ async def settings_button(update: Update, context: Context) -> None:
     _, branch, tr = await _branch_of(update, context)
     svc = services(context)
     await svc.rewards.require_manager(branch, actor(query.from_user))
-    await answer(query)
-    text, markup = settings_view(tr, branch, await svc.rewards.settings(branch))
-    await edit_or_send(query, text, reply_markup=markup)
+    await _show_settings(query, tr, branch, await svc.rewards.settings(branch))
 
 
 @domain_errors
@@ -274,9 +280,7 @@ async def toggle_button(update: Update, context: Context) -> None:
     parts, branch, tr = await _branch_of(update, context)
     settings, changed = await services(context).rewards.update_settings(branch, actor(query.from_user),
                                                                         SETTING_CODES[parts[3]], parts[4] == "1")
-    await answer(query, tr("rewards.setting_saved" if changed else "rewards.setting_already"))
-    text, markup = settings_view(tr, branch, settings)
-    await edit_or_send(query, text, reply_markup=markup)
+    await _show_settings(query, tr, branch, settings, tr("rewards.setting_saved" if changed else "rewards.setting_already"))
 
 
 @domain_errors
@@ -285,9 +289,7 @@ async def code_minutes_button(update: Update, context: Context) -> None:
     assert query is not None
     parts, branch, tr = await _branch_of(update, context)
     settings, changed = await services(context).rewards.set_code_minutes(branch, actor(query.from_user), int(parts[3]))
-    await answer(query, tr("rewards.setting_saved" if changed else "rewards.setting_already"))
-    text, markup = settings_view(tr, branch, settings)
-    await edit_or_send(query, text, reply_markup=markup)
+    await _show_settings(query, tr, branch, settings, tr("rewards.setting_saved" if changed else "rewards.setting_already"))
 
 
 @domain_errors
@@ -298,9 +300,7 @@ async def old_toggle_button(update: Update, context: Context) -> None:
     _, branch, tr = await _branch_of(update, context)
     svc = services(context)
     await svc.rewards.require_manager(branch, actor(query.from_user))
-    await answer(query, tr("rewards.button_outdated"), alert=True)
-    text, markup = settings_view(tr, branch, await svc.rewards.settings(branch))
-    await edit_or_send(query, text, reply_markup=markup)
+    await _show_settings(query, tr, branch, await svc.rewards.settings(branch), tr("rewards.button_outdated"), alert=True)
 
 
 @domain_errors

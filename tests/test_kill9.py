@@ -33,11 +33,10 @@ from tests.test_e2e_process import (
     ZHANG,
     BotProcess,
     People,
-    declare,
+    declarations_to_approve,
     plain,
     query,
     said,
-    setup_branch,
 )
 
 BURST = 30
@@ -97,15 +96,7 @@ def test_kill9_during_a_burst_of_approvals(emulator: Emulator, tmp_path: Path) -
     try:
         bot.start()
         people = People(client)
-        setup_branch(people, client, database)
-        for index in range(BURST):
-            declare(people, (ZHANG, LISI)[index % 2], f"村民小组{index + 1}", f"第{index + 1}件实事：帮助困难群众。")
-        cards = []  # (message id, callback data) of every Approve button on the recorder's cards
-        for message in client.messages(RECORDER):
-            for row in (message.get("reply_markup") or {}).get("inline_keyboard") or []:
-                cards.extend((message["message_id"], b["callback_data"]) for b in row
-                             if str(b.get("callback_data", "")).startswith("dc:ok:"))
-        assert len(cards) == BURST
+        cards = declarations_to_approve(people, client, database, BURST)  # (message id, Approve data) of each card
         assert len(query(database, "SELECT id FROM declarations WHERE status = 'pending'")) == BURST
 
         # The burst: 30 taps queued at once; SIGKILL once a few approvals were confirmed.
