@@ -129,54 +129,5 @@ def main() -> None:
         asyncio.run(run(places, args.part, args.branches, args.iterations, args.top))
 
 
-
-async def split_grade(branches: int) -> dict[str, float]:
-    """Where /grade's time goes, without a profiler's overhead: the app's functions wrapped with timers."""
-    import time
-
-    import bot.services.grading as grading_module
-    from storage import ledger as ledger_repo
-
-    spent: dict[str, float] = {}
-
-    def timed(name, fn):
-        if asyncio.iscoroutinefunction(fn):
-            async def wrapper(*a, **k):
-                start = time.perf_counter()
-                try:
-                    return await fn(*a, **k)
-                finally:
-                    spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
-        else:
-            def wrapper(*a, **k):
-                start = time.perf_counter()
-                try:
-                    return fn(*a, **k)
-                finally:
-                    spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
-        return wrapper
-
-    with tempfile.TemporaryDirectory() as tmp:
-        places = seed.SqlitePlaces(Path(tmp))
-        path = await places.new("split")
-        await _scale_db(places, path, branches)
-        async with Harness(path, FixedClock(NOW)) as h:
-            targets = [await _branch(h, i) for i in range(1, branches + 1)]
-            patches = [(ledger_repo, "of_member"), (grading_module, "posts_by_month"), (grading_module, "year_score"),
-                       (grading_module, "year_facts"), (grading_module, "grade"), (grading_module.member_repo, "listing")]
-            originals = [(m, n, getattr(m, n)) for m, n in patches]
-            for module, name, fn in originals:
-                setattr(module, name, timed(f"{module.__name__}.{name}", fn))
-            try:
-                start = time.perf_counter()
-                for branch in targets:
-                    await h.services.grading.compute(branch, YEAR)
-                spent["total"] = time.perf_counter() - start
-            finally:
-                for module, name, fn in originals:
-                    setattr(module, name, fn)
-    return spent
-
-
 if __name__ == "__main__":
     main()
