@@ -1,7 +1,8 @@
 """The town's part in a branch's year: appeals and their decisions, year-end reviews, filings (备案).
 
 Every change is conditional (``WHERE status = ...``) or keyed (UNIQUE + ON CONFLICT DO NOTHING), so a
-double tap changes nothing the second time. Migration 0017.
+double tap changes nothing the second time. Migrations 0017, 0020 (closing), 0023 (an appeal again
+after its branch left the town: one live appeal per objection, closed ones kept as history).
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def _review(row) -> YearReview:
 
 async def add_appeal(conn: Connection, *, objection_id: int, branch_id: int, town_id: int, appellant_id: int,
                      reason: str, at: datetime) -> TownAppeal | None:
-    """The objection's appeal to the town, once: None when it is already there."""
+    """The objection's appeal to the town, once: None when the objection already has a live one (open or
+    decided; the partial unique index ``town_appeals_live``). Closed appeals do not count."""
     async with conn.execute(
         "INSERT INTO town_appeals (objection_id, branch_id, town_id, appellant_id, reason, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING *",
@@ -101,7 +103,11 @@ async def appeal(conn: Connection, appeal_id: int) -> TownAppeal | None:
 
 
 async def appeal_of_objection(conn: Connection, objection_id: int) -> TownAppeal | None:
-    async with conn.execute("SELECT * FROM town_appeals WHERE objection_id = ?", (objection_id,)) as cursor:
+    """The objection's live appeal (open or decided; at most one), None when it has none — an appeal
+    closed because the branch left the town is history."""
+    async with conn.execute(
+        "SELECT * FROM town_appeals WHERE objection_id = ? AND status != 'closed'", (objection_id,)
+    ) as cursor:
         row = await cursor.fetchone()
     return _appeal(row) if row else None
 
@@ -143,6 +149,23 @@ async def close_appeals_of_branch(conn: Connection, branch_id: int, town_id: int
         (_iso(at), branch_id, town_id),
     ) as cursor:
         return sorted((_appeal(r) for r in await cursor.fetchall()), key=lambda a: a.id)
+
+
+async def reopen_objections(conn: Connection, objection_ids: list[int]) -> list[int]:
+    """After their appeals were closed (the branch left the town): the objections lose their appealed_*
+    flag, so /appeal may be made again (storage.notices.appeal is conditional on it). Only where the
+    objection has no live appeal; who appealed, why and when stays in the closed appeal's row. Returns
+    the objections reopened now (a repeat reopens nothing)."""
+    if not objection_ids:
+        return []
+    marks = ", ".join("?" for _ in objection_ids)
+    async with conn.execute(
+        "UPDATE objections SET appealed_by = NULL, appealed_at = NULL, appeal_reason = NULL"
+        f" WHERE id IN ({marks}) AND appealed_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM town_appeals a"
+        "  WHERE a.objection_id = objections.id AND a.status != 'closed') RETURNING id",
+        tuple(objection_ids),
+    ) as cursor:
+        return sorted(int(r[0]) for r in await cursor.fetchall())
 
 
 # --- year-end reviews --------------------------------------------------------------------------------
