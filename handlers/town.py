@@ -350,8 +350,9 @@ async def join_with_code(update: Update, context: Context, branch: Branch, code:
 
 async def tell_detached(app: Application, detached: Detached) -> int:
     """After a branch left its town (the operator's command line, or the town): the branch's secretary
-    and deputies hear what was closed with it and what to do; the administrators' cards of the closed
-    items lose their buttons. Returns how many of the branch's leaders were reached."""
+    and deputies hear what was closed with it and what to do; each appellant whose appeal was closed
+    hears that they may appeal again (/appeal, as its objection's flag was cleared); the administrators'
+    cards of the closed items lose their buttons. Returns how many of the branch's leaders were reached."""
     branch, town = detached.branch, detached.town
     reached = 0
     for person in detached.told:
@@ -362,8 +363,14 @@ async def tell_detached(app: Application, detached: Detached) -> int:
         if detached.appeals:
             lines.append(ptr("town.detached_appeals", town=town.name,
                              numbers=ptr("common.list_separator").join(f"#{a.id}" for a in detached.appeals)))
+            lines.append(ptr("town.detached_appeals_again"))
         if await send_private(app, person.user_id, "\n".join(lines)) is not None:  # type: ignore[arg-type]
             reached += 1
+    for appeal in detached.appeals:
+        if (appellant := detached.appellants.get(appeal.id)) is not None:
+            await send_private(app, appellant.user_id, member_tr(appellant, branch)(  # type: ignore[arg-type]
+                "town.detached_appellant", branch=branch.title, town=town.name, number=appeal.id,
+                objection=appeal.objection_id))
     await cards_closed(app, Translator(town.language), branch.title, town.name, detached.reviews, detached.appeals)
     return reached
 

@@ -1,12 +1,15 @@
 """The town's part in a branch's year (issue 6): appeals (申诉), the year-end review, filing (备案).
 
 - **Appeals.** ``/appeal`` on a branch that belongs to a town records the town's appeal in the same
-  transaction as the objection's flag (NoticeService.appeal). A town administrator decides it: uphold
-  the branch's decision, or order a correction — each with a reason. The town never writes a branch's
-  ledger: an ordered correction is written by the branch's secretary or deputy (``apply_correction``) as
-  a row whose reference is ``appeal:<id>``: a reversing row (storage.ledger.reverse) of the entry in
-  force, or, where the branch had withdrawn the entry and the town restores it, a reinstating row of the
-  same value (a reversed reversal does not count again in bot.domain.scoring.effective).
+  transaction as the objection's flag (NoticeService.appeal); one live appeal per objection (a partial
+  unique index), while those closed because the branch left the town stay as history and the objection
+  may be appealed again (TownService.detach clears its flag; migration 0023). A town administrator
+  decides it: uphold the branch's decision, or order a correction — each with a reason. The town never
+  writes a branch's ledger: an ordered correction is written by the branch's secretary or deputy
+  (``apply_correction``) as a row whose reference is ``appeal:<id>``: a reversing row
+  (storage.ledger.reverse) of the entry in force, or, where the branch had withdrawn the entry and the
+  town restores it, a reinstating row of the same value (a reversed reversal does not count again in
+  bot.domain.scoring.effective).
 - **Year-end review.** Where a branch belongs to a town, the secretary's confirmation of the grades
   (/grade's button) sends exactly the confirmed result to the town (``submit``: a ``year_reviews``
   attempt, pending). Approval starts the ≥ 7-day publicity (GradingService.record_publicity in the
@@ -209,7 +212,8 @@ class TownReviewService:
             return await self._appeal_view(conn, appeal)
 
     async def appeal_of_objection(self, objection_id: int) -> AppealView | None:
-        """The town's appeal of an objection, if the objection was appealed in a branch of a town."""
+        """The objection's live town appeal (open or decided), if it was appealed in a branch of a town.
+        Appeals closed when the branch left its town are history, not returned (migration 0023)."""
         async with self.db.read() as conn:
             appeal = await repo.appeal_of_objection(conn, objection_id)
             return await self._appeal_view(conn, appeal) if appeal is not None else None

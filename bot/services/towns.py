@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.domain.calendar import add_months, notice_moment, previous_periods
-from bot.domain.records import Branch, Member
+from bot.domain.records import Branch, Member, MemberStatus
 from bot.domain.text import clean_name
 from bot.domain.town import (
     CODE_VALID,
@@ -81,6 +81,9 @@ class Detached:
     reviews: list[YearReview]  # year-end reviews that were waiting for the town (now 'closed')
     appeals: list[TownAppeal]  # appeals the town had not decided (now 'closed')
     told: list[Member]  # the branch's secretary and deputies with a Telegram account
+    # appeal id → its appellant, still an approved member with a Telegram account: their objection may
+    # be appealed again (its appealed flag was cleared with the closing), and they are told how
+    appellants: dict[int, Member] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -286,7 +289,11 @@ class TownService:
         In the same transaction, what still waits for this town's decision is closed: the branch's
         pending year-end review (else the waiting-attempt index would block its next town's review,
         and nobody could decide it) and its open appeals (nobody could decide them any more). A
-        correction the town already ordered stays for the branch to write."""
+        correction the town already ordered stays for the branch to write.
+
+        A closed appeal stays as history, and its objection may be appealed again (migration 0023): the
+        objection's appealed flag is cleared here, so the objector or the member concerned can /appeal
+        anew — to the town the branch is in by then (a new appeal), or to the branch alone."""
         now = self._now()
         async with self.db.transaction() as conn:
             if actor is not None and not await town_repo.is_admin(conn, town_id, actor.user_id):
@@ -298,9 +305,15 @@ class TownService:
                 raise NotFound("town.branch_not_in_town")
             reviews = await review_repo.close_reviews_of_branch(conn, branch_id, town_id, now)
             appeals = await review_repo.close_appeals_of_branch(conn, branch_id, town_id, now)
+            reopened = set(await review_repo.reopen_objections(conn, [a.objection_id for a in appeals]))
+            appellants: dict[int, Member] = {}
+            for appeal in (a for a in appeals if a.objection_id in reopened):
+                person = await member_repo.by_id(conn, appeal.appellant_id)
+                if person is not None and person.user_id is not None and person.status is MemberStatus.APPROVED:
+                    appellants[appeal.id] = person
             branch = await branch_by_id(conn, branch_id)
             told = [m for m in await member_repo.holders(conn, branch_id, MANAGERS) if m.user_id is not None]
-        return Detached(branch=branch, town=town, reviews=reviews, appeals=appeals, told=told)
+        return Detached(branch=branch, town=town, reviews=reviews, appeals=appeals, told=told, appellants=appellants)
 
     # --- the dashboard ----------------------------------------------------------------------------------
 
