@@ -32,6 +32,7 @@ import handlers.roster
 import handlers.setup
 import handlers.town
 import handlers.town_review
+import schedules.decisions
 import schedules.engine
 
 # Producers run in this order within a tick: month close and assessment defaults before the notice.
@@ -74,6 +75,7 @@ def register_handlers(app: Application) -> None:
 async def _post_init(app: Application) -> None:
     await handlers.menus.set_menus(app)
     schedules.engine.start(app)
+    schedules.decisions.start(app)
     if app.job_queue is not None:  # a job: run once the application has started, stopped with it
         app.job_queue.run_once(_warm_up_charts, when=0, name="warm-up-charts")
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from decimal import Decimal, InvalidOperation
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest, Forbidden
+from telegram.error import Forbidden, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -81,21 +82,42 @@ async def send_to_deciders(context: Context, branch: Branch, declaration: Declar
 async def _publish(context: Context, update: Update, decision: Decision, told: tuple[str, str] | None = None) -> None:
     """Show the decision on every copy of the card and tell the member. ``told``: (language, text) of the
     outcome the presser was already shown, reused when the card's language is the same."""
+    tr = translator(update, decision.branch)  # the presser's language
+    await show_decision(context, decision, tr, told[1] if told is not None and told[0] == tr.lang else None)
+
+
+async def show_decision(context: Context, decision: Decision, tr: Translator, said: str | None = None) -> None:
+    """Edit every copy of the card (in ``tr``'s language) and tell the member; then mark the decision
+    shown. Not marked when the task is cancelled (the process stopping) or never gets there (killed):
+    the sweep (schedules/decisions.py) shows it later. A send that failed is not repeated: a timeout
+    may have been delivered, and the decision stands whatever became of a message about it."""
+    try:
+        await _show(context, decision, tr, said)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        await services(context).declarations.published(decision.declaration.id)
+        raise
+    await services(context).declarations.published(decision.declaration.id)
+
+
+async def _show(context: Context, decision: Decision, tr: Translator, said: str | None) -> None:
     branch = decision.branch  # the decision's transaction read it, and the copies of the card
-    tr = translator(update, branch)
-    said = told[1] if told is not None and told[0] == tr.lang else outcome(tr, decision)
-    text = card(tr, branch, decision.declaration, decision.member) + "\n\n" + said
+    text = card(tr, branch, decision.declaration, decision.member) + "\n\n" + (said or outcome(tr, decision))
     for chat_id, message_id in decision.messages:
         try:
             await context.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
-        except (BadRequest, Forbidden) as exc:  # deleted or unchanged message: the decision stands
-            log.debug("could not edit declaration card: %s", exc)
+        except TelegramError as exc:  # deleted or unchanged message, a timeout: the decision stands
+            log.info("could not edit the card of declaration %s: %s", decision.declaration.id, exc)
     if decision.member.user_id is not None:
         member_tr = Translator(language_of(decision.member.language, branch.language))
         d = decision.declaration
         key = "decision.told_approved" if d.status.value == "approved" else "decision.told_rejected"
-        await send_private(context, decision.member.user_id, member_tr(
-            key, number=d.id, value=d.decided_value or 0, by=decision.decider.name, reason=d.decision_reason or "-"))
+        try:
+            await send_private(context, decision.member.user_id, member_tr(
+                key, number=d.id, value=d.decided_value or 0, by=decision.decider.name, reason=d.decision_reason or "-"))
+        except TelegramError as exc:  # not the presser's error: the decision is made and shown to them
+            log.warning("could not tell member %s of the decision on declaration %s: %s", decision.member.id, d.id, exc)
 
 
 def _parse(data: str) -> tuple[str, int, str | None]:

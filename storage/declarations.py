@@ -156,3 +156,48 @@ async def messages(conn: Connection, declaration_id: int) -> list[tuple[int, int
         "SELECT chat_id, message_id FROM declaration_messages WHERE declaration_id = ?", (declaration_id,)
     ) as cursor:
         return [(int(r[0]), int(r[1])) for r in await cursor.fetchall()]
+
+
+# --- publishing a decision: claimed in the decision's transaction, marked once shown ----------------
+
+
+async def open_publication(conn: Connection, declaration_id: int) -> None:
+    """In the decision's transaction: the decision is to be shown, claimed by this process now."""
+    await conn.execute(
+        "INSERT INTO decision_publications (declaration_id, claimed_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        (declaration_id, utcnow()),
+    )
+
+
+async def mark_published(conn: Connection, declaration_id: int) -> bool:
+    """The decision has been shown (or showing it was given up); False when it already was."""
+    cursor = await conn.execute(
+        "UPDATE decision_publications SET published_at = ? WHERE declaration_id = ? AND published_at IS NULL",
+        (utcnow(), declaration_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def claim_unpublished(conn: Connection, claimed_before: str, limit: int) -> list[tuple[int, int | None]]:
+    """Take over decisions still unpublished whose claim is older than ``claimed_before`` (their process
+    died between the COMMIT and the showing): (declaration id, the decider's user id) of each one this
+    call claimed. Conditional on the old claim, so two sweeping processes never take the same one."""
+    async with conn.execute(
+        "SELECT declaration_id FROM decision_publications WHERE published_at IS NULL AND claimed_at < ?"
+        " ORDER BY claimed_at, declaration_id LIMIT ?",
+        (claimed_before, limit),
+    ) as cursor:
+        stale = [int(row[0]) for row in await cursor.fetchall()]
+    taken = []
+    now = utcnow()
+    for declaration_id in stale:
+        async with conn.execute(
+            "UPDATE decision_publications SET claimed_at = ? WHERE declaration_id = ? AND published_at IS NULL"
+            " AND claimed_at < ? RETURNING (SELECT m.user_id FROM declarations d JOIN members m ON m.id = d.decided_by"
+            " WHERE d.id = decision_publications.declaration_id)",
+            (now, declaration_id, claimed_before),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is not None:
+            taken.append((declaration_id, None if row[0] is None else int(row[0])))
+    return taken

@@ -371,12 +371,17 @@ class PostgresDatabase:
         return int(value)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PgConnection]:
-        """A write transaction: all of it or none of it, one writer at a time across processes."""
+    async def transaction(self, wait_for_disk: bool = True) -> AsyncIterator[PgConnection]:
+        """A write transaction: all of it or none of it, one writer at a time across processes.
+        ``wait_for_disk=False``: the COMMIT does not wait for the WAL flush (``synchronous_commit = off``
+        for this transaction alone), as storage.db's: for bookkeeping whose loss only repeats a message."""
         async with self._write_lock, self._connection() as conn:
             token = current_clock.set(self.now)
+            begin = "BEGIN ISOLATION LEVEL READ COMMITTED; "
+            if not wait_for_disk:
+                begin += "SET LOCAL synchronous_commit TO OFF; "
             try:
-                await conn.raw.execute(f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+                await conn.raw.execute(f"{begin}SELECT pg_advisory_xact_lock({WRITE_LOCK})")
                 try:
                     yield conn
                 except BaseException:

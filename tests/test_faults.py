@@ -452,8 +452,8 @@ async def test_every_write_happens_inside_a_write_transaction_on_postgres(h, b, 
     executemany, executescript = PgConnection.executemany, PgConnection.executescript
 
     @asynccontextmanager
-    async def traced_transaction(self):
-        async with transaction(self) as conn:
+    async def traced_transaction(self, *args, **kwargs):
+        async with transaction(self, *args, **kwargs) as conn:
             writers.add(id(conn))
             try:
                 yield conn

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -258,8 +258,38 @@ class DeclarationService:
                                                         decided_by=decider.id, reason=reason)
                 if decided is None:
                     raise AlreadyDone("decision.already", status="?")
+            await declaration_repo.open_publication(conn, declaration.id)  # shown next; see ``published``
         return Decision(declaration=decided, member=member, decider=decider, ledger_row=row, branch=branch,
                         messages=context.messages)
+
+    async def published(self, declaration_id: int) -> None:
+        """The decision has been shown (cards edited, member told), or showing it was given up (a send
+        that timed out is not repeated blindly). Committed without waiting for the disk: if the machine
+        loses power first, the sweep shows the decision once more — the worst case is a message twice."""
+        async with self.db.transaction(wait_for_disk=False) as conn:
+            await declaration_repo.mark_published(conn, declaration_id)
+
+    async def unpublished(self, claimed_before: datetime, limit: int = 20) -> list[Decision]:
+        """Decisions committed but never shown: their process died between the COMMIT and the messages
+        (a redelivered press then only finds the declaration decided). Each is taken over here (its
+        claim renewed, so no other process shows it too) and returned to be shown and marked
+        ``published``. ``ledger_row`` is None: showing a decision does not read it."""
+        async with self.db.transaction() as conn:
+            before = claimed_before.astimezone(UTC).isoformat(timespec="seconds")
+            taken = await declaration_repo.claim_unpublished(conn, before, limit)
+        decisions, nothing_to_show = [], []
+        async with self.db.read() as conn:
+            for declaration_id, decider_user_id in taken:
+                context = await declaration_repo.decision_context(conn, declaration_id, decider_user_id or 0)
+                if context is None or context.decider is None or context.declaration.status is DeclarationStatus.PENDING:
+                    nothing_to_show.append(declaration_id)  # not a decision of decide(): nothing it could show
+                    continue
+                decisions.append(Decision(declaration=context.declaration, member=context.declarant,
+                                          decider=context.decider, ledger_row=None, branch=context.branch,
+                                          messages=context.messages))
+        for declaration_id in nothing_to_show:
+            await self.published(declaration_id)
+        return decisions
 
     async def pending(self, branch: Branch, actor: Actor) -> list[tuple[Declaration, Member]]:
         async with self.db.read() as conn:
