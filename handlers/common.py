@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
-from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update, User
 from telegram.constants import ChatType, MessageLimit
 from telegram.error import BadRequest, ChatMigrated, Forbidden
-from telegram.ext import ContextTypes, ConversationHandler
+from telegram.ext import (Application, ApplicationHandlerStop, BaseHandler, CommandHandler, ContextTypes, ConversationHandler,
+                          filters)
 
 from bot.domain.records import Branch
 from bot.errors import DomainError
@@ -325,3 +326,156 @@ async def current_branch(update: Update, context: Context) -> Branch:
     if chat.type == ChatType.PRIVATE:
         return await svc.branches.private_branch(user.id)
     return await svc.branches.by_chat(chat.id)
+
+
+# --- a command (or a press) sent in the middle of a flow ---------------------------------------------
+#
+# PTB gives an update to the first handler of group 0 that takes it. A conversation in progress (per
+# user and chat) comes first only for the handlers registered after it: /meeting's conversation comes
+# after /declare's, /role's and /setup's handlers, so /declare sent during /meeting would start a second
+# flow, and the next text would go to whichever conversation PTB tries first. Hence two parts: every
+# conversation ends its fallbacks with FlowInProgress (the refusal, naming the flow), and mid_flow_guard,
+# in a group before 0 (handlers.menus registers it), asks each conversation through its public
+# check_update whether it is in progress here and would refuse the update; if so that conversation
+# answers it there, before group 0 is tried, and nothing else runs.
+
+# Commands that only show something (a list, a panel, a figure): answered in the middle of a flow, which
+# stays where it was. Every other command of the bot (one that starts a flow or changes something, and
+# any command added later until it is listed here) is refused in the middle of a flow.
+READ_ONLY_COMMANDS = frozenset({
+    "start", "help", "points", "history", "rules", "pending", "members", "branch", "meetings", "migrants",
+    "objections", "unconfirmed", "passbook", "rewards", "catalog", "merchants", "chart", "export", "town",
+    "townqueue", "assess",
+})
+# Read-only when sent bare; with arguments they change something (/settings KEY VALUE, /dues MEMBER
+# STATUS, /posts claim N).
+READ_ONLY_BARE = frozenset({"settings", "dues", "posts"})
+
+
+def command_of(update: Update) -> tuple[str, bool] | None:
+    """The command a message starts with, as CommandHandler reads it (lower case, without @bot), and
+    whether arguments follow; None for a message that is no command or a command for another bot."""
+    message = update.effective_message
+    if message is None or not message.text or not message.entities:
+        return None
+    entity = message.entities[0]
+    if entity.type != MessageEntity.BOT_COMMAND or entity.offset != 0:
+        return None
+    name, _, addressee = message.text[1:entity.length].partition("@")
+    if addressee and addressee.lower() != (message.get_bot().username or "").lower():
+        return None
+    return name.lower(), len(message.text.split()) > 1
+
+
+def known_commands(app: Application) -> frozenset[str]:
+    """Every command some handler of the bot takes (conversations' entry points, states and fallbacks too)."""
+    found = app.bot_data.get("known_commands")
+    if found is None:
+        names: set[str] = set()
+        pending = [h for handlers in app.handlers.values() for h in handlers]
+        while pending:
+            handler = pending.pop()
+            if isinstance(handler, CommandHandler):
+                names |= handler.commands
+            elif isinstance(handler, ConversationHandler):
+                pending += [*handler.entry_points, *handler.fallbacks, *(h for hs in handler.states.values() for h in hs)]
+        found = app.bot_data["known_commands"] = frozenset(names)
+    return found
+
+
+def conversations(app: Application) -> list[ConversationHandler]:
+    """The bot's conversations, in the order PTB tries them (by group, then as registered)."""
+    return [h for group in sorted(app.handlers) for h in app.handlers[group] if isinstance(h, ConversationHandler)]
+
+
+def _starts_a_flow(app: Application, update: Update) -> bool:
+    """Whether some conversation's entry point takes this update (/start declare-3 starts /declare)."""
+    return any(entry.check_update(update) not in (None, False) for c in conversations(app) for entry in c.entry_points)
+
+
+class FlowInProgress(BaseHandler[Update, Context, None]):
+    """The last fallback of every conversation: what would take the user out of the flow in progress is
+    refused, naming the flow (catalog ``flow.name.<flow>``); the flow stays where it was, nothing is written.
+
+    That is a command of the bot that is neither the flow's own (its entry points with allow_reentry, its
+    states, /cancel) nor read-only, and a press that would start another conversation (Reject on a
+    declaration card in the middle of /declare: its reason would have gone to the declaration). A
+    mistyped command, or one for another bot, is not taken (handlers.menus answers the first in private;
+    groups stay quiet). ``private_only``: a conversation per user (its reason typed in private) only
+    refuses in private, where it takes its input."""
+
+    def __init__(self, app: Application, flow: str, *, private_only: bool = False):
+        super().__init__(self._refuse)
+        self.app = app
+        self.flow = flow
+        self.private_only = private_only
+
+    def check_update(self, update: object) -> bool | None:
+        if not isinstance(update, Update) or update.effective_chat is None:
+            return None
+        if self.private_only and update.effective_chat.type != ChatType.PRIVATE:
+            return None
+        if update.callback_query is not None:
+            return True if _starts_a_flow(self.app, update) else None
+        if not filters.COMMAND.check_update(update):
+            return None
+        command = command_of(update)
+        if command is None or command[0] not in known_commands(self.app):
+            return None
+        name, has_args = command
+        if (name in READ_ONLY_COMMANDS or (name in READ_ONLY_BARE and not has_args)) and not _starts_a_flow(self.app, update):
+            return None
+        return True
+
+    async def _refuse(self, update: Update, context: Context) -> None:
+        tr = await _chat_translator(update, context)
+        flow = tr(f"flow.name.{self.flow}")
+        if update.callback_query is not None:
+            await answer(update.callback_query, tr("flow.busy_button", flow=flow), alert=True)
+            return
+        message = update.effective_message
+        assert message is not None and message.text is not None
+        await reply(update, tr("flow.busy", command=message.text.split(maxsplit=1)[0], flow=flow))
+
+
+async def _chat_translator(update: Update, context: Context) -> Translator:
+    branch = None
+    if not is_private(update) and update.effective_chat is not None:
+        branch = await services(context).branches.find_by_chat(update.effective_chat.id)
+    return translator(update, branch)
+
+
+def _flow_of(conversation: ConversationHandler) -> str | None:
+    for fallback in conversation.fallbacks:
+        if isinstance(fallback, FlowInProgress):
+            return fallback.flow
+    return None
+
+
+async def mid_flow_guard(update: Update, context: Context) -> None:
+    """A command or a press in a chat where one of the user's flows is in progress, before group 0 sees it.
+
+    The flow refuses it (FlowInProgress) → answered here, and nothing else runs. The flow's own command
+    again (allow_reentry) → handled here too, by that flow, which starts over: when that threw away the
+    steps already done (the state changed), the user is told. Anything else (read-only, /cancel, a
+    mistyped command, a press of the flow's own, no flow in progress) goes on to group 0 as before.
+    """
+    is_command = update.callback_query is None and command_of(update) is not None
+    if not is_command and update.callback_query is None:
+        return
+    app = context.application
+    for conversation in conversations(app):
+        check = conversation.check_update(update)
+        if check is None or check is False:
+            continue
+        state, _, handler, _ = check
+        if isinstance(handler, FlowInProgress):
+            await conversation.handle_update(update, app, check, context)
+            raise ApplicationHandlerStop
+        if is_command and state is not None and handler in conversation.entry_points and (flow := _flow_of(conversation)):
+            await conversation.handle_update(update, app, check, context)
+            after = conversation.check_update(update)
+            if not after or after[0] != state:
+                tr = await _chat_translator(update, context)
+                await reply(update, tr("flow.restarted", flow=tr(f"flow.name.{flow}")))
+            raise ApplicationHandlerStop

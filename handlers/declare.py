@@ -20,7 +20,8 @@ from bot.domain.records import Branch
 from bot.errors import DomainError
 from bot.services.declarations import Draft, declared_value
 from bot.services.branches import rulebook_of
-from handlers.common import Context, actor, answer, conversation_exits, current_branch, domain_errors, refusal, reply, services, translator, point_to_private
+from handlers.common import (Context, FlowInProgress, actor, answer, conversation_exits, current_branch, domain_errors, refusal, reply,
+                             services, translator, point_to_private)
 from handlers.decide import send_to_deciders
 from handlers.guided import DraftSteps
 
@@ -247,7 +248,7 @@ def register(app: Application) -> None:
             CONFIRM: [CallbackQueryHandler(confirmed, pattern=r"^dl:ok$"), cancel_button],
         },
         fallbacks=[CommandHandler("cancel", cancel), CallbackQueryHandler(unexpected, pattern=r"^dl:"),
-                   MessageHandler(private & ~filters.COMMAND, unexpected)],
+                   MessageHandler(private & ~filters.COMMAND, unexpected), FlowInProgress(app, "declare")],
         name="declare", allow_reentry=True,
     ))
     # A press on a declaration button after the flow ended (double tap, old message).

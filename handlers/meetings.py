@@ -36,6 +36,7 @@ from bot.i18n import Safe, Translator, format_points, language_of
 from bot.services.calendar import calendar_of
 from bot.services.meetings import Change, CloseResult, MeetingDraft, RollCall
 from handlers.common import (
+    FlowInProgress,
     Context,
     actor,
     answer,
@@ -775,14 +776,15 @@ def register(app: Application) -> None:
             CONFIRM: [CallbackQueryHandler(confirmed, pattern=r"^mt:ok$"), cancel_button],
         },
         fallbacks=[CommandHandler("cancel", flow_cancel), CallbackQueryHandler(flow_unexpected, pattern=r"^mt:(k:[a-z_]{1,24}|ok|x)$"),
-                   MessageHandler(~filters.COMMAND & ~filters.StatusUpdate.ALL, flow_unexpected)],
+                   MessageHandler(~filters.COMMAND & ~filters.StatusUpdate.ALL, flow_unexpected), FlowInProgress(app, "meeting")],
         name="meeting", allow_reentry=True,
     ))
     # Leave is asked in a group or privately, and its reason is typed in private: one conversation per user.
     app.add_handler(ConversationHandler(
         entry_points=[CallbackQueryHandler(leave_start, pattern=r"^mt:lv:\d{1,12}$")],
         states={REASON: [MessageHandler(typed & filters.ChatType.PRIVATE, leave_reason)]},
-        fallbacks=[CommandHandler("cancel", leave_cancel, filters=filters.ChatType.PRIVATE)],
+        fallbacks=[CommandHandler("cancel", leave_cancel, filters=filters.ChatType.PRIVATE),
+                   FlowInProgress(app, "meeting_leave", private_only=True)],
         name="meeting_leave", per_chat=False, allow_reentry=True,
     ))
     app.add_handler(CommandHandler("meetings", meetings_command))

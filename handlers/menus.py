@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from telegram import BotCommand, BotCommandScopeAllChatAdministrators, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
-from telegram.ext import (Application, ApplicationHandlerStop, CallbackQueryHandler, CommandHandler, ConversationHandler,
-                          MessageHandler, TypeHandler, filters)
+from telegram.ext import (Application, ApplicationHandlerStop, CallbackQueryHandler, MessageHandler, TypeHandler,
+                          filters)
 
 from bot.i18n import LANGUAGES, t
-from handlers.common import Context, answer, reply, translator
+from handlers.common import Context, answer, mid_flow_guard, reply, translator
+from handlers.common import known_commands as _known_commands  # moved to handlers.common; this name is kept for callers
 
 import handlers.assessment
 import handlers.calendar_settings
@@ -67,7 +68,8 @@ async def unknown_button(update: Update, context: Context) -> None:
 async def unknown_command(update: Update, context: Context) -> None:
     """A command no handler took, in private: said so, with the way on (not silence). A command the bot
     has but that did not apply now (/cancel with nothing going on, /declare again in the middle of a
-    flow) is told apart from a mistyped one. Groups stay quiet: other bots' commands."""
+    flow) is told apart from a mistyped one. Groups stay quiet: other bots' commands. (A command of the
+    bot sent in the middle of a flow is answered before: handlers.common.mid_flow_guard.)"""
     message = update.effective_message
     if message is None or not message.text:
         return
@@ -82,22 +84,6 @@ async def unknown_command(update: Update, context: Context) -> None:
         await reply(update, tr("error.unknown_command", command=command))
 
 
-def _known_commands(app: Application) -> frozenset[str]:
-    """Every command some handler of the bot takes (conversations' entry points, states and fallbacks too)."""
-    found = app.bot_data.get("known_commands")
-    if found is None:
-        names: set[str] = set()
-        pending = [h for handlers in app.handlers.values() for h in handlers]
-        while pending:
-            handler = pending.pop()
-            if isinstance(handler, CommandHandler):
-                names |= handler.commands
-            elif isinstance(handler, ConversationHandler):
-                pending += [*handler.entry_points, *handler.fallbacks, *(h for hs in handler.states.values() for h in hs)]
-        found = app.bot_data["known_commands"] = frozenset(names)
-    return found
-
-
 async def guard_empty_press(update: Update, context: Context) -> None:
     """A press with neither data nor a game matches every patterned handler in PTB: answer it here."""
     query = update.callback_query
@@ -107,6 +93,9 @@ async def guard_empty_press(update: Update, context: Context) -> None:
 
 
 def register(app: Application) -> None:
+    # Group -2, before everything: a command or a press in the middle of a flow is refused (or restarts
+    # that flow) by the flow itself, whatever group 0 would have given it to first (handlers.common).
+    app.add_handler(TypeHandler(Update, mid_flow_guard), group=-2)
     app.add_handler(TypeHandler(Update, guard_empty_press), group=-1)
     # Registered last in group 0: they only see presses and private commands no other handler took.
     app.add_handler(CallbackQueryHandler(unknown_button))

@@ -29,6 +29,7 @@ from bot.errors import DomainError
 from bot.i18n import Safe, Translator, language_of
 from bot.services.migrants import Overview, Review
 from handlers.common import (
+    FlowInProgress,
     point_to_private,
     Context,
     actor,
@@ -287,14 +288,14 @@ def register(app: Application) -> None:
             CONFIRM: [CallbackQueryHandler(confirmed, pattern=r"^mg:go$"), cancel_button],
         },
         fallbacks=[CommandHandler("cancel", cancel), CallbackQueryHandler(unexpected, pattern=r"^mg:(np|go|x)$"),
-                   MessageHandler(private & ~filters.COMMAND, unexpected)],
+                   MessageHandler(private & ~filters.COMMAND, unexpected), FlowInProgress(app, "migrant_report")],
         name="migrant_report", allow_reentry=True,
     ))
     app.add_handler(CallbackQueryHandler(accept, pattern=r"^mg:ok:\d{1,12}$"))
     app.add_handler(ConversationHandler(
         entry_points=[CallbackQueryHandler(return_start, pattern=r"^mg:rt:\d{1,12}$")],
         states={REASON: [MessageHandler(text, return_reason)]},
-        fallbacks=[CommandHandler("cancel", return_cancel)],
+        fallbacks=[CommandHandler("cancel", return_cancel), FlowInProgress(app, "migrant_return")],
         name="migrant_return", allow_reentry=True,
     ))
     app.add_handler(CommandHandler("migrants", migrants_command))

@@ -32,6 +32,7 @@ from bot.i18n import Safe, Translator, format_points, language_of
 from bot.services.branches import rulebook_of
 from bot.services.notices import NoticeView, ObjectionView
 from handlers.common import (
+    FlowInProgress,
     point_to_private,
     Context,
     actor,
@@ -592,7 +593,8 @@ def register(app: Application) -> None:
             CallbackQueryHandler(dispute_button, pattern=r"^nt:ds:\d{1,12}$"),
         ],
         states={REASON: [MessageHandler(filters.TEXT & ~filters.COMMAND & private, reason_text)]},
-        fallbacks=[CommandHandler("cancel", cancel), CallbackQueryHandler(cancel, pattern=f"^{CANCEL}$")],
+        fallbacks=[CommandHandler("cancel", cancel), CallbackQueryHandler(cancel, pattern=f"^{CANCEL}$"),
+                   FlowInProgress(app, "notice_reason")],
         name="notice-reason", allow_reentry=True, per_message=False,
     ))
     app.add_handler(CommandHandler("object", go_private, filters=~private))

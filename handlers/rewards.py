@@ -50,6 +50,7 @@ from bot.i18n import Safe, Translator, format_points, language_of
 from bot.services.branches import rulebook_of
 from bot.services.rewards import Catalog, Decision, Reserved
 from handlers.common import (
+    FlowInProgress,
     point_to_private,
     Context,
     actor,
@@ -938,7 +939,7 @@ def register(app: Application) -> None:
         },
         fallbacks=[CommandHandler("cancel", cancel_item), CallbackQueryHandler(cancel_item, pattern=f"^{CANCEL_ITEM}$"),
                    CallbackQueryHandler(unexpected_item, pattern=r"^rc:(k|u|np|ok)$"),
-                   MessageHandler(private & ~filters.COMMAND, unexpected_item)],
+                   MessageHandler(private & ~filters.COMMAND, unexpected_item), FlowInProgress(app, "reward_catalog")],
         name="reward_catalog", allow_reentry=True,
     ))
     app.add_handler(ConversationHandler(
@@ -949,7 +950,7 @@ def register(app: Application) -> None:
             DISCOUNT: [MessageHandler(text, discount_text)],
         },
         fallbacks=[CommandHandler("cancel", cancel_merchant), CallbackQueryHandler(cancel_merchant, pattern=f"^{CANCEL_MERCHANT}$"),
-                   MessageHandler(private & ~filters.COMMAND, unexpected_merchant)],
+                   MessageHandler(private & ~filters.COMMAND, unexpected_merchant), FlowInProgress(app, "reward_merchants")],
         name="reward_merchants", allow_reentry=True,
     ))
     app.add_handler(CommandHandler("rewards", rewards_command))

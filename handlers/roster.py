@@ -17,6 +17,7 @@ from bot.errors import InvalidInput
 from bot.services.roster import ROSTER_MAX_BYTES
 from bot.i18n import Safe, Translator, language_of
 from handlers.common import (
+    FlowInProgress,
     Context,
     actor,
     answer,
@@ -195,6 +196,6 @@ def register(app: Application) -> None:
         entry_points=[CommandHandler("roster", roster_start)],
         states={WAIT_FILE: [MessageHandler(filters.Document.ALL, roster_file),
                             MessageHandler(filters.ALL & ~filters.COMMAND, roster_not_file)]},
-        fallbacks=[CommandHandler("cancel", cancel)],
+        fallbacks=[CommandHandler("cancel", cancel), FlowInProgress(app, "roster")],
         name="roster", allow_reentry=True,
     ))

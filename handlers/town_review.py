@@ -44,6 +44,7 @@ from bot.services.branches import rulebook_of
 from bot.services.grading import FinalView
 from bot.services.town_review import CORRECT, REVERSED_MEANWHILE, UPHOLD, AppealView, ReviewView
 from handlers.common import (
+    FlowInProgress,
     Context,
     actor,
     answer,
@@ -622,7 +623,8 @@ def register(app: Application) -> None:
             CallbackQueryHandler(send_back_button, pattern=r"^tv:rb:\d{1,12}$"),
         ],
         states={REASON: [MessageHandler(filters.TEXT & ~filters.COMMAND & private, reason_text)]},
-        fallbacks=[CommandHandler("cancel", cancel), CallbackQueryHandler(cancel, pattern=f"^{CANCEL}$")],
+        fallbacks=[CommandHandler("cancel", cancel), CallbackQueryHandler(cancel, pattern=f"^{CANCEL}$"),
+                   FlowInProgress(app, "town_review_reason")],
         name="town-review-reason", allow_reentry=True, per_message=False,
     ))
     app.add_handler(CallbackQueryHandler(cancel, pattern=f"^{CANCEL}$"))
