@@ -383,9 +383,27 @@ def known_commands(app: Application) -> frozenset[str]:
     return found
 
 
-def conversations(app: Application) -> list[ConversationHandler]:
-    """The bot's conversations, in the order PTB tries them (by group, then as registered)."""
-    return [h for group in sorted(app.handlers) for h in app.handlers[group] if isinstance(h, ConversationHandler)]
+def conversations(app: Application) -> tuple[ConversationHandler, ...]:
+    """The bot's conversations, in the order PTB tries them (by group, then as registered); read once,
+    when the first update comes (every handler is registered by then)."""
+    found = app.bot_data.get("conversations")
+    if found is None:
+        found = app.bot_data["conversations"] = tuple(
+            h for group in sorted(app.handlers) for h in app.handlers[group] if isinstance(h, ConversationHandler))
+    return found
+
+
+def _read_only(name: str, has_args: bool) -> bool:
+    return name in READ_ONLY_COMMANDS or (name in READ_ONLY_BARE and not has_args)
+
+
+def _entry_commands(app: Application) -> frozenset[str]:
+    """The commands that start some conversation (/declare, /start declare-3, /meeting, …)."""
+    found = app.bot_data.get("entry_commands")
+    if found is None:
+        found = app.bot_data["entry_commands"] = frozenset(
+            name for c in conversations(app) for entry in c.entry_points if isinstance(entry, CommandHandler) for name in entry.commands)
+    return found
 
 
 def _starts_a_flow(app: Application, update: Update) -> bool:
@@ -422,8 +440,7 @@ class FlowInProgress(BaseHandler[Update, Context, None]):
         command = command_of(update)
         if command is None or command[0] not in known_commands(self.app):
             return None
-        name, has_args = command
-        if (name in READ_ONLY_COMMANDS or (name in READ_ONLY_BARE and not has_args)) and not _starts_a_flow(self.app, update):
+        if _read_only(*command) and not _starts_a_flow(self.app, update):
             return None
         return True
 
@@ -460,10 +477,15 @@ async def mid_flow_guard(update: Update, context: Context) -> None:
     steps already done (the state changed), the user is told. Anything else (read-only, /cancel, a
     mistyped command, a press of the flow's own, no flow in progress) goes on to group 0 as before.
     """
-    is_command = update.callback_query is None and command_of(update) is not None
-    if not is_command and update.callback_query is None:
-        return
     app = context.application
+    command = command_of(update) if update.callback_query is None else None
+    is_command = command is not None
+    if command is not None:  # cheap exits first: this runs before every command (/points included)
+        name, has_args = command
+        if name not in known_commands(app) or (_read_only(name, has_args) and name not in _entry_commands(app)):
+            return  # a mistyped command (handlers.menus), or read-only and no flow's own command
+    elif update.callback_query is None or not _starts_a_flow(app, update):
+        return  # a text, or a press that starts no conversation: the flow's states see it in group 0
     for conversation in conversations(app):
         check = conversation.check_update(update)
         if check is None or check is False:
