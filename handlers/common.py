@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
-from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update, User
+from telegram import CallbackQuery, Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update, User
 from telegram.constants import ChatType, MessageLimit
 from telegram.error import BadRequest, ChatMigrated, Forbidden
 from telegram.ext import (Application, ApplicationHandlerStop, BaseHandler, CommandHandler, ContextTypes, ConversationHandler,
@@ -501,3 +501,33 @@ async def mid_flow_guard(update: Update, context: Context) -> None:
                 tr = await _chat_translator(update, context)
                 await reply(update, tr("flow.restarted", flow=tr(f"flow.name.{flow}")))
             raise ApplicationHandlerStop
+    if update.callback_query is not None and (busy := _busy_in_private(app, update)) is not None:
+        tr = await _chat_translator(update, context)
+        await answer(update.callback_query, tr("flow.busy_button", flow=tr(f"flow.name.{busy}")), alert=True)
+        raise ApplicationHandlerStop
+
+
+def _busy_in_private(app: Application, update: Update) -> str | None:
+    """For a press that starts a conversation per user only (Leave, pressed in the group; its reason is
+    typed in private): the flow the presser has in progress in their private chat, where the reason would
+    go to it instead. Each conversation is asked through check_update about a /cancel from the presser
+    in private: every conversation ends on /cancel, and only one in progress there takes it."""
+    query = update.callback_query
+    assert query is not None
+    starting = [c for c in conversations(app) if not c.per_chat
+                and any(entry.check_update(update) not in (None, False) for entry in c.entry_points)]
+    if not starting or query.message is None:
+        return None
+    bot = update.get_bot()
+    probe_message = Message(message_id=0, date=query.message.date, chat=Chat(query.from_user.id, ChatType.PRIVATE),
+                            from_user=query.from_user, text="/cancel", entities=(MessageEntity(MessageEntity.BOT_COMMAND, 0, 7),))
+    probe_message.set_bot(bot)
+    probe = Update(update_id=0, message=probe_message)
+    probe.set_bot(bot)
+    for conversation in conversations(app):
+        if conversation in starting:
+            continue
+        check = conversation.check_update(probe)
+        if check and check[0] is not None and (flow := _flow_of(conversation)) is not None:
+            return flow
+    return None

@@ -242,6 +242,25 @@ async def test_a_press_that_would_start_another_flow_is_refused_in_that_chat_onl
     assert (await rows(h, "SELECT status FROM declarations WHERE id = ?", number))[0]["status"] == "approved"
 
 
+async def test_leave_pressed_in_the_group_during_a_private_flow_is_refused(h, b):
+    """Leave's reason is typed in private (a conversation per user). Before: pressed in the group during a
+    private /declare, the reason asked for went to the declaration as its place and no leave was asked."""
+    meeting_id = await schedule(h, b)
+    announcement = h.world.last_message(b.group.id)
+    await to_place_step(h, b.zhang)
+    calls = await h.press(b.zhang, announcement, f"mt:lv:{meeting_id}")
+    alerts = [plain(str(c.params.get("text", ""))) for c in popups(calls) if c.params.get("show_alert")]
+    assert alerts == ["您正在申报积分（/declare），还没有完成。请先完成，或发送 /cancel 取消后再试。"]
+    assert not said(calls, b.zhang.id)  # no reason asked
+    calls = await h.say(b.zhang, h.private(b.zhang), "村委会")
+    assert "请讲清楚经过" in text(calls, b.zhang.id)
+    await h.say(b.zhang, h.private(b.zhang), "/cancel")
+    calls = await h.press(b.zhang, announcement, f"mt:lv:{meeting_id}")
+    assert "请回复请假理由" in text(calls, b.zhang.id)
+    await h.say(b.zhang, h.private(b.zhang), "外出务工，无法返回")
+    assert [r["leave_status"] for r in await rows(h, "SELECT leave_status FROM meeting_attendance")] == ["pending"]
+
+
 def test_every_conversation_ends_its_fallbacks_with_the_shared_refusal():
     """One helper for all; the reject reason (handlers/decide.py) is left to its owner."""
     from bot.app import build_application
