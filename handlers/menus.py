@@ -67,9 +67,9 @@ async def unknown_button(update: Update, context: Context) -> None:
 
 async def unknown_command(update: Update, context: Context) -> None:
     """A command no handler took, in private: said so, with the way on (not silence). A command the bot
-    has but that did not apply now (/cancel with nothing going on, /declare again in the middle of a
-    flow) is told apart from a mistyped one. Groups stay quiet: other bots' commands. (A command of the
-    bot sent in the middle of a flow is answered before: handlers.common.mid_flow_guard.)"""
+    has but that did not apply now (/cancel with nothing going on, a command whose handlers all take
+    other chats only) is told apart from a mistyped one. Groups stay quiet: other bots' commands. A
+    command of the bot sent in the middle of a flow never gets here: handlers.common.mid_flow_guard."""
     message = update.effective_message
     if message is None or not message.text:
         return
