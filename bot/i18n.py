@@ -7,6 +7,7 @@ this code rendered itself). So user text can never inject markup.
 from __future__ import annotations
 
 import html
+import re
 import string
 import tomllib
 from decimal import Decimal
@@ -79,6 +80,18 @@ def _render(value: Any) -> str:
     return html.escape(str(value), quote=False)
 
 
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _render_plain(value: Any) -> str:
+    """A parameter as it reads in plain text (Translator.plain): user text as it is, not escaped."""
+    if isinstance(value, Safe):  # rendered HTML: what Telegram would show of it
+        return html.unescape(_TAG.sub("", value))
+    if isinstance(value, Decimal):
+        return format_points(value)
+    return str(value)
+
+
 def format_points(value: Decimal) -> str:
     """Points as people write them: 33, 32.5, -2 (no exponent, no trailing zeros)."""
     text = format(value.normalize(), "f")
@@ -102,6 +115,14 @@ class Translator:
         # t(self.lang, key, **params) without its second call and catalog look-up (a reply makes dozens)
         template = self._templates.get(key) or catalog(DEFAULT_LANGUAGE)[key]
         return template.format_map({k: _render(v) for k, v in params.items()})
+
+    def plain(self, key: str, **params: Any) -> str:
+        """``key`` as plain text, where Telegram shows text as it is (a button's label) or where it is
+        stored to be shown later (a reason written to the ledger, escaped when displayed): the parameters
+        go in unescaped, so a name like "米&油" or "<A>" reads as typed. A message goes through
+        ``__call__`` (escaped) instead."""
+        template = self._templates.get(key) or catalog(DEFAULT_LANGUAGE)[key]
+        return template.format_map({k: _render_plain(v) for k, v in params.items()})
 
     def template(self, key: str) -> str:
         """The raw template ``key`` renders (the default language's where this one lacks it), for a caller

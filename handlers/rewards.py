@@ -129,12 +129,12 @@ def catalog_view(tr: Translator, view: Catalog, page: int = 0) -> tuple[str, Inl
         shown, page, pages = page_of(view.items, page, PAGE_SIZE)
         for number, item in enumerate(shown, page * PAGE_SIZE + 1):
             lines.append(tr("rewards.item_line", number=number, name=item.name, cost=item.cost, stock=_stock(tr, item)))
-            rows.append([InlineKeyboardButton(tr("rewards.redeem_button", name=item.name[:30], cost=format_points(item.cost)),
+            rows.append([InlineKeyboardButton(tr.plain("rewards.redeem_button", name=item.name[:30], cost=format_points(item.cost)),
                                               callback_data=f"rw:r:{item.id}")])
         _pager(tr, lines, rows, page, pages, f"rw:v:{b}:")
         lines.append(tr("rewards.note"))
         if view.keeper:
-            rows.append([InlineKeyboardButton(tr("rewards.waiting_button", count=view.waiting), callback_data=f"rw:w:{b}")])
+            rows.append([InlineKeyboardButton(tr.plain("rewards.waiting_button", count=view.waiting), callback_data=f"rw:w:{b}")])
     if view.manager:
         rows.append([InlineKeyboardButton(tr("rewards.settings_button"), callback_data=f"rw:g:{b}")])
     return "\n".join(lines), InlineKeyboardMarkup(rows)
@@ -159,11 +159,11 @@ def settings_view(tr: Translator, branch: Branch, settings: RewardSettings) -> t
     rows = [
         [InlineKeyboardButton(tr("rewards.toggle_enabled_off" if settings.enabled else "rewards.toggle_enabled_on"),
                               callback_data=f"rw:s:{b}:e:{int(not settings.enabled)}")],
-        [InlineKeyboardButton(tr("rewards.toggle_carry", state=_on_off(tr, settings.carry_over)),
+        [InlineKeyboardButton(tr.plain("rewards.toggle_carry", state=_on_off(tr, settings.carry_over)),
                               callback_data=f"rw:s:{b}:c:{int(not settings.carry_over)}")],
-        [InlineKeyboardButton(tr("rewards.toggle_show", state=_on_off(tr, settings.show_balance)),
+        [InlineKeyboardButton(tr.plain("rewards.toggle_show", state=_on_off(tr, settings.show_balance)),
                               callback_data=f"rw:s:{b}:s:{int(not settings.show_balance)}")],
-        [InlineKeyboardButton(tr("rewards.code_minutes_current" if m == settings.code_minutes else "rewards.code_minutes_choice",
+        [InlineKeyboardButton(tr.plain("rewards.code_minutes_current" if m == settings.code_minutes else "rewards.code_minutes_choice",
                                  minutes=m), callback_data=f"rw:x:{b}:{m}") for m in CODE_MINUTES_CHOICES],
         [InlineKeyboardButton(tr("common.back"), callback_data=f"rw:v:{b}")],
     ]
@@ -513,7 +513,7 @@ def list_view(tr: Translator, branch: Branch, items: list[RewardItem], page: int
         lines.append(tr("catalog.line", number=number, name=item.name, cost=item.cost, stock=_stock_text(tr, item.stock),
                         marks=Safe((tr("catalog.inactive_mark") if not item.active else "")
                                    + (tr("catalog.photo_mark") if item.photo_file_id else ""))))
-        rows.append([InlineKeyboardButton(tr("catalog.edit_button", name=item.name[:30]), callback_data=f"rc:e:{item.id}:{page}")])
+        rows.append([InlineKeyboardButton(tr.plain("catalog.edit_button", name=item.name[:30]), callback_data=f"rc:e:{item.id}:{page}")])
     _pager(tr, lines, rows, page, pages, f"rc:l:{branch.id}:")
     rows.append([InlineKeyboardButton(tr("catalog.add_button"), callback_data=f"rc:a:{branch.id}")])
     return "\n".join(lines), InlineKeyboardMarkup(rows)
@@ -593,7 +593,7 @@ async def active_button(update: Update, context: Context) -> None:
 def _keep_row(tr: Translator, draft: dict, field: str, shown: str | None) -> list[list[InlineKeyboardButton]]:
     rows = []
     if draft.get("item_id") is not None and shown is not None:
-        rows.append([InlineKeyboardButton(tr("catalog.keep_button", value=shown[:30]), callback_data="rc:k")])
+        rows.append([InlineKeyboardButton(tr.plain("catalog.keep_button", value=shown[:30]), callback_data="rc:k")])
     rows.append([InlineKeyboardButton(tr("common.cancel"), callback_data=CANCEL_ITEM)])
     return rows
 
@@ -798,7 +798,7 @@ def merchants_view(tr: Translator, branch: Branch, merchants, page: int = 0) -> 
     shown, page, pages = page_of(merchants, page, MERCHANT_PAGE_SIZE)
     for number, merchant in enumerate(shown, page * MERCHANT_PAGE_SIZE + 1):
         lines.append(tr("merchants.line", number=number, name=merchant.name, discount=merchant.discount, user_id=merchant.user_id))
-        rows.append([InlineKeyboardButton(tr("merchants.remove_button", name=merchant.name[:30]),
+        rows.append([InlineKeyboardButton(tr.plain("merchants.remove_button", name=merchant.name[:30]),
                                           callback_data=f"rm:d:{merchant.id}:{branch.id}:{page}")])
     _pager(tr, lines, rows, page, pages, f"rm:p:{branch.id}:")
     rows.append([InlineKeyboardButton(tr("merchants.add_button"), callback_data=f"rm:a:{branch.id}")])

@@ -107,7 +107,7 @@ def dashboard_page(tr: Translator, dashboard: Dashboard, branches: dict[int, Bra
     first_number = page * PAGE_SIZE + 1
     blocks = [branch_block(tr, first_number + i, f, branches.get(f.branch_id), dashboard.now) for i, f in enumerate(shown)]
     text = "\n".join(head) + "\n\n" + "\n\n".join(blocks)
-    rows = [[InlineKeyboardButton(tr("town.button_branch", number=first_number + i, title=_short(f.title)),
+    rows = [[InlineKeyboardButton(tr.plain("town.button_branch", number=first_number + i, title=_short(f.title)),
                                   callback_data=f"tw:b:{town.id}:{f.branch_id}:{page}")] for i, f in enumerate(shown)]
     nav = []
     if page > 0:
