@@ -5,10 +5,20 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CommandHandler
 
+from bot.i18n import Translator
 from bot.services.calendar import calendar_of
 from handlers.common import Context, actor, current_branch, domain_errors, reply, services, translator
 
 MENU: dict[str, tuple[str, ...]] = {"private": ("settings",), "group": (), "admin": ("settings",)}
+
+
+def shown(tr: Translator, value: object) -> str:
+    """A setting's value as the reader writes it: 是/否 (yes/no), 1440,60, 无 (none) for an empty list."""
+    if isinstance(value, bool):
+        return tr("calendar.yes" if value else "calendar.no")
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value) if value else tr("calendar.none")
+    return str(value)
 
 
 @domain_errors
@@ -24,8 +34,7 @@ async def settings_command(update: Update, context: Context) -> None:
     settings = calendar_of(branch)
     lines = [tr("calendar.header", branch=branch.title)]
     for name, value in settings.model_dump().items():
-        shown = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
-        lines.append(tr("calendar.line", name=name, value=shown, meaning=tr(f"calendar.meaning.{name}")))
+        lines.append(tr("calendar.line", name=name, value=shown(tr, value), meaning=tr(f"calendar.meaning.{name}")))
     lines.append(tr("calendar.usage"))
     await reply(update, "\n".join(lines))
 

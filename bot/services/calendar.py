@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -22,6 +24,43 @@ def calendar_of(branch: Branch) -> CalendarSettings:
     return CalendarSettings.model_validate(json.loads(branch.calendar or "{}"))
 
 
+# The words a yes/no setting takes (after NFKC and lower-casing; the setting's help text lists them):
+# anything else is refused, never read as "no".
+YES_WORDS = ("是", "开", "开启", "yes", "on", "true", "1")
+NO_WORDS = ("否", "关", "关闭", "no", "off", "false", "0")
+# meeting_reminders_minutes: minutes before the start, separated by commas (full-width too, after NFKC),
+# 、, ; or spaces; each from 1 minute to 7 days, at most 5 of them; one of these words for none at all.
+NO_REMINDER_WORDS = ("无", "不提醒", "关", "关闭", "none", "off")
+MAX_REMINDER_MINUTES = 7 * 24 * 60
+MAX_REMINDERS = 5
+_LIST_SEPARATORS = re.compile(r"[,;、\s]+")
+_MINUTES = re.compile(r"\d{1,6}")
+
+
+def parse_reminders(raw: str) -> tuple[int, ...]:
+    """``1440，60`` → (1440, 60), largest first; ``无`` → (); anything unparseable is refused."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    parts = [p for p in _LIST_SEPARATORS.split(text) if p]
+    if len(parts) == 1 and parts[0].lower() in NO_REMINDER_WORDS:
+        return ()
+    if not parts or len(parts) > MAX_REMINDERS or not all(_MINUTES.fullmatch(p) for p in parts):
+        raise InvalidInput("calendar.bad_reminders", value=raw, most=MAX_REMINDERS, max=MAX_REMINDER_MINUTES)
+    minutes = sorted({int(p) for p in parts}, reverse=True)
+    if not all(1 <= m <= MAX_REMINDER_MINUTES for m in minutes):
+        raise InvalidInput("calendar.bad_reminders", value=raw, most=MAX_REMINDERS, max=MAX_REMINDER_MINUTES)
+    return tuple(minutes)
+
+
+def parse_yes_no(name: str, raw: str) -> bool:
+    """One of YES_WORDS or NO_WORDS (zh or en, any case, full-width too); anything else is refused."""
+    word = unicodedata.normalize("NFKC", raw).strip().lower()
+    if word in YES_WORDS:
+        return True
+    if word in NO_WORDS:
+        return False
+    raise InvalidInput("calendar.bad_yes_no", name=name, value=raw)
+
+
 class CalendarService:
     def __init__(self, db: Database, clock: Clock):
         self.db, self.clock = db, clock
@@ -35,11 +74,11 @@ class CalendarService:
         if name not in CalendarSettings.model_fields:
             raise InvalidInput("calendar.unknown_setting", name=name)
         current = calendar_of(branch).model_dump()
-        value: object = raw
+        value: object = unicodedata.normalize("NFKC", raw).strip()  # full-width digits are digits
         if name == "meeting_reminders_minutes":
-            value = tuple(int(p) for p in raw.split(",") if p.strip().isdigit())
+            value = parse_reminders(raw)
         elif isinstance(current[name], bool):
-            value = raw.lower() in ("1", "true", "yes", "on", "是")
+            value = parse_yes_no(name, raw)
         current[name] = value
         try:
             settings = CalendarSettings.model_validate(current)
