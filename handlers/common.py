@@ -433,8 +433,8 @@ class FlowInProgress(BaseHandler[Update, Context, None]):
             return None
         if self.private_only and update.effective_chat.type != ChatType.PRIVATE:
             return None
-        if update.callback_query is not None:
-            return True if _starts_a_flow(self.app, update) else None
+        if update.callback_query is not None:  # (a press without data: handlers.menus.guard_empty_press)
+            return True if update.callback_query.data and _starts_a_flow(self.app, update) else None
         if not filters.COMMAND.check_update(update):
             return None
         command = command_of(update)
@@ -484,7 +484,7 @@ async def mid_flow_guard(update: Update, context: Context) -> None:
         name, has_args = command
         if name not in known_commands(app) or (_read_only(name, has_args) and name not in _entry_commands(app)):
             return  # a mistyped command (handlers.menus), or read-only and no flow's own command
-    elif update.callback_query is None or not _starts_a_flow(app, update):
+    elif update.callback_query is None or not update.callback_query.data or not _starts_a_flow(app, update):
         return  # a text, or a press that starts no conversation: the flow's states see it in group 0
     for conversation in conversations(app):
         check = conversation.check_update(update)
