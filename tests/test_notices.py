@@ -312,7 +312,7 @@ async def test_quarterly_notice_and_the_seed_example_objection_upheld_points_wit
     assert "已撤销该分" in "\n".join(plain(str(c.params.get("text", ""))) for c in popups(calls))
     reversal = (await rows(h, "SELECT * FROM ledger WHERE reverses_id = ?", swept))[0]
     assert reversal["source"] == "correction" and Decimal(reversal["value"]) == Decimal(-10)
-    assert reversal["reason"] == "objection #1: 他只扫了自家和亲戚家门口，没有扫巷道"
+    assert reversal["reason"] == "异议 #1：他只扫了自家和亲戚家门口，没有扫巷道"  # the branch language (zh)
     objection = (await rows(h, "SELECT * FROM objections"))[0]
     assert objection["status"] == "withdrawn" and objection["reversal_id"] == reversal["id"]
     assert objection["decided_by"] == b.member_ids["secretary"]

@@ -38,7 +38,7 @@ from bot.domain.records import Branch, LedgerRow, Member, MemberStatus, Role
 from bot.domain.rulebook import Rulebook
 from bot.domain.text import REASON_MAX, clean_text
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
-from bot.i18n import format_points
+from bot.i18n import Translator, format_points
 from bot.services.branches import Actor, require_role, rulebook_of
 from bot.services.calendar import calendar_of
 from bot.services.posts import posts_by_month
@@ -458,9 +458,14 @@ class NoticeService:
                 assert objection.ledger_id is not None
                 entry = await ledger_repo.by_id(conn, objection.ledger_id)
                 assert entry is not None
+                branch = await branch_repo.by_id(conn, objection.branch_id)
+                assert branch is not None
+                # stored and shown to members later (/history, /points): the branch's language, as the
+                # monthly assessment's and the town's correction reasons are
+                note = Translator(branch.language).plain("objection.correction_note", number=objection.id,
+                                                         reason=objection.reason)
                 reversal = await ledger_repo.reverse(
-                    conn, entry, reference=f"obj:{objection.id}", actor_id=decider.id,
-                    reason=f"objection #{objection.id}: {objection.reason}"[:REASON_MAX])
+                    conn, entry, reference=f"obj:{objection.id}", actor_id=decider.id, reason=note[:REASON_MAX])
                 if reversal is None:  # withdrawn already (another objection, a correction): that row stands
                     reversal = await ledger_repo.reversal_of(conn, entry.id)
                 if reversal is not None:
