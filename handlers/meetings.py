@@ -18,7 +18,7 @@ import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters, Update
+from telegram import CallbackQuery, ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters, Update
 from telegram.error import BadRequest, ChatMigrated, Forbidden
 from telegram.ext import (
     Application,
@@ -105,6 +105,13 @@ def _group_tr(branch: Branch) -> Translator:
 
 def _member_tr(member: Member, branch: Branch) -> Translator:
     return Translator(language_of(member.language, branch.language))
+
+
+def _presser_tr(update: Update, branch: Branch) -> Translator:
+    """For a popup: only the presser sees it, so it is in their language even under a group's message
+    (as a private message to them is); the branch's where Telegram gives no language the bot speaks."""
+    user = update.effective_user
+    return Translator(language_of(user.language_code if user else None, branch.language))
 
 
 def _delta(value) -> str:
@@ -406,7 +413,7 @@ async def attend_pressed(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     result = await services(context).meetings.attend(_ids(query.data)[0], actor(query.from_user))
-    tr = translator(update, result.branch)
+    tr = _presser_tr(update, result.branch)
     await answer(query, tr("meeting.attending_ok" if result.changed else "meeting.attending_already"))
     if result.changed:
         await refresh_announcement(context.application, result.meeting.id)
@@ -417,7 +424,7 @@ async def checkin_pressed(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     result = await services(context).meetings.check_in(_ids(query.data)[0], actor(query.from_user))
-    tr = translator(update, result.branch)
+    tr = _presser_tr(update, result.branch)
     await answer(query, tr("meeting.checked_in" if result.changed else "meeting.checked_in_already"))
 
 
@@ -435,9 +442,8 @@ async def leave_start(update: Update, context: Context) -> int:
         await report_domain_error(update, error, await _chat_branch(update, context))
         return ConversationHandler.END
     branch, meeting = allowed.branch, allowed.meeting
-    tr = translator(update, branch)
-    private_tr = Translator(language_of(user.language_code, branch.language))
-    sent = await send_private(context, user.id, private_tr("meeting.ask_leave_reason", summary=describe(private_tr, meeting, branch)))
+    tr = _presser_tr(update, branch)  # the private question and the popup: both the presser's alone
+    sent = await send_private(context, user.id, tr("meeting.ask_leave_reason", summary=describe(tr, meeting, branch)))
     if sent is None:
         await answer(query, tr("meeting.open_private_first"), alert=True)
         return ConversationHandler.END
@@ -741,9 +747,11 @@ async def name_pressed(update: Update, context: Context) -> None:
 async def cancel_pressed(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
-    meeting, branch = await services(context).meetings.cancel(_ids(query.data)[0], actor(query.from_user))
+    cancellation = await services(context).meetings.cancel(_ids(query.data)[0], actor(query.from_user))
+    meeting, branch = cancellation.meeting, cancellation.branch
     tr = translator(update, branch)
     await answer(query, tr("meeting.cancelled_done", number=meeting.id))
+    await _drop_buttons(query, meeting.id)
     await refresh_announcement(context.application, meeting.id)
     group_tr = _group_tr(branch)
     try:
@@ -752,6 +760,25 @@ async def cancel_pressed(update: Update, context: Context) -> None:
             when=Safe(when_text(group_tr, meeting.starts_at, branch))))
     except BadRequest as exc:
         log.info("could not post the cancellation of meeting %s: %s", meeting.id, exc)
+    for member in cancellation.answered:  # only this press cancelled it (the service's conditional update)
+        if member.user_id is not None:
+            member_tr = _member_tr(member, branch)
+            await send_private(context, member.user_id, member_tr("meeting.cancel_told", summary=describe(member_tr, meeting, branch)))
+
+
+async def _drop_buttons(query: CallbackQuery, meeting_id: int) -> None:
+    """The pressed /meetings message loses the cancelled meeting's buttons (Cancel, Roll call); the others stay."""
+    message = query.message
+    markup = getattr(message, "reply_markup", None)
+    if markup is None:
+        return
+    mine = {f"mt:cx:{meeting_id}", f"mt:rc:{meeting_id}"}
+    rows = [[b for b in row if b.callback_data not in mine] for row in markup.inline_keyboard]
+    rows = [row for row in rows if row]
+    try:
+        await query.edit_message_reply_markup(InlineKeyboardMarkup(rows) if rows else None)
+    except BadRequest as exc:  # the message is gone meanwhile: the popup said it
+        log.info("could not drop the buttons of cancelled meeting %s: %s", meeting_id, exc)
 
 
 async def stale_pressed(update: Update, context: Context) -> None:

@@ -132,6 +132,13 @@ class LeaveDecision:
 
 
 @dataclass(frozen=True)
+class Cancellation:
+    meeting: Meeting
+    branch: Branch
+    answered: list[Member]  # said they would attend or asked leave (pending or granted): to be told privately
+
+
+@dataclass(frozen=True)
 class Tally:
     attending: int
     leave: int
@@ -218,12 +225,13 @@ class MeetingService:
         async with self.db.transaction() as conn:
             await meeting_repo.set_announcement(conn, meeting_id, chat_id, message_id)
 
-    async def cancel(self, meeting_id: int, actor: Actor) -> tuple[Meeting, Branch]:
+    async def cancel(self, meeting_id: int, actor: Actor) -> Cancellation:
         """Cancel a meeting that has not started; once it has, its roll call decides (a stale button
-        must not wipe the absences of a meeting that took place)."""
+        must not wipe the absences of a meeting that took place). Only the press whose conditional update
+        cancels it gets the members who had answered (any other is refused), so they are told once."""
         async with self.db.transaction() as conn:
             meeting, branch = await _load(conn, meeting_id)
-            await require_role(conn, branch.id, actor.user_id, ORGANISERS)
+            canceller = await require_role(conn, branch.id, actor.user_id, ORGANISERS)
             if meeting.status is MeetingStatus.CLOSED:
                 raise InvalidInput("meeting.closed")
             if meeting.status is MeetingStatus.SCHEDULED and self.clock.now() >= meeting.starts_at:
@@ -231,8 +239,13 @@ class MeetingService:
             if not await meeting_repo.cancel(conn, meeting.id):
                 raise AlreadyDone("meeting.cancelled")
             cancelled = await meeting_repo.by_id(conn, meeting.id)
+            records = await meeting_repo.records(conn, meeting.id)
+            answered = {member_id for member_id, r in records.items()
+                        if r.attending or r.leave_status in (LeaveStatus.PENDING, LeaveStatus.APPROVED)}
+            answered.discard(canceller.id)  # who cancelled it knows
+            members = [m for m in await member_repo.listing(conn, branch.id) if m.id in answered] if answered else []
         assert cancelled is not None
-        return cancelled, branch
+        return Cancellation(meeting=cancelled, branch=branch, answered=members)
 
     # --- reading -----------------------------------------------------------------------------------
 
