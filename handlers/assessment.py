@@ -412,7 +412,7 @@ async def posts_command(update: Update, context: Context) -> None:
     command = args.pop(0).lower() if args else ""
     if command in ("claim", "认领"):
         numbers = parse_post_numbers(args)
-        if numbers is None:
+        if not numbers:  # no numbers at all is no request: ask for them (giving up every post: the Change button)
             raise InvalidInput("posts.bad_numbers")
         message = update.effective_message
         view, created = await posts.request(branch, who, numbers, client_key=f"msg:{message.chat_id}:{message.message_id}")

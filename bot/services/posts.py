@@ -26,6 +26,7 @@ from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
 from bot.services.branches import MANAGERS, Actor, may_score, recipients, require_role, rulebook_of
 from storage import branches as branch_repo
 from storage import members as member_repo
+from storage import post_requests as post_request_repo
 from storage import posts as post_repo
 from storage.db import Connection, Database
 from storage.posts import PostRequest
@@ -124,7 +125,8 @@ class PostService:
         return [by_number[n] for n in sorted(numbers)]
 
     async def request(self, branch: Branch, actor: Actor, numbers: list[int], client_key: str) -> tuple[RequestView, bool]:
-        """A member asks to hold exactly these posts; a replay (same client_key) finds the same request."""
+        """A member asks to hold exactly these posts; a replay (same client_key), or a second request for
+        the same posts while the first still waits, finds that request (created: False)."""
         rulebook = self._rulebook(branch)
         async with self.db.transaction() as conn:
             me = await _approved(conn, branch, actor)
@@ -133,7 +135,8 @@ class PostService:
             await self._seed(conn, branch, rulebook)
             wanted = await self._wanted(conn, branch, rulebook, numbers)
             held = await post_repo.held(conn, me.id)
-            request, created = await post_repo.create_request(
+            # a replay (same key) or the same posts already waiting for a decision: that request, nothing new
+            request, created = await post_request_repo.create_unless_pending(
                 conn, branch_id=branch.id, member_id=me.id, post_ids=[p.id for p in wanted], client_key=client_key)
             if created:
                 if {p.id for p in held} == {p.id for p in wanted}:
