@@ -9,7 +9,7 @@ from decimal import Decimal
 from functools import cached_property
 
 from bot.clock import Clock
-from bot.domain.assessment import counted_on
+from bot.domain.assessment import Claim, counted_on
 from bot.domain.assessment import posts_by_month as domain_posts_by_month
 from bot.domain.records import Branch, LedgerRow, Member, NewLedgerRow, Role, Source
 from bot.domain.rulebook import Band, ItemKind, Rulebook, Trigger, YearMethod
@@ -18,7 +18,7 @@ from bot.domain.text import REASON_MAX, clean_text
 from bot.domain.town import months_of
 from bot.errors import DomainError, InvalidInput, NotAuthorized, NotFound
 from bot.services.branches import Actor, may_score, rulebook_of
-from bot.services.posts import member_posts, posts_by_month
+from bot.services.posts import member_posts
 from bot.services.transfers import NO_CHAINS, Chains, YearView, across, chain_of_member, year_view
 from storage import grading as grading_repo
 from storage import ledger as ledger_repo
@@ -41,7 +41,7 @@ class Standing:
     counted: tuple[tuple[int, int], ...]  # the months the year so far counts
     published: Decimal  # the year so far, rounded as it would be published
     band: Band | None
-    recent: list[LedgerRow]
+    recent: Sequence[LedgerRow | Shown]  # the latest rows, newest first
     transfer: YearView | None = None  # a member who moved this year: whose rows and months the year covers
     origins: dict[int, str] = field(default_factory=dict)  # branch id → title, for rows of their earlier branches
     entries: list[EntryRow] = field(default_factory=list, repr=False, compare=False)  # the year's rows, for ``year``
@@ -73,24 +73,37 @@ class PointsService:
         return branch, member
 
     async def own_standing(self, user_id: int, recent: int = 5) -> tuple[Branch, Member, Standing | None]:
-        """A member's own /points: ``asker`` and ``standing`` in one read (one snapshot, one BEGIN/COMMIT
-        on PostgreSQL instead of three). None instead of the standing for a member who is not scored."""
-        async with self.db.read() as conn:
+        """A member's own /points: ``asker`` and ``standing`` in two statements — the asker, then (for a person
+        who never moved, ``memberships`` says so) everything the standing reads, in one
+        (``storage.ledger.standing_rows``) — each a ``read_one``: on PostgreSQL two round trips, no
+        BEGIN/COMMIT. Two statements see two snapshots, as ``asker`` then ``standing`` did: the rows are
+        those of the member row the first one found, as they stand a moment later. None instead of the
+        standing for a member who is not scored."""
+        async with self.db.read_one() as conn:
             branch, member, moved = await _asker(conn, user_id)
-            if not member.scored:
-                return branch, member, None
-            today = self.clock.today(branch.timezone)
-            reads = await _standing_reads(conn, rulebook_of(branch), member, today, recent, moved)
+        if not member.scored:
+            return branch, member, None
+        today = self.clock.today(branch.timezone)
+        rulebook = rulebook_of(branch)
+        if moved:  # the chain of stints first, then what it says to read: several statements, one snapshot
+            async with self.db.read() as conn:
+                reads = await _standing_reads(conn, rulebook, member, today, recent)
+        else:
+            async with self.db.read_one() as conn:
+                reads = await _unmoved_reads(conn, rulebook, member, today, recent)
         return branch, member, _standing(branch, member, today, *reads)
 
     async def own_history(self, user_id: int, limit: int = 30) -> tuple[Branch, Member, Sequence[LedgerRow | Shown], dict[int, str]]:
-        """A member's own /history: ``asker`` and ``history`` in one read. The rows of a member who never
-        moved come as the lines show them (``storage.ledger.Shown``: the same rows, no validated model
-        each); a member who moved gets ``history``'s, of every branch they were in."""
-        async with self.db.read() as conn:
+        """A member's own /history: ``asker``, then the rows. The rows of a member who never moved come as
+        the lines show them (``storage.ledger.Shown``: the same rows, no validated model each), in one
+        statement: each a ``read_one`` (on PostgreSQL two round trips, no BEGIN/COMMIT; two snapshots, as
+        ``asker`` then ``history`` were). A member who moved gets ``history``'s, of every branch they were in."""
+        async with self.db.read_one() as conn:
             branch, member, moved = await _asker(conn, user_id)
-            if not moved:
+        if not moved:
+            async with self.db.read_one() as conn:
                 return branch, member, await ledger_repo.shown_of_member(conn, member.id, limit), {}
+        async with self.db.read() as conn:
             rows, origins = await _history_reads(conn, branch, member, limit)
         return branch, member, rows, origins
 
@@ -170,24 +183,41 @@ async def _standing_reads(conn: Connection, rulebook: Rulebook, member: Member, 
     """What ``standing`` reads: the year's rows, the member's chain of stints, the latest rows and the
     posts by month (each branch's rows and claims when the member moved this year). ``moved=False``
     (the person never moved: ``memberships`` says so) spares reading the chain, which is then empty."""
-    entries = await ledger_repo.entries_of_member(conn, member.id, today.year)  # plain rows: no model each
     chains = await chain_of_member(conn, member.id) if moved else NO_CHAINS
     view = year_view(chains, member.id, today.year)
     if view is None:
-        last = await ledger_repo.recent_of_member(conn, member.id, recent)
-        posts = await posts_by_month(conn, rulebook, member.id, today.year, today)  # each month its own posts (浠水)
-    else:  # the history follows the member: the rows of every branch the year counts, as grading does
-        rows = list(dict.fromkeys(s.member_id for s in view.counted))
-        others = [r for r in rows if r != member.id]
-        entries_of = {member.id: entries, **await transfer_repo.entries_of_rows(conn, others, today.year)}
-        entries, claims = across(view.counted, entries_of, await transfer_repo.claims_of_rows(conn, rows))
-        posts = domain_posts_by_month(rulebook, claims or [], today.year, today)
-        last = await transfer_repo.recent_of_rows(conn, sorted({s.member_id for s in chains.stints[member.id]}), recent)
+        return await _unmoved_reads(conn, rulebook, member, today, recent, chains)
+    # the history follows the member: the rows of every branch the year counts, as grading does
+    rows = list(dict.fromkeys(s.member_id for s in view.counted))
+    others = [r for r in rows if r != member.id]
+    entries_of = {member.id: await ledger_repo.entries_of_member(conn, member.id, today.year),
+                  **await transfer_repo.entries_of_rows(conn, others, today.year)}
+    entries, claims = across(view.counted, entries_of, await transfer_repo.claims_of_rows(conn, rows))
+    posts = domain_posts_by_month(rulebook, claims or [], today.year, today)
+    last = await transfer_repo.recent_of_rows(conn, sorted({s.member_id for s in chains.stints[member.id]}), recent)
     return rulebook, entries, chains, view, last, posts
 
 
+async def _unmoved_reads(conn: Connection, rulebook: Rulebook, member: Member, today: date, recent: int,
+                         chains: Chains = NO_CHAINS):
+    """``_standing_reads`` of a member whose year involves no move: the year's rows, the latest rows and the
+    post claims in one statement (``storage.ledger.standing_rows``); each month's posts from the claims
+    as ``services.posts.posts_by_month`` counts them."""
+    found = await ledger_repo.standing_rows(conn, member.id, today.year, recent, claims=rulebook.posts is not None)
+    return rulebook, found.entries, chains, None, found.latest, _posts_of(rulebook, found.claims, today.year, today)
+
+
+def _posts_of(rulebook: Rulebook, claims: list[Claim] | None, year: int, today: date) -> dict[tuple[int, int], int]:
+    """``services.posts.posts_by_month`` of claims already read (None: the scheme has no posts)."""
+    if rulebook.posts is None:
+        return {(year, m): 1 for m in range(1, 13)}
+    if not claims:  # never claimed a post: every month counts the scheme's number
+        return {(year, m): rulebook.posts.claims_per_member for m in range(1, 13)}
+    return domain_posts_by_month(rulebook, claims, year, today)
+
+
 def _standing(branch: Branch, member: Member, today: date, rulebook: Rulebook, entries: list[EntryRow], chains: Chains,
-              view: YearView | None, last: list[LedgerRow], posts: dict[tuple[int, int], int]) -> Standing:
+              view: YearView | None, last: Sequence[LedgerRow | Shown], posts: dict[tuple[int, int], int]) -> Standing:
     if view is None:
         months = months_so_far(rulebook, today, member.joined_on, member.left_on)
     else:
