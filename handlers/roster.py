@@ -14,7 +14,7 @@ from telegram.ext import (
 
 from bot.domain.records import MemberState, Role
 from bot.errors import InvalidInput
-from bot.services.roster import ROSTER_MAX_BYTES
+from bot.services.roster import ROSTER_MAX_BYTES, RosterConflicts, RosterImport
 from bot.i18n import Safe, Translator, language_of
 from handlers.common import (
     FlowInProgress,
@@ -23,6 +23,7 @@ from handlers.common import (
     answer,
     current_branch,
     domain_errors,
+    edit_or_send,
     is_private,
     reply,
     send_private,
@@ -167,13 +168,107 @@ async def roster_file(update: Update, context: Context) -> int:
             raise InvalidInput("roster.too_big", limit_kb=ROSTER_MAX_BYTES // 1024)
         file = await message.document.get_file()
         data = bytes(await file.download_as_bytearray())
-        added = await svc.roster.import_roster(branch, actor(update.effective_user), data)
+        result = await svc.roster.import_roster(branch, actor(update.effective_user), data)
+    except RosterConflicts as error:
+        await reply(update, _conflicts(tr, error) + "\n" + tr("roster.nothing_saved"))
+        return WAIT_FILE
     except InvalidInput as error:
         await reply(update, tr(f"error.{error.key}", **error.params) + "\n" + tr("roster.nothing_saved"))
         return WAIT_FILE
-    names = tr("common.list_separator").join(m.name for m in added[:30]) + ("…" if len(added) > 30 else "")
-    await reply(update, tr("roster.imported", count=len(added), names=names))
+    await reply(update, _imported(tr, result))
     return ConversationHandler.END
+
+
+LISTED_MAX = 30  # names listed per kind, and conflicts listed, in one reply
+
+
+def _names(tr: Translator, members: list) -> str:
+    return tr("common.list_separator").join(m.name for m in members[:LISTED_MAX]) + ("…" if len(members) > LISTED_MAX else "")
+
+
+def _imported(tr: Translator, result: RosterImport) -> str:
+    """How many the upload added, updated and found unchanged, who, and the rows it did not add."""
+    lines = [tr("roster.imported", count=len(result.added) + len(result.updated) + len(result.unchanged),
+                added=len(result.added), updated=len(result.updated), unchanged=len(result.unchanged))]
+    if result.added:
+        lines.append(tr("roster.added_names", names=_names(tr, result.added)))
+    if result.updated:
+        lines.append(tr("roster.updated_names", names=_names(tr, result.updated)))
+    for line, name, number in result.gone[:LISTED_MAX]:
+        lines.append(tr("roster.gone", line=line, name=name, number=number))
+    if len(result.gone) > LISTED_MAX:
+        lines.append("…")
+    if result.added:
+        lines.append(tr("roster.join_hint"))
+    return "\n".join(lines)
+
+
+def _conflicts(tr: Translator, error: RosterConflicts) -> str:
+    """Every row the upload could not tell apart, one line each, their line numbers in the reader's list style."""
+    separator = tr("common.list_separator")
+    lines = [tr("error.roster.conflicts", count=len(error.problems))]
+    for key, params in error.problems[:LISTED_MAX]:
+        shown = {k: separator.join(str(n) for n in v) if isinstance(v, tuple) else v for k, v in params.items()}
+        lines.append("• " + tr(f"error.{key}", **shown))
+    if len(error.problems) > LISTED_MAX:
+        lines.append("…")
+    return "\n".join(lines)
+
+
+@domain_errors
+async def remove_command(update: Update, context: Context) -> None:
+    """/remove 编号 原因: the secretary removes a member who left the party organisation for good, after a
+    confirm button (the reason waits in the chat's data for the press; the press re-checks everything)."""
+    svc = services(context)
+    branch = await current_branch(update, context)
+    tr = translator(update, branch)
+    args = context.args or []
+    if len(args) < 2:
+        await reply(update, tr("remove.usage"))
+        return
+    assert update.effective_user is not None
+    target = await svc.roster.find(branch, args[0])
+    reason = await svc.roster.check_removal(branch, actor(update.effective_user), target, " ".join(args[1:]))
+    buttons = InlineKeyboardMarkup([[
+        InlineKeyboardButton(tr("remove.confirm_button"), callback_data=f"rm:ok:{target.id}"),
+        InlineKeyboardButton(tr("remove.cancel_button"), callback_data=f"rm:no:{target.id}"),
+    ]])
+    sent = await reply(update, tr("remove.confirm", number=target.id, name=target.name, reason=reason), reply_markup=buttons)
+    if sent is not None:
+        context.chat_data.setdefault("removals", {})[sent.message_id] = (branch.id, target.id, reason)
+
+
+@domain_errors
+async def remove_pressed(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None and query.message is not None
+    _, verdict, member_id = query.data.split(":")
+    svc = services(context)
+    pending = context.chat_data.get("removals", {}).get(query.message.message_id)
+    if pending is None or pending[1] != int(member_id):  # the bot restarted since, or a crafted press
+        await answer(query, translator(update)("remove.expired"), alert=True)
+        return
+    branch_id, target_id, reason = pending
+    branch = await svc.branches.by_id(branch_id)
+    tr = translator(update, branch)
+    if verdict == "no":
+        if not await svc.roster.roles_of_user(branch, query.from_user.id) & {Role.SECRETARY}:
+            await answer(query, tr("error.auth.needs_role", roles=tr("role.secretary")), alert=True)
+            return
+        context.chat_data["removals"].pop(query.message.message_id, None)
+        await answer(query)
+        await edit_or_send(query, tr("remove.cancelled"))
+        return
+    removal = await svc.roster.remove(branch, actor(query.from_user), target_id)
+    member = removal.member
+    roles = tr("common.list_separator").join(tr(f"role.{r.value}") for r in sorted(removal.roles))
+    done = tr("remove.done", number=member.id, name=member.name, reason=reason, day=member.left_on.isoformat() if member.left_on else "",
+              roles=Safe(tr("remove.roles_dropped", roles=roles)) if removal.roles else Safe(""))
+    await answer(query, tr("remove.done_popup", name=member.name))
+    await edit_or_send(query, done)
+    if member.user_id is not None:
+        private = Translator(language_of(member.language, branch.language))
+        await send_private(context, member.user_id, private("remove.told", branch=branch.title, reason=reason))
 
 
 async def roster_not_file(update: Update, context: Context) -> int:
@@ -192,6 +287,8 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("members", members_command))
     app.add_handler(CommandHandler("role", role_command))
     app.add_handler(CommandHandler("state", state_command))
+    app.add_handler(CommandHandler("remove", remove_command))
+    app.add_handler(CallbackQueryHandler(remove_pressed, pattern=r"^rm:(ok|no):\d{1,12}$"))
     app.add_handler(ConversationHandler(
         entry_points=[CommandHandler("roster", roster_start)],
         states={WAIT_FILE: [MessageHandler(filters.Document.ALL, roster_file),

@@ -13,7 +13,8 @@ from bot.domain.text import REASON_MAX, clean_name, clean_text
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
 from bot.services.branches import MANAGERS, Actor, require_role
 from storage import members as member_repo
-from storage.db import Database
+from storage import roster as roster_repo
+from storage.db import Connection, Database
 
 ROSTER_MAX_BYTES = 512 * 1024
 ROSTER_MAX_ROWS = 2000
@@ -28,7 +29,8 @@ ROSTER_COLUMNS = {
     "education": "education", "学历": "education",
     "party_joined_on": "party_joined_on", "入党时间": "party_joined_on",
     "health": "health", "身体状况": "health",
-    "phone": "phone", "联系电话": "phone",
+    "phone": "phone", "联系电话": "phone", "电话": "phone",
+    "number": "number", "编号": "number", "#": "number",
 }
 STATE_WORDS = {
     "": MemberState.ACTIVE, "active": MemberState.ACTIVE, "正式党员": MemberState.ACTIVE, "正式": MemberState.ACTIVE,
@@ -36,6 +38,144 @@ STATE_WORDS = {
     "migrant": MemberState.MIGRANT, "流动党员": MemberState.MIGRANT, "流动": MemberState.MIGRANT,
     "exempt": MemberState.EXEMPT, "不纳入积分管理": MemberState.EXEMPT, "免于积分": MemberState.EXEMPT,
 }
+
+
+@dataclass(frozen=True)
+class RosterImport:
+    """What an upload did: members added, members it changed, members it named as they already were, and
+    the rows it did not add because they name only someone who has left the branch: (line, name, number)."""
+    added: list[Member]
+    updated: list[Member]
+    unchanged: list[Member]
+    gone: list[tuple[int, str, int]]
+
+
+class RosterConflicts(InvalidInput):
+    """Rows of an upload that cannot be told apart (nothing saved): each (key, params), the lines of a
+    params["lines"] as a tuple of numbers for the reader's list separator."""
+
+    def __init__(self, problems: list[tuple[str, dict]]):
+        super().__init__("roster.conflicts", count=len(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    number: int | None  # the 编号 column: the member this row is about
+    record: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    rows: list[tuple[_Row, Member | None]]  # each row with the member it updates (None: a new member)
+    gone: list[tuple[int, str, int]]
+
+
+def _numbers(members: list[Member]) -> str:
+    """"#3 / #5 ⌀": the numbers that tell members apart (⌀: not linked to Telegram, as /members marks it)."""
+    return " / ".join(f"#{m.id}" + ("" if m.user_id else " ⌀") for m in members)
+
+
+def _refuse_names_twice(rows: list[_Row]) -> None:
+    """A name on several lines (without 编号 on each), or one 编号 on several lines: which is right?"""
+    problems: list[tuple[str, dict]] = []
+    by_name: dict[str, list[int]] = {}
+    by_number: dict[int, list[int]] = {}
+    for row in rows:
+        if row.number is None:
+            by_name.setdefault(row.record["name"], []).append(row.line)
+        else:
+            by_number.setdefault(row.number, []).append(row.line)
+    for name, lines in by_name.items():
+        if len(lines) > 1:
+            problems.append(("roster.name_twice", {"name": name, "lines": tuple(lines)}))
+    for number, lines in by_number.items():
+        if len(lines) > 1:
+            problems.append(("roster.number_twice", {"number": number, "lines": tuple(lines)}))
+    if problems:
+        raise RosterConflicts(problems)
+
+
+def _match(rows: list[_Row], present: list[Member], left: list[Member]) -> _Plan:
+    """Each row's member: by 编号 (which must be a member of the branch with that name), else by name
+    (none: a new member; several: refused). Every problem found is reported at once."""
+    by_id = {m.id: m for m in present}
+    by_name: dict[str, list[Member]] = {}
+    for m in present:
+        by_name.setdefault(m.name, []).append(m)
+    gone_names: dict[str, Member] = {}
+    for m in left:
+        gone_names.setdefault(m.name, m)
+    problems: list[tuple[str, dict]] = []
+    planned: list[tuple[_Row, Member | None]] = []
+    gone: list[tuple[int, str, int]] = []
+    lines_of: dict[int, list[int]] = {}
+    for row in rows:
+        name = row.record["name"]
+        if row.number is not None:
+            member = by_id.get(row.number)
+            if member is None:
+                problems.append(("roster.unknown_number", {"line": row.line, "number": row.number}))
+                continue
+            if member.name != name:
+                problems.append(("roster.number_name_mismatch",
+                                 {"line": row.line, "number": row.number, "name": name, "actual": member.name}))
+                continue
+        else:
+            matches = by_name.get(name, [])
+            if len(matches) > 1:
+                problems.append(("roster.ambiguous_name", {"line": row.line, "name": name, "numbers": _numbers(matches)}))
+                continue
+            member = matches[0] if matches else None
+            if member is None and name in gone_names:
+                gone.append((row.line, name, gone_names[name].id))
+                continue
+        if member is not None:
+            lines_of.setdefault(member.id, []).append(row.line)
+        planned.append((row, member))
+    for member_id, lines in lines_of.items():
+        if len(lines) > 1:  # "张三" on one line and "#3,张三" on another
+            problems.append(("roster.member_twice", {"number": member_id, "name": by_id[member_id].name, "lines": tuple(lines)}))
+    if problems:
+        raise RosterConflicts(sorted(problems, key=lambda p: _first_line(p[1])))
+    return _Plan(rows=planned, gone=gone)
+
+
+def _first_line(params: dict) -> int:
+    lines = params.get("lines")
+    return min(lines) if lines else int(params.get("line", 0))
+
+
+def _changes(member: Member, record: dict[str, str]) -> dict[str, str | None]:
+    """The stored fields a row changes: each field it fills in that differs (an empty cell changes nothing;
+    an empty 状态 keeps the state and its reason; a new state takes the row's reason, or none)."""
+    changes: dict[str, str | None] = {}
+    for field in member_repo.PROFILE_FIELDS:
+        value = record.get(field, "")
+        if value and value != getattr(member, field):
+            changes[field] = value
+    state_word = record.get("state", "")
+    if state_word:
+        state = STATE_WORDS[state_word.lower()]
+        reason = record.get("state_reason") or None
+        if state is not member.state:
+            changes["state"], changes["state_reason"] = state.value, reason
+        elif reason and reason != member.state_reason:
+            changes["state_reason"] = reason
+    return changes
+
+
+@dataclass(frozen=True)
+class Removal:
+    member: Member  # as it is now: status left, left_on today
+    roles: set[Role]  # the roles it held, dropped
+
+
+async def _not_the_last_secretary(conn: Connection, branch: Branch, member: Member) -> None:
+    secretaries = await member_repo.holders(conn, branch.id, (Role.SECRETARY,))
+    if [m.id for m in secretaries] == [member.id]:
+        raise InvalidInput("remove.last_secretary", name=member.name)
 
 
 @dataclass(frozen=True)
@@ -84,8 +224,17 @@ class RosterService:
         assert final is not None
         return JoinDecision(member=final, approved=True)
 
-    async def import_roster(self, branch: Branch, actor: Actor, data: bytes) -> list[Member]:
-        """Add every row of a CSV roster, or none: a bad row refuses the whole file with its line."""
+    async def import_roster(self, branch: Branch, actor: Actor, data: bytes) -> RosterImport:
+        """Apply a CSV roster, every row or none.
+
+        A row names a member of the branch by their name (cleaned as /join cleans a Telegram name), or by
+        the number /members shows when the file has a 编号 column. A row naming a member already on the
+        roster — joined by /join or uploaded before — updates that member: each column the file has and
+        the row fills in replaces the stored value (an empty cell keeps it; an empty 状态 keeps the state).
+        A row naming nobody adds a member, as before; one naming only someone who has left the branch
+        (moved away, removed) is not added again and is reported. A bad row refuses the whole file with its
+        line; so do rows the upload cannot tell apart: a name twice in the file, a name shared by several
+        members (the 编号 column says which), two rows for one member."""
         if len(data) > ROSTER_MAX_BYTES:
             raise InvalidInput("roster.too_big", limit_kb=ROSTER_MAX_BYTES // 1024)
         try:
@@ -107,7 +256,7 @@ class RosterService:
         body = [r for r in rows[1:] if any(cell.strip() for cell in r)]
         if len(body) > ROSTER_MAX_ROWS:
             raise InvalidInput("roster.too_many", limit=ROSTER_MAX_ROWS)
-        parsed: list[dict[str, str]] = []
+        parsed: list[_Row] = []
         for line, row in enumerate(rows[1:], start=2):
             if not any(cell.strip() for cell in row):
                 continue
@@ -118,22 +267,42 @@ class RosterService:
                 raise InvalidInput("roster.bad_state", line=line, state=record.get("state", ""))
             if STATE_WORDS[record.get("state", "").lower()] is MemberState.EXEMPT and not record.get("state_reason"):
                 raise InvalidInput("roster.exempt_without_reason", line=line)
-            parsed.append(record)
+            number_text = record.pop("number", "")
+            if number_text and not re.fullmatch(r"#?\d{1,9}", number_text):
+                raise InvalidInput("roster.bad_number", line=line, number=number_text)
+            parsed.append(_Row(line=line, number=int(number_text.lstrip("#")) if number_text else None, record=record))
+        _refuse_names_twice(parsed)
         today = self.clock.today(branch.timezone).isoformat()
-        added = []
-        async with self.db.transaction() as conn:
+        async with self.db.transaction() as conn:  # one writer at a time: what is read here is what is changed
             await require_role(conn, branch.id, actor.user_id, MANAGERS)
-            for record in parsed:
+            known = await member_repo.listing(conn, branch.id, ("approved", "left"))
+            plan = _match(parsed, [m for m in known if m.status is MemberStatus.APPROVED],
+                          [m for m in known if m.status is MemberStatus.LEFT])
+            result = RosterImport(added=[], updated=[], unchanged=[], gone=plan.gone)
+            for row, member in plan.rows:
+                record = dict(row.record)
                 state = STATE_WORDS[record.pop("state", "").lower()]
                 reason = record.pop("state_reason", None) or None
                 name = record.pop("name")
-                added.append(await member_repo.add_approved(
-                    conn, branch_id=branch.id, name=name, joined_on=today, state=state.value, state_reason=reason,
-                    profile=record))
-        return added
+                if member is None:
+                    result.added.append(await member_repo.add_approved(
+                        conn, branch_id=branch.id, name=name, joined_on=today, state=state.value, state_reason=reason,
+                        profile=record))
+                    continue
+                changes = _changes(member, row.record)
+                if not changes:
+                    result.unchanged.append(member)
+                    continue
+                if not await roster_repo.update_fields(conn, member.id, changes):  # not inside the writer's lock
+                    raise RuntimeError(f"member #{member.id} stopped being approved during a roster upload")
+                updated = await member_repo.by_id(conn, member.id)
+                assert updated is not None
+                result.updated.append(updated)
+        return result
 
     async def find(self, branch: Branch, reference: str) -> Member:
-        """A member by number (as /members lists them), @username, or exact name."""
+        """A member by number (as /members lists them), @username, or exact name; a name that several
+        members share is refused with their numbers (the number picks one)."""
         ref = reference.strip()
         async with self.db.read() as conn:
             member = None
@@ -145,7 +314,10 @@ class RosterService:
                 member = await member_repo.by_username(conn, branch.id, ref[1:])
             else:
                 matches = [m for m in await member_repo.listing(conn, branch.id) if m.name == clean_name(ref)]
-                member = matches[0] if len(matches) == 1 else None
+                if len(matches) > 1:
+                    raise InvalidInput("member.ambiguous", reference=ref, numbers=_numbers(matches),
+                                       first=matches[0].id)
+                member = matches[0] if matches else None
         if member is None or member.status is not MemberStatus.APPROVED:
             raise NotFound("member.not_found", reference=ref)
         return member
@@ -159,6 +331,41 @@ class RosterService:
             if role is Role.SECRETARY and len(await member_repo.holders(conn, branch.id, (Role.SECRETARY,))) <= 1:
                 raise InvalidInput("role.last_secretary")
             return await member_repo.revoke(conn, branch.id, target.id, role)
+
+    async def check_removal(self, branch: Branch, actor: Actor, target: Member, reason: str) -> str:
+        """Whether the secretary may remove ``target`` (asked before the confirm button): the reason, cleaned."""
+        reason = clean_text(reason)
+        if not reason:
+            raise InvalidInput("remove.needs_reason")
+        if len(reason) > REASON_MAX:
+            raise InvalidInput("text.too_long", limit=REASON_MAX)
+        async with self.db.read() as conn:
+            await require_role(conn, branch.id, actor.user_id, (Role.SECRETARY,))
+            await _not_the_last_secretary(conn, branch, target)
+        return reason
+
+    async def remove(self, branch: Branch, actor: Actor, member_id: int) -> Removal:
+        """A member who left the party organisation for good (died, 出党, approved by mistake): the row stays,
+        status left from today (its months up to this one still count, as a transfer's do), its roles
+        dropped; the ledger, declarations and published notices stay as they are. Once: a second press is
+        AlreadyDone."""
+        async with self.db.transaction() as conn:
+            await require_role(conn, branch.id, actor.user_id, (Role.SECRETARY,))
+            member = await member_repo.by_id(conn, member_id)
+            if member is None or member.branch_id != branch.id:
+                raise NotFound("member.not_found", reference=f"#{member_id}")
+            if member.status is MemberStatus.LEFT:
+                raise AlreadyDone("remove.already", name=member.name)
+            if member.status is not MemberStatus.APPROVED:
+                raise NotFound("member.not_found", reference=f"#{member_id}")
+            await _not_the_last_secretary(conn, branch, member)
+            today = self.clock.today(branch.timezone)
+            if not await member_repo.set_left(conn, member.id, today.isoformat()):
+                raise AlreadyDone("remove.already", name=member.name)
+            roles = await roster_repo.drop_roles(conn, branch.id, member.id)
+            gone = await member_repo.by_id(conn, member.id)
+        assert gone is not None
+        return Removal(member=gone, roles=roles)
 
     async def set_state(self, branch: Branch, actor: Actor, target: Member, state: MemberState, reason: str | None) -> Member:
         reason = clean_text(reason) or None

@@ -1,0 +1,35 @@
+"""The roster's own statements: a roster upload updating the members it names, and a member's removal.
+
+(The member rows themselves are read and written through ``storage.members``; what is here is what the
+roster upload and /remove need besides.)"""
+
+from __future__ import annotations
+
+from storage.db import Connection
+from storage.members import PROFILE_FIELDS
+from bot.domain.records import Role
+
+# The columns a roster upload may change on a member who is already on the roster.
+UPDATABLE = (*PROFILE_FIELDS, "state", "state_reason")
+
+
+async def update_fields(conn: Connection, member_id: int, fields: dict[str, str | None]) -> bool:
+    """Set ``fields`` (names from UPDATABLE) on an approved member; False when the row is no longer approved."""
+    names = [f for f in fields if f in UPDATABLE]
+    if len(names) != len(fields):
+        raise ValueError(f"not a roster field: {sorted(set(fields) - set(UPDATABLE))}")
+    if not names:
+        return True
+    cursor = await conn.execute(
+        "UPDATE members SET " + ", ".join(f"{name} = ?" for name in names) + " WHERE id = ? AND status = 'approved'",
+        (*(fields[name] for name in names), member_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def drop_roles(conn: Connection, branch_id: int, member_id: int) -> set[Role]:
+    """Every role the member holds in the branch, removed; the roles that were held."""
+    async with conn.execute(
+        "DELETE FROM roles WHERE branch_id = ? AND member_id = ? RETURNING role", (branch_id, member_id)
+    ) as cursor:
+        return {Role(r[0]) for r in await cursor.fetchall()}

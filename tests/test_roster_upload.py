@@ -1,0 +1,198 @@
+"""The roster upload and a member's identity, through the real Application on the offline Telegram.
+
+A branch's secretary has members /join first and uploads the roster CSV later (or the other way round,
+or both, or twice): each person stays one member row. A name several members share is refused with
+their numbers, in the upload and in /record and the other commands that take a name. /remove takes a
+member who left the party organisation for good off the roster, after a confirm button.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import count, member_row, popups, rows, said
+
+pytestmark = pytest.mark.asyncio
+
+
+async def upload(h, b, content: str) -> str:
+    chat = h.private(b.secretary)
+    await h.say(b.secretary, chat, "/roster")
+    return said(await h.send_document(b.secretary, chat, "roster.csv", content.encode()), chat.id)
+
+
+async def approved_names(h, b) -> list[str]:
+    return [r["name"] for r in await rows(h, "SELECT name FROM members WHERE branch_id = ? AND status = 'approved' ORDER BY id",
+                                           b.branch.id)]
+
+
+async def test_upload_after_join_updates_the_members_and_a_second_upload_changes_nothing(h, b):
+    text = await upload(h, b, "姓名,性别,出生年月,联系电话\n王书记,男,1970-01,13800000001\n张三,男,1980-02,13800000003\n"
+                              "赵六,女,1990-03,\n")
+    assert "已导入 3 名党员：新增 1 人，更新 2 人，无变化 0 人。" in text
+    assert "新增：赵六" in text and "更新：王书记、张三" in text
+    assert await approved_names(h, b) == ["王书记", "李记录", "张三", "李四", "赵六"]
+    zhang = await member_row(h, b.zhang.id)
+    assert (zhang["id"], zhang["sex"], zhang["birth_month"], zhang["phone"]) == (b.member_ids["zhang"], "男", "1980-02", "13800000003")
+    members = said(await h.say(b.secretary, b.group, "/members"), b.group.id)
+    assert "（5 人）" in members and members.count("张三") == 1
+
+    # the same file again: nobody added, nothing changed
+    text = await upload(h, b, "姓名,性别,出生年月,联系电话\n王书记,男,1970-01,13800000001\n张三,男,1980-02,13800000003\n"
+                              "赵六,女,1990-03,\n")
+    assert "已导入 3 名党员：新增 0 人，更新 0 人，无变化 3 人。" in text and "新增：" not in text
+    assert await count(h, "members", "branch_id = ?", b.branch.id) == 5
+
+    # an updated file: a new phone, a state; an empty cell or a missing column keeps what is stored
+    text = await upload(h, b, "姓名,性别,联系电话,状态\n张三,,13900000003,\n赵六,,,\n李四,,,预备\n")
+    assert "新增 0 人，更新 2 人，无变化 1 人" in text and "更新：张三、李四" in text
+    zhang = await member_row(h, b.zhang.id)
+    assert (zhang["sex"], zhang["birth_month"], zhang["phone"], zhang["state"]) == ("男", "1980-02", "13900000003", "active")
+    zhao = (await rows(h, "SELECT * FROM members WHERE name = '赵六'"))
+    assert len(zhao) == 1 and (zhao[0]["sex"], zhao[0]["birth_month"], zhao[0]["user_id"]) == ("女", "1990-03", None)
+    assert (await member_row(h, b.lisi.id))["state"] == "probationary"
+    # an exempt state with its reason, then a file without a state column: the state and reason stay
+    await upload(h, b, "姓名,状态,原因\n李四,不纳入积分管理,年老体弱\n")
+    await upload(h, b, "姓名,联系电话\n李四,13700000004\n")
+    lisi = await member_row(h, b.lisi.id)
+    assert (lisi["state"], lisi["state_reason"], lisi["phone"]) == ("exempt", "年老体弱", "13700000004")
+    assert await count(h, "members", "branch_id = ?", b.branch.id) == 5
+
+
+async def test_upload_then_join_and_join_then_upload_give_one_person(h, b):
+    await upload(h, b, "姓名,联系电话\n赵六,13800000006\n")
+    zhao = h.user(1006, "赵六")
+    await h.say(zhao, b.group, "/join")
+    await h.tap(b.secretary, b.group.id, "同意")
+    found = await rows(h, "SELECT * FROM members WHERE name = '赵六'")
+    assert len(found) == 1 and found[0]["user_id"] == zhao.id and found[0]["phone"] == "13800000006"
+    text = await upload(h, b, "姓名,联系电话\n赵六,13900000006\n")
+    assert "新增 0 人，更新 1 人" in text
+    found = await rows(h, "SELECT * FROM members WHERE name = '赵六'")
+    assert len(found) == 1 and found[0]["user_id"] == zhao.id and found[0]["phone"] == "13900000006"
+
+    # a /join still waiting for the secretary when the roster arrives: the approval claims the roster row
+    qian = h.user(1007, "钱七")
+    await h.say(qian, b.group, "/join")
+    text = await upload(h, b, "姓名,性别\n钱七,男\n")
+    assert "新增 1 人" in text
+    await h.tap(b.secretary, b.group.id, "同意")
+    found = await rows(h, "SELECT * FROM members WHERE name = '钱七'")
+    assert len(found) == 1 and (found[0]["user_id"], found[0]["status"], found[0]["sex"]) == (qian.id, "approved", "男")
+
+
+async def test_a_name_twice_in_the_file_refuses_the_whole_file(h, b):
+    text = await upload(h, b, "姓名,联系电话\n赵六,1\n钱七,2\n赵六,3\n")
+    assert "第 2、4 行的姓名都是“赵六”" in text and "未保存任何内容" in text
+    assert await count(h, "members", "name IN ('赵六', '钱七')") == 0
+    # still waiting for a file: a corrected one is taken
+    chat = h.private(b.secretary)
+    text = said(await h.send_document(b.secretary, chat, "roster.csv", "姓名,联系电话\n赵六,1\n钱七,2\n".encode()), chat.id)
+    assert "新增 2 人" in text
+    # one number on two rows, and one member named by number on one row and by name on another
+    text = await upload(h, b, f"编号,姓名\n{b.member_ids['lisi']},李四\n#{b.member_ids['lisi']},李四\n")
+    assert f"第 2、3 行的编号都是 #{b.member_ids['lisi']}" in text
+    text = await upload(h, b, f"编号,姓名,联系电话\n{b.member_ids['lisi']},李四,1\n,李四,2\n")
+    assert f"第 2、3 行都是 #{b.member_ids['lisi']} 李四" in text
+    assert (await member_row(h, b.lisi.id))["phone"] is None
+
+
+async def test_a_name_several_members_share_is_refused_with_their_numbers(h, b):
+    other = h.user(1008, "张三")  # a second 张三 joins: a different person, the same name
+    await h.say(other, b.group, "/join")
+    await h.tap(b.secretary, b.group.id, "同意")
+    first, second = b.member_ids["zhang"], (await member_row(h, other.id))["id"]
+    assert first != second
+
+    text = await upload(h, b, "姓名,联系电话\n赵六,1\n张三,13800000003\n")
+    assert f"第 3 行“张三”对应本支部多位党员（#{first} / #{second}）" in text and "未保存任何内容" in text
+    assert await count(h, "members", "name = '赵六'") == 0 and await count(h, "members", "phone IS NOT NULL") == 0
+    # the 编号 column says which
+    text = await upload(h, b, f"编号,姓名,联系电话\n{first},张三,13800000003\n#{second},张三,13800000008\n,赵六,1\n")
+    assert "新增 1 人，更新 2 人" in text
+    assert (await member_row(h, b.zhang.id))["phone"] == "13800000003" and (await member_row(h, other.id))["phone"] == "13800000008"
+    # a number that is not this name, or nobody's
+    text = await upload(h, b, f"编号,姓名\n{b.member_ids['lisi']},张三\n999999,钱七\nx1,孙八\n")
+    assert "第 4 行的编号“x1”无法识别" in text
+    text = await upload(h, b, f"编号,姓名\n{b.member_ids['lisi']},张三\n999999,钱七\n")
+    assert f"第 2 行：#{b.member_ids['lisi']} 是“李四”，不是“张三”" in text and "第 3 行：本支部没有编号为 #999999 的党员" in text
+
+    # /record by the shared name: ambiguous, not "not found"; by number it works
+    recorder = h.private(b.recorder)
+    text = said(await h.say(b.recorder, recorder, "/record 张三 study absent 缺席"), recorder.id)
+    assert "“张三”对应多位党员" in text and f"#{first}" in text and f"#{second}" in text and "找不到" not in text
+    assert await count(h, "ledger") == 0
+    text = said(await h.say(b.recorder, recorder, f"/record #{second} study absent 缺席"), recorder.id)
+    assert "已为 张三 记录" in text
+    assert [r["member_id"] for r in await rows(h, "SELECT member_id FROM ledger")] == [second]
+    text = said(await h.say(b.secretary, b.group, "/state 张三 probationary"), b.group.id)
+    assert "对应多位党员" in text
+
+
+async def test_remove_a_member_after_confirming(h, b):
+    lisi = b.member_ids["lisi"]
+    await h.say(b.secretary, b.group, "/role @lisi_1000 supervisor")
+    recorder = h.private(b.recorder)
+    await h.say(b.recorder, recorder, "/record 李四 study absent 缺席")
+    ledger_before = await rows(h, "SELECT * FROM ledger ORDER BY id")
+    assert len(ledger_before) == 1
+
+    assert "用法：/remove 编号 原因" in said(await h.say(b.secretary, b.group, "/remove 李四"), b.group.id)
+    assert "只有以下角色可以这样做" in said(await h.say(b.zhang, b.group, "/remove 李四 去世"), b.group.id)
+    assert "只有以下角色可以这样做" in said(await h.say(b.recorder, b.group, f"/remove {lisi} 去世"), b.group.id)
+    text = said(await h.say(b.secretary, b.group, f"/remove {b.member_ids['secretary']} 调离"), b.group.id)
+    assert "唯一的书记，不能移出" in text
+
+    text = said(await h.say(b.secretary, b.group, f"/remove {lisi} 因病去世"), b.group.id)
+    assert f"确认将 #{lisi} 李四 移出本支部？" in text and "原因：因病去世" in text
+    message, data = h.find_button(b.group.id, "确认移出")
+    assert len(data.encode()) <= 64
+    # a member pressing the secretary's button changes nothing
+    calls = await h.press(b.zhang, message, data)
+    assert "只有以下角色可以这样做" in popups(calls)[0].params["text"]
+    assert (await member_row(h, b.lisi.id))["status"] == "approved"
+
+    press = h.world.press(b.secretary, message, data)
+    calls = await h.feed(press)
+    assert popups(calls)[0].params["text"] == "已移出 李四。"
+    edited = said(calls, b.group.id)
+    assert f"已将 #{lisi} 李四 移出本支部（2026-03-20 起；原因：因病去世）" in edited and "已取消其角色：积分监督员" in edited
+    row = await member_row(h, b.lisi.id)
+    assert (row["status"], row["left_on"] if isinstance(row["left_on"], str) else row["left_on"].isoformat()) == ("left", "2026-03-20")
+    assert await count(h, "roles", "member_id = ?", lisi) == 0
+    assert await rows(h, "SELECT * FROM ledger ORDER BY id") == ledger_before
+    assert "您已被移出 兰溪镇红星村党支部（原因：因病去世）" in said(h.world.sent(b.lisi.id), b.lisi.id)
+    # repeat-safe: the same press again changes nothing and says so
+    calls = await h.feed(press)
+    assert "李四 已经移出本支部了" in popups(calls)[0].params["text"]
+    assert await count(h, "members", "user_id = ?", b.lisi.id) == 1
+
+    members = said(await h.say(b.secretary, b.group, "/members"), b.group.id)
+    assert "李四" not in members and "（3 人）" in members
+    assert "找不到党员“李四”" in said(await h.say(b.recorder, recorder, "/record 李四 study absent 缺席"), recorder.id)
+    assert "您还没有加入任何支部" in said(await h.say(b.lisi, h.private(b.lisi), "/points"), b.lisi.id)
+    # an old roster file naming them does not add them back
+    text = await upload(h, b, "姓名,联系电话\n李四,1\n赵六,2\n")
+    assert f"第 2 行“李四”未添加：同名党员 #{lisi} 已离开本支部" in text and "新增 1 人" in text
+    assert await count(h, "members", "name = '李四'") == 1
+
+    # a removal made by mistake: they /join again and the secretary approves; the same row comes back
+    await h.say(b.lisi, b.group, "/join")
+    await h.tap(b.secretary, b.group.id, "同意")
+    row = await member_row(h, b.lisi.id)
+    assert (row["id"], row["status"], row["left_on"]) == (lisi, "approved", None)
+
+
+async def test_remove_cancelled_or_by_name(h, b):
+    text = said(await h.say(b.secretary, b.group, "/remove 张三 出党"), b.group.id)
+    assert f"#{b.member_ids['zhang']} 张三" in text
+    message, data = h.find_button(b.group.id, "不移出")
+    calls = await h.press(b.zhang, message, data)  # only a secretary may cancel it
+    assert "只有以下角色可以这样做" in popups(calls)[0].params["text"]
+    calls = await h.press(b.secretary, message, data)
+    assert "已取消，未移出任何人。" in said(calls, b.group.id) and popups(calls)
+    assert (await member_row(h, b.zhang.id))["status"] == "approved"
+    # a confirm button the bot no longer knows (it restarted): refused, nothing removed
+    calls = await h.press(b.secretary, message, f"rm:ok:{b.member_ids['zhang']}")
+    assert "已失效" in popups(calls)[0].params["text"]
+    assert (await member_row(h, b.zhang.id))["status"] == "approved"
