@@ -42,6 +42,7 @@ from handlers.common import (
     following,
     is_private,
     plain,
+    point_to_private,
     refusal,
     reply,
     send_group,
@@ -50,7 +51,7 @@ from handlers.common import (
     services,
     translator,
 )
-from handlers.notices import confirm_keyboard, go_private, local_time, member_tr, pack, period_label
+from handlers.notices import confirm_keyboard, local_time, member_tr, pack, period_label
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +216,9 @@ def control(tr: Translator, draft: Draft) -> tuple[str, InlineKeyboardMarkup | N
             mark = "☑" if member_id in draft.chosen else "☐"
             rows.append([InlineKeyboardButton(f"{mark} {line.name} {format_points(line.figure or 0)}"[:60],
                                               callback_data=f"gr:k:{branch}:{year}:{draft.mask ^ (1 << index)}")])
-    if draft.stage == "preview":
+    if draft.stage == "preview" and not draft.scored:  # nobody to grade: nothing to publicise or lock
+        text.append(tr("grade.nothing_to_publicise", year=year))
+    elif draft.stage == "preview":
         text.append(tr("grade.confirm_hint", days=draft.publicity_days))
         confirm = f"gr:ok:{branch}:{year}:{draft.mask}:{draft.fingerprint}"
         rows.append([InlineKeyboardButton(tr("grade.confirm_button"), callback_data=confirm),
@@ -332,8 +335,8 @@ def _parse(args: list[str]) -> tuple[bool, int | None]:
 
 @domain_errors
 async def grade_command(update: Update, context: Context) -> None:
-    if not is_private(update):
-        await go_private(update, context)
+    if not is_private(update):  # the preview names everyone's result: in private only
+        await point_to_private(update, context, "grade.go_private", button="notice.open_private")
         return
     assert update.effective_user is not None
     svc = services(context)
@@ -543,7 +546,7 @@ _REOPEN_ARGS = re.compile(r"^/reopen(?:@\w+)?\s+(\d{4})\s*(.*)$", re.S)
 @domain_errors
 async def reopen_command(update: Update, context: Context) -> None:
     if not is_private(update):
-        await go_private(update, context)
+        await point_to_private(update, context, "grade.reopen_go_private", button="notice.open_private")
         return
     message = update.effective_message
     assert message is not None and update.effective_user is not None

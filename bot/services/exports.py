@@ -90,6 +90,7 @@ class Grading(Protocol):
 
     async def snapshot(self, branch_id: int, year: int) -> Any: ...
     async def compute(self, branch: Branch, year: int) -> Any: ...
+    # optional: default_year(branch) -> int (the year without one), first_year(branch) -> int (the branch's first)
 
 
 # --- texts ---------------------------------------------------------------------------------------
@@ -633,11 +634,16 @@ class ExportService:
             exporter = await require_role(conn, branch.id, actor.user_id, EXPORTERS)
             personal = Role.SECRETARY in await member_repo.roles_of(conn, exporter.id)
         today = self.clock.today(branch.timezone)
-        if year is None:  # the year /grade means without one (a year in publicity, else last year until June)
+        if year is None:  # the year /grade means without one (a year in publicity, else last year until June
+            # when the branch existed then, else this year)
             default = getattr(self.grading, "default_year", None)
             year = await default(branch) if default is not None else today.year
         if not FIRST_YEAR <= year <= today.year:
             raise InvalidInput("export.bad_year", year=year, first=FIRST_YEAR, last=today.year)
+        branch_first = getattr(self.grading, "first_year", None)  # no forms for years before the branch
+        first = await branch_first(branch) if branch_first is not None else FIRST_YEAR
+        if year < first:
+            raise InvalidInput("export.before_branch", year=year, first=first, branch=branch.title)
         return await self.build(branch, year, personal=personal)
 
     async def year_documents(self, branch: Branch, year: int, lang: str | None = None, *,

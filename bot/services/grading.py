@@ -49,6 +49,7 @@ from bot.services.democratic import DemocraticService
 from bot.services.notices import NoticeService
 from bot.services.transfers import across, chains_near_branch
 from storage import assessment as assessment_repo
+from storage import branch_years as years_repo
 from storage import grading as grading_repo
 from storage import ledger as ledger_repo
 from storage import members as member_repo
@@ -105,6 +106,11 @@ class Draft:
     @property
     def resolved(self) -> bool:
         return not self.tie or len(self.chosen) == self.free
+
+    @property
+    def scored(self) -> int:
+        """How many members have a figure for the year: none, and there is nothing to publicise."""
+        return sum(1 for line in self.result.lines if line.figure is not None)
 
     @property
     def democratic_missing(self) -> list[GradeLine]:
@@ -399,15 +405,26 @@ class GradingService:
             raise AlreadyDone("grade.finalised", year=year, at=_local(current.finalised_at, branch))  # type: ignore[arg-type]
         return current
 
-    def _check_year(self, branch: Branch, year: int) -> None:
+    async def first_year(self, branch: Branch) -> int:
+        """The branch's first year: when it was set up (in its timezone), or the year of its earliest member's
+        first day or ledger row when that is earlier. Before it the branch has nothing to grade or export."""
+        created = branch.created_at.astimezone(ZoneInfo(branch.timezone)).date()
+        async with self.db.read() as conn:
+            earliest = await years_repo.first_day(conn, branch.id)
+        return min(created, earliest or created).year
+
+    async def _check_year(self, branch: Branch, year: int) -> None:
         today = self.clock.today(branch.timezone)
         if year > today.year or year < 2000:
             raise InvalidInput("grade.bad_year", year=year)
+        first = await self.first_year(branch)
+        if year < first:
+            raise InvalidInput("grade.before_branch", year=year, first=first, branch=branch.title)
 
     async def preview(self, branch: Branch, actor: Actor, year: int,
                       tie_choice: set[int] | None = None) -> tuple[GradeResult, list[str]]:
         """The year's result and the warnings, for the secretary (a finalised year is refused)."""
-        self._check_year(branch, year)
+        await self._check_year(branch, year)
         await self._secretary(branch, actor)
         async with self.db.read() as conn:
             await self._refuse_final(conn, branch, year)
@@ -416,17 +433,20 @@ class GradingService:
         return result, list(await self._warnings(branch, year, result, gathered))
 
     async def default_year(self, branch: Branch) -> int:
-        """The year /grade means without one: a year in publicity, else last year until June, else this year."""
+        """The year /grade and /export mean without one: a year in publicity, else last year until June (the
+        year-end work and its forms) when the branch existed then, else this year."""
         async with self.db.read() as conn:
             running = await grading_repo.in_publicity(conn, branch.id)
         if running:
             return running[0].year
         today = self.clock.today(branch.timezone)
-        return today.year - 1 if today.month <= 6 else today.year
+        if today.month <= 6 and today.year - 1 >= await self.first_year(branch):
+            return today.year - 1
+        return today.year  # from July, or when the branch did not exist last year
 
     async def screen(self, branch: Branch, actor: Actor, year: int, mask: int | None = None) -> Draft:
         """/grade: the preview; during the publicity its state; after the window the result to finalise."""
-        self._check_year(branch, year)
+        await self._check_year(branch, year)
         await self._secretary(branch, actor)
         async with self.db.read() as conn:
             current = await self._refuse_final(conn, branch, year)
@@ -462,7 +482,7 @@ class GradingService:
         """Confirm the previewed result: record the round and its notice (sent by the caller), once. A
         branch in a town goes through the town's review first (services.town_review.submit, then
         ``record_publicity`` on approval): refused here, so no path skips the town."""
-        self._check_year(branch, year)
+        await self._check_year(branch, year)
         await self._secretary(branch, actor)
         async with self.db.read() as conn:
             if await towns_repo.town_of_branch(conn, branch.id) is not None:
@@ -476,7 +496,7 @@ class GradingService:
     async def ready_draft(self, branch: Branch, year: int, mask: int, shown: str) -> Draft:
         """The year's result exactly as shown (fingerprint ``shown``), checked ready for the publicity:
         no round yet, the year over, the tie resolved, every notice of the year posted. No authority."""
-        self._check_year(branch, year)
+        await self._check_year(branch, year)
         today = self.clock.today(branch.timezone)
         async with self.db.read() as conn:
             current = await self._refuse_final(conn, branch, year)
@@ -487,6 +507,8 @@ class GradingService:
         draft = await self._draft(branch, year, mask)
         if draft.fingerprint != shown:
             raise InvalidInput("grade.changed")
+        if not draft.scored:  # an empty notice would be posted and an empty year locked
+            raise InvalidInput("grade.nobody_to_grade", year=year)
         self._check_final(draft)
         now = self._now()
         async with self.db.read() as conn:
@@ -585,7 +607,7 @@ class GradingService:
 
     async def finalise(self, branch: Branch, actor: Actor, year: int, mask: int, shown: str) -> FinalView:
         """After the window: recompute, store the snapshot and lock the year, once."""
-        self._check_year(branch, year)
+        await self._check_year(branch, year)
         await self._secretary(branch, actor)
         async with self.db.read() as conn:
             current = await self._refuse_final(conn, branch, year)
@@ -621,7 +643,7 @@ class GradingService:
 
     async def reopen(self, branch: Branch, actor: Actor, year: int, reason: str | None) -> ReopenView:
         """The secretary re-opens a finalised year for corrections, with a reason, logged; once."""
-        self._check_year(branch, year)
+        await self._check_year(branch, year)
         await self._secretary(branch, actor)
         text = clean_text(reason)
         if not text:
