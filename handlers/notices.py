@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 MENU: dict[str, tuple[str, ...]] = {
     "private": ("object", "appeal", "objections", "unconfirmed"),
     "group": (),
-    "admin": ("unconfirmed",),
+    "admin": (),  # /unconfirmed names who has not confirmed: private only (a group gets a pointer there)
 }
 
 REASON = 0
@@ -494,8 +494,8 @@ async def _tell(context: Context, view: ObjectionView) -> None:
 
 @domain_errors
 async def objections_command(update: Update, context: Context) -> None:
-    if not is_private(update):
-        await go_private(update, context)
+    if not is_private(update):  # the cards show who objected and why: in private only
+        await point_to_private(update, context, "objection.go_private", button="notice.open_private")
         return
     assert update.effective_user is not None
     svc = services(context)
@@ -531,6 +531,9 @@ async def confirm_button(update: Update, context: Context) -> None:
 
 @domain_errors
 async def unconfirmed_command(update: Update, context: Context) -> None:
+    if not is_private(update):  # it names who has not confirmed: never in front of the branch
+        await point_to_private(update, context, "unconfirmed.go_private", button="notice.open_private")
+        return
     assert update.effective_user is not None
     branch = await current_branch(update, context)
     tr = translator(update, branch)

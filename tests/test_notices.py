@@ -474,7 +474,7 @@ async def test_confirm_dispute_and_who_has_not_confirmed(h, clock, only_notices)
     assert "张三" not in text and "李记录" not in text
     calls = await h.say(b.zhang, h.private(b.zhang), "/unconfirmed")
     assert "只有以下角色可以这样做" in said(calls)
-    calls = await h.say(b.secretary, b.group, "/unconfirmed 2026-02")
+    calls = await h.say(b.secretary, h.private(b.secretary), "/unconfirmed 2026-02")  # private only (QA #22)
     assert "没有 2026-02 这期公示" in said(calls)
 
     await h.tap(b.secretary, b.secretary.id, "已核实处理")
