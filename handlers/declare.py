@@ -80,6 +80,13 @@ async def in_group(update: Update, context: Context) -> None:
     if branch is None:
         await reply(update, tr("error.branch.not_setup"))
         return
+    try:
+        await services(context).declarations.declarant(branch, actor(update.effective_user))  # type: ignore[arg-type]
+    except DomainError as error:
+        if error.key == "declare.not_member":  # never joined, or no longer here (transferred out, removed):
+            await reply(update, tr("declare.not_member_here", branch=branch.title))  # a link would only refuse
+            return
+        # exempt, scoring stopped: said privately (start), not in front of the group
     await point_to_private(update, context, "declare.go_private", tr=tr, start=f"declare-{branch.id}")
 
 
