@@ -196,3 +196,28 @@ async def test_remove_cancelled_or_by_name(h, b):
     calls = await h.press(b.secretary, message, f"rm:ok:{b.member_ids['zhang']}")
     assert "已失效" in popups(calls)[0].params["text"]
     assert (await member_row(h, b.zhang.id))["status"] == "approved"
+
+
+async def test_a_heading_without_rows_and_the_replies_in_english(h, b):
+    assert "文件是空的" in await upload(h, b, "姓名,联系电话\n\n,\n")
+    alice = h.user(1009, "Alice", username="alice", language="en")
+    await h.say(alice, b.group, "/join")
+    await h.tap(b.secretary, b.group.id, "同意")
+    await h.say(b.secretary, b.group, "/role @alice secretary")
+    chat = h.private(alice)
+    await h.say(alice, chat, "/start")
+    await h.say(alice, chat, "/roster")
+    text = said(await h.send_document(alice, chat, "roster.csv", "name,phone\nAlice,1\nBob,2\nBob,3\n".encode()), chat.id)
+    assert "Rows 3, 4 all have the name “Bob”" in text and "nothing was saved" in text
+    text = said(await h.send_document(alice, chat, "roster.csv", "name,phone\nAlice,1\nBob,2\n".encode()), chat.id)
+    assert "Roster imported (2 members): 1 added, 1 updated, 0 unchanged." in text and "Added: Bob" in text
+    other = h.user(1010, "Bob")  # a second Bob joins: the roster row is claimed, so the third one is new
+    await h.say(other, b.group, "/join")
+    await h.tap(b.secretary, b.group.id, "同意")
+    third = h.user(1011, "Bob")
+    await h.say(third, b.group, "/join")
+    await h.tap(b.secretary, b.group.id, "同意")
+    bobs = [r["id"] for r in await rows(h, "SELECT id FROM members WHERE name = 'Bob' ORDER BY id")]
+    assert len(bobs) == 2
+    text = said(await h.say(alice, chat, "/state Bob probationary"), chat.id)
+    assert f"“Bob” matches several members (#{bobs[0]} / #{bobs[1]}; ⌀: not on Telegram yet)" in text

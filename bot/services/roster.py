@@ -271,6 +271,8 @@ class RosterService:
             if number_text and not re.fullmatch(r"#?\d{1,9}", number_text):
                 raise InvalidInput("roster.bad_number", line=line, number=number_text)
             parsed.append(_Row(line=line, number=int(number_text.lstrip("#")) if number_text else None, record=record))
+        if not parsed:
+            raise InvalidInput("roster.empty")  # a heading and no one under it
         _refuse_names_twice(parsed)
         today = self.clock.today(branch.timezone).isoformat()
         async with self.db.transaction() as conn:  # one writer at a time: what is read here is what is changed
