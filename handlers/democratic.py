@@ -191,7 +191,7 @@ def _line_text(tr: Translator, board: Board, line: Line) -> str:
         return text + (tr("democratic.unqualified_mark") if line.unqualified else "")
     return tr(
         "democratic.line", name=name, own=tr("democratic.yes") if line.self_done else tr("democratic.no"),
-        given=line.peers_given, needed=board.peers_needed, received=line.peers_received,
+        given=line.peers_given, needed=board.peers_needed,
         public=_num(line.public) if line.public is not None else "—",
         branch=_num(line.branch) if line.branch is not None else "—",
     )
@@ -215,8 +215,10 @@ def board_text(tr: Translator, board: Board, page: int = 0) -> str:
         lines.append(tr("democratic.not_done", names=_list(tr, [l.member.name for l in board.not_done])))
     if board.unreachable:
         lines.append(tr("democratic.unreachable", names=_list(tr, [l.member.name for l in board.unreachable])))
-    if board.without_peer:
-        lines.append(tr("democratic.without_peer", names=_list(tr, [l.member.name for l in board.without_peer])))
+    if board.without_peer and r.is_open:
+        # a count, never names: names (or per-member received counts) next to each rater's progress would
+        # tell who rated whom (only 张三 has rated one peer, only 李四 has received one)
+        lines.append(tr("democratic.without_peer", count=len(board.without_peer)))
     lines.append(tr("democratic.missing_marks", public=len(board.missing_public), branch=len(board.missing_branch)))
     if not r.is_open:
         unq = [l.member.name for l in board.lines if l.unqualified]

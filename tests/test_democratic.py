@@ -7,6 +7,7 @@ calls (private cards, popups, the secretary's board) and on the database; the gr
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
@@ -235,8 +236,12 @@ async def test_peer_ratings_are_never_shown_to_anyone_but_the_rater(h):
     await ev(h, b.secretary, "/evaluate")
     await ev(h, b.zhang, "/evaluate")
     board = said(h.world.sent(b.secretary.id), b.secretary.id)
-    assert "张三：自评 — · 已互评 0/3 · 收到互评 1 · 群众 85 · 支部 80" in board
-    assert "李四：自评 ✓ · 已互评 1/3 · 收到互评 0" in board
+    # each rater's progress, never what each member received while the round is open: "李四 rated 1" next to
+    # "张三 received 1" would tell who rated whom; who has received none is a count, not names
+    assert "张三：自评 — · 已互评 0/3 · 群众 85 · 支部 80" in board
+    assert "李四：自评 ✓ · 已互评 1/3 · 群众 — · 支部 —" in board
+    assert "收到互评" not in board and "尚未收到任何互评：3 人" in board
+    assert not re.search(r"尚未收到任何互评：[^\n]*(王书记|李记录|李四)", board)
     for user in (b.secretary, b.recorder, b.zhang):
         seen = said(h.world.sent(user.id), user.id)
         assert "73" not in seen and "77" not in seen
