@@ -228,14 +228,16 @@ async def remove_command(update: Update, context: Context) -> None:
         return
     assert update.effective_user is not None
     target = await svc.roster.find(branch, args[0])
-    reason = await svc.roster.check_removal(branch, actor(update.effective_user), target, " ".join(args[1:]))
-    buttons = InlineKeyboardMarkup([[
-        InlineKeyboardButton(tr("remove.confirm_button"), callback_data=f"rm:ok:{target.id}"),
-        InlineKeyboardButton(tr("remove.cancel_button"), callback_data=f"rm:no:{target.id}"),
-    ]])
-    sent = await reply(update, tr("remove.confirm", number=target.id, name=target.name, reason=reason), reply_markup=buttons)
+    check = await svc.roster.check_removal(branch, actor(update.effective_user), target, " ".join(args[1:]))
+    rows = [[InlineKeyboardButton(tr("remove.confirm_button"), callback_data=f"rm:ok:{target.id}"),
+             InlineKeyboardButton(tr("remove.cancel_button"), callback_data=f"rm:no:{target.id}")]]
+    text = tr("remove.confirm", number=target.id, name=target.name, reason=check.reason)
+    if check.voidable:  # nothing personal recorded: the approval itself may have been the mistake
+        rows.append([InlineKeyboardButton(tr("remove.void_button"), callback_data=f"rm:void:{target.id}")])
+        text += "\n" + tr("remove.void_note")
+    sent = await reply(update, text, reply_markup=InlineKeyboardMarkup(rows))
     if sent is not None:
-        context.chat_data.setdefault("removals", {})[sent.message_id] = (branch.id, target.id, reason)
+        context.chat_data.setdefault("removals", {})[sent.message_id] = (branch.id, target.id, check.reason)
 
 
 @domain_errors
@@ -259,16 +261,21 @@ async def remove_pressed(update: Update, context: Context) -> None:
         await answer(query)
         await edit_or_send(query, tr("remove.cancelled"))
         return
-    removal = await svc.roster.remove(branch, actor(query.from_user), target_id)
+    removal = await svc.roster.remove(branch, actor(query.from_user), target_id, void=verdict == "void")
     member = removal.member
     roles = tr("common.list_separator").join(tr(f"role.{r.value}") for r in sorted(removal.roles))
-    done = tr("remove.done", number=member.id, name=member.name, reason=reason, day=member.left_on.isoformat() if member.left_on else "",
-              roles=Safe(tr("remove.roles_dropped", roles=roles)) if removal.roles else Safe(""))
+    dropped = Safe(tr("remove.roles_dropped", roles=roles)) if removal.roles else Safe("")
+    if removal.voided:
+        done = tr("remove.voided", number=member.id, name=member.name, reason=reason, roles=dropped)
+    else:
+        done = tr("remove.done", number=member.id, name=member.name, reason=reason,
+                  day=member.left_on.isoformat() if member.left_on else "", roles=dropped)
     await answer(query, tr("remove.done_popup", name=member.name))
     await edit_or_send(query, done)
     if member.user_id is not None:
         private = Translator(language_of(member.language, branch.language))
-        await send_private(context, member.user_id, private("remove.told", branch=branch.title, reason=reason))
+        told = "remove.told_void" if removal.voided else "remove.told"
+        await send_private(context, member.user_id, private(told, branch=branch.title, reason=reason))
 
 
 async def roster_not_file(update: Update, context: Context) -> int:
@@ -288,7 +295,7 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("role", role_command))
     app.add_handler(CommandHandler("state", state_command))
     app.add_handler(CommandHandler("remove", remove_command))
-    app.add_handler(CallbackQueryHandler(remove_pressed, pattern=r"^rm:(ok|no):\d{1,12}$"))
+    app.add_handler(CallbackQueryHandler(remove_pressed, pattern=r"^rm:(ok|no|void):\d{1,12}$"))
     app.add_handler(ConversationHandler(
         entry_points=[CommandHandler("roster", roster_start)],
         states={WAIT_FILE: [MessageHandler(filters.Document.ALL, roster_file),

@@ -33,3 +33,22 @@ async def drop_roles(conn: Connection, branch_id: int, member_id: int) -> set[Ro
         "DELETE FROM roles WHERE branch_id = ? AND member_id = ? RETURNING role", (branch_id, member_id)
     ) as cursor:
         return {Role(r[0]) for r in await cursor.fetchall()}
+
+
+async def personal_records(conn: Connection, member_id: int) -> int:
+    """How many things the member did or had recorded by a person: declarations, and ledger rows other than
+    the ones the bot writes for everyone (source 'automatic': a missed meeting, unpaid dues, a default)."""
+    async with conn.execute(
+        "SELECT (SELECT count(*) FROM declarations WHERE member_id = ?)"
+        " + (SELECT count(*) FROM ledger WHERE member_id = ? AND source != 'automatic')",
+        (member_id, member_id),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0])
+
+
+async def void(conn: Connection, member_id: int) -> bool:
+    """An approval made by mistake, undone: the row is as a refused join request is ('rejected'), so nothing
+    counts it (notices, grading and exports read approved and left rows); once."""
+    cursor = await conn.execute("UPDATE members SET status = 'rejected' WHERE id = ? AND status = 'approved'", (member_id,))
+    return cursor.rowcount == 1

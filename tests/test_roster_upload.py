@@ -145,6 +145,7 @@ async def test_remove_a_member_after_confirming(h, b):
 
     text = said(await h.say(b.secretary, b.group, f"/remove {lisi} 因病去世"), b.group.id)
     assert f"确认将 #{lisi} 李四 移出本支部？" in text and "原因：因病去世" in text
+    assert "作废" not in text  # something is recorded for 李四: leaving, not a mistake
     message, data = h.find_button(b.group.id, "确认移出")
     assert len(data.encode()) <= 64
     # a member pressing the secretary's button changes nothing
@@ -221,3 +222,66 @@ async def test_a_heading_without_rows_and_the_replies_in_english(h, b):
     assert len(bobs) == 2
     text = said(await h.say(alice, chat, "/state Bob probationary"), chat.id)
     assert f"“Bob” matches several members (#{bobs[0]} / #{bobs[1]}; ⌀: not on Telegram yet)" in text
+
+
+async def test_a_phantom_left_by_the_old_upload_is_voided_and_the_roster_then_applies(h, b, clock):
+    from schedules import engine
+    from storage import members as member_repo
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    async with h.db.transaction() as conn:  # what an upload before this fix left behind: a second, unlinked 张三
+        phantom = (await member_repo.add_approved(conn, branch_id=b.branch.id, name="张三", joined_on="2026-03-20")).id
+    zhang = b.member_ids["zhang"]
+    text = await upload(h, b, "姓名,联系电话\n张三,13800000003\n")
+    assert f"“张三”对应本支部多位党员（#{zhang} / #{phantom} ⌀）" in text and "/remove" in text
+
+    text = said(await h.say(b.secretary, b.group, f"/remove {phantom} 重复导入"), b.group.id)
+    assert "作废" in text
+    message, data = h.find_button(b.group.id, "作废")
+    assert data == f"rm:void:{phantom}"
+    calls = await h.press(b.zhang, message, data)
+    assert "只有以下角色可以这样做" in popups(calls)[0].params["text"]
+    calls = await h.press(b.secretary, message, data)
+    assert f"已作废 #{phantom} 张三（误加入；原因：重复导入）" in said(calls, b.group.id)
+    assert (await rows(h, "SELECT status FROM members WHERE id = ?", phantom))[0]["status"] == "rejected"
+    calls = await h.press(b.secretary, message, data)
+    assert "已经移出" in popups(calls)[0].params["text"]
+
+    text = await upload(h, b, "姓名,联系电话\n张三,13800000003\n")
+    assert "更新 1 人" in text and (await member_row(h, b.zhang.id))["phone"] == "13800000003"
+    assert "张三" in said(await h.say(b.recorder, h.private(b.recorder), "/record 张三 study absent 缺席"), b.recorder.id)
+    assert [r["member_id"] for r in await rows(h, "SELECT member_id FROM ledger")] == [zhang]
+    # the voided row counts nowhere: the March notice lists the four members once each
+    clock.set(datetime(2026, 4, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    await engine.tick(h.app, clock.now())
+    notice = "\n".join(m.text or "" for m in h.world.messages(b.group.id) if "积分公示" in (m.text or ""))
+    assert notice.count("张三：") == 1 and "共 4 名党员" in notice
+
+
+async def test_void_an_approval_made_by_mistake_and_not_once_something_is_recorded(h, b):
+    stranger = h.user(1012, "路人甲")
+    await h.say(stranger, b.group, "/join")
+    await h.tap(b.secretary, b.group.id, "同意")
+    number = (await member_row(h, stranger.id))["id"]
+    await h.say(b.secretary, b.group, f"/remove {number} 误批准")
+    message, data = h.find_button(b.group.id, "作废")
+    # something is recorded for them between the question and the press: voiding is refused, nothing changes
+    await h.say(b.recorder, h.private(b.recorder), f"/record {number} study absent 缺席")
+    calls = await h.press(b.secretary, message, data)
+    assert "已有申报或积分记录，不能作废" in popups(calls)[0].params["text"]
+    assert (await member_row(h, stranger.id))["status"] == "approved"
+
+    other = h.user(1013, "路人乙")
+    await h.say(other, b.group, "/join")
+    await h.tap(b.secretary, b.group.id, "同意")
+    await h.say(b.secretary, b.group, f"/remove {(await member_row(h, other.id))['id']} 误批准")
+    message, data = h.find_button(b.group.id, "作废")
+    calls = await h.press(b.secretary, message, data)
+    assert "已作废" in said(calls, b.group.id)
+    assert "书记已撤销您加入 兰溪镇红星村党支部 的批准（原因：误批准）" in said(h.world.sent(other.id), other.id)
+    assert (await member_row(h, other.id))["status"] == "rejected"
+    # as a refused request: they may ask again, and the secretary decides again
+    await h.say(other, b.group, "/join")
+    await h.tap(b.secretary, b.group.id, "不同意")
+    assert (await member_row(h, other.id))["status"] == "rejected"

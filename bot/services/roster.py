@@ -167,9 +167,16 @@ def _changes(member: Member, record: dict[str, str]) -> dict[str, str | None]:
 
 
 @dataclass(frozen=True)
+class RemovalCheck:
+    reason: str  # cleaned
+    voidable: bool  # nothing personal recorded: the approval may be undone as a mistake
+
+
+@dataclass(frozen=True)
 class Removal:
-    member: Member  # as it is now: status left, left_on today
+    member: Member  # as it is now: status left (left_on today), or rejected when voided
     roles: set[Role]  # the roles it held, dropped
+    voided: bool = False
 
 
 async def _not_the_last_secretary(conn: Connection, branch: Branch, member: Member) -> None:
@@ -334,8 +341,9 @@ class RosterService:
                 raise InvalidInput("role.last_secretary")
             return await member_repo.revoke(conn, branch.id, target.id, role)
 
-    async def check_removal(self, branch: Branch, actor: Actor, target: Member, reason: str) -> str:
-        """Whether the secretary may remove ``target`` (asked before the confirm button): the reason, cleaned."""
+    async def check_removal(self, branch: Branch, actor: Actor, target: Member, reason: str) -> RemovalCheck:
+        """Whether the secretary may remove ``target`` (asked before the confirm buttons): the reason, cleaned,
+        and whether the member may instead be voided (nothing personal recorded: see ``void``)."""
         reason = clean_text(reason)
         if not reason:
             raise InvalidInput("remove.needs_reason")
@@ -344,30 +352,40 @@ class RosterService:
         async with self.db.read() as conn:
             await require_role(conn, branch.id, actor.user_id, (Role.SECRETARY,))
             await _not_the_last_secretary(conn, branch, target)
-        return reason
+            voidable = await roster_repo.personal_records(conn, target.id) == 0
+        return RemovalCheck(reason=reason, voidable=voidable)
 
-    async def remove(self, branch: Branch, actor: Actor, member_id: int) -> Removal:
-        """A member who left the party organisation for good (died, 出党, approved by mistake): the row stays,
-        status left from today (its months up to this one still count, as a transfer's do), its roles
-        dropped; the ledger, declarations and published notices stay as they are. Once: a second press is
-        AlreadyDone."""
+    async def remove(self, branch: Branch, actor: Actor, member_id: int, void: bool = False) -> Removal:
+        """A member who left the party organisation for good (died, 出党): the row stays, status left from
+        today (the months up to this one stay theirs: the year's grading lists them, as a transfer's), its
+        roles dropped; the ledger, declarations and published notices stay as they are.
+
+        ``void``: an approval made by mistake (a person who never was a member here, a duplicate roster row):
+        the row becomes as a refused join request, counted in no month. Only for a member with nothing
+        personal recorded (no declaration, no ledger row but the bot's automatic ones), checked here again.
+        Once, either way: a second press is AlreadyDone."""
         async with self.db.transaction() as conn:
             await require_role(conn, branch.id, actor.user_id, (Role.SECRETARY,))
             member = await member_repo.by_id(conn, member_id)
             if member is None or member.branch_id != branch.id:
                 raise NotFound("member.not_found", reference=f"#{member_id}")
-            if member.status is MemberStatus.LEFT:
+            if member.status in (MemberStatus.LEFT, MemberStatus.REJECTED):
                 raise AlreadyDone("remove.already", name=member.name)
             if member.status is not MemberStatus.APPROVED:
                 raise NotFound("member.not_found", reference=f"#{member_id}")
             await _not_the_last_secretary(conn, branch, member)
-            today = self.clock.today(branch.timezone)
-            if not await member_repo.set_left(conn, member.id, today.isoformat()):
+            if void:
+                if await roster_repo.personal_records(conn, member.id):
+                    raise InvalidInput("remove.not_voidable", name=member.name)
+                done = await roster_repo.void(conn, member.id)
+            else:
+                done = await member_repo.set_left(conn, member.id, self.clock.today(branch.timezone).isoformat())
+            if not done:
                 raise AlreadyDone("remove.already", name=member.name)
             roles = await roster_repo.drop_roles(conn, branch.id, member.id)
             gone = await member_repo.by_id(conn, member.id)
         assert gone is not None
-        return Removal(member=gone, roles=roles)
+        return Removal(member=gone, roles=roles, voided=void)
 
     async def set_state(self, branch: Branch, actor: Actor, target: Member, state: MemberState, reason: str | None) -> Member:
         reason = clean_text(reason) or None
