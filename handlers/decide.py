@@ -23,7 +23,7 @@ from bot.errors import DomainError
 from bot.i18n import Translator, language_of
 from bot.services.branches import rulebook_of
 from bot.services.declarations import Decision, Verdict, adjustable_values
-from handlers.common import Context, actor, answer, domain_errors, reply, send_private, services, translator
+from handlers.common import Context, FlowInProgress, actor, answer, domain_errors, reply, send_private, services, translator
 from handlers.guided import REASON, ReasonStep
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,6 @@ def register(app: Application) -> None:
     app.add_handler(ConversationHandler(
         entry_points=[CallbackQueryHandler(reject_start, pattern=r"^dc:rj:\d{1,12}$")],
         states={REASON: [MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE, reject_reason)]},
-        fallbacks=[CommandHandler("cancel", reject_cancel)],
+        fallbacks=[CommandHandler("cancel", reject_cancel), FlowInProgress(app, "reject")],
         name="reject", allow_reentry=True, per_message=False,
     ))
