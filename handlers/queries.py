@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from functools import cache
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
@@ -33,28 +34,38 @@ def ledger_line(tr: Translator, rulebook: Rulebook, row: LedgerRow, origins: dic
 
 
 class LedgerLines:
-    """``ledger_line`` for the rows of one answer: the line's template, the source names, the item names
-    and the branch marks are looked up (and escaped) once per answer instead of once or twice per row
-    (/history shows 30); the text is the same as ``tr("history.line", ...)`` renders it. A row is a
-    ``LedgerRow`` or the ``Shown`` part of one (/history of a member who never moved)."""
+    """``ledger_line`` for the rows of one answer: the line's template, the source names, the item names,
+    the signed values and the branch marks are looked up (and escaped) once per answer instead of once or
+    twice per row (/history shows 30); the text is the same as ``tr("history.line", ...)`` renders it. A
+    row is a ``LedgerRow`` or the ``Shown`` part of one."""
 
     def __init__(self, tr: Translator, rulebook: Rulebook, origins: dict[int, str] | None = None):
         self.tr, self.rulebook, self.origins = tr, rulebook, origins or {}
         self.template = tr.template("history.line")
         self.names: dict[tuple[str, str | None], str] = {}
         self.sources: dict[str, str] = {}
+        self.values: dict[str, str] = {}  # keyed by the value's text: 2.50 and 2.5 are equal Decimals
         self.marks: dict[int, str] = {}
 
     def __call__(self, row: LedgerRow | Shown) -> str:
-        name = self.names.get((row.item_code, row.event_code))
+        key = (row.item_code, row.event_code)
+        name = self.names.get(key)
         if name is None:
-            name = self.names[(row.item_code, row.event_code)] = escape(self._name(row.item_code, row.event_code))
+            name = self.names[key] = escape(self._name(row.item_code, row.event_code))
         source = self.sources.get(row.source)
         if source is None:
             source = self.sources[row.source] = escape(self.tr(f"source.{row.source.value}"))
+        amount = row.value
+        text = str(amount)
+        value = self.values.get(text)
+        if value is None:
+            value = self.values[text] = _signed(amount)
+        reason = row.reason
         # the date and the signed value are digits and signs: nothing to escape
-        line = self.template.format_map({"date": row.occurred_on.isoformat(), "item": name, "value": _signed(row.value),
-                                         "source": source, "reason": escape(row.reason) if row.reason else ""})
+        line = self.template.format_map({"date": row.occurred_on.isoformat(), "item": name, "value": value,
+                                         "source": source, "reason": escape(reason) if reason else ""})
+        if not self.origins:
+            return line
         origin = self.origins.get(row.branch_id)
         if origin is None:
             return line
@@ -170,7 +181,7 @@ async def points_command(update: Update, context: Context) -> None:
         lines.append(tr("points.recent"))
         lines.extend(map(LedgerLines(tr, rulebook, standing.origins), standing.recent))
     own = member.user_id == update.effective_user.id
-    chart = InlineKeyboardMarkup([[InlineKeyboardButton(tr("points.trend_button"), callback_data="ch:me")]]) if own else None
+    chart = _trend_button(tr.lang) if own else None
     await reply(update, "\n".join(lines), reply_markup=chart)
 
 
@@ -195,6 +206,13 @@ async def rules_command(update: Update, context: Context) -> None:
             lines.append(tr("rules.band", label=band.label.get(tr.lang), stars="★" * band.stars,
                             min=f"≥ {format_points(band.min)}" if band.min is not None else "<").rstrip())
     await reply(update, "\n".join(lines))
+
+
+@cache
+def _trend_button(lang: str) -> InlineKeyboardMarkup:
+    """The chart button under a member's own /points, built once per language: its text is the catalog's,
+    which never changes while the bot runs, and PTB's markup is immutable (building it cost ~25 µs a reply)."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(Translator(lang)("points.trend_button"), callback_data="ch:me")]])
 
 
 def stars_shown(tr: Translator, rulebook: Rulebook, stars: int) -> str:

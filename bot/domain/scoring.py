@@ -366,9 +366,18 @@ def _month_totals(rulebook: Rulebook, rows: Sequence[Entry], months: Sequence[tu
         else:
             sums[code] = sums.get(code, ZERO) + entry.value
     floor = rulebook.settings.month_floor_zero
+    # posts_in, with its default worked out once: a month's posts look up at most a dict
+    default = rulebook.posts_per_member
+    by_month = posts if posts is not None and not isinstance(posts, int) else None
+    fixed = default if posts is None else posts if by_month is None else None
+    tables: dict[int, tuple] = {}  # index.table per number of posts, for this call
     totals = []
     for year, month in months:
-        specs, empty_raws, empty_points, caps, total = index.table(posts_in(rulebook, posts, year, month))
+        count = fixed if by_month is None else by_month.get((year, month), default)
+        table = tables.get(count)  # type: ignore[arg-type]
+        if table is None:
+            table = tables[count] = index.table(count)  # type: ignore[arg-type,index]
+        specs, empty_raws, empty_points, caps, total = table
         sums = sums_by_month.get((year, month))
         if sums:
             moved: dict[str, Decimal] = {}
@@ -382,7 +391,8 @@ def _month_totals(rulebook: Rulebook, rows: Sequence[Entry], months: Sequence[tu
                     points = ZERO
                 else:
                     points = value if cap is None or value < cap else cap
-                moved[category] = moved.get(category, ZERO) + (points - empty)
+                change = moved.get(category)
+                moved[category] = (ZERO if change is None else change) + (points - empty)
             for category, change in moved.items():
                 raw = empty_raws[category] + change
                 cap = caps[category]
