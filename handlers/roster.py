@@ -229,11 +229,11 @@ async def remove_command(update: Update, context: Context) -> None:
     assert update.effective_user is not None
     target = await svc.roster.find(branch, args[0])
     check = await svc.roster.check_removal(branch, actor(update.effective_user), target, " ".join(args[1:]))
-    rows = [[InlineKeyboardButton(tr("remove.confirm_button"), callback_data=f"rm:ok:{target.id}"),
-             InlineKeyboardButton(tr("remove.cancel_button"), callback_data=f"rm:no:{target.id}")]]
+    rows = [[InlineKeyboardButton(tr("remove.confirm_button"), callback_data=f"mr:ok:{target.id}"),
+             InlineKeyboardButton(tr("remove.cancel_button"), callback_data=f"mr:no:{target.id}")]]
     text = tr("remove.confirm", number=target.id, name=target.name, reason=check.reason)
     if check.voidable:  # nothing personal recorded: the approval itself may have been the mistake
-        rows.append([InlineKeyboardButton(tr("remove.void_button"), callback_data=f"rm:void:{target.id}")])
+        rows.append([InlineKeyboardButton(tr("remove.void_button"), callback_data=f"mr:void:{target.id}")])
         text += "\n" + tr("remove.void_note")
     sent = await reply(update, text, reply_markup=InlineKeyboardMarkup(rows))
     if sent is not None:
@@ -261,7 +261,7 @@ async def remove_pressed(update: Update, context: Context) -> None:
         await answer(query)
         await edit_or_send(query, tr("remove.cancelled"))
         return
-    removal = await svc.roster.remove(branch, actor(query.from_user), target_id, void=verdict == "void")
+    removal = await svc.roster.remove(branch, actor(query.from_user), target_id, reason, void=verdict == "void")
     member = removal.member
     roles = tr("common.list_separator").join(tr(f"role.{r.value}") for r in sorted(removal.roles))
     dropped = Safe(tr("remove.roles_dropped", roles=roles)) if removal.roles else Safe("")
@@ -295,7 +295,7 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("role", role_command))
     app.add_handler(CommandHandler("state", state_command))
     app.add_handler(CommandHandler("remove", remove_command))
-    app.add_handler(CallbackQueryHandler(remove_pressed, pattern=r"^rm:(ok|no|void):\d{1,12}$"))
+    app.add_handler(CallbackQueryHandler(remove_pressed, pattern=r"^mr:(ok|no|void):\d{1,12}$"))
     app.add_handler(ConversationHandler(
         entry_points=[CommandHandler("roster", roster_start)],
         states={WAIT_FILE: [MessageHandler(filters.Document.ALL, roster_file),

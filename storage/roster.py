@@ -5,6 +5,7 @@ roster upload and /remove need besides.)"""
 
 from __future__ import annotations
 
+from storage._util import utcnow
 from storage.db import Connection
 from storage.members import PROFILE_FIELDS
 from bot.domain.records import Role
@@ -52,3 +53,20 @@ async def void(conn: Connection, member_id: int) -> bool:
     counts it (notices, grading and exports read approved and left rows); once."""
     cursor = await conn.execute("UPDATE members SET status = 'rejected' WHERE id = ? AND status = 'approved'", (member_id,))
     return cursor.rowcount == 1
+
+
+async def record_removal(conn: Connection, *, branch_id: int, member_id: int, removed_by: int, reason: str,
+                         voided: bool) -> None:
+    """The removal's reason, who removed and when (in the removal's transaction)."""
+    await conn.execute(
+        "INSERT INTO member_removals (branch_id, member_id, removed_by, removed_at, reason, voided) VALUES (?, ?, ?, ?, ?, ?)",
+        (branch_id, member_id, removed_by, utcnow(), reason, 1 if voided else 0),
+    )
+
+
+async def removals_of(conn: Connection, member_id: int) -> list[tuple[str, str, bool]]:
+    """(removed_at, reason, voided) of each removal of the member, oldest first."""
+    async with conn.execute(
+        "SELECT removed_at, reason, voided FROM member_removals WHERE member_id = ? ORDER BY id", (member_id,)
+    ) as cursor:
+        return [(str(r[0]), str(r[1]), bool(r[2])) for r in await cursor.fetchall()]

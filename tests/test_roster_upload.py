@@ -163,10 +163,15 @@ async def test_remove_a_member_after_confirming(h, b):
     assert await count(h, "roles", "member_id = ?", lisi) == 0
     assert await rows(h, "SELECT * FROM ledger ORDER BY id") == ledger_before
     assert "您已被移出 兰溪镇红星村党支部（原因：因病去世）" in said(h.world.sent(b.lisi.id), b.lisi.id)
+    # the reason is kept with the record, with who removed and when
+    kept = await rows(h, "SELECT * FROM member_removals")
+    assert [(r["member_id"], r["removed_by"], r["reason"], r["voided"]) for r in kept] == [
+        (lisi, b.member_ids["secretary"], "因病去世", 0)]
     # repeat-safe: the same press again changes nothing and says so
     calls = await h.feed(press)
     assert "李四 已经移出本支部了" in popups(calls)[0].params["text"]
     assert await count(h, "members", "user_id = ?", b.lisi.id) == 1
+    assert await count(h, "member_removals") == 1
 
     members = said(await h.say(b.secretary, b.group, "/members"), b.group.id)
     assert "李四" not in members and "（3 人）" in members
@@ -194,7 +199,7 @@ async def test_remove_cancelled_or_by_name(h, b):
     assert "已取消，未移出任何人。" in said(calls, b.group.id) and popups(calls)
     assert (await member_row(h, b.zhang.id))["status"] == "approved"
     # a confirm button the bot no longer knows (it restarted): refused, nothing removed
-    calls = await h.press(b.secretary, message, f"rm:ok:{b.member_ids['zhang']}")
+    calls = await h.press(b.secretary, message, f"mr:ok:{b.member_ids['zhang']}")
     assert "已失效" in popups(calls)[0].params["text"]
     assert (await member_row(h, b.zhang.id))["status"] == "approved"
 
@@ -239,7 +244,7 @@ async def test_a_phantom_left_by_the_old_upload_is_voided_and_the_roster_then_ap
     text = said(await h.say(b.secretary, b.group, f"/remove {phantom} 重复导入"), b.group.id)
     assert "作废" in text
     message, data = h.find_button(b.group.id, "作废")
-    assert data == f"rm:void:{phantom}"
+    assert data == f"mr:void:{phantom}"
     calls = await h.press(b.zhang, message, data)
     assert "只有以下角色可以这样做" in popups(calls)[0].params["text"]
     calls = await h.press(b.secretary, message, data)
@@ -247,6 +252,8 @@ async def test_a_phantom_left_by_the_old_upload_is_voided_and_the_roster_then_ap
     assert (await rows(h, "SELECT status FROM members WHERE id = ?", phantom))[0]["status"] == "rejected"
     calls = await h.press(b.secretary, message, data)
     assert "已经移出" in popups(calls)[0].params["text"]
+    assert [(r["member_id"], r["reason"], r["voided"]) for r in await rows(h, "SELECT * FROM member_removals")] == [
+        (phantom, "重复导入", 1)]
 
     text = await upload(h, b, "姓名,联系电话\n张三,13800000003\n")
     assert "更新 1 人" in text and (await member_row(h, b.zhang.id))["phone"] == "13800000003"

@@ -355,7 +355,7 @@ class RosterService:
             voidable = await roster_repo.personal_records(conn, target.id) == 0
         return RemovalCheck(reason=reason, voidable=voidable)
 
-    async def remove(self, branch: Branch, actor: Actor, member_id: int, void: bool = False) -> Removal:
+    async def remove(self, branch: Branch, actor: Actor, member_id: int, reason: str, void: bool = False) -> Removal:
         """A member who left the party organisation for good (died, 出党): the row stays, status left from
         today (the months up to this one stay theirs: the year's grading lists them, as a transfer's), its
         roles dropped; the ledger, declarations and published notices stay as they are.
@@ -363,9 +363,15 @@ class RosterService:
         ``void``: an approval made by mistake (a person who never was a member here, a duplicate roster row):
         the row becomes as a refused join request, counted in no month. Only for a member with nothing
         personal recorded (no declaration, no ledger row but the bot's automatic ones), checked here again.
-        Once, either way: a second press is AlreadyDone."""
+        Once, either way: a second press is AlreadyDone. The reason is kept with who removed and when
+        (``member_removals``)."""
+        reason = clean_text(reason)
+        if not reason:
+            raise InvalidInput("remove.needs_reason")
+        if len(reason) > REASON_MAX:
+            raise InvalidInput("text.too_long", limit=REASON_MAX)
         async with self.db.transaction() as conn:
-            await require_role(conn, branch.id, actor.user_id, (Role.SECRETARY,))
+            secretary = await require_role(conn, branch.id, actor.user_id, (Role.SECRETARY,))
             member = await member_repo.by_id(conn, member_id)
             if member is None or member.branch_id != branch.id:
                 raise NotFound("member.not_found", reference=f"#{member_id}")
@@ -383,6 +389,8 @@ class RosterService:
             if not done:
                 raise AlreadyDone("remove.already", name=member.name)
             roles = await roster_repo.drop_roles(conn, branch.id, member.id)
+            await roster_repo.record_removal(conn, branch_id=branch.id, member_id=member.id, removed_by=secretary.id,
+                                             reason=reason, voided=void)
             gone = await member_repo.by_id(conn, member.id)
         assert gone is not None
         return Removal(member=gone, roles=roles, voided=void)
