@@ -172,24 +172,6 @@ async def set_claims(conn: Connection, branch_id: int, member_id: int, post_ids:
 # --- requests -------------------------------------------------------------------------------------
 
 
-async def create_request(conn: Connection, *, branch_id: int, member_id: int, post_ids: list[int],
-                         client_key: str) -> tuple[PostRequest, bool]:
-    """Insert once per (member, client_key); returns (request, created_now)."""
-    async with conn.execute(
-        "INSERT INTO post_requests (branch_id, member_id, post_ids, client_key, created_at) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (member_id, client_key) DO NOTHING RETURNING *",
-        (branch_id, member_id, json.dumps(sorted(post_ids)), client_key, utcnow()),
-    ) as cursor:
-        row = await cursor.fetchone()
-    if row:
-        return _request(row), True
-    async with conn.execute(
-        "SELECT * FROM post_requests WHERE member_id = ? AND client_key = ?", (member_id, client_key)
-    ) as cursor:
-        row = await cursor.fetchone()
-    return _request(row), False
-
-
 async def withdraw_others(conn: Connection, member_id: int, keep_id: int) -> None:
     """A newer request replaces the member's older pending ones."""
     await conn.execute(
