@@ -90,7 +90,7 @@ async def send_trend(update: Update, context: Context, reference: str | None) ->
     suffix = "_sum" if trend.cumulative else ""
     png = await asyncio.to_thread(
         charts.member_trend_png, name, months, charts.band_lines(trend.rulebook.bands, tr.lang),
-        title=plain(tr(f"chart.title{suffix}", name=name, year=trend.year)),
+        title=tr.plain(f"chart.title{suffix}", name=name, year=trend.year),
         xlabel=plain(tr("chart.xlabel")), ylabel=plain(tr(f"chart.ylabel{suffix}")), lang=tr.lang,
     )
     await context.bot.send_photo(chat.id, photo=png,
