@@ -43,6 +43,14 @@ def translator(update: Update, branch: Branch | None = None) -> Translator:
     return Translator(language_of(user.language_code if user else None, branch.language if branch else None))
 
 
+def presser_translator(update: Update, branch: Branch | None = None) -> Translator:
+    """For a popup (the answer to a press): only the presser sees it, so it is in their language even under
+    a group's message, as a private message to them is; the branch's where Telegram gives no language
+    the bot speaks."""
+    user = update.effective_user
+    return Translator(language_of(user.language_code if user else None, branch.language if branch else None))
+
+
 def is_private(update: Update) -> bool:
     return update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
 
@@ -262,8 +270,14 @@ def conversation_exits(draft_key: str, prefix: str) -> tuple[Callable[[Update, C
     return cancel, unexpected
 
 
-def refusal(update: Update, error: DomainError, branch: Branch | None = None) -> str:
-    tr = translator(update, branch)
+def refusal(update: Update, error: DomainError, branch: Branch | None = None, *, popup: bool | None = None) -> str:
+    """A service's refusal in the reader's language. A press's refusal is a popup only the presser sees
+    (``popup``, by default: the update is a press), so it is in their language even under a group's
+    message, as a private message to them is; a refusal said in the group (popup=False) is in the
+    branch's."""
+    if popup is None:
+        popup = update.callback_query is not None
+    tr = presser_translator(update, branch) if popup else translator(update, branch)
     params = dict(error.params)
     if isinstance(params.get("roles"), str):  # role codes from a service, named in the reader's language
         names = [tr(f"role.{code.strip()}") if code.strip() in ROLE_CODES else code for code in params["roles"].split(",")]
@@ -456,10 +470,11 @@ class FlowInProgress(BaseHandler[Update, Context, None]):
 
 
 async def _chat_translator(update: Update, context: Context) -> Translator:
+    """The chat's language for a reply; the presser's for a popup (presser_translator)."""
     branch = None
     if not is_private(update) and update.effective_chat is not None:
         branch = await services(context).branches.find_by_chat(update.effective_chat.id)
-    return translator(update, branch)
+    return presser_translator(update, branch) if update.callback_query is not None else translator(update, branch)
 
 
 def _flow_of(conversation: ConversationHandler) -> str | None:

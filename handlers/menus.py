@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from telegram import BotCommand, BotCommandScopeAllChatAdministrators, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
-from telegram.ext import (Application, ApplicationHandlerStop, CallbackQueryHandler, MessageHandler, TypeHandler,
-                          filters)
+from telegram.ext import (Application, ApplicationHandlerStop, CallbackQueryHandler, CommandHandler, MessageHandler,
+                          TypeHandler, filters)
 
 from bot.i18n import LANGUAGES, t
-from handlers.common import Context, answer, mid_flow_guard, reply, translator
+from handlers.common import Context, answer, mid_flow_guard, reply, services, translator
 from handlers.common import known_commands as _known_commands  # moved to handlers.common; this name is kept for callers
 
 import handlers.assessment
@@ -84,6 +84,14 @@ async def unknown_command(update: Update, context: Context) -> None:
         await reply(update, tr("error.unknown_command", command=command))
 
 
+async def cancel_in_group(update: Update, context: Context) -> None:
+    """/cancel in a group where nothing is going on (a flow in progress there takes its own /cancel first,
+    being registered before): said so, as in private, instead of silence."""
+    chat = update.effective_chat
+    branch = await services(context).branches.find_by_chat(chat.id) if chat is not None else None
+    await reply(update, translator(update, branch)("error.nothing_to_cancel"))
+
+
 async def guard_empty_press(update: Update, context: Context) -> None:
     """A press with neither data nor a game matches every patterned handler in PTB: answer it here."""
     query = update.callback_query
@@ -99,4 +107,5 @@ def register(app: Application) -> None:
     app.add_handler(TypeHandler(Update, guard_empty_press), group=-1)
     # Registered last in group 0: they only see presses and private commands no other handler took.
     app.add_handler(CallbackQueryHandler(unknown_button))
+    app.add_handler(CommandHandler("cancel", cancel_in_group, filters=filters.ChatType.GROUPS))
     app.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
