@@ -20,8 +20,12 @@ async def ledger_days(h) -> list[str]:
     return [r["occurred_on"] for r in await rows(h, "SELECT occurred_on FROM ledger WHERE source = 'recorder' ORDER BY id")]
 
 
-async def test_a_monthly_branch_records_last_month_after_it_closed_but_not_earlier_or_later(h, b) -> None:
-    # the clock stands at 2026-03-20: members may declare only March; the recorder may still book February
+async def test_a_monthly_branch_records_last_month_after_it_closed_but_not_earlier_or_later(h, clock) -> None:
+    # members since January; the clock stands at 2026-03-20: members may declare only March; the recorder
+    # may still book February
+    clock.set(datetime(2026, 1, 5, 2, 0, tzinfo=UTC))
+    b = await setup_branch(h)
+    clock.set(datetime(2026, 3, 20, 2, 0, tzinfo=UTC))
     assert "已为 张三 记录" in await record(h, b, "/record @zhang_1000 study absent 2026-02-10 二月集中学习无故缺席")
     assert await ledger_days(h) == ["2026-02-10"]
     refused = await record(h, b, "/record @zhang_1000 study absent 2026-01-31 一月的事")
@@ -31,6 +35,7 @@ async def test_a_monthly_branch_records_last_month_after_it_closed_but_not_earli
 
 
 async def test_a_quarterly_branch_records_the_whole_previous_quarter(h, clock) -> None:
+    clock.set(datetime(2026, 1, 2, 2, 0, tzinfo=UTC))
     b = await setup_branch(h, preset="sanmenxia")
     clock.set(datetime(2026, 4, 10, 2, 0, tzinfo=UTC))  # Q2 has begun; Q1's review is being settled
     assert "已为 张三 记录" in await record(h, b, "/record @zhang_1000 skip_org_life 2026-01-05 一月无故不参加组织生活")
@@ -38,7 +43,9 @@ async def test_a_quarterly_branch_records_the_whole_previous_quarter(h, clock) -
     assert await ledger_days(h) == ["2026-01-05"]
 
 
-async def test_in_january_a_short_date_in_december_means_last_year(h, b, clock) -> None:
+async def test_in_january_a_short_date_in_december_means_last_year(h, clock) -> None:
+    clock.set(datetime(2025, 11, 5, 2, 0, tzinfo=UTC))
+    b = await setup_branch(h)  # members since November 2025
     clock.set(datetime(2026, 1, 5, 2, 0, tzinfo=UTC))
     assert "已为 张三 记录" in await record(h, b, "/record @zhang_1000 study absent 12-20 十二月集中学习无故缺席")
     assert await ledger_days(h) == ["2025-12-20"]
@@ -48,3 +55,11 @@ async def test_the_refusal_is_in_the_recorders_language(h, b) -> None:
     recorder = h.user(b.recorder.id, b.recorder.full_name, username=b.recorder.username, language="en")
     calls = await h.say(recorder, h.private(recorder), "/record @zhang_1000 study absent 2026-01-31 January")
     assert "outside the period you can record for (2026-02-01 to 2026-03-20)" in plain(said(calls, recorder.id))
+
+
+async def test_a_day_before_the_member_joined_is_refused_even_inside_the_period(h, b) -> None:
+    # the fixture's members joined on 2026-03-20: February is inside the recording period but no month of
+    # theirs, so an entry there would count in no month (QA #5)
+    refused = await record(h, b, "/record @zhang_1000 study absent 2026-02-10 二月集中学习无故缺席")
+    assert "张三 于 2026-03-20 加入本支部，2026-02-10 所在的月份不是其积分月份" in refused
+    assert await ledger_days(h) == []

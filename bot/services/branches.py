@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.clock import Clock
 from bot.domain.records import Branch, Member, Role
-from bot.domain.rulebook import CustomItem, Rulebook, RulebookError
+from bot.domain.rulebook import CustomItem, Item, ItemKind, Rulebook, RulebookError
 from bot.domain.text import clean_name
 from bot.errors import AlreadyDone, DomainError, InvalidInput, NotAuthorized, NotFound
 from bot.i18n import LANGUAGES
@@ -109,6 +110,46 @@ async def recipients(conn, branch_id: int, *, about: Member | None = None,
     return [m for m in chosen if (about is None or m.id != about.id) and m.user_id is not None]
 
 
+CUSTOM_VALUE_LIMIT = Decimal(100)  # a branch's own item: at most a month's full score either way
+
+
+def check_custom_value(rulebook: Rulebook, category_code: str, value: Decimal) -> None:
+    """An /additem value: no more places than the rulebook publishes (2), at most 100 either way (one
+    /record of 1 000 000 would swamp every year), and the sign of its category: a category whose items
+    only give points (bonus) takes a positive value, one whose items only take points away (deductions,
+    vetoes) a negative one; a category with both, or with an allotment (full, less each event), either."""
+    places = rulebook.settings.rounding_places
+    if value != value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):
+        raise InvalidInput("rules.value_too_precise", value=value, places=places)
+    if abs(value) > CUSTOM_VALUE_LIMIT:
+        raise InvalidInput("rules.value_too_large", value=value, limit=CUSTOM_VALUE_LIMIT)
+    category = rulebook.category(category_code)
+    if category is None:
+        return
+    gives = any(_gives(i) for i in category.items)
+    takes = any(_takes(i) for i in category.items)
+    if gives and not takes and value < 0:
+        raise InvalidInput("rules.must_be_bonus", value=value, category=category_code)
+    if takes and not gives and value > 0:
+        raise InvalidInput("rules.must_be_deduction", value=value, category=category_code)
+
+
+def _gives(item: Item) -> bool:
+    if item.kind is ItemKind.ALLOTMENT:
+        return True
+    if item.kind is ItemKind.FIXED:
+        return item.value is not None and item.value > 0
+    return item.kind is ItemKind.RANGED and item.max is not None and item.max > 0
+
+
+def _takes(item: Item) -> bool:
+    if item.kind in (ItemKind.ALLOTMENT, ItemKind.ZERO_OUT):
+        return True
+    if item.kind is ItemKind.FIXED:
+        return item.value is not None and item.value < 0
+    return item.kind is ItemKind.RANGED and item.min is not None and item.min < 0
+
+
 class BranchService:
     def __init__(self, db: Database, clock: Clock, default_timezone: str = DEFAULT_TIMEZONE):
         self.db, self.clock = db, clock
@@ -193,6 +234,8 @@ class BranchService:
                 raise InvalidInput("rules.item_code_taken", code=custom.item.code)
             if custom.item.value is not None and custom.item.value == 0:  # records nothing: refused, not kept useless
                 raise InvalidInput("rules.zero_value", value=custom.item.value.copy_abs())
+            if custom.item.value is not None:
+                check_custom_value(before, custom.category, custom.item.value)
             items = json.loads(current.custom_items or "[]")
             items.append(custom.model_dump(mode="json"))
             encoded = json.dumps(items, ensure_ascii=False)

@@ -13,10 +13,11 @@ from bot.domain.assessment import Claim, counted_on
 from bot.domain.assessment import posts_by_month as domain_posts_by_month
 from bot.domain.records import Branch, LedgerRow, Member, NewLedgerRow, Role, Source
 from bot.domain.rulebook import Band, ItemKind, Rulebook, Trigger, YearMethod
-from bot.domain.scoring import EntryRow, MonthScore, YearScore, band_of, effective, month_net, month_score, months_so_far, publish, year_score
+from bot.domain.scoring import EntryRow, MonthScore, YearScore, band_of, counted_months, effective, month_net, month_score, months_so_far, publish, year_score
 from bot.domain.text import REASON_MAX, clean_text
 from bot.domain.town import months_of
-from bot.errors import DomainError, InvalidInput, NotAuthorized, NotFound
+from bot.i18n import Translator
+from bot.errors import AlreadyDone, DomainError, InvalidInput, NotFound
 from bot.services.branches import Actor, may_score, rulebook_of
 from bot.services.posts import member_posts
 from bot.services.transfers import NO_CHAINS, Chains, YearView, across, chain_of_member, year_view
@@ -114,11 +115,14 @@ class PointsService:
             return await _history_reads(conn, branch, member, limit)
 
     async def record(self, branch: Branch, actor: Actor, target: Member, item_code: str, value: Decimal,
-                     occurred_on: date, reason: str, reference: str, event_code: str | None = None) -> LedgerRow | None:
+                     occurred_on: date, reason: str, reference: str, event_code: str | None = None,
+                     write: bool = True) -> LedgerRow | None:
         """A recorder's own entry (a deduction, an assessment, a bonus) with its reason.
 
         ``reference`` makes it idempotent: the same reference for the same member is written once.
-        A recorder's own points are entered only by the secretary or deputy.
+        A recorder's own points are entered only by the secretary or deputy. The value has at most the
+        rulebook's places; the day lies in a month the member belonged to the branch. ``write=False``
+        makes every check and writes nothing (the zero-out's confirm step): None.
         """
         rulebook = rulebook_of(branch)
         item = rulebook.item(item_code)
@@ -129,41 +133,169 @@ class PointsService:
                                        on=counted_on(occurred_on.year, occurred_on.month, self.clock.today(branch.timezone)))
         if not item.allows(value, event_code, posts=posts):
             raise InvalidInput("decision.value_not_allowed")
+        check_places(rulebook, value)
         reason = clean_text(reason)
         if not reason:
             raise InvalidInput("decision.reason_required")
         if len(reason) > REASON_MAX:
             raise InvalidInput("text.too_long", limit=REASON_MAX)
+        if not write:
+            async with self.db.read() as conn:
+                await _may_record(conn, branch, rulebook, actor, target, item, occurred_on)
+            return None
         async with self.db.transaction() as conn:
-            actor_member = await may_score(conn, branch.id, actor.user_id, target)
-            if await grading_repo.is_locked(conn, branch.id, occurred_on.year):  # a finalised year takes nothing new
-                raise InvalidInput("year.locked", year=occurred_on.year)
-            if not target.scored:
-                raise InvalidInput("record.not_scored", name=target.name)
-            if rulebook.settings.zero_out_stops_scoring and item.kind is not ItemKind.ZERO_OUT:
-                rows = await ledger_repo.of_member(conn, target.id, occurred_on.year)
-                if any(rulebook.item(e.item_code) and rulebook.item(e.item_code).kind is ItemKind.ZERO_OUT  # type: ignore[union-attr]
-                       for e in effective(r.entry() for r in rows)):
-                    raise InvalidInput("record.scoring_stopped", name=target.name)
+            actor_member = await _may_record(conn, branch, rulebook, actor, target, item, occurred_on)
             return await ledger_repo.append(conn, NewLedgerRow(
                 branch_id=branch.id, member_id=target.id, item_code=item.code, event_code=event_code, value=value,
                 occurred_on=occurred_on, source=Source.RECORDER, reference=reference, actor_id=actor_member.id, reason=reason,
             ))
 
-    async def reverse(self, branch: Branch, actor: Actor, row_id: int, reason: str) -> LedgerRow | None:
-        """A correction: a reversing row, never an edit. Reversing twice writes once."""
-        reason = clean_text(reason)
-        if not reason:
-            raise InvalidInput("decision.reason_required")
+    async def managers_to_tell(self, branch: Branch, actor: Actor, about: Member) -> list[Member]:
+        """The secretary and deputies to tell of an entry (a zero-out): not the one who made it, not the
+        member it is about, only those with a Telegram account."""
+        async with self.db.read() as conn:
+            holders = await member_repo.holders(conn, branch.id, (Role.SECRETARY, Role.DEPUTY))
+        return [m for m in holders if m.user_id is not None and m.user_id != actor.user_id and m.id != about.id]
+
+    async def year_standing(self, branch: Branch, member: Member, year: int) -> Standing | None:
+        """/points YEAR: the member's figure of a year that has ended, as its December notice and /grade
+        work it out (every month of the year they counted in); the current year is ``standing``'s. None
+        when the year counts no month of theirs (before they joined, after they left)."""
+        today = self.clock.today(branch.timezone)
+        if year > today.year:
+            raise InvalidInput("record.future_year", year=year)
+        if year == today.year:
+            return await self.standing(branch, member)
+        last = date(year, 12, 31)
+        rulebook = rulebook_of(branch)
+        async with self.db.read() as conn:
+            reads = await _standing_reads(conn, rulebook, member, last, 0)
+        view = reads[3]
+        months = (counted_months(year, last, member.joined_on, member.left_on) if view is None
+                  else months_of(view.counted, year, last))
+        if not months:
+            return None
+        _, entries, chains, _, _, posts = reads
+        rows = effective(entries)
+        summary = year_score(rulebook, rows, year, months, posts=posts, detail=False)
+        december = [e for e in rows if e.occurred_on.month == 12]
+        return Standing(
+            member=member, rulebook=rulebook, today=last,
+            month=month_score(rulebook, december, year, 12, posts=posts), month_net=month_net(december, year, 12),
+            summary=summary, counted=tuple(months), published=publish(summary.figure, rulebook.settings.rounding_places),
+            band=band_of(rulebook, summary.figure), recent=(), transfer=view,
+            origins={b: t for b, t in chains.titles.items() if b != branch.id}, entries=entries, posts=posts,
+        )
+
+    async def check_reverse(self, branch: Branch, actor: Actor, row_id: int, reason: str) -> Reversal:
+        """Whether the actor may reverse this entry now (before the confirm button): the same checks as
+        ``reverse``, nothing written; the reason as it will be kept."""
+        reason = _reversal_reason(reason)
+        async with self.db.read() as conn:
+            original, member = await _reversible(conn, branch, actor, row_id)
+        return Reversal(original=original, member=member, reversal=None, reason=reason)
+
+    async def reverse(self, branch: Branch, actor: Actor, row_id: int, reason: str) -> Reversal:
+        """A correction (/undo): a reversing row, never an edit, in the original's branch, dated like the
+        original (so a finalised year refuses it, with the /reopen hint). Whoever may enter points for the
+        member may take an entry back: a recorder, the secretary or a deputy — never on their own points,
+        a recorder's own only by the secretary or a deputy. A reversal is not reversed (enter the entry
+        again instead), and a row is reversed once (``reverses_id`` UNIQUE): a second press, or a row an
+        objection already withdrew, is refused naming the reversal that stands. The reason is stored in
+        the branch's language with the entry's number (it is shown in /history and the next notice)."""
+        reason = _reversal_reason(reason)
         async with self.db.transaction() as conn:
+            original, member = await _reversible(conn, branch, actor, row_id)
             actor_member = await member_repo.by_user(conn, branch.id, actor.user_id)
-            if actor_member is None or not (await member_repo.roles_of(conn, actor_member.id)) & {Role.SECRETARY, Role.DEPUTY}:
-                raise NotAuthorized("auth.needs_role", roles="secretary, deputy")
-            original = await ledger_repo.by_id(conn, row_id)
-            if original is None or original.branch_id != branch.id or original.reverses_id is not None:
-                raise InvalidInput("record.not_reversible")
-            return await ledger_repo.reverse(conn, original, reference=f"rev:{original.id}", actor_id=actor_member.id,
-                                             reason=reason[:REASON_MAX])
+            assert actor_member is not None  # _reversible checked the role
+            note = Translator(branch.language).plain("record.reversal_note", number=original.id, reason=reason)
+            reversal = await ledger_repo.reverse(conn, original, reference=f"rev:{original.id}", actor_id=actor_member.id,
+                                                 reason=note[:REASON_MAX])
+            if reversal is None:  # a concurrent twin (a double press) got there first
+                raise _already_reversed(original, await ledger_repo.reversal_of(conn, original.id))
+        return Reversal(original=original, member=member, reversal=reversal, reason=reason)
+
+
+async def _may_record(conn: Connection, branch: Branch, rulebook: Rulebook, actor: Actor, target: Member, item,
+                      occurred_on: date) -> Member:
+    """The checks of a recorder's entry that read the database; the actor's member row."""
+    actor_member = await may_score(conn, branch.id, actor.user_id, target)
+    check_membership(target, occurred_on)
+    if await grading_repo.is_locked(conn, branch.id, occurred_on.year):  # a finalised year takes nothing new
+        raise InvalidInput("year.locked", year=occurred_on.year)
+    if not target.scored:
+        raise InvalidInput("record.not_scored", name=target.name)
+    if rulebook.settings.zero_out_stops_scoring and item.kind is not ItemKind.ZERO_OUT:
+        rows = await ledger_repo.of_member(conn, target.id, occurred_on.year)
+        if any(rulebook.item(e.item_code) and rulebook.item(e.item_code).kind is ItemKind.ZERO_OUT  # type: ignore[union-attr]
+               for e in effective(r.entry() for r in rows)):
+            raise InvalidInput("record.scoring_stopped", name=target.name)
+    return actor_member
+
+
+@dataclass(frozen=True)
+class Reversal:
+    """An entry to take back (/undo), its member and (once written) the reversing row."""
+
+    original: LedgerRow
+    member: Member
+    reversal: LedgerRow | None
+    reason: str
+
+    @property
+    def declaration_id(self) -> int | None:
+        """The declaration the entry came from (approved): it stays approved — the decision was taken — and
+        its points go with the reversal, which /history and the next notice show."""
+        reference = self.original.reference or ""
+        return int(reference[5:]) if self.original.source is Source.DECLARATION and reference.startswith("decl:") else None
+
+
+async def _reversible(conn: Connection, branch: Branch, actor: Actor, row_id: int) -> tuple[LedgerRow, Member]:
+    original = await ledger_repo.by_id(conn, row_id)
+    if original is None or original.branch_id != branch.id:
+        raise NotFound("record.entry_not_found", number=row_id)
+    member = await member_repo.by_id(conn, original.member_id)
+    assert member is not None
+    await may_score(conn, branch.id, actor.user_id, member)
+    if original.reverses_id is not None:
+        raise InvalidInput("record.reversal_not_reversible", number=original.id, original=original.reverses_id)
+    existing = await ledger_repo.reversal_of(conn, original.id)
+    if existing is not None:
+        raise _already_reversed(original, existing)
+    if await grading_repo.is_locked(conn, branch.id, original.occurred_on.year):
+        raise InvalidInput("year.locked", year=original.occurred_on.year)
+    return original, member
+
+
+def _reversal_reason(reason: str) -> str:
+    reason = clean_text(reason)
+    if not reason:
+        raise InvalidInput("decision.reason_required")
+    if len(reason) > REASON_MAX:
+        raise InvalidInput("text.too_long", limit=REASON_MAX)
+    return reason
+
+
+def _already_reversed(original: LedgerRow, reversal: LedgerRow | None) -> AlreadyDone:
+    return AlreadyDone("record.already_reversed", number=original.id, reversal=reversal.id if reversal else "?")
+
+
+def check_places(rulebook: Rulebook, value: Decimal) -> None:
+    """A value has at most the rulebook's places (2: the published figure's), or it is refused: 7.123456
+    points would be kept exact and shown rounded, two figures for one entry."""
+    places = rulebook.settings.rounding_places
+    if value != publish(value, places):
+        raise InvalidInput("record.too_precise", places=places)
+
+
+def check_membership(member: Member, day: date) -> None:
+    """An entry dated in a month the member did not belong to the branch would count in no month (the year
+    counts the months from joining to leaving, DOMAIN decision 8): refused, saying why."""
+    month = (day.year, day.month)
+    if member.joined_on is not None and month < (member.joined_on.year, member.joined_on.month):
+        raise InvalidInput("record.before_joined", name=member.name, day=day.isoformat(), joined=member.joined_on.isoformat())
+    if member.left_on is not None and month > (member.left_on.year, member.left_on.month):
+        raise InvalidInput("record.after_left", name=member.name, day=day.isoformat(), left=member.left_on.isoformat())
 
 
 async def _asker(conn: Connection, user_id: int) -> tuple[Branch, Member, bool]:
