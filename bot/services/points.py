@@ -258,7 +258,7 @@ async def _reversible(conn: Connection, branch: Branch, actor: Actor, row_id: in
     assert member is not None
     await may_score(conn, branch.id, actor.user_id, member)
     if original.reverses_id is not None:
-        raise InvalidInput("record.reversal_not_reversible", number=original.id, original=original.reverses_id)
+        raise InvalidInput("record.not_reversible", number=original.id, original=original.reverses_id)
     existing = await ledger_repo.reversal_of(conn, original.id)
     if existing is not None:
         raise _already_reversed(original, existing)
