@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import cache
 
@@ -11,12 +12,13 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 
 from bot.domain.records import Branch, LedgerRow, Role
 from bot.domain.rulebook import ItemKind, Rulebook, YearMethod
-from bot.domain.scoring import item_of
-from bot.errors import DomainError, InvalidInput
-from bot.i18n import Safe, Translator, escape, format_points
+from bot.domain.scoring import item_of, publish
+from bot.errors import DomainError, InvalidInput, NotFound
+from bot.domain.text import clean_text
+from bot.i18n import Safe, Translator, escape, format_points, language_of
 from bot.services.branches import rulebook_of
-from bot.services.points import Shown
-from handlers.common import Context, actor, answer, current_branch, domain_errors, edit_or_send, is_private, reply, services, translator, point_to_private
+from bot.services.points import Shown, Standing
+from handlers.common import Context, actor, answer, current_branch, domain_errors, edit_or_send, is_private, reply, send_private, services, translator, point_to_private
 from handlers.decide import card, keyboard
 
 MANAGER_ROLES = {Role.SECRETARY, Role.DEPUTY}
@@ -39,9 +41,11 @@ class LedgerLines:
     twice per row (/history shows 30); the text is the same as ``tr("history.line", ...)`` renders it. A
     row is a ``LedgerRow`` or the ``Shown`` part of one."""
 
-    def __init__(self, tr: Translator, rulebook: Rulebook, origins: dict[int, str] | None = None):
+    def __init__(self, tr: Translator, rulebook: Rulebook, origins: dict[int, str] | None = None, numbered: bool = False):
         self.tr, self.rulebook, self.origins = tr, rulebook, origins or {}
         self.template = tr.template("history.line")
+        # /history: each line starts with the entry's number (the one /undo and /object take)
+        self.numbered = tr.template("history.numbered") if numbered else None
         self.names: dict[tuple[str, str | None], str] = {}
         self.sources: dict[str, str] = {}
         self.values: dict[str, str] = {}  # keyed by the value's text: 2.50 and 2.5 are equal Decimals
@@ -64,6 +68,8 @@ class LedgerLines:
         # the date and the signed value are digits and signs: nothing to escape
         line = self.template.format_map({"date": row.occurred_on.isoformat(), "item": name, "value": value,
                                          "source": source, "reason": escape(reason) if reason else ""})
+        if self.numbered is not None:
+            line = self.numbered.format_map({"number": row.id, "line": line})
         if not self.origins:
             return line
         origin = self.origins.get(row.branch_id)
@@ -130,15 +136,30 @@ async def points_command(update: Update, context: Context) -> None:
     if not is_private(update):
         await point_to_private(update, context, "points.go_private", start="points")
         return
-    if context.args:  # a manager or recorder looking at someone else
+    if context.args:  # a manager or recorder looking at someone else; anyone at a year (/points 2025)
         branch, me = await svc.points.asker(update.effective_user.id)
         tr = translator(update, branch)
-        roles = await svc.roster.roles(me)
-        if not roles & DECIDER_ROLES:
-            await reply(update, tr("error.auth.needs_role", roles=tr("role.recorder")))
-            return
-        member = await svc.roster.find(branch, " ".join(context.args))
-        standing = await svc.points.standing(branch, member) if member.scored else None
+        args, year = await _points_args(svc, branch, me, list(context.args))
+        member = me
+        if args:
+            if not await svc.roster.roles(me) & DECIDER_ROLES:
+                roles = tr("common.list_separator").join(tr(f"role.{r.value}") for r in (Role.RECORDER, Role.SECRETARY, Role.DEPUTY))
+                await reply(update, tr("error.auth.needs_role", roles=roles))
+                return
+            member = await svc.roster.find(branch, " ".join(args))
+        if not member.scored:
+            standing = None
+        elif year is None:
+            standing = await svc.points.standing(branch, member)
+        else:
+            standing = await svc.points.year_standing(branch, member, year)
+            if standing is None:
+                await reply(update, tr("points.no_year", name=member.name, year=year))
+                return
+            if standing.today.year < svc.clock.today(branch.timezone).year:  # a year that has ended
+                lines = [tr("points.year_header", name=member.name, year=year, branch=branch.title)]
+                await reply(update, "\n".join(lines + _year_lines(tr, standing, past=True)))
+                return
     else:  # the branch, the member and the standing in one read
         branch, member, standing = await svc.points.own_standing(update.effective_user.id)
         tr = translator(update, branch)
@@ -146,43 +167,75 @@ async def points_command(update: Update, context: Context) -> None:
         await reply(update, tr("points.exempt", name=member.name, reason=member.state_reason or "-"))
         return
     rulebook = standing.rulebook
+    places = rulebook.settings.rounding_places  # the month's figures as the notice publishes them (rounded)
     lines = [tr("points.header", name=member.name, branch=branch.title, year=standing.today.year, month=standing.today.month)]
     if rulebook.year_result.method is YearMethod.SUM:
-        lines.append(tr("points.month_net", value=_signed(standing.month_net)))
+        lines.append(tr("points.month_net", value=_signed(publish(standing.month_net, places))))
     else:
-        lines.append(tr("points.month_score", value=standing.month.total))
+        lines.append(tr("points.month_score", value=publish(standing.month.total, places)))
         for category in standing.month.categories:
             cat = rulebook.category(category.code)
             lines.append(tr("points.category_line", name=cat.name.get(tr.lang) if cat else category.code,
-                            value=category.points, cap=Safe(f" / {format_points(cat.cap)}") if cat and cat.cap else ""))
-    year = standing.summary  # no per-month scores: the answer shows none
-    key = {
-        YearMethod.SUM: "points.year_sum",
-        YearMethod.MONTHLY_AVERAGE: "points.year_average",
-        YearMethod.WEIGHTED_HALVES: "points.year_weighted",
-    }[rulebook.year_result.method]
-    lines.append(tr(key, value=standing.published, base=rulebook.year_result.base, months=len(standing.counted), bonus=year.bonus))
-    if rulebook.year_result.method is YearMethod.SUM:
-        for category in year.categories:
-            if category.points:
-                cat = rulebook.category(category.code)
-                lines.append(tr("points.category_line", name=cat.name.get(tr.lang) if cat else category.code,
-                                value=Safe(_signed(category.points)), cap=""))
-    if year.provisional:
-        lines.append(tr("points.democratic_pending"))
-    if year.zeroed:
-        lines.append(tr("points.zeroed"))
-    if standing.band is not None:
-        lines.append(tr("points.band", band=standing.band.label.get(tr.lang), stars=stars_shown(tr, rulebook, standing.band.stars)).rstrip())
-    if standing.transfer is not None:  # 组织关系转接: which branches' months the year covers, and who grades it
-        names = tr("common.list_separator").join(standing.transfer.branches)
-        lines.append(tr(f"transfer.year.{standing.transfer.note}", branches=names, branch=names))
+                            value=publish(category.points, places), cap=Safe(f" / {format_points(cat.cap)}") if cat and cat.cap else ""))
+    lines.extend(_year_lines(tr, standing))
     if standing.recent:
         lines.append(tr("points.recent"))
         lines.extend(map(LedgerLines(tr, rulebook, standing.origins), standing.recent))
     own = member.user_id == update.effective_user.id
     chart = _trend_button(tr.lang) if own else None
     await reply(update, "\n".join(lines), reply_markup=chart)
+
+
+def _year_lines(tr: Translator, standing: Standing, past: bool = False) -> list[str]:
+    """The year's part of /points (the year so far, or ``past``: /points YEAR's year that has ended): its
+    figure, a sum scheme's categories (rounded as published), the zero-out, the band, a move between
+    branches."""
+    rulebook = standing.rulebook
+    places = rulebook.settings.rounding_places
+    lines = []
+    year = standing.summary  # no per-month scores: the answer shows none
+    key = {
+        YearMethod.SUM: "points.year_sum",
+        YearMethod.MONTHLY_AVERAGE: "points.year_average",
+        YearMethod.WEIGHTED_HALVES: "points.year_weighted",
+    }[rulebook.year_result.method]
+    if past:
+        key = key.replace("points.year_", "points.past_")
+    lines.append(tr(key, value=standing.published, base=rulebook.year_result.base, months=len(standing.counted),
+                    bonus=publish(year.bonus, places)))
+    if rulebook.year_result.method is YearMethod.SUM:
+        for category in year.categories:
+            if category.points:
+                cat = rulebook.category(category.code)
+                lines.append(tr("points.category_line", name=cat.name.get(tr.lang) if cat else category.code,
+                                value=Safe(_signed(publish(category.points, places))), cap=""))
+    if year.provisional:
+        lines.append(tr("points.democratic_pending"))
+    if year.zeroed:
+        lines.append(tr("points.zeroed"))
+    if standing.band is not None:
+        lines.append(tr("points.past_band" if past else "points.band", band=standing.band.label.get(tr.lang),
+                        stars=stars_shown(tr, rulebook, standing.band.stars)).rstrip())
+    if standing.transfer is not None:  # 组织关系转接: which branches' months the year covers, and who grades it
+        names = tr("common.list_separator").join(standing.transfer.branches)
+        lines.append(tr(f"transfer.year.{standing.transfer.note}", branches=names, branch=names))
+    if past:
+        lines.append(tr("points.past_note"))
+    return lines
+
+
+async def _points_args(svc, branch: Branch, me, args: list[str]) -> tuple[list[str], int | None]:
+    """/points [MEMBER] [YEAR]: a last word that is a year (2025) asks for that year, unless it is all a
+    decider typed and the branch has a member of that number (/points MEMBER as before)."""
+    if not args or not re.fullmatch(r"(19|20)\d\d", args[-1]):
+        return args, None
+    if len(args) == 1 and await svc.roster.roles(me) & DECIDER_ROLES:
+        try:
+            await svc.roster.find(branch, args[0])
+            return args, None
+        except NotFound:
+            pass
+    return args[:-1], int(args[-1])
 
 
 @domain_errors
@@ -260,7 +313,7 @@ async def history_command(update: Update, context: Context) -> None:
         branch, member, rows, origins = await svc.points.own_history(update.effective_user.id)
         tr = translator(update, branch)
     lines = [tr("history.header", name=member.name, count=len(rows))]
-    lines.extend(map(LedgerLines(tr, rulebook_of(branch), origins), rows))
+    lines.extend(map(LedgerLines(tr, rulebook_of(branch), origins, numbered=True), rows))
     if not rows:
         lines.append(tr("history.empty"))
     await reply(update, "\n".join(lines))
@@ -313,7 +366,9 @@ async def branch_chosen(update: Update, context: Context) -> None:
 
 @domain_errors
 async def record_command(update: Update, context: Context) -> None:
-    """/record <member> <item> [event] [value] <reason>: a recorder's entry (deduction, bonus, assessment)."""
+    """/record <member> <item> [event] [value] [date] <reason>: a recorder's entry (deduction, bonus,
+    assessment). A fixed value typed that is not the item's is refused (it used to become the reason); a
+    zero-out (一票否决) waits for a confirm button, and once written the member and the secretary are told."""
     svc = services(context)
     assert update.effective_user is not None and update.effective_message is not None
     branch = await current_branch(update, context)
@@ -334,27 +389,171 @@ async def record_command(update: Update, context: Context) -> None:
         if event is None:
             raise InvalidInput("record.needs_event", events=", ".join(e.code for e in item.events))
         event_code, value = event.code, event.value
-    if value is None and item.kind is not ItemKind.ZERO_OUT:
+    fixed = value is not None and item.kind is not ItemKind.ZERO_OUT  # a fixed item, or an allotment's fixed loss
+    if item.kind is ItemKind.ZERO_OUT:
+        value = Decimal(0)
+    elif value is None:
         try:
             value = Decimal(args.pop(0)) if args else None
         except InvalidOperation:
             value = None
         if value is None:
             raise InvalidInput("record.needs_value")
-    if item.kind is ItemKind.ZERO_OUT:
-        value = Decimal(0)
+    if fixed and args and not _looks_like_date(args[0]) and (typed := _number(args[0])) is not None:
+        if typed != value:  # a fixed value typed otherwise: refused, not put into the reason
+            raise InvalidInput("record.fixed_value", value=format_points(value))
+        args.pop(0)  # the item's own value, typed out: taken as said
     day = svc.clock.today(branch.timezone)
     if args and _looks_like_date(args[0]):  # the day it happened, e.g. a meeting earlier in the month
         day = svc.declarations.parse_record_date(branch, args.pop(0))
     reason = " ".join(args)
+    reference = f"msg:{update.effective_message.chat_id}:{update.effective_message.message_id}"
+    if item.kind is ItemKind.ZERO_OUT:  # the year's points become 0: checked, then confirmed before written
+        await svc.points.record(branch, actor(update.effective_user), target, item.code, value, day, reason,
+                                reference=reference, write=False)
+        rows = [[InlineKeyboardButton(tr("record.zero_out_button"), callback_data=f"rz:ok:{target.id}"),
+                 InlineKeyboardButton(tr("record.zero_out_cancel"), callback_data=f"rz:no:{target.id}")]]
+        sent = await reply(update, tr("record.zero_out_confirm", name=target.name, item=item.name.get(tr.lang),
+                                      date=day.isoformat(), reason=clean_text(reason)),
+                           reply_markup=InlineKeyboardMarkup(rows))
+        if sent is not None:
+            context.chat_data.setdefault("zero_outs", {})[sent.message_id] = (
+                update.effective_user.id, branch.id, target.id, item.code, day.isoformat(), reason, reference)
+        return
     row = await svc.points.record(
         branch, actor(update.effective_user), target, item.code, value, day, reason,  # type: ignore[arg-type]
-        reference=f"msg:{update.effective_message.chat_id}:{update.effective_message.message_id}", event_code=event_code,
+        reference=reference, event_code=event_code,
     )
     if row is None:
         await reply(update, tr("record.already"))
         return
-    await reply(update, tr("record.done", name=target.name, line=Safe(ledger_line(tr, rulebook, row))))
+    await reply(update, tr("record.done", name=target.name, line=Safe(_numbered(tr, rulebook, row)), number=row.id))
+
+
+@domain_errors
+async def zero_out_pressed(update: Update, context: Context) -> None:
+    """The zero-out's confirm (rz:ok) or cancel (rz:no): only the one who sent the /record; the press
+    re-checks everything (the service), and the entry's reference is the command's, so a second press
+    writes nothing."""
+    query = update.callback_query
+    assert query is not None and query.data is not None and query.message is not None
+    _, verdict, member_id = query.data.split(":")
+    svc = services(context)
+    pending = context.chat_data.get("zero_outs", {}).get(query.message.message_id)
+    if pending is None or pending[2] != int(member_id):  # the bot restarted since, or a crafted press
+        await answer(query, translator(update)("record.confirm_expired"), alert=True)
+        return
+    user_id, branch_id, target_id, item_code, day, reason, reference = pending
+    branch = await svc.branches.by_id(branch_id)
+    tr = translator(update, branch)
+    if query.from_user.id != user_id:
+        await answer(query, tr("record.confirm_not_yours"), alert=True)
+        return
+    if verdict == "no":
+        context.chat_data["zero_outs"].pop(query.message.message_id, None)
+        await answer(query)
+        await edit_or_send(query, tr("record.zero_out_cancelled"))
+        return
+    target = await svc.roster.find(branch, str(target_id))
+    rulebook = rulebook_of(branch)
+    who = actor(query.from_user)
+    row = await svc.points.record(branch, who, target, item_code, Decimal(0), date.fromisoformat(day), reason,
+                                  reference=reference)
+    context.chat_data["zero_outs"].pop(query.message.message_id, None)
+    await answer(query)
+    if row is None:
+        await edit_or_send(query, tr("record.already"))
+        return
+    await edit_or_send(query, tr("record.done", name=target.name, line=Safe(_numbered(tr, rulebook, row)), number=row.id))
+    item = rulebook.item(item_code)
+    assert item is not None
+    if target.user_id is not None:  # the member is told, privately, in their language
+        mine = Translator(language_of(target.language, branch.language))
+        await send_private(context, target.user_id, mine("record.zero_out_told", branch=branch.title, item=item.name.get(mine.lang),
+                                                         date=day, reason=row.reason or "", number=row.id))
+    for manager in await svc.points.managers_to_tell(branch, who, target):
+        theirs = Translator(language_of(manager.language, branch.language))
+        await send_private(context, manager.user_id, theirs(  # type: ignore[arg-type]
+            "record.zero_out_manager", branch=branch.title, name=target.name, item=item.name.get(theirs.lang), date=day,
+            reason=row.reason or "", by=query.from_user.full_name, number=row.id))
+
+
+@domain_errors
+async def undo_command(update: Update, context: Context) -> None:
+    """/undo ENTRY REASON: take a mistaken entry back (a reversing row) after a confirm button — recorder,
+    secretary or deputy, as for /record. ENTRY is the number /history and /record show."""
+    svc = services(context)
+    assert update.effective_user is not None
+    branch = await current_branch(update, context)
+    tr = translator(update, branch)
+    args = list(context.args or [])
+    if len(args) < 2 or not re.fullmatch(r"#?\d{1,12}", args[0]):
+        await reply(update, tr("undo.usage"))
+        return
+    check = await svc.points.check_reverse(branch, actor(update.effective_user), int(args[0].lstrip("#")), " ".join(args[1:]))
+    original = check.original
+    rows = [[InlineKeyboardButton(tr("undo.confirm_button"), callback_data=f"rv:ok:{original.id}"),
+             InlineKeyboardButton(tr("undo.cancel_button"), callback_data=f"rv:no:{original.id}")]]
+    text = tr("undo.confirm", number=original.id, name=check.member.name,
+              line=Safe(ledger_line(tr, rulebook_of(branch), original)), reason=check.reason)
+    if check.declaration_id is not None:
+        text += "\n" + tr("undo.from_declaration", declaration=check.declaration_id)
+    sent = await reply(update, text, reply_markup=InlineKeyboardMarkup(rows))
+    if sent is not None:
+        context.chat_data.setdefault("reversals", {})[sent.message_id] = (update.effective_user.id, branch.id, original.id, check.reason)
+
+
+@domain_errors
+async def undo_pressed(update: Update, context: Context) -> None:
+    """/undo's confirm (rv:ok) or cancel (rv:no): only whoever sent the /undo; the service re-checks the
+    presser's role, the entry and the year; a second press is refused (the row is reversed once)."""
+    query = update.callback_query
+    assert query is not None and query.data is not None and query.message is not None
+    _, verdict, row_id = query.data.split(":")
+    svc = services(context)
+    pending = context.chat_data.get("reversals", {}).get(query.message.message_id)
+    if pending is None or pending[2] != int(row_id):  # the bot restarted since, or a crafted press
+        await answer(query, translator(update)("record.confirm_expired"), alert=True)
+        return
+    user_id, branch_id, original_id, reason = pending
+    branch = await svc.branches.by_id(branch_id)
+    tr = translator(update, branch)
+    if query.from_user.id != user_id:
+        await answer(query, tr("record.confirm_not_yours"), alert=True)
+        return
+    if verdict == "no":
+        context.chat_data["reversals"].pop(query.message.message_id, None)
+        await answer(query)
+        await edit_or_send(query, tr("undo.cancelled"))
+        return
+    done = await svc.points.reverse(branch, actor(query.from_user), original_id, reason)
+    context.chat_data["reversals"].pop(query.message.message_id, None)
+    assert done.reversal is not None
+    rulebook = rulebook_of(branch)
+    await answer(query)
+    await edit_or_send(query, tr("undo.done", number=done.original.id, name=done.member.name,
+                                 line=Safe(_numbered(tr, rulebook, done.reversal))))
+    member = done.member
+    if member.user_id is not None:  # the member is told, privately, in their language
+        mine = Translator(language_of(member.language, branch.language))
+        text = mine("undo.told", branch=branch.title, number=done.original.id,
+                    line=Safe(ledger_line(mine, rulebook, done.original)), reason=reason, reversal=done.reversal.id)
+        if done.declaration_id is not None:
+            text += "\n" + mine("undo.from_declaration", declaration=done.declaration_id)
+        await send_private(context, member.user_id, text)
+
+
+def _numbered(tr: Translator, rulebook: Rulebook, row: LedgerRow) -> str:
+    """A ledger line with the entry's number, as /history shows it (the number /undo and /object take)."""
+    return tr("history.numbered", number=row.id, line=Safe(ledger_line(tr, rulebook, row)))
+
+
+def _number(word: str) -> Decimal | None:
+    try:
+        value = Decimal(word)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
 
 
 def _looks_like_date(word: str) -> bool:
@@ -371,6 +570,9 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("branch", branch_command, filters=filters.ChatType.PRIVATE))
     app.add_handler(CallbackQueryHandler(branch_chosen, pattern=r"^br:\d{1,12}$"))
     app.add_handler(CommandHandler("record", record_command))
+    app.add_handler(CallbackQueryHandler(zero_out_pressed, pattern=r"^rz:(ok|no):\d{1,12}$"))
+    app.add_handler(CommandHandler("undo", undo_command))
+    app.add_handler(CallbackQueryHandler(undo_pressed, pattern=r"^rv:(ok|no):\d{1,12}$"))
 
 
 __all__ = ["register", "Branch"]
