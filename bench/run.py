@@ -37,6 +37,7 @@ import telegram
 
 from bench import seed
 from bench.floor import Floor, script_of
+from bot.app import settle_heap
 from bot.clock import FixedClock
 from bot.harness import Harness
 from schedules.engine import Due, Late
@@ -156,6 +157,7 @@ async def _flows(places, where, clock: FixedClock, iterations: int, out: Callabl
     async with Harness(where, clock) as h, Floor(h.world) as floor:
         b = await build_branch(h, places, where)
         out(f"branch: {MEMBERS} members, {b['ledger_rows']} ledger rows seeded for {YEAR}-01..12 (浠水 rulebook)")
+        settle_heap()  # as the bot does once it has started (bot.app._post_init); the floor's heap too
         bench = Bench(h, floor)
         world = h.world
         members = b["members"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import warnings
 
@@ -78,6 +79,17 @@ async def _post_init(app: Application) -> None:
     schedules.decisions.start(app)
     if app.job_queue is not None:  # a job: run once the application has started, stopped with it
         app.job_queue.run_once(_warm_up_charts, when=0, name="warm-up-charts")
+    settle_heap()
+
+
+def settle_heap() -> None:
+    """Once start-up is done: collect, then set everything alive now aside from the cyclic collector
+    (``gc.freeze``). Start-up leaves ~170k long-lived objects (PTB's handlers, the catalogs, pydantic
+    schemas); without this every full collection walks them again — measured 80–136 ms, landing inside
+    whichever update triggered it (a /history at 95 ms), 11–17 ms with it. Later objects are collected
+    as before; frozen ones are still freed when nothing refers to them."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _warm_up_charts(context: object = None) -> None:
