@@ -8,18 +8,19 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.domain.records import Branch, LedgerRow, Role
-from bot.domain.rulebook import ItemKind, Rulebook, YearMethod
+from bot.domain.rulebook import Band, ItemKind, Rulebook, YearMethod
 from bot.domain.scoring import item_of, publish
 from bot.errors import DomainError, InvalidInput, NotFound
 from bot.domain.text import clean_text
 from bot.i18n import Safe, Translator, escape, format_points, language_of
 from bot.services.branches import rulebook_of
 from bot.services.points import Shown, Standing
-from handlers.common import Context, actor, answer, current_branch, domain_errors, edit_or_send, is_private, reply, send_private, services, translator, point_to_private
+from handlers.common import Context, actor, answer, current_branch, domain_errors, edit_or_send, is_private, refusal, reply, send_private, services, translator, point_to_private
 from handlers.decide import card, keyboard
+from handlers.notices import pack
 
 MANAGER_ROLES = {Role.SECRETARY, Role.DEPUTY}
 DECIDER_ROLES = {Role.RECORDER, Role.SECRETARY, Role.DEPUTY}
@@ -104,29 +105,57 @@ async def start_command(update: Update, context: Context) -> None:
     await svc.roster.mark_reachable(update.effective_user.id)
     await svc.towns.seen(update.effective_user.id)  # a town administrator who had blocked the bot, or never started it
     mine = await svc.branches.branches_of(update.effective_user.id)
-    await reply(update, tr("start.private", count=len(mine)) + "\n\n" + tr("help.member"))
+    tr, sections = await help_sections(update, context)
+    sections[0] = tr("start.private", count=len(mine)) + "\n\n" + sections[0]
+    for message in pack(sections):
+        await reply(update, message)
 
 
 @domain_errors
 async def help_command(update: Update, context: Context) -> None:
-    tr = translator(update)
+    _tr, sections = await help_sections(update, context)
+    for message in pack(sections):
+        await reply(update, message)
+
+
+async def help_sections(update: Update, context: Context) -> tuple[Translator, list[str]]:
+    """What *this* user may do: the members' section, then one per role they hold in the branch (the
+    group's, or in private the one they work with), and in private the town administrators', the
+    operator's and a partner merchant's. Each section is a catalog entry (help.*); tests/test_help.py
+    checks that every command the Application takes is in some section."""
     svc = services(context)
-    assert update.effective_user is not None
+    user = update.effective_user
+    assert user is not None
+    tr = translator(update)
     roles: set[Role] = set()
+    why_no_branch = None
     try:
         branch = await current_branch(update, context)
         tr = translator(update, branch)
-        roles = await svc.roster.roles_of_user(branch, update.effective_user.id)
-    except DomainError:
-        branch = None
-    sections = [tr("help.member")]
+        roles = await svc.roster.roles_of_user(branch, user.id)
+    except DomainError as error:  # no branch yet, several to choose from, or a group not set up
+        why_no_branch = error
+    sections = [tr("help.everyone")]
     if roles & DECIDER_ROLES:
-        sections.append(tr("help.recorder"))
+        sections.append(tr("help.recorders"))
+    if Role.SUPERVISOR in roles:
+        sections.append(tr("help.supervisors"))
     if roles & MANAGER_ROLES:
-        sections.append(tr("help.secretary"))
-    if branch is None:
-        sections.append(tr("help.no_branch"))
-    await reply(update, "\n\n".join(sections))
+        sections.append(tr("help.managers"))
+    if Role.SECRETARY in roles:
+        sections.append(tr("help.secretaries"))
+    outside = []  # what someone may do outside a branch's roles, in private only (their own business)
+    if is_private(update):
+        if await svc.towns.towns_of(user.id):
+            outside.append(tr("help.towns"))
+        if svc.towns.is_operator(user.id):
+            outside.append(tr("help.operators"))
+        if await svc.rewards.merchant_of(user.id):
+            outside.append(tr("help.merchants"))
+    sections += outside
+    if why_no_branch is not None and (why_no_branch.key != "branch.none_for_user" or not outside):
+        sections.append(refusal(update, why_no_branch))
+    return tr, sections
 
 
 @domain_errors
@@ -256,9 +285,31 @@ async def rules_command(update: Update, context: Context) -> None:
     if rulebook.bands:
         lines.append(tr("rules.bands"))
         for band in rulebook.bands:
-            lines.append(tr("rules.band", label=band.label.get(tr.lang), stars="★" * band.stars,
-                            min=f"≥ {format_points(band.min)}" if band.min is not None else "<").rstrip())
+            label, threshold = band.label.get(tr.lang), band_threshold(tr, rulebook, band)
+            if threshold is None:  # the label says it already (尖草坪: "60分以下：不合格党员")
+                lines.append(tr("rules.band_named", label=label, stars="★" * band.stars).rstrip())
+            else:
+                lines.append(tr("rules.band", label=label, stars="★" * band.stars, min=Safe(threshold)).rstrip())
+    if rulebook.ranking_tiers:  # 张店 ranks instead of banding: its tiers, each labelled with its share
+        lines.append(tr("rules.tiers"))
+        lines += [tr("rules.tier", label=tier.label.get(tr.lang)) for tier in rulebook.ranking_tiers]
     await reply(update, "\n".join(lines))
+
+
+def band_threshold(tr: Translator, rulebook: Rulebook, band: Band) -> str | None:
+    """Where a band starts, as a reader says it: "80分及以上", and for the lowest band (which has no
+    minimum) "50分以下", below the lowest minimum of the others. None when the band's label already
+    names its figure (尖草坪's "90分及以上", "60分以下：不合格党员")."""
+    if band.min is not None:
+        figure, key = band.min, "rules.band_from"
+    else:
+        floors = [other.min for other in rulebook.bands if other.min is not None]
+        if not floors:
+            return None
+        figure, key = min(floors), "rules.band_below"
+    if format_points(figure) in band.label.get(tr.lang):
+        return None
+    return tr(key, value=format_points(figure))
 
 
 @cache
@@ -343,15 +394,29 @@ async def pending_command(update: Update, context: Context) -> None:
 
 @domain_errors
 async def branch_command(update: Update, context: Context) -> None:
+    """In private: the branch you are in, or a choice among several. In a group: which branch the group
+    is (one group is one branch; switching is for the private chat)."""
     svc = services(context)
     assert update.effective_user is not None
+    if not is_private(update):
+        branch = await current_branch(update, context)  # a group not set up is told so
+        await reply(update, translator(update, branch)("branch.this_group", branch=branch.title))
+        return
     tr = translator(update)
     mine = await svc.branches.branches_of(update.effective_user.id)
     if not mine:
         await reply(update, tr("error.branch.none_for_user"))
         return
+    if len(mine) == 1:
+        await reply(update, translator(update, mine[0])("branch.only", branch=mine[0].title))
+        return
+    text = tr("branch.choose")
+    try:
+        text += "\n" + tr("branch.current", branch=(await svc.branches.private_branch(update.effective_user.id)).title)
+    except DomainError:  # none chosen yet
+        pass
     buttons = [[InlineKeyboardButton(b.title[:40], callback_data=f"br:{b.id}")] for b in mine]
-    await reply(update, tr("branch.choose"), reply_markup=InlineKeyboardMarkup(buttons))
+    await reply(update, text, reply_markup=InlineKeyboardMarkup(buttons))
 
 
 @domain_errors
@@ -567,7 +632,7 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("rules", rules_command))
     app.add_handler(CommandHandler("history", history_command))
     app.add_handler(CommandHandler("pending", pending_command))
-    app.add_handler(CommandHandler("branch", branch_command, filters=filters.ChatType.PRIVATE))
+    app.add_handler(CommandHandler("branch", branch_command))
     app.add_handler(CallbackQueryHandler(branch_chosen, pattern=r"^br:\d{1,12}$"))
     app.add_handler(CommandHandler("record", record_command))
     app.add_handler(CallbackQueryHandler(zero_out_pressed, pattern=r"^rz:(ok|no):\d{1,12}$"))
