@@ -152,8 +152,10 @@ async def _standing_equals_the_ledger(path: str | Path, preset: str, operations)
                     if all_rows:
                         await h.services.points.reverse(b.branch, secretary, all_rows[which % len(all_rows)]["id"], "更正")
             except DomainError as error:
-                # refusals the rules allow: reversing a reversal; declaring or recording after a zero-out (尖草坪)
-                assert error.key in ("record.not_reversible", "declare.scoring_stopped", "record.scoring_stopped"), error.key
+                # refusals the rules allow: reversing a reversal, or a row already reversed; declaring or recording
+                # after a zero-out (尖草坪); recording a day in a month before the member joined (it would count in no month)
+                assert error.key in ("record.not_reversible", "record.already_reversed", "declare.scoring_stopped",
+                                     "record.scoring_stopped", "record.before_joined"), error.key
 
             for member in members.values():
                 ledger = await ledger_of(h, member.id)

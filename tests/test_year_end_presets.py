@@ -93,9 +93,12 @@ async def bulk(h: TestHarness, b: SimpleNamespace, by: str, who: str, item: str,
 
 
 async def record(h: TestHarness, b: SimpleNamespace, by: str, text: str) -> str:
-    """/record in the recorder's (or secretary's) private chat; returns what the bot said."""
+    """/record in the recorder's (or secretary's) private chat; returns what the bot said. A zero-out waits
+    for its confirm button: pressed here."""
     user = b.users[by]
     calls = await h.say(user, h.private(user), text)
+    if "rz:ok:" in str([h.world.buttons(c) for c in calls if c.method == "sendMessage"]):
+        calls = await h.tap(user, user.id, "⚠ 确认记录")
     return said(calls, user.id)
 
 
