@@ -808,3 +808,16 @@ async def test_a_rubric_scheme_in_english_with_a_member_who_blocked_the_bot(h, c
     assert "waits for the democratic evaluation" in text  # 张店's year needs the democratic evaluation
     assert (await rows(h, "SELECT reachable FROM members WHERE id = ?", b.member_ids["lisi"]))[0]["reachable"] == 0
     assert confirm_message(h, b.zhang) is not None
+
+
+def test_corrections_keep_a_zero_out_and_its_reversal_though_worth_0():
+    """A zero-out (一票否决) is worth 0 points yet decides the year: written after a notice into its period,
+    it is a correction the next notice must show, as is its reversal (which gives the year back)."""
+    def row(id_: int, item: str, value: str, reverses: int | None = None) -> LedgerRow:
+        return LedgerRow(id=id_, branch_id=1, member_id=1, item_code=item, event_code=None, value=Decimal(value),
+                         occurred_on=date(2026, 3, 10), source=Source.RECORDER, reference=f"r{id_}", actor_id=None,
+                         reason=None, reverses_id=reverses, created_at=utc(2026, 4, 2))
+    rulebook = preset("jiancaoping")
+    written = [row(20, "crime", "0"), row(21, "crime", "0", reverses=5)]
+    assert [r.id for r in corrections(written, set(), rulebook)] == [20, 21]
+    assert corrections(written, set()) == []  # without the rulebook a 0 changes nothing, as before

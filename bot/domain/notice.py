@@ -216,16 +216,19 @@ def in_notice(joined_on: date | None, left_on: date | None, first: date, last: d
 # --- corrections to earlier periods --------------------------------------------------------------------
 
 
-def corrections(rows: Iterable[LedgerRow], reversed_ids: set[int]) -> list[LedgerRow]:
+def corrections(rows: Iterable[LedgerRow], reversed_ids: set[int], rulebook: Rulebook | None = None) -> list[LedgerRow]:
     """What changed in periods already published since the last notice: ``rows`` are the ledger rows
     written after that notice was recorded and dated within a published period; ``reversed_ids`` the
     rows among them reversed since. A row written and reversed in between, and a row that changes
-    nothing (0), drop out; a reversal of an earlier row is kept (it takes published points back)."""
+    nothing (0), drop out — but not a zero-out's row or its reversal (0 points, yet it decides the year,
+    as ``summarise`` keeps it among the period's entries); a reversal of an earlier row is kept (it takes
+    published points back)."""
     found = list(rows)
     new_ids = {r.id for r in found}
     return [
         r for r in sorted(found, key=lambda r: (r.occurred_on, r.id))
-        if r.id not in reversed_ids and r.reverses_id not in new_ids and r.value != ZERO
+        if r.id not in reversed_ids and r.reverses_id not in new_ids
+        and (r.value != ZERO or (rulebook is not None and _is_zero_out(rulebook, r)))
     ]
 
 

@@ -206,7 +206,7 @@ class NoticeService:
         written = await notice_repo.written_between(conn, branch.id, previous.ledger_upto, upto, previous.last_day)
         reversed_ids = await notice_repo.reversed_upto(conn, [r.id for r in written], upto)
         found = []
-        for row in corrections(written, reversed_ids):
+        for row in corrections(written, reversed_ids, rulebook_of(branch)):
             member = await member_repo.by_id(conn, row.member_id)
             if member is not None:
                 found.append((member, row))
