@@ -28,7 +28,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot.domain.grading import GradeLine, GradeResult
 from bot.domain.notice import Notice
 from bot.domain.records import Branch, Role
-from bot.domain.rulebook import Rulebook
+from bot.domain.rulebook import Band, Rulebook
 from bot.errors import InvalidInput
 from bot.i18n import Safe, Translator, catalog, format_points
 from bot.services import Services
@@ -52,6 +52,7 @@ from handlers.common import (
     translator,
 )
 from handlers.notices import confirm_keyboard, local_time, member_tr, pack, period_label
+from handlers.queries import band_threshold, stars_shown
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,16 @@ def joined(tr: Translator, names: Sequence[str]) -> str:
 
 def stars_text(stars: int | None) -> str:
     return "★" * stars if stars else ""
+
+
+def band_named(tr: Translator, rulebook: Rulebook, band: Band) -> str:
+    """A band told apart from the others (HTML): its label, its stars ("无星" where the scheme gives
+    stars at all) and where it starts — 浠水's three "不合格" bands are ★★ from 55, ★ from 50, 无星 below 50
+    (seed 004: 55-59分为2星党员，50-54分为1星党员，50分以下无星)."""
+    stars = stars_shown(tr, rulebook, band.stars)
+    threshold = band_threshold(tr, rulebook, band)
+    return tr("grade.band_named", band=band.label.get(tr.lang), stars=stars,
+              threshold=Safe(tr("grade.band_threshold", threshold=threshold) if threshold else "")).strip()
 
 
 def band_label(tr: Translator, line: GradeLine) -> str:
@@ -138,8 +149,8 @@ def distribution_text(tr: Translator, rulebook: Rulebook, result: GradeResult) -
     graded = sum(1 for line in result.lines if line.graded)
     if not rulebook.bands:  # a scheme that ranks without bands (三门峡, 张店)
         return tr("grade.graded", graded=graded, listed=len(result.lines))
-    parts = [tr("grade.band_count", band=band.label.get(tr.lang), stars=stars_text(band.stars),
-                count=result.distribution.get(band.code, 0)) for band in rulebook.bands]
+    parts = [tr("grade.band_count", band=Safe(band_named(tr, rulebook, band)), count=result.distribution.get(band.code, 0))
+             for band in rulebook.bands]
     text = tr("grade.distribution", graded=graded, listed=len(result.lines), parts=joined(tr, parts))
     if rulebook.quota is not None and result.quota_places is not None:
         band = next((b for b in rulebook.bands if b.code == rulebook.quota.band), None)

@@ -24,7 +24,7 @@ from telegram.error import BadRequest, Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ConversationHandler, MessageHandler, filters
 
 from bot.domain.meetings import Meeting
-from bot.domain.notice import MemberSummary, Notice, NoticeMember, ObjectionKind, ObjectionStatus, Verdict, months_of, one_line
+from bot.domain.notice import Capped, MemberSummary, Notice, NoticeMember, ObjectionKind, ObjectionStatus, Verdict, months_of, one_line
 from bot.domain.records import Branch, LedgerRow, Member
 from bot.domain.rulebook import Rulebook, YearMethod
 from bot.errors import DomainError, InvalidInput
@@ -128,6 +128,15 @@ def entry_line(tr: Translator, rulebook: Rulebook, row: LedgerRow) -> str:
               value=signed(row.value), reason=one_line(row.reason))
 
 
+def capped_line(tr: Translator, rulebook: Rulebook, capped: Capped) -> str:
+    """Why the entries above add up to more than the score: the category's limit applied."""
+    item = rulebook.item(capped.code)
+    category = next((c for c in rulebook.categories if c.code == capped.code), None)
+    named = item if item is not None else category
+    name = named.name.get(tr.lang) if named is not None else capped.code
+    return tr("notice.capped", category=name, recorded=signed(capped.recorded), counted=format_points(capped.counted))
+
+
 def correction_line(tr: Translator, rulebook: Rulebook, member: Member, row: LedgerRow) -> str:
     common = dict(number=row.id, date=row.occurred_on.isoformat(), name=member.name, item=item_label(tr, rulebook, row),
                   value=signed(row.value), reason=one_line(row.reason))
@@ -158,6 +167,7 @@ def notice_blocks(tr: Translator, view: NoticeView, unclosed: list[Meeting]) -> 
         lines += [entry_line(tr, rulebook, view.rows[e.id]) for e in summary.entries]
         if not summary.entries:
             lines.append(tr("notice.no_entries"))
+        lines += [capped_line(tr, rulebook, capped) for capped in summary.capped]
         blocks.append("\n".join(lines))
     if view.corrections:
         blocks.append("\n".join([tr("notice.corrections")]

@@ -160,7 +160,8 @@ async def test_grade_preview_tie_publicity_objection_finalise_lock_and_reopen(h,
     shown = said(calls, secretary.id)
     assert "2026年度党员积分评定预览" in shown
     assert "参加评定 5 人（名单共 7 人）" in shown
-    assert "优秀★★★★★ 0 人" in shown and "合格★★★★ 3 人" in shown  # the tied two wait in the overflow band
+    assert "优秀 ★★★★★（80分及以上）：0 人" in shown and "合格 ★★★★（70分及以上）：3 人" in shown  # the tied two wait in the overflow band
+    assert "不合格 ★★（55分及以上）：1 人、不合格 ★（50分及以上）：0 人、不合格 无星（50分以下）：0 人" in shown
     assert "本次最多 1 人" in shown
     assert "1. 张三　85 分　合格 ★★★★　〔并列待选〕" in shown
     assert "1. 李四　85 分　合格 ★★★★　〔并列待选〕" in shown

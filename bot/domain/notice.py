@@ -8,7 +8,7 @@ clock, a database or Telegram; the text and its splitting into messages are the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict
 from bot.domain.calendar import CalendarSettings, notice_moment, previous_periods
 from bot.domain.records import LedgerRow
 from bot.domain.rulebook import ItemKind, Period, Rulebook, YearMethod
-from bot.domain.scoring import ZERO, Entry, PostCount, counted_months, effective, month_score, publish, year_score
+from bot.domain.scoring import (ZERO, Entry, PostCount, category_points, counted_months, effective, item_points, month_score, posts_in,
+                                publish, year_score)
 
 NOTICES_OFFERED = 2  # at most the last two ended periods: a new or long-silent branch gets no backlog
 
@@ -158,6 +159,16 @@ def months_of(first: date, last: date) -> list[tuple[int, int]]:
 
 
 @dataclass(frozen=True)
+class Capped:
+    """An item (or a category) whose entries in the period add up to more than it counts: its ceiling
+    applied, e.g. three 为民办一件实事 +10 (30) when two posts make the month's ceiling 20."""
+
+    code: str  # an item's code, or a category's
+    recorded: Decimal  # what the period's entries add up to
+    counted: Decimal  # what it counts after its ceiling
+
+
+@dataclass(frozen=True)
 class MemberSummary:
     member_id: int
     name: str
@@ -168,6 +179,7 @@ class MemberSummary:
     provisional: bool  # the year waits for an input (张店's democratic evaluation)
     entries: tuple[Entry, ...]  # the period's rows in force that change something, in order: what may be objected to
     figure: Decimal  # the period's one published figure (see period_figure)
+    capped: tuple[Capped, ...] = ()  # items and monthly categories whose ceilings cut the entries above
 
 
 def period_figure(sum_scheme: bool, net: Decimal, month_scores: tuple[tuple[int, int, Decimal], ...], places: int) -> Decimal:
@@ -195,12 +207,50 @@ def summarise(rulebook: Rulebook, member_id: int, name: str, rows: Iterable[Entr
             for y, m in months_of(first, last) if (y, m) in counted
         )
     year = year_score(rulebook, year_rows, last.year, counted, posts=posts)
+    capped = () if sum_scheme else capped_in(rulebook, in_period, [ym for ym in months_of(first, last) if ym in counted], posts)
     return MemberSummary(
         member_id=member_id, name=name, sum_scheme=sum_scheme, month_scores=month_scores,
         net=net, year=publish(year.figure, places), provisional=year.provisional,
         entries=tuple(e for e in in_period if e.value != ZERO or _is_zero_out(rulebook, e)),  # a 0 default changes nothing; a zero-out decides the year
         figure=period_figure(sum_scheme, net, month_scores, places),
+        capped=capped,
     )
+
+
+def capped_in(rulebook: Rulebook, in_period: Sequence[Entry], months: Sequence[tuple[int, int]],
+              posts: PostCount) -> tuple[Capped, ...]:
+    """The monthly items and categories whose ceilings cut what the period's entries add up to, summed
+    over the period's counted months: what a notice lists and why the figure is lower than the list.
+    Allotments (which start full) and zero-outs are not ceilings; yearly categories (加分项) are capped
+    in the year's figure, not the month's."""
+    found: dict[str, tuple[Decimal, Decimal]] = {}
+
+    def add(code: str, recorded: Decimal, counted: Decimal) -> None:
+        before = found.get(code, (ZERO, ZERO))
+        found[code] = (before[0] + recorded, before[1] + counted)
+
+    monthly = {category.code for category in rulebook.categories if category.period is Period.MONTH}
+    for year, month in months:
+        count = posts_in(rulebook, posts, year, month)
+        in_month = [e for e in in_period if (e.occurred_on.year, e.occurred_on.month) == (year, month)]
+        for category in rulebook.categories:
+            if category.code not in monthly:
+                continue
+            codes = {item.code: item for item in category.items}
+            mine = [e for e in in_month if e.item_code in codes]
+            if not mine:
+                continue
+            for code, item in codes.items():
+                entries = [e for e in mine if e.item_code == code]
+                if entries and item.cap is not None and item.kind not in (ItemKind.ALLOTMENT, ItemKind.ZERO_OUT):
+                    total = sum((e.value for e in entries), ZERO)
+                    points = item_points(item, entries, count)
+                    if points != total:
+                        add(code, total, points)
+            score = category_points(category, mine, count)
+            if score.points != score.raw:
+                add(category.code, score.raw, score.points)
+    return tuple(Capped(code, recorded, counted) for code, (recorded, counted) in found.items())
 
 
 def _is_zero_out(rulebook: Rulebook, entry: Entry) -> bool:
