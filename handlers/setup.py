@@ -103,7 +103,7 @@ async def setup_chosen(update: Update, context: Context) -> None:
         try:
             await join_with_code(update, context, branch, town_code)
         except DomainError as error:  # the branch exists now; the code's refusal is said in the group
-            await reply(update, refusal(update, error, branch))
+            await reply(update, refusal(update, error, branch, popup=False))
 
 
 @domain_errors
