@@ -6,6 +6,7 @@ import html
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -49,6 +50,44 @@ def presser_translator(update: Update, branch: Branch | None = None) -> Translat
     the bot speaks."""
     user = update.effective_user
     return Translator(language_of(user.language_code if user else None, branch.language if branch else None))
+
+
+# --- confirm buttons whose details wait in the chat's data ------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfirmPress:
+    verdict: str  # what the button says: ok, no, void…
+    details: tuple  # what the command kept for the press
+    branch: Branch
+    tr: Translator  # the branch's, for what the press changes in the chat
+
+
+def keep_confirm(context: Context, store: str, message_id: int, details: tuple) -> None:
+    """What a confirm button's press needs, kept under the message that carries the buttons: the button
+    itself carries only a verdict and an id (≤ 64 bytes, no authority). Lost on a restart: the press is
+    then told to send the command again."""
+    context.chat_data.setdefault(store, {})[message_id] = details  # type: ignore[union-attr]
+
+
+def forget_confirm(context: Context, store: str, message_id: int) -> None:
+    (context.chat_data or {}).get(store, {}).pop(message_id, None)
+
+
+async def confirm_press(update: Update, context: Context, store: str, expired_key: str, *, target_at: int,
+                        branch_at: int) -> ConfirmPress | None:
+    """A press on buttons ``VERB:VERDICT:ID`` kept with ``keep_confirm``: its details and branch, or None —
+    answered with ``expired_key`` — when the details are gone (the bot restarted since) or name another
+    id than the button (a crafted press). Who may press is the caller's (and its service's) to check."""
+    query = update.callback_query
+    assert query is not None and query.data is not None and query.message is not None
+    _, verdict, target = query.data.split(":")
+    details = (context.chat_data or {}).get(store, {}).get(query.message.message_id)
+    if details is None or details[target_at] != int(target):
+        await answer(query, translator(update)(expired_key), alert=True)
+        return None
+    branch = await services(context).branches.by_id(details[branch_at])
+    return ConfirmPress(verdict, details, branch, translator(update, branch))
 
 
 def is_private(update: Update) -> bool:

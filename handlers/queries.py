@@ -18,11 +18,13 @@ from bot.domain.text import clean_text
 from bot.i18n import Safe, Translator, escape, format_points, language_of
 from bot.services.branches import rulebook_of
 from bot.services.points import Shown, Standing
-from handlers.common import Context, actor, answer, current_branch, domain_errors, edit_or_send, is_private, refusal, reply, send_private, services, translator, point_to_private
+from handlers.common import (Context, actor, answer, confirm_press, current_branch, domain_errors, edit_or_send, forget_confirm, is_private,
+                             keep_confirm, point_to_private, refusal, reply, send_private, services, translator)
 from handlers.decide import card, keyboard
 from handlers.notices import pack
 
 MANAGER_ROLES = {Role.SECRETARY, Role.DEPUTY}
+ZERO_OUTS, REVERSALS = "zero_outs", "reversals"  # chat_data stores of the zero-out's and /undo's confirm buttons
 DECIDER_ROLES = {Role.RECORDER, Role.SECRETARY, Role.DEPUTY}
 
 
@@ -482,8 +484,8 @@ async def record_command(update: Update, context: Context) -> None:
                                       date=day.isoformat(), reason=clean_text(reason)),
                            reply_markup=InlineKeyboardMarkup(rows))
         if sent is not None:
-            context.chat_data.setdefault("zero_outs", {})[sent.message_id] = (
-                update.effective_user.id, branch.id, target.id, item.code, day.isoformat(), reason, reference)
+            keep_confirm(context, ZERO_OUTS, sent.message_id,
+                         (update.effective_user.id, branch.id, target.id, item.code, day.isoformat(), reason, reference))
         return
     row = await svc.points.record(
         branch, actor(update.effective_user), target, item.code, value, day, reason,  # type: ignore[arg-type]
@@ -501,21 +503,16 @@ async def zero_out_pressed(update: Update, context: Context) -> None:
     re-checks everything (the service), and the entry's reference is the command's, so a second press
     writes nothing."""
     query = update.callback_query
-    assert query is not None and query.data is not None and query.message is not None
-    _, verdict, member_id = query.data.split(":")
-    svc = services(context)
-    pending = context.chat_data.get("zero_outs", {}).get(query.message.message_id)
-    if pending is None or pending[2] != int(member_id):  # the bot restarted since, or a crafted press
-        await answer(query, translator(update)("record.confirm_expired"), alert=True)
+    press = await confirm_press(update, context, ZERO_OUTS, "record.confirm_expired", target_at=2, branch_at=1)
+    if press is None or query is None or query.message is None:
         return
-    user_id, branch_id, target_id, item_code, day, reason, reference = pending
-    branch = await svc.branches.by_id(branch_id)
-    tr = translator(update, branch)
+    svc, branch, tr = services(context), press.branch, press.tr
+    user_id, _, target_id, item_code, day, reason, reference = press.details
     if query.from_user.id != user_id:
         await answer(query, tr("record.confirm_not_yours"), alert=True)
         return
-    if verdict == "no":
-        context.chat_data["zero_outs"].pop(query.message.message_id, None)
+    if press.verdict == "no":
+        forget_confirm(context, ZERO_OUTS, query.message.message_id)
         await answer(query)
         await edit_or_send(query, tr("record.zero_out_cancelled"))
         return
@@ -524,7 +521,7 @@ async def zero_out_pressed(update: Update, context: Context) -> None:
     who = actor(query.from_user)
     row = await svc.points.record(branch, who, target, item_code, Decimal(0), date.fromisoformat(day), reason,
                                   reference=reference)
-    context.chat_data["zero_outs"].pop(query.message.message_id, None)
+    forget_confirm(context, ZERO_OUTS, query.message.message_id)
     await answer(query)
     if row is None:
         await edit_or_send(query, tr("record.already"))
@@ -565,7 +562,7 @@ async def undo_command(update: Update, context: Context) -> None:
         text += "\n" + tr("undo.from_declaration", declaration=check.declaration_id)
     sent = await reply(update, text, reply_markup=InlineKeyboardMarkup(rows))
     if sent is not None:
-        context.chat_data.setdefault("reversals", {})[sent.message_id] = (update.effective_user.id, branch.id, original.id, check.reason)
+        keep_confirm(context, REVERSALS, sent.message_id, (update.effective_user.id, branch.id, original.id, check.reason))
 
 
 @domain_errors
@@ -573,26 +570,21 @@ async def undo_pressed(update: Update, context: Context) -> None:
     """/undo's confirm (rv:ok) or cancel (rv:no): only whoever sent the /undo; the service re-checks the
     presser's role, the entry and the year; a second press is refused (the row is reversed once)."""
     query = update.callback_query
-    assert query is not None and query.data is not None and query.message is not None
-    _, verdict, row_id = query.data.split(":")
-    svc = services(context)
-    pending = context.chat_data.get("reversals", {}).get(query.message.message_id)
-    if pending is None or pending[2] != int(row_id):  # the bot restarted since, or a crafted press
-        await answer(query, translator(update)("record.confirm_expired"), alert=True)
+    press = await confirm_press(update, context, REVERSALS, "record.confirm_expired", target_at=2, branch_at=1)
+    if press is None or query is None or query.message is None:
         return
-    user_id, branch_id, original_id, reason = pending
-    branch = await svc.branches.by_id(branch_id)
-    tr = translator(update, branch)
+    svc, branch, tr = services(context), press.branch, press.tr
+    user_id, _, original_id, reason = press.details
     if query.from_user.id != user_id:
         await answer(query, tr("record.confirm_not_yours"), alert=True)
         return
-    if verdict == "no":
-        context.chat_data["reversals"].pop(query.message.message_id, None)
+    if press.verdict == "no":
+        forget_confirm(context, REVERSALS, query.message.message_id)
         await answer(query)
         await edit_or_send(query, tr("undo.cancelled"))
         return
     done = await svc.points.reverse(branch, actor(query.from_user), original_id, reason)
-    context.chat_data["reversals"].pop(query.message.message_id, None)
+    forget_confirm(context, REVERSALS, query.message.message_id)
     assert done.reversal is not None
     rulebook = rulebook_of(branch)
     await answer(query)

@@ -19,6 +19,9 @@ from bot.i18n import Safe, Translator, language_of
 from handlers.common import (
     FlowInProgress,
     Context,
+    confirm_press,
+    forget_confirm,
+    keep_confirm,
     actor,
     answer,
     current_branch,
@@ -32,6 +35,7 @@ from handlers.common import (
 )
 
 WAIT_FILE = 0
+REMOVALS = "removals"  # chat_data store of /remove's confirm buttons
 ROLE_WORDS = {
     "secretary": Role.SECRETARY, "书记": Role.SECRETARY, "支部书记": Role.SECRETARY,
     "deputy": Role.DEPUTY, "副书记": Role.DEPUTY,
@@ -237,27 +241,22 @@ async def remove_command(update: Update, context: Context) -> None:
         text += "\n" + tr("remove.void_note")
     sent = await reply(update, text, reply_markup=InlineKeyboardMarkup(rows))
     if sent is not None:
-        context.chat_data.setdefault("removals", {})[sent.message_id] = (branch.id, target.id, check.reason)
+        keep_confirm(context, REMOVALS, sent.message_id, (branch.id, target.id, check.reason))
 
 
 @domain_errors
 async def remove_pressed(update: Update, context: Context) -> None:
     query = update.callback_query
-    assert query is not None and query.data is not None and query.message is not None
-    _, verdict, member_id = query.data.split(":")
-    svc = services(context)
-    pending = context.chat_data.get("removals", {}).get(query.message.message_id)
-    if pending is None or pending[1] != int(member_id):  # the bot restarted since, or a crafted press
-        await answer(query, translator(update)("remove.expired"), alert=True)
+    press = await confirm_press(update, context, REMOVALS, "remove.expired", target_at=1, branch_at=0)
+    if press is None or query is None or query.message is None:
         return
-    branch_id, target_id, reason = pending
-    branch = await svc.branches.by_id(branch_id)
-    tr = translator(update, branch)
+    svc, branch, tr, verdict = services(context), press.branch, press.tr, press.verdict
+    _, target_id, reason = press.details
     if verdict == "no":
         if not await svc.roster.roles_of_user(branch, query.from_user.id) & {Role.SECRETARY}:
             await answer(query, tr("error.auth.needs_role", roles=tr("role.secretary")), alert=True)
             return
-        context.chat_data["removals"].pop(query.message.message_id, None)
+        forget_confirm(context, REMOVALS, query.message.message_id)
         await answer(query)
         await edit_or_send(query, tr("remove.cancelled"))
         return
