@@ -269,6 +269,8 @@ async def remove_pressed(update: Update, context: Context) -> None:
     else:
         done = tr("remove.done", number=member.id, name=member.name, reason=reason,
                   day=member.left_on.isoformat() if member.left_on else "", roles=dropped)
+    if removal.withdrawn:
+        done += "\n" + tr("remove.declarations_withdrawn", numbers=tr("common.list_separator").join(f"#{n}" for n in removal.withdrawn))
     await answer(query, tr("remove.done_popup", name=member.name))
     await edit_or_send(query, done)
     if member.user_id is not None:

@@ -201,3 +201,14 @@ async def claim_unpublished(conn: Connection, claimed_before: str, limit: int) -
         if row is not None:
             taken.append((declaration_id, None if row[0] is None else int(row[0])))
     return taken
+
+
+async def withdraw_pending_of_member(conn: Connection, member_id: int, reason: str) -> list[int]:
+    """Every pending declaration of the member, withdrawn (a member removed for good: nobody is left to
+    decide them for); the numbers withdrawn. Conditional on pending, so a card pressed meanwhile wins."""
+    async with conn.execute(
+        "UPDATE declarations SET status = 'withdrawn', decided_at = ?, decision_reason = ?"
+        " WHERE member_id = ? AND status = 'pending' RETURNING id",
+        (utcnow(), reason, member_id),
+    ) as cursor:
+        return sorted(int(r[0]) for r in await cursor.fetchall())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import count, member_row, popups, rows, said
+from tests.conftest import card_message, count, declare, member_row, popups, rows, said
 
 pytestmark = pytest.mark.asyncio
 
@@ -292,3 +292,22 @@ async def test_void_an_approval_made_by_mistake_and_not_once_something_is_record
     await h.say(other, b.group, "/join")
     await h.tap(b.secretary, b.group.id, "不同意")
     assert (await member_row(h, other.id))["status"] == "rejected"
+
+
+async def test_removing_a_member_withdraws_their_declarations_still_waiting(h, b):
+    """Approved after the removal, a waiting declaration wrote points for someone no notice lists any more
+    (QA2 N1): the removal withdraws it in its transaction, and the recorder's card then refuses."""
+    waiting = await declare(h, b.lisi)
+    decided = await declare(h, b.lisi, item="为民办一件实事")
+    await h.press(b.recorder, card_message(h, b.recorder.id, decided), f"dc:ok:{decided}")
+    lisi = b.member_ids["lisi"]
+    await h.say(b.secretary, b.group, f"/remove {lisi} 出党")
+    message, data = h.find_button(b.group.id, "确认移出")
+    calls = await h.press(b.secretary, message, data)
+    assert f"其待审核的申报 #{waiting} 已一并撤回。" in said(calls, b.group.id)
+    statuses = {r["id"]: r["status"] for r in await rows(h, "SELECT id, status FROM declarations")}
+    assert statuses == {waiting: "withdrawn", decided: "approved"}
+    calls = await h.press(b.recorder, card_message(h, b.recorder.id, waiting), f"dc:ok:{waiting}")
+    assert "这条申报已经处理过了" in popups(calls)[0].params["text"]
+    assert await count(h, "ledger", "reference = ?", f"decl:{waiting}") == 0
+    assert await count(h, "ledger", "reference = ?", f"decl:{decided}") == 1

@@ -12,6 +12,7 @@ from bot.domain.records import Branch, Member, MemberState, MemberStatus, Role
 from bot.domain.text import REASON_MAX, clean_name, clean_text
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
 from bot.services.branches import MANAGERS, Actor, require_role
+from storage import declarations as declaration_repo
 from storage import members as member_repo
 from storage import roster as roster_repo
 from storage.db import Connection, Database
@@ -177,6 +178,7 @@ class Removal:
     member: Member  # as it is now: status left (left_on today), or rejected when voided
     roles: set[Role]  # the roles it held, dropped
     voided: bool = False
+    withdrawn: tuple[int, ...] = ()  # its declarations still waiting, withdrawn with the removal
 
 
 async def _not_the_last_secretary(conn: Connection, branch: Branch, member: Member) -> None:
@@ -380,6 +382,7 @@ class RosterService:
             if member.status is not MemberStatus.APPROVED:
                 raise NotFound("member.not_found", reference=f"#{member_id}")
             await _not_the_last_secretary(conn, branch, member)
+            withdrawn: tuple[int, ...] = ()
             if void:
                 if await roster_repo.personal_records(conn, member.id):
                     raise InvalidInput("remove.not_voidable", name=member.name)
@@ -388,12 +391,15 @@ class RosterService:
                 done = await member_repo.set_left(conn, member.id, self.clock.today(branch.timezone).isoformat())
             if not done:
                 raise AlreadyDone("remove.already", name=member.name)
+            # Nobody would decide them for a member gone for good: approved, a row would count for someone
+            # no notice lists any more. (A transfer keeps them: the deed was done in this branch.)
+            withdrawn = tuple(await declaration_repo.withdraw_pending_of_member(conn, member.id, reason))
             roles = await roster_repo.drop_roles(conn, branch.id, member.id)
             await roster_repo.record_removal(conn, branch_id=branch.id, member_id=member.id, removed_by=secretary.id,
                                              reason=reason, voided=void)
             gone = await member_repo.by_id(conn, member.id)
         assert gone is not None
-        return Removal(member=gone, roles=roles, voided=void)
+        return Removal(member=gone, roles=roles, voided=void, withdrawn=withdrawn)
 
     async def set_state(self, branch: Branch, actor: Actor, target: Member, state: MemberState, reason: str | None) -> Member:
         reason = clean_text(reason) or None
