@@ -135,7 +135,8 @@ class Column:
 @dataclass(frozen=True)
 class MonthLine:
     month: int
-    shown: bool  # False: not a month of membership (empty row)
+    shown: bool  # False: not counted (empty row)
+    future: bool = False  # not shown because it has not come yet (a member in the branch): no "not in the branch" note
     values: dict[str, Decimal] = field(default_factory=dict)  # column code -> published figure
     total: Decimal | None = None
     notes: tuple[str, ...] = ()
@@ -211,12 +212,14 @@ def member_sheet(rulebook: Rulebook, lang: str, member: Member, entries: list[En
     # The months grading counts (services.grading: up to the year's end or today), so that the 合计 row
     # and 合计得分 agree; the month in progress is counted as it stands and marked.
     counted = counted_months(year, min(date(year, 12, 31), today), member.joined_on, member.left_on)
+    membership = set(counted_months(year, date(year, 12, 31), member.joined_on, member.left_on))
     rows = [e for e in effective(entries) if e.occurred_on.year == year]
     zero_codes = {i.code for _, i in rulebook.items() if i.kind is ItemKind.ZERO_OUT}
     lines = []
     for month in range(1, 13):
         if (year, month) not in counted:
-            lines.append(MonthLine(month=month, shown=False))
+            # months still to come are blank; "not in the branch" only for months outside membership
+            lines.append(MonthLine(month=month, shown=False, future=(year, month) in membership))
             continue
         in_month = _in_month(rows, year, month)
         scored = month_score(rulebook, rows, year, month, posts)
@@ -398,6 +401,7 @@ def record_workbook(branch: Branch, rulebook: Rulebook, lang: str, year: int, sh
     ``personal``: fill the profile block's personal cells (PERSONAL) — only for the secretary."""
     places = rulebook.settings.rounding_places
     cols = columns(rulebook, lang)
+    with_stars = any(b.stars for b in rulebook.bands)
     book = Workbook()
     book.remove(book.active)
     used: set[str] = set()
@@ -446,7 +450,7 @@ def record_workbook(branch: Branch, rulebook: Rulebook, lang: str, year: int, sh
                     _number(sheet.cell(row, 3 + offset), month_line.values.get(column.code), places)
                 _number(sheet.cell(row, total_col), month_line.total, places)
                 _label(sheet.cell(row, note_col), "；".join(month_line.notes), align=LEFT)
-            else:
+            elif not month_line.future:
                 _label(sheet.cell(row, note_col), text(lang, "export.record.not_member"), align=LEFT)
         if rulebook.year_result.method is YearMethod.WEIGHTED_HALVES:
             for half in data.year.halves:
@@ -470,7 +474,8 @@ def record_workbook(branch: Branch, rulebook: Rulebook, lang: str, year: int, sh
         for col in range(2, note_col + 1):
             sheet.cell(row, col).font = BOLD
         band = _band_text(lang, data.line)
-        stars = _stars_text(lang, getattr(data.line, "stars", None)) if band else ""
+        # stars only where the scheme has them (尖草坪's bands have none: no "无星")
+        stars = _stars_text(lang, getattr(data.line, "stars", None)) if band and with_stars else ""
         _label(sheet.cell(row, note_col), " ".join(p for p in (band, stars) if p), align=LEFT)
         table_end = row
         if last > note_col:
