@@ -34,7 +34,7 @@ from handlers.common import (
     translator,
 )
 from handlers.notices import local_time, member_tr, period_label
-from handlers.town_review import cards_closed, filing_row, queue_button
+from handlers.town_review import cards_closed, filing_button, queue_button
 
 MENU: dict[str, tuple[str, ...]] = {
     "private": ("town", "towncode", "townadmin"),
@@ -90,8 +90,10 @@ def branch_block(tr: Translator, number: int, figures: BranchFigures, branch: Br
     return "\n".join(lines)
 
 
-def dashboard_page(tr: Translator, dashboard: Dashboard, branches: dict[int, Branch], page: int) -> tuple[str, InlineKeyboardMarkup | None]:
-    """One page of the overview (≤ PAGE_SIZE branches) and its buttons: a drill-down per branch, prev/next."""
+def dashboard_page(tr: Translator, dashboard: Dashboard, branches: dict[int, Branch], page: int,
+                   filing_year: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    """One page of the overview (≤ PAGE_SIZE branches) and its buttons: a drill-down per branch, prev/next,
+    the queue and the filing of ``filing_year`` (services.town_review.default_filing_year)."""
     town = dashboard.town
     shown, page, pages = page_of(dashboard.branches, page, PAGE_SIZE)
     all_ = dashboard.branches
@@ -117,7 +119,7 @@ def dashboard_page(tr: Translator, dashboard: Dashboard, branches: dict[int, Bra
     if nav:
         rows.append(nav)
     # what waits for the town's decision, and the town's filing (handlers/town_review.py)
-    rows.append([queue_button(tr)] + filing_row(tr, town, dashboard.now))
+    rows.append([queue_button(tr), filing_button(tr, town.id, filing_year)])
     return text, InlineKeyboardMarkup(rows)
 
 
@@ -278,7 +280,8 @@ async def _show_page(update: Update, context: Context, town_id: int, page: int) 
     tr = translator(update)
     dashboard = await svc.towns.dashboard(town_id, user.id)
     branches = {b.id: b for b in await svc.towns.branches(town_id)}
-    text, markup = dashboard_page(tr, dashboard, branches, page)
+    filing_year = await svc.town_review.default_filing_year(dashboard.town)  # not before the town's first year
+    text, markup = dashboard_page(tr, dashboard, branches, page, filing_year)
     if update.callback_query is not None:
         await answer(update.callback_query)
         await edit_or_send(update.callback_query, text, reply_markup=markup)

@@ -115,6 +115,9 @@ class TownDigestProducer:
             if now < moment:
                 continue
             year, month = previous_month(today)
+            created = town.created_at.astimezone(ZoneInfo(town.timezone)).date()
+            if (year, month) < (created.year, created.month):
+                continue  # the month ended before the town existed: nothing to sum up
             wanted[lister] = Due(self.kind, f"{town.id}:{year:04d}-{month:02d}", moment, Late.CATCH_UP,
                                  data={"town_id": town.id, "year": year, "month": month}, retry=True)
         states = await services.towns.effect_states(self.kind, [due.key for due in wanted.values()])

@@ -432,6 +432,7 @@ async def test_the_digest_reads_the_towns_once_per_tick_and_writes_nothing_once_
     from schedules.town import TownDigestProducer
     from storage import db as sqlite_db
 
+    clock.set(datetime(2026, 1, 10, 2, 0, tzinfo=UTC))  # the town exists in February: its digest is owed
     t = await make_town(h)
     admin = Actor(t.admin.id, "周镇长")
     for number in range(6):

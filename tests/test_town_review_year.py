@@ -281,6 +281,7 @@ async def test_a_review_nobody_received_is_found_in_the_queue_or_withdrawn_by_th
 
 
 async def test_the_filing_follows_the_towns_timezone_and_answers_the_press_first(h, clock):
+    clock.set(utc(2025, 9, 1, 2, 0))  # the town and its branch exist in 2025: there is a 2025 filing
     admin = h.user(9007, "港湾镇管理员")
     await h.say(admin, h.private(admin), "/start")
     town = await h.services.towns.create("港湾镇", admin_id=admin.id, created_by=1, timezone="America/New_York")

@@ -57,6 +57,7 @@ from bot.services.exports import (
     text,
 )
 from bot.services.grading import GRADERS, GradingService
+from storage import branch_years as years_repo
 from storage import branches as branch_repo
 from storage import grading as grading_repo
 from storage import ledger as ledger_repo
@@ -136,6 +137,23 @@ def _reason(text_: str | None, key: str = "town_review.reason_required") -> str:
 async def _town_id(conn: Connection, branch_id: int) -> int | None:
     town = await towns_repo.town_of_branch(conn, branch_id)
     return town.id if town is not None else None
+
+
+async def branch_first_year(conn: Connection, branch: Branch) -> int:
+    """The branch's first year: GradingService.first_year's rule (the year it was set up, in its timezone, or
+    of its earliest member's first day or ledger row when earlier), on an open connection."""
+    created = branch.created_at.astimezone(ZoneInfo(branch.timezone)).date()
+    earliest = await years_repo.first_day(conn, branch.id)
+    return min(created, earliest or created).year
+
+
+async def first_filing_year(conn: Connection, town: Town) -> int:
+    """The first year the town has anything to file or digest: the year it was created (in its timezone),
+    or an earlier first year of one of its branches (a branch that joined with years behind it)."""
+    first = town.created_at.astimezone(ZoneInfo(town.timezone)).year
+    for branch in await towns_repo.branches(conn, town.id):
+        first = min(first, await branch_first_year(conn, branch))
+    return first
 
 
 async def _town(conn: Connection, town_id: int) -> Town:
@@ -488,11 +506,15 @@ class TownReviewService:
     # --- filing (备案) ----------------------------------------------------------------------------------
 
     async def _filing_town(self, conn: Connection, town_id: int, actor: Actor, year: int) -> Town:
-        """The town, if the actor administers it and ``year`` has begun in the town's timezone."""
+        """The town, if the actor administers it, ``year`` has begun in the town's timezone and is not before
+        the town's first year (``first_filing_year``)."""
         await _require_admin(conn, town_id, actor.user_id)
         town = await _town(conn, town_id)
         if year < 2000 or year > self.clock.today(town.timezone).year:
             raise InvalidInput("grade.bad_year", year=year)
+        first = await first_filing_year(conn, town)
+        if year < first:
+            raise InvalidInput("town_review.before_town", town=town.name, year=year, first=first)
         return town
 
     async def check_filing(self, town_id: int, actor: Actor, year: int) -> Town:
@@ -501,9 +523,16 @@ class TownReviewService:
             return await self._filing_town(conn, town_id, actor, year)
 
     def filing_year(self, town: Town) -> int:
-        """The year a town files now, in its timezone: last year until June, then this one."""
+        """The year a town files now, in its timezone: last year until June, then this one (not bounded by
+        the town's first year: see ``default_filing_year``)."""
         today = self.clock.today(town.timezone)
         return today.year - 1 if today.month <= 6 else today.year
+
+    async def default_filing_year(self, town: Town) -> int:
+        """``filing_year``, but never before the town's first year (a town whose branches began this year
+        files this year, not a year in which none of them existed)."""
+        async with self.db.read() as conn:
+            return max(self.filing_year(town), await first_filing_year(conn, town))
 
     async def filing(self, town_id: int, actor: Actor, year: int) -> tuple[Town, list[FilingRow]]:
         """Every branch of the town with the year's filed snapshot (or where its year stands)."""
@@ -512,6 +541,8 @@ class TownReviewService:
             filed = await repo.filings(conn, town_id, year)
             rows = []
             for branch in await towns_repo.branches(conn, town_id):
+                if await branch_first_year(conn, branch) > year:
+                    continue  # the branch did not exist that year: nothing to file, not "not filed"
                 branch_id = branch.id
                 filing = filed.get(branch_id)
                 result = await grading_repo.results(conn, filing.round_id, "final") if filing is not None else None

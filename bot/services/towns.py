@@ -385,7 +385,9 @@ class TownService:
         """What a branch in a town has left undone: declarations pending longer than ``overdue_days``
         and the last period's notice, owed and not in the group."""
         async with self.db.read() as conn:
-            declarations = await town_repo.overdue_declarations(conn, branch.id, now - timedelta(days=self.overdue_days))
+            # in UTC: the rows' created_at are UTC text, compared as text (a "now" in another zone was 8 hours off)
+            cutoff = (now - timedelta(days=self.overdue_days)).astimezone(UTC)
+            declarations = await town_repo.overdue_declarations(conn, branch.id, cutoff)
             owed = expected_notice(branch, now)
             notice_key = None
             if owed is not None and now >= owed[1] + timedelta(hours=1):
