@@ -17,6 +17,7 @@ from bot.errors import DomainError, InvalidInput, NotFound
 from bot.domain.text import clean_text
 from bot.i18n import Safe, Translator, escape, format_points, language_of
 from bot.services.branches import rulebook_of
+from bot.domain.grading import GradeLine
 from bot.services.points import Shown, Standing
 from handlers.common import (Context, actor, answer, confirm_press, current_branch, domain_errors, edit_or_send, forget_confirm, is_private,
                              keep_confirm, point_to_private, refusal, reply, send_private, services, translator)
@@ -170,6 +171,9 @@ async def points_command(update: Update, context: Context) -> None:
     if context.args:  # a manager or recorder looking at someone else; anyone at a year (/points 2025)
         branch, me = await svc.points.asker(update.effective_user.id)
         tr = translator(update, branch)
+        if re.fullmatch(r"(19|20)\d\d(-|/|\.|年)\d\d?月?", context.args[-1]):  # a month: not a member's name
+            await reply(update, tr("points.month_usage"))
+            return
         args, year = await _points_args(svc, branch, me, list(context.args))
         member = me
         if args:
@@ -189,7 +193,9 @@ async def points_command(update: Update, context: Context) -> None:
                 return
             if standing.today.year < svc.clock.today(branch.timezone).year:  # a year that has ended
                 lines = [tr("points.year_header", name=member.name, year=year, branch=branch.title)]
-                await reply(update, "\n".join(lines + _year_lines(tr, standing, past=True)))
+                final = await svc.grading.snapshot(branch.id, year)  # the year as finalised (/grade), if it is
+                line = next((x for x in final.lines if x.member_id == member.id), None) if final else None
+                await reply(update, "\n".join(lines + _year_lines(tr, standing, past=True, final=line)))
                 return
     else:  # the branch, the member and the standing in one read
         branch, member, standing = await svc.points.own_standing(update.effective_user.id)
@@ -217,10 +223,11 @@ async def points_command(update: Update, context: Context) -> None:
     await reply(update, "\n".join(lines), reply_markup=chart)
 
 
-def _year_lines(tr: Translator, standing: Standing, past: bool = False) -> list[str]:
+def _year_lines(tr: Translator, standing: Standing, past: bool = False, final: GradeLine | None = None) -> list[str]:
     """The year's part of /points (the year so far, or ``past``: /points YEAR's year that has ended): its
     figure, a sum scheme's categories (rounded as published), the zero-out, the band, a move between
-    branches."""
+    branches. A past year shows no band: the grade is the year-end grading's (quota, probationary), its
+    ``final`` line once finalised (as the publicity and the forms say it), else a note that it is pending."""
     rulebook = standing.rulebook
     places = rulebook.settings.rounding_places
     lines = []
@@ -230,8 +237,9 @@ def _year_lines(tr: Translator, standing: Standing, past: bool = False) -> list[
         YearMethod.MONTHLY_AVERAGE: "points.year_average",
         YearMethod.WEIGHTED_HALVES: "points.year_weighted",
     }[rulebook.year_result.method]
+    rated = any(h.democratic is not None for h in year.halves)  # 张店: a half's democratic evaluation held
     if past:
-        key = key.replace("points.year_", "points.past_")
+        key = key.replace("points.year_", "points.past_") + ("_rated" if rated else "")
     lines.append(tr(key, value=standing.published, base=rulebook.year_result.base, months=len(standing.counted),
                     bonus=publish(year.bonus, places)))
     if rulebook.year_result.method is YearMethod.SUM:
@@ -241,16 +249,21 @@ def _year_lines(tr: Translator, standing: Standing, past: bool = False) -> list[
                 lines.append(tr("points.category_line", name=cat.name.get(tr.lang) if cat else category.code,
                                 value=Safe(_signed(publish(category.points, places))), cap=""))
     if year.provisional:
-        lines.append(tr("points.democratic_pending"))
+        lines.append(tr("points.democratic_partial" if rated else "points.democratic_pending"))
     if year.zeroed:
         lines.append(tr("points.zeroed"))
-    if standing.band is not None:
-        lines.append(tr("points.past_band" if past else "points.band", band=standing.band.label.get(tr.lang),
+    if standing.band is not None and not past:
+        lines.append(tr("points.band", band=standing.band.label.get(tr.lang),
                         stars=stars_shown(tr, rulebook, standing.band.stars)).rstrip())
     if standing.transfer is not None:  # 组织关系转接: which branches' months the year covers, and who grades it
         names = tr("common.list_separator").join(standing.transfer.branches)
         lines.append(tr(f"transfer.year.{standing.transfer.note}", branches=names, branch=names))
-    if past:
+    if past and final is not None:
+        from handlers.grading import PUBLIC_FLAGS, flag_label, short_result  # handlers.grading imports this module
+        flags = [flag_label(tr, rulebook, c) for c in final.flags if c in PUBLIC_FLAGS]
+        lines.append(tr("points.past_final", result=Safe(short_result(tr, final)),
+                        flags=Safe(tr("grade.flags", flags=tr("common.list_separator").join(flags)) if flags else "")))
+    elif past:
         lines.append(tr("points.past_note"))
     return lines
 

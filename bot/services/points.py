@@ -19,6 +19,7 @@ from bot.domain.town import months_of
 from bot.i18n import Translator
 from bot.errors import AlreadyDone, DomainError, InvalidInput, NotFound
 from bot.services.branches import Actor, may_score, rulebook_of
+from bot.services.democratic import DemocraticService
 from bot.services.posts import member_posts
 from bot.services.transfers import NO_CHAINS, Chains, YearView, across, chain_of_member, year_view
 from storage import grading as grading_repo
@@ -177,7 +178,8 @@ class PointsService:
             return None
         _, entries, chains, _, _, posts = reads
         rows = effective(entries)
-        summary = year_score(rulebook, rows, year, months, posts=posts, detail=False)
+        summary = year_score(rulebook, rows, year, months, posts=posts, detail=False,
+                             democratic=await self._democratic(branch, member, year))
         december = [e for e in rows if e.occurred_on.month == 12]
         return Standing(
             member=member, rulebook=rulebook, today=last,
@@ -186,6 +188,20 @@ class PointsService:
             band=band_of(rulebook, summary.figure), recent=(), transfer=view,
             origins={b: t for b, t in chains.titles.items() if b != branch.id}, entries=entries, posts=posts,
         )
+
+    async def _democratic(self, branch: Branch, member: Member, year: int) -> dict[int, Decimal]:
+        """The member's democratic evaluation of each half of ``year`` whose round has closed (张店's
+        weighted halves only; empty otherwise), read as grading reads them (``GradingService._gather``),
+        so that /points YEAR's figure is /grade's."""
+        if rulebook_of(branch).year_result.method is not YearMethod.WEIGHTED_HALVES:
+            return {}
+        service = DemocraticService(self.db, self.clock)
+        found = {}
+        for half in (1, 2):
+            value = (await service.evaluations(branch.id, year, half)).get(member.id)
+            if value is not None:
+                found[half] = value
+        return found
 
     async def check_reverse(self, branch: Branch, actor: Actor, row_id: int, reason: str) -> Reversal:
         """Whether the actor may reverse this entry now (before the confirm button): the same checks as
