@@ -62,7 +62,9 @@ async def chart_command(update: Update, context: Context) -> None:
     if not is_private(update):
         await _group_hint(update, context, "chart.go_private")
         return
-    await send_trend(update, context, " ".join(context.args or []).strip() or None)
+    words = list(context.args or [])
+    year = int(words.pop()) if words and re.fullmatch(r"(19|20)\d\d", words[-1]) else None  # /chart [MEMBER] [YEAR]
+    await send_trend(update, context, " ".join(words).strip() or None, year)
 
 
 @domain_errors
@@ -73,28 +75,29 @@ async def chart_button(update: Update, context: Context) -> None:
     await answer(update.callback_query)
 
 
-async def send_trend(update: Update, context: Context, reference: str | None) -> None:
-    """A member's monthly scores this year as a picture, in the chat of the update."""
+async def send_trend(update: Update, context: Context, reference: str | None, year: int | None = None) -> None:
+    """A member's monthly scores this year (or of ``year``) as a picture, in the chat of the update."""
     svc = services(context)
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None
     branch = await current_branch(update, context)
     tr = translator(update, branch)
-    trend = await svc.exports.trend(branch, actor(user), reference)
+    trend = await svc.exports.trend(branch, actor(user), reference, year)
     name = trend.member.name
     if not trend.points:
-        await reply(update, tr("chart.no_months", name=name))
+        await reply(update, tr("points.no_year", name=name, year=year) if year is not None else tr("chart.no_months", name=name))
         return
     # chart texts are drawn, not sent as HTML: the catalog's text made plain
     months = [(plain(tr("chart.month_label", month=m)), value) for m, value in trend.points]
     suffix = "_sum" if trend.cumulative else ""
+    caption = f"chart.caption{suffix or ('_past' if trend.year < svc.clock.today(branch.timezone).year else '')}"
     png = await asyncio.to_thread(
         charts.member_trend_png, name, months, charts.band_lines(trend.rulebook.bands, tr.lang),
         title=tr.plain(f"chart.title{suffix}", name=name, year=trend.year),
         xlabel=plain(tr("chart.xlabel")), ylabel=plain(tr(f"chart.ylabel{suffix}")), lang=tr.lang,
     )
     await context.bot.send_photo(chat.id, photo=png,
-                                 caption=tr(f"chart.caption{suffix}", name=name, year=trend.year, branch=branch.title))
+                                 caption=tr(caption, name=name, year=trend.year, branch=branch.title))
 
 
 def register(app: Application) -> None:

@@ -714,8 +714,9 @@ class ExportService:
             documents.append((text(lang, "export.file.rewards", branch=title, year=year), rewards))
         return YearExport(documents=documents, year=year, members=len(sheets), ledger_rows=len(ledger), final=final)
 
-    async def trend(self, branch: Branch, actor: Actor, reference: str | None = None) -> Trend:
-        """/chart: a member's monthly scores this year (sum schemes: the year so far at each month's end).
+    async def trend(self, branch: Branch, actor: Actor, reference: str | None = None, year: int | None = None) -> Trend:
+        """/chart: a member's monthly scores this year, or of ``year`` (all its months, for a year that has
+        ended: /chart 2026 in January) (sum schemes: the year so far at each month's end).
 
         Everyone sees their own; the recorder, secretary and deputy may name a member."""
         from bot.services.roster import RosterService
@@ -731,6 +732,10 @@ class ExportService:
             raise InvalidInput("chart.exempt", name=target.name)
         rulebook = rulebook_of(branch)
         today = self.clock.today(branch.timezone)
+        if year is not None and year > today.year:
+            raise InvalidInput("record.future_year", year=year)
+        if year is not None and year < today.year:
+            today = date(year, 12, 31)  # a year that has ended: every month of it
         async with self.db.read() as conn:
             rows = await ledger_repo.of_member(conn, target.id, today.year)
             posts = await posts_by_month(conn, rulebook, target.id, today.year, today)
