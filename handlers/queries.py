@@ -194,7 +194,7 @@ async def points_command(update: Update, context: Context) -> None:
             if standing.today.year < svc.clock.today(branch.timezone).year:  # a year that has ended
                 lines = [tr("points.year_header", name=member.name, year=year, branch=branch.title)]
                 final = await svc.grading.snapshot(branch.id, year)  # the year as finalised (/grade), if it is
-                line = next((x for x in final.lines if x.member_id == member.id), None) if final else None
+                line = next((x for x in final.lines if x.member_id == member.id and x.figure is not None), None) if final else None
                 await reply(update, "\n".join(lines + _year_lines(tr, standing, past=True, final=line)))
                 return
     else:  # the branch, the member and the standing in one read
