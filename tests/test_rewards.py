@@ -776,7 +776,7 @@ async def test_export_has_the_redemptions_sheet_and_english(h: TestHarness, jb):
     book = load_workbook(io.BytesIO(data))
     sheet = book["兑换记录"]
     values = [[c.value for c in row] for row in sheet.iter_rows(min_row=3)]
-    assert values[0][1:5] == ["张三", "毛巾", "3", "已预留"]
+    assert values[0][1:5] == ["张三", "毛巾", 3, "已预留"]  # the cost is a number cell (QA2 N8)
     trail = [[c.value for c in row] for row in book["审计记录"].iter_rows(min_row=2)]
     assert [row[1] for row in trail] == ["更改设置", "新增物品", "预留兑换"]
 

@@ -48,7 +48,7 @@ from bot.domain.rewards import (
 )
 from bot.domain.text import clean_name, clean_text
 from bot.errors import InvalidInput, NotAuthorized, NotFound
-from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_points
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from bot.services.branches import MANAGERS, SCORERS, Actor, recipients, require_role, rulebook_of
 from storage import branches as branch_repo
 from storage import grading as grade_repo
@@ -570,9 +570,11 @@ def redemptions_workbook(lang: str, branch: Branch, year: int, redemptions: list
     for cell in sheet[2]:
         cell.font = Font(bold=True)
     for r in redemptions:
-        sheet.append([r.id, names.get(r.member_id, ""), r.item_name, format_points(r.cost),
+        sheet.append([r.id, names.get(r.member_id, ""), r.item_name, r.cost,
                       text(lang, f"rewards.status.{r.status.value}"), _local(r.created_at, branch.timezone),
                       names.get(r.decided_by, "") if r.decided_by else "", _local(r.decided_at, branch.timezone)])
+        cost = sheet.cell(sheet.max_row, 4)  # a number cell (was the text '3'), shown as the bot shows it
+        cost.number_format = "0" if r.cost == r.cost.to_integral_value() else "0.0#"
     audit_sheet = book.create_sheet(text(lang, "rewards.sheet.audit")[:31])
     headers = ("at", "action", "actor", "member", "redemption", "detail")
     audit_sheet.append([text(lang, f"rewards.sheet.audit_{c}") for c in headers])
