@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -15,7 +16,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot.domain.records import Branch, MemberState
 from bot.domain.town import BranchFigures, NoticeState, Town, page_of, wait_days
 from bot.errors import DomainError, InvalidInput, NotAuthorized
-from bot.i18n import Safe, Translator
+from bot.i18n import Safe, Translator, format_points
 from bot.services.branches import rulebook_of
 from bot.services.towns import BranchView, Dashboard, Detached
 from handlers.common import (
@@ -127,6 +128,14 @@ STATE_MARKS = {MemberState.PROBATIONARY: "town.state_probationary", MemberState.
                MemberState.MIGRANT: "town.state_migrant"}
 
 
+def _figure(score: str) -> str:
+    """A published figure as everywhere else ('60', '59.5'): the notice's stored text may read '60.00'."""
+    try:
+        return format_points(Decimal(score))
+    except InvalidOperation:
+        return score
+
+
 def branch_text(tr: Translator, view: BranchView, now: datetime) -> str:
     figures = view.figures
     lines = [
@@ -140,7 +149,7 @@ def branch_text(tr: Translator, view: BranchView, now: datetime) -> str:
     for number, (member, score) in enumerate(view.members, start=1):
         mark = STATE_MARKS.get(member.state)
         lines.append(tr("town.member_line", number=number, name=member.name, state=Safe(tr(mark) if mark else ""),
-                        score=score if score is not None else tr("town.member_no_score")))
+                        score=_figure(score) if score is not None else tr("town.member_no_score")))
     lines += ["", tr("town.notices_header")]
     if not view.recent_notices:
         lines.append(tr("town.no_notices"))

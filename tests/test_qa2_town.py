@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from openpyxl import load_workbook
 
 from schedules import engine
-from tests.conftest import declare, said, setup_branch
+from tests.conftest import declare, rows, said, setup_branch
 from tests.test_town import joined, make_town
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -97,3 +97,19 @@ async def test_the_overdue_reminder_waits_the_full_three_days(h, clock):
     done = await engine.tick(h.app, clock.now())
     assert (b.branch.id, "town_remind", "2026-03-24", "done") in done
     assert "有 1 条申报等待审核超过 3 天" in said(h.world.sent(b.secretary.id)[before:])
+
+
+async def test_the_drill_down_writes_figures_as_everywhere_else(h, clock):
+    b = await setup_branch(h)
+    t = await make_town(h)
+    await joined(h, b, t)
+    await h.say(b.recorder, h.private(b.recorder), "/record 3 study absent 缺席学习")  # 张三 −5 in March
+    for day in range(1, 4):  # March's notice is posted in the first days of April
+        clock.set(datetime(2026, 4, day, 10, 0, tzinfo=SH))
+        await engine.tick(h.app, clock.now())
+    stored = {r["year_score"] for r in await rows(h, "SELECT year_score FROM notice_members")}
+    assert "60.00" in stored  # what the notice stored, as text
+    await h.say(t.admin, h.private(t.admin), "/town")
+    view = said(await h.tap(t.admin, t.admin.id, "1. 兰溪镇红星村党支部"))
+    assert "1. 王书记　60\n" in view and "3. 张三　55\n" in view  # as /points and the notice say
+    assert ".00" not in view

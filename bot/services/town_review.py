@@ -25,7 +25,6 @@ town decide; only the branch's secretary or deputy applies a correction (not on 
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
