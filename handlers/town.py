@@ -77,7 +77,9 @@ def grades_text(tr: Translator, branch: Branch | None, figures: BranchFigures) -
               parts=Safe(tr("common.list_separator").join(parts)))
 
 
-def branch_block(tr: Translator, number: int, figures: BranchFigures, branch: Branch | None, now: datetime) -> str:
+def branch_block(tr: Translator, number: int, figures: BranchFigures, branch: Branch | None, now: datetime,
+                 reopened: int | None = None) -> str:
+    """``reopened``: a year the branch filed and re-opened since (services.towns: the filing is void)."""
     days = wait_days(figures.oldest_pending, now)
     lines = [
         tr("town.branch_title", number=number, title=_short(figures.title),
@@ -86,8 +88,11 @@ def branch_block(tr: Translator, number: int, figures: BranchFigures, branch: Br
            oldest=Safe(tr("town.oldest", days=days) if days is not None else "")),
         notice_text(tr, figures),
         tr("town.line_open", unconfirmed=figures.unconfirmed, objections=figures.open_objections, appeals=figures.appeals),
-        grades_text(tr, branch, figures),
     ]
+    if reopened is None or (figures.grade_year is not None and figures.grade_year >= reopened):
+        lines.append(grades_text(tr, branch, figures))
+    if reopened is not None:
+        lines.append(tr("town.line_reopened", year=reopened))
     return "\n".join(lines)
 
 
@@ -108,7 +113,8 @@ def dashboard_page(tr: Translator, dashboard: Dashboard, branches: dict[int, Bra
     if not all_:
         return "\n".join(head + ["", tr("town.no_branches")]), None
     first_number = page * PAGE_SIZE + 1
-    blocks = [branch_block(tr, first_number + i, f, branches.get(f.branch_id), dashboard.now) for i, f in enumerate(shown)]
+    blocks = [branch_block(tr, first_number + i, f, branches.get(f.branch_id), dashboard.now, dashboard.reopened.get(f.branch_id))
+              for i, f in enumerate(shown)]
     text = "\n".join(head) + "\n\n" + "\n\n".join(blocks)
     rows = [[InlineKeyboardButton(tr.plain("town.button_branch", number=first_number + i, title=_short(f.title)),
                                   callback_data=f"tw:b:{town.id}:{f.branch_id}:{page}")] for i, f in enumerate(shown)]
@@ -141,7 +147,7 @@ def branch_text(tr: Translator, view: BranchView, now: datetime) -> str:
     lines = [
         tr("town.drill_header", branch=view.branch.title, town=view.town.name),
         "",
-        branch_block(tr, 1, figures, view.branch, now).split("\n", 1)[1],
+        branch_block(tr, 1, figures, view.branch, now, view.reopened).split("\n", 1)[1],
         tr("town.pending_joins", count=view.pending_joins),
         "",
         tr("town.members_header", period=period_label(tr, view.scores_period)) if view.scores_period else tr("town.members_header_none"),

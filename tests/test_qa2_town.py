@@ -113,3 +113,39 @@ async def test_the_drill_down_writes_figures_as_everywhere_else(h, clock):
     view = said(await h.tap(t.admin, t.admin.id, "1. 兰溪镇红星村党支部"))
     assert "1. 王书记　60\n" in view and "3. 张三　55\n" in view  # as /points and the notice say
     assert ".00" not in view
+
+
+async def test_town_sees_a_filed_year_reopened_by_the_branch(h, clock, monkeypatch):
+    from tests import test_grading_flow as flow
+
+    monkeypatch.setattr(engine, "PRODUCERS", [p for p in engine.PRODUCERS if p.kind in flow.KINDS])
+    # the project's simulated 浠水 year, finalised and filed with the town
+    b = await flow.xishui_year(h, clock)
+    t = await make_town(h)
+    await joined(h, b, t)
+    await flow.tick(h, clock, flow.utc(2027, 1, 1, 1, 1))
+    clock.set(flow.utc(2027, 1, 2, 2, 0))
+    sec = b.secretary
+    await h.say(sec, h.private(sec), "/grade 2026")
+    await h.tap(sec, sec.id, "☐ 张三")
+    message, data = h.find_button(sec.id, "确认并公示")
+    await h.press(sec, message, data)
+    await h.say(t.admin, h.private(t.admin), "/townqueue")
+    message, data = next((m, d) for m in reversed(h.world.messages(t.admin.id))
+                         for _, d in h.world.buttons(m) if d.startswith("tv:ra:"))
+    await h.press(t.admin, message, data)
+    await flow.tick(h, clock, flow.utc(2027, 1, 10, 2, 1))
+    message, data = h.find_button(sec.id, "定级并锁定")
+    await h.press(sec, message, data)
+    assert await rows(h, "SELECT year FROM town_filings") == [{"year": 2026}]
+    view = said(await h.say(t.admin, h.private(t.admin), "/town"))
+    assert "2026年度（已定级）" in view
+    assert "重新开放" not in view
+
+    clock.set(flow.utc(2027, 1, 15, 2, 0))
+    await h.say(sec, h.private(sec), "/reopen 2026 李记录3月缺席系请假，需更正")
+    view = said(await h.say(t.admin, h.private(t.admin), "/town"))
+    assert "2026年度评定结果已报镇备案，后被支部重新开放（原备案作废）" in view
+    assert "尚无年度评定结果" not in view
+    drill = said(await h.tap(t.admin, t.admin.id, "1. 兰溪镇红星村党支部"))
+    assert "重新开放（原备案作废）" in drill

@@ -57,6 +57,7 @@ class Dashboard:
     town: Town
     branches: list[BranchFigures]
     now: datetime
+    reopened: dict[int, int] = field(default_factory=dict)  # branch id → a filed year it re-opened (filing void)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class BranchView:
     scores_period: str | None  # the notice those figures come from
     pending_joins: int
     recent_notices: list[dict] = field(default_factory=list)
+    reopened: int | None = None  # a year the branch filed and has re-opened since (the filing is void)
 
 
 @dataclass(frozen=True)
@@ -347,6 +349,18 @@ class TownService:
             ))
         return figures
 
+    @staticmethod
+    async def _reopened(conn: Connection, town: Town, now: datetime) -> dict[int, int]:
+        """branch id → a year (last year or this one, in the town's timezone) the branch filed with the town
+        and re-opened since: its newest filing's round is no longer final. One query per year, not per branch."""
+        this_year = now.astimezone(ZoneInfo(town.timezone)).year
+        found: dict[int, int] = {}
+        for year in (this_year - 1, this_year):
+            for branch_id, filing in (await review_repo.filings(conn, town.id, year)).items():
+                if filing.round_status != "final":
+                    found[branch_id] = year
+        return found
+
     async def dashboard(self, town_id: int, user_id: int) -> Dashboard:
         now = self._now()
         async with self.db.read() as conn:
@@ -357,7 +371,8 @@ class TownService:
                 raise NotAuthorized("town.admins_only")
             branches = await town_repo.branches(conn, town_id)
             figures = await self._figures(conn, town, branches, now)
-        return Dashboard(town=town, branches=figures, now=now)
+            reopened = await self._reopened(conn, town, now)
+        return Dashboard(town=town, branches=figures, now=now, reopened=reopened)
 
     async def branch_view(self, town_id: int, user_id: int, branch_id: int) -> BranchView:
         now = self._now()
@@ -376,8 +391,9 @@ class TownService:
             members = await member_repo.listing(conn, branch_id)
             pending_joins = await town_repo.pending_joins(conn, branch_id)
             recent = await town_repo.recent_notices(conn, branch_id)
+            reopened = (await self._reopened(conn, town, now)).get(branch_id)
         return BranchView(town=town, branch=branch, figures=figures, members=[(m, scores.get(m.id)) for m in members],
-                          scores_period=period, pending_joins=pending_joins, recent_notices=recent)
+                          scores_period=period, pending_joins=pending_joins, recent_notices=recent, reopened=reopened)
 
     # --- reminders and the digest ---------------------------------------------------------------------------
 
