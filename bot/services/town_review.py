@@ -146,11 +146,14 @@ async def branch_first_year(conn: Connection, branch: Branch) -> int:
     return min(created, earliest or created).year
 
 
-async def first_filing_year(conn: Connection, town: Town) -> int:
-    """The first year the town has anything to file or digest: the year it was created (in its timezone),
-    or an earlier first year of one of its branches (a branch that joined with years behind it)."""
+async def first_filing_year(conn: Connection, town: Town, enough: int | None = None) -> int:
+    """The first year the town has anything to file: the year it was created (in its timezone), or an
+    earlier first year of one of its branches (a branch that joined with years behind it). ``enough``:
+    stop looking once a year at or before it is found (the caller only needs to know that much)."""
     first = town.created_at.astimezone(ZoneInfo(town.timezone)).year
     for branch in await towns_repo.branches(conn, town.id):
+        if enough is not None and first <= enough:
+            break
         first = min(first, await branch_first_year(conn, branch))
     return first
 
@@ -511,7 +514,7 @@ class TownReviewService:
         town = await _town(conn, town_id)
         if year < 2000 or year > self.clock.today(town.timezone).year:
             raise InvalidInput("grade.bad_year", year=year)
-        first = await first_filing_year(conn, town)
+        first = await first_filing_year(conn, town, enough=year)
         if year < first:
             raise InvalidInput("town_review.before_town", town=town.name, year=year, first=first)
         return town
@@ -530,8 +533,11 @@ class TownReviewService:
     async def default_filing_year(self, town: Town) -> int:
         """``filing_year``, but never before the town's first year (a town whose branches began this year
         files this year, not a year in which none of them existed)."""
+        year = self.filing_year(town)
+        if year >= town.created_at.astimezone(ZoneInfo(town.timezone)).year:
+            return year  # the usual case: no query (the first year is never after the town's creation)
         async with self.db.read() as conn:
-            return max(self.filing_year(town), await first_filing_year(conn, town))
+            return max(year, await first_filing_year(conn, town, enough=year))
 
     async def filing(self, town_id: int, actor: Actor, year: int) -> tuple[Town, list[FilingRow]]:
         """Every branch of the town with the year's filed snapshot (or where its year stands)."""
