@@ -577,6 +577,9 @@ async def reopen_command(update: Update, context: Context) -> None:
                                               by=view.by.name, reason=view.reopen.reason))
     except BadRequest as exc:
         log.warning("could not announce the re-opening in branch %s: %s", branch.id, exc)
+    from handlers.town_review import tell_reopened  # (imports this module)
+
+    await tell_reopened(context.application, view)  # a year filed with the town: its administrators hear it
 
 
 def register(app: Application) -> None:

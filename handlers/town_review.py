@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.error import BadRequest, Forbidden
@@ -36,12 +34,11 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Conv
 
 from bot.domain.notice import ObjectionKind, ObjectionStatus
 from bot.domain.records import LedgerRow
-from bot.domain.town import Town
 from bot.errors import DomainError, InvalidInput
 from bot.i18n import Safe, Translator, language_of
 from bot.services import Services
 from bot.services.branches import rulebook_of
-from bot.services.grading import FinalView
+from bot.services.grading import FinalView, ReopenView
 from bot.services.town_review import CORRECT, REVERSED_MEANWHILE, UPHOLD, AppealView, ReviewView
 from handlers.common import (
     FlowInProgress,
@@ -164,14 +161,6 @@ def queue_button(tr: Translator) -> InlineKeyboardButton:
 def filing_button(tr: Translator, town_id: int, year: int) -> InlineKeyboardButton:
     """The filing's button, for the town's menu (/town): the year's xlsx in this chat."""
     return InlineKeyboardButton(tr("town_review.filing_button", year=year), callback_data=f"tv:f:{town_id}:{year}")
-
-
-def filing_row(tr: Translator, town: Town, now: datetime) -> list[InlineKeyboardButton]:
-    """The /town dashboard's row for the filing: the year a town files now (last year until June, in
-    the town's timezone)."""
-    today = now.astimezone(ZoneInfo(town.timezone))
-    year = today.year - 1 if today.month <= 6 else today.year
-    return [filing_button(tr, town.id, year)]
 
 
 def cancel_keyboard(tr: Translator) -> InlineKeyboardMarkup:
@@ -576,6 +565,20 @@ async def tell_filed(app: Application, view: FinalView) -> str | None:
     return town.name
 
 
+async def tell_reopened(app: Application, view: ReopenView) -> None:
+    """After /reopen of a year the branch had filed with its town: the town's administrators hear it, with
+    the reason (the filing is void until the branch finalises again). /reopen succeeds once per round, so a
+    repeated or retried command tells nobody twice."""
+    svc: Services = app.bot_data["services"]
+    town = await svc.town_review.filed_town(view.branch, view.round.year)
+    if town is None:
+        return
+    tr = Translator(town.language)
+    for user_id in await svc.town_review.admins(town.id):
+        await send_private(app, user_id, tr("town_review.told_reopened", branch=view.branch.title, year=view.round.year,
+                                            by=view.by.name, reason=view.reopen.reason))
+
+
 async def _send_filing(update: Update, context: Context, town_id: int, year: int) -> None:
     svc = services(context)
     chat, user = update.effective_chat, update.effective_user
@@ -598,7 +601,7 @@ async def townfile_command(update: Update, context: Context) -> None:
     if len(args) > 1 or (args and not _YEAR.match(args[0])):
         raise InvalidInput("town_review.townfile_usage")
     for town in await svc.town_review.towns_of(actor(update.effective_user)):
-        year = int(args[0]) if args else svc.town_review.filing_year(town)  # in the town's timezone
+        year = int(args[0]) if args else await svc.town_review.default_filing_year(town)  # in the town's timezone
         await _send_filing(update, context, town.id, year)
 
 
@@ -638,5 +641,5 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("townwithdraw", townwithdraw_command))
 
 
-__all__ = ["register", "appeal_to_town", "submitted", "tell_filed", "filing_button", "filing_row", "queue_button",
+__all__ = ["register", "appeal_to_town", "submitted", "tell_filed", "tell_reopened", "filing_button", "queue_button",
            "cards_closed"]

@@ -143,7 +143,12 @@ async def test_town_sees_a_filed_year_reopened_by_the_branch(h, clock, monkeypat
     assert "重新开放" not in view
 
     clock.set(flow.utc(2027, 1, 15, 2, 0))
+    before = len(h.world.sent(t.admin.id))
     await h.say(sec, h.private(sec), "/reopen 2026 李记录3月缺席系请假，需更正")
+    told = said(h.world.sent(t.admin.id)[before:])
+    assert told.count("已重新开放2026年度积分（王书记），原报镇备案作废") == 1 and "李记录3月缺席系请假" in told
+    await h.say(sec, h.private(sec), "/reopen 2026 再来一次")  # refused (already re-opened): nobody told twice
+    assert said(h.world.sent(t.admin.id)[before:]).count("原报镇备案作废") == 1
     view = said(await h.say(t.admin, h.private(t.admin), "/town"))
     assert "2026年度评定结果已报镇备案，后被支部重新开放（原备案作废）" in view
     assert "尚无年度评定结果" not in view

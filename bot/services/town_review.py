@@ -182,6 +182,14 @@ class TownReviewService:
         async with self.db.read() as conn:
             return await towns_repo.town_of_branch(conn, branch.id)
 
+    async def filed_town(self, branch: Branch, year: int) -> Town | None:
+        """The branch's town, if the branch filed ``year`` with it (a re-opened year voids that filing)."""
+        async with self.db.read() as conn:
+            town = await towns_repo.town_of_branch(conn, branch.id)
+            if town is None or branch.id not in await repo.filings(conn, town.id, year):
+                return None
+        return town
+
     async def admins(self, town_id: int) -> list[int]:
         """The town's administrators who can be reached (Telegram user ids)."""
         async with self.db.read() as conn:
