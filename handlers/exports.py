@@ -17,6 +17,7 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import charts
+from bot.i18n import Safe
 from handlers.common import Context, actor, answer, current_branch, domain_errors, is_private, plain, reply, services, translator
 
 # Commands this module adds to the menus, by scope; each needs a menu.<command> catalog entry.
@@ -91,13 +92,15 @@ async def send_trend(update: Update, context: Context, reference: str | None, ye
     months = [(plain(tr("chart.month_label", month=m)), value) for m, value in trend.points]
     suffix = "_sum" if trend.cumulative else ""
     caption = f"chart.caption{suffix or ('_past' if trend.year < svc.clock.today(branch.timezone).year else '')}"
+    lines = charts.band_lines(trend.rulebook.bands, tr.lang)  # none for 三门峡 (no bands) and 张店 (ranks)
     png = await asyncio.to_thread(
-        charts.member_trend_png, name, months, charts.band_lines(trend.rulebook.bands, tr.lang),
+        charts.member_trend_png, name, months, lines,
         title=tr.plain(f"chart.title{suffix}", name=name, year=trend.year),
         xlabel=plain(tr("chart.xlabel")), ylabel=plain(tr(f"chart.ylabel{suffix}")), lang=tr.lang,
     )
     await context.bot.send_photo(chat.id, photo=png,
-                                 caption=tr(caption, name=name, year=trend.year, branch=branch.title))
+                                 caption=tr(caption, name=name, year=trend.year, branch=branch.title,
+                                            lines=Safe(tr("chart.lines_note") if lines else "")))
 
 
 def register(app: Application) -> None:
