@@ -74,11 +74,12 @@ class _EntryParser:
     """Ledger columns to an ``EntryRow``, each distinct value and day text parsed once (they repeat a lot:
     a branch's year is thousands of rows over a few dozen values and days)."""
 
-    __slots__ = ("values", "days")
+    __slots__ = ("values", "days", "sources")
 
     def __init__(self) -> None:
         self.values: dict[str, Decimal] = {}
         self.days: dict[str, date] = {}
+        self.sources: dict[str, Source] = {}
 
     def entry(self, row_id: int, item_code: str, value: str, occurred_on: str, event_code: str | None,
               reverses_id: int | None) -> EntryRow:
@@ -89,6 +90,20 @@ class _EntryParser:
         if day is None:
             day = self.days[occurred_on] = date.fromisoformat(occurred_on)
         return EntryRow(row_id, item_code, amount, day, event_code, reverses_id)
+
+    def shown(self, row_id: int, branch_id: int, item_code: str, event_code: str | None, value: str, occurred_on: str,
+              source: str, reason: str | None) -> Shown:
+        """The columns of a history line as ``Shown``, parsed as the model parses them."""
+        amount = self.values.get(value)
+        if amount is None:
+            amount = self.values[value] = Decimal(value)
+        day = self.days.get(occurred_on)
+        if day is None:
+            day = self.days[occurred_on] = date.fromisoformat(occurred_on)
+        kind = self.sources.get(source)
+        if kind is None:
+            kind = self.sources[source] = Source(source)
+        return Shown(row_id, branch_id, item_code, event_code, amount, day, kind, reason)
 
 
 async def entries_of_branch(conn: Connection, branch_id: int, year: int) -> dict[int, list[EntryRow]]:
@@ -164,22 +179,8 @@ async def shown_of_member(conn: Connection, member_id: int, limit: int) -> list[
         (member_id, limit),
     ) as cursor:
         rows = await cursor.fetchall()
-    values: dict[str, Decimal] = {}
-    days: dict[str, date] = {}
-    sources: dict[str, Source] = {}
-    found = []
-    for row_id, branch_id, item_code, event_code, value, occurred_on, source, reason in rows:
-        amount = values.get(value)
-        if amount is None:
-            amount = values[value] = Decimal(value)
-        day = days.get(occurred_on)
-        if day is None:
-            day = days[occurred_on] = date.fromisoformat(occurred_on)
-        kind = sources.get(source)
-        if kind is None:
-            kind = sources[source] = Source(source)
-        found.append(Shown(row_id, branch_id, item_code, event_code, amount, day, kind, reason))
-    return found
+    shown = _EntryParser().shown
+    return [shown(*row) for row in rows]
 
 
 class StandingRows(NamedTuple):
@@ -214,23 +215,13 @@ async def standing_rows(conn: Connection, member_id: int, year: int, latest: int
                             (member_id, f"{year}-01-01", f"{year + 1}-01-01", latest)) as cursor:
         rows = await cursor.fetchall()
     parser = _EntryParser()
-    entry_of, values, days = parser.entry, parser.values, parser.days
-    sources: dict[str, Source] = {}
+    entry_of, shown_of = parser.entry, parser.shown
     entries, shown, held = [], [], []
     for part, row_id, branch_id, item_code, event_code, value, occurred_on, source, reason, reverses_id in rows:
         if part == 0:
             entries.append(entry_of(row_id, item_code, value, occurred_on, event_code, reverses_id))
         elif part == 1:
-            amount = values.get(value)
-            if amount is None:
-                amount = values[value] = Decimal(value)
-            day = days.get(occurred_on)
-            if day is None:
-                day = days[occurred_on] = date.fromisoformat(occurred_on)
-            kind = sources.get(source)
-            if kind is None:
-                kind = sources[source] = Source(source)
-            shown.append(Shown(row_id, branch_id, item_code, event_code, amount, day, kind, reason))
+            shown.append(shown_of(row_id, branch_id, item_code, event_code, value, occurred_on, source, reason))
         else:
             held.append((row_id, Claim(claimed_on=date.fromisoformat(occurred_on),
                                        released_on=date.fromisoformat(reason) if reason else None)))

@@ -181,6 +181,16 @@ class Removal:
     withdrawn: tuple[int, ...] = ()  # its declarations still waiting, withdrawn with the removal
 
 
+def _removal_reason(reason: str) -> str:
+    """A removal's reason, cleaned: required, at most REASON_MAX characters."""
+    cleaned = clean_text(reason)
+    if not cleaned:
+        raise InvalidInput("remove.needs_reason")
+    if len(cleaned) > REASON_MAX:
+        raise InvalidInput("text.too_long", limit=REASON_MAX)
+    return cleaned
+
+
 async def _not_the_last_secretary(conn: Connection, branch: Branch, member: Member) -> None:
     secretaries = await member_repo.holders(conn, branch.id, (Role.SECRETARY,))
     if [m.id for m in secretaries] == [member.id]:
@@ -346,11 +356,7 @@ class RosterService:
     async def check_removal(self, branch: Branch, actor: Actor, target: Member, reason: str) -> RemovalCheck:
         """Whether the secretary may remove ``target`` (asked before the confirm buttons): the reason, cleaned,
         and whether the member may instead be voided (nothing personal recorded: see ``void``)."""
-        reason = clean_text(reason)
-        if not reason:
-            raise InvalidInput("remove.needs_reason")
-        if len(reason) > REASON_MAX:
-            raise InvalidInput("text.too_long", limit=REASON_MAX)
+        reason = _removal_reason(reason)
         async with self.db.read() as conn:
             await require_role(conn, branch.id, actor.user_id, (Role.SECRETARY,))
             await _not_the_last_secretary(conn, branch, target)
@@ -367,11 +373,7 @@ class RosterService:
         personal recorded (no declaration, no ledger row but the bot's automatic ones), checked here again.
         Once, either way: a second press is AlreadyDone. The reason is kept with who removed and when
         (``member_removals``)."""
-        reason = clean_text(reason)
-        if not reason:
-            raise InvalidInput("remove.needs_reason")
-        if len(reason) > REASON_MAX:
-            raise InvalidInput("text.too_long", limit=REASON_MAX)
+        reason = _removal_reason(reason)
         async with self.db.transaction() as conn:
             secretary = await require_role(conn, branch.id, actor.user_id, (Role.SECRETARY,))
             member = await member_repo.by_id(conn, member_id)
