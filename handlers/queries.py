@@ -240,6 +240,8 @@ def _year_lines(tr: Translator, standing: Standing, past: bool = False, final: G
     rated = any(h.democratic is not None for h in year.halves)  # 张店: a half's democratic evaluation held
     if past:
         key = key.replace("points.year_", "points.past_") + ("_rated" if rated else "")
+    elif rated:  # this year, a half evaluated: its figure is no longer the quantified points alone
+        key += "_rated"
     lines.append(tr(key, value=standing.published, base=rulebook.year_result.base, months=len(standing.counted),
                     bonus=publish(year.bonus, places)))
     if rulebook.year_result.method is YearMethod.SUM:

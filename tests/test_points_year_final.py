@@ -113,3 +113,18 @@ async def test_zhangdian_points_year_counts_the_democratic_evaluation(h, clock) 
             continue
         standing = await h.services.points.year_standing(branch, member, 2026)
         assert standing is not None and standing.published == line.figure, member.name
+
+
+async def test_zhangdian_points_this_year_counts_a_closed_democratic_round(h, clock) -> None:
+    """This year's /points on 张店 once a half's democratic evaluation is in: the figure is the weighted one
+    (as /grade works it out), not the quantified points with "民主评议尚未进行"."""
+    await presets.test_zhangdian_year_with_halves_and_tiers(h, clock)
+    clock.set(utc(2026, 12, 20, 2, 0))  # still 2026: the year so far, its rounds held
+    branch_id = (await rows(h, "SELECT id FROM branches"))[0]["id"]
+    wang = (await rows(h, "SELECT id, user_id FROM members WHERE branch_id = ? AND name = '王书记'", branch_id))[0]
+    shown = await points(h, h.user(wang["user_id"], "王书记"), "/points")
+    assert "本年至今成绩：" in shown and "民主评议尚未进行" not in shown and "本年至今量化积分" not in shown
+    branch = await h.services.branches.by_id(branch_id)
+    member = await h.services.roster.find(branch, str(wang["id"]))
+    standing = await h.services.points.standing(branch, member)
+    assert [half.democratic is not None for half in standing.summary.halves] == [True, True]

@@ -64,7 +64,7 @@ class PointsService:
         today = self.clock.today(branch.timezone)
         async with self.db.read() as conn:
             reads = await _standing_reads(conn, rulebook_of(branch), member, today, recent)
-        return _standing(branch, member, today, *reads)
+        return _standing(branch, member, today, *reads, democratic=await self._democratic(branch, member, today.year))
 
     async def asker(self, user_id: int) -> tuple[Branch, Member]:
         """The branch a private chat is about (the one chosen last, or the only one) and the asker's
@@ -93,7 +93,8 @@ class PointsService:
         else:
             async with self.db.read_one() as conn:
                 reads = await _unmoved_reads(conn, rulebook, member, today, recent)
-        return branch, member, _standing(branch, member, today, *reads)
+        return branch, member, _standing(branch, member, today, *reads,
+                                         democratic=await self._democratic(branch, member, today.year))
 
     async def own_history(self, user_id: int, limit: int = 30) -> tuple[Branch, Member, Sequence[LedgerRow | Shown], dict[int, str]]:
         """A member's own /history: ``asker``, then the rows. The rows of a member who never moved come as
@@ -191,8 +192,8 @@ class PointsService:
 
     async def _democratic(self, branch: Branch, member: Member, year: int) -> dict[int, Decimal]:
         """The member's democratic evaluation of each half of ``year`` whose round has closed (张店's
-        weighted halves only; empty otherwise), read as grading reads them (``GradingService._gather``),
-        so that /points YEAR's figure is /grade's."""
+        weighted halves only, no read otherwise), read as grading reads them (``GradingService._gather``),
+        so that /points' figure — this year's and a past year's — is /grade's."""
         if rulebook_of(branch).year_result.method is not YearMethod.WEIGHTED_HALVES:
             return {}
         service = DemocraticService(self.db, self.clock)
@@ -365,7 +366,8 @@ def _posts_of(rulebook: Rulebook, claims: list[Claim] | None, year: int, today: 
 
 
 def _standing(branch: Branch, member: Member, today: date, rulebook: Rulebook, entries: list[EntryRow], chains: Chains,
-              view: YearView | None, last: Sequence[LedgerRow | Shown], posts: dict[tuple[int, int], int]) -> Standing:
+              view: YearView | None, last: Sequence[LedgerRow | Shown], posts: dict[tuple[int, int], int],
+              democratic: dict[int, Decimal] | None = None) -> Standing:
     if view is None:
         months = months_so_far(rulebook, today, member.joined_on, member.left_on)
     else:
@@ -378,7 +380,7 @@ def _standing(branch: Branch, member: Member, today: date, rulebook: Rulebook, e
     # effective is the same rows), and this month's rows picked once for its score and its net.
     rows = effective(entries)
     this_month = [e for e in rows if e.occurred_on.month == today.month and e.occurred_on.year == today.year]
-    summary = year_score(rulebook, rows, today.year, months, posts=posts, detail=False)
+    summary = year_score(rulebook, rows, today.year, months, posts=posts, detail=False, democratic=democratic)
     return Standing(
         member=member, rulebook=rulebook, today=today,
         month=month_score(rulebook, this_month, today.year, today.month, posts=posts),
