@@ -546,19 +546,36 @@ async def mid_flow_guard(update: Update, context: Context) -> None:
             continue
         state, _, handler, _ = check
         if isinstance(handler, FlowInProgress):
-            await conversation.handle_update(update, app, check, context)
-            raise ApplicationHandlerStop
+            await _handled_here(app, update, conversation.handle_update(update, app, check, context))
         if is_command and state is not None and handler in conversation.entry_points and (flow := _flow_of(conversation)):
-            await conversation.handle_update(update, app, check, context)
-            after = conversation.check_update(update)
-            if not after or after[0] != state:
-                tr = await _chat_translator(update, context)
-                await reply(update, tr("flow.restarted", flow=tr(f"flow.name.{flow}")))
-            raise ApplicationHandlerStop
+            await _handled_here(app, update, _restart(conversation, update, app, check, context, state, flow))
     if update.callback_query is not None and (busy := _busy_in_private(app, update)) is not None:
         tr = await _chat_translator(update, context)
         await answer(update.callback_query, tr("flow.busy_button", flow=tr(f"flow.name.{busy}")), alert=True)
         raise ApplicationHandlerStop
+
+
+async def _restart(conversation: ConversationHandler, update: Update, app: Application, check: object, context: Context,
+                   state: object, flow: str) -> None:
+    """The flow's own command again: the flow starts over; said when that threw away the steps done."""
+    await conversation.handle_update(update, app, check, context)
+    after = conversation.check_update(update)
+    if not after or after[0] != state:
+        tr = await _chat_translator(update, context)
+        await reply(update, tr("flow.restarted", flow=tr(f"flow.name.{flow}")))
+
+
+async def _handled_here(app: Application, update: Update, handling: Awaitable[object]) -> None:
+    """Run what the guard decided for this update, then stop it whatever happened: an error (a refusal
+    that could not be sent) goes to the error handler, and the update must still not reach group 0 —
+    there it would start the other flow the guard exists to refuse."""
+    try:
+        await handling
+    except ApplicationHandlerStop:
+        pass
+    except Exception as exc:
+        await app.process_error(update, exc)
+    raise ApplicationHandlerStop
 
 
 def _busy_in_private(app: Application, update: Update) -> str | None:

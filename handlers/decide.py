@@ -139,8 +139,10 @@ async def approve(update: Update, context: Context) -> None:
     decision = await services(context).declarations.decide(number, actor(query.from_user), Verdict.APPROVE, value=value)
     tr = translator(update)
     told = outcome(tr, decision)
-    await answer(query, told)
-    await _publish(context, update, decision, (tr.lang, told))
+    try:
+        await answer(query, told)
+    finally:  # the decision is committed: shown now even if the popup could not be (else the sweep, minutes later)
+        await _publish(context, update, decision, (tr.lang, told))
 
 
 @domain_errors
@@ -190,8 +192,10 @@ async def _reject(update: Update, context: Context, number: int, reason: str | N
 async def _rejected(update: Update, context: Context, decision: Decision) -> None:
     tr = translator(update)
     told = outcome(tr, decision)
-    await reply(update, told)
-    await _publish(context, update, decision, (tr.lang, told))
+    try:
+        await reply(update, told)
+    finally:  # as approve: the committed decision is shown even if the decider's reply failed
+        await _publish(context, update, decision, (tr.lang, told))
 
 
 REJECTING = ReasonStep(store_key="rejecting", ask_again=("decision.reason_required", "text.too_long"),

@@ -311,3 +311,28 @@ async def test_removing_a_member_withdraws_their_declarations_still_waiting(h, b
     assert "这条申报已经处理过了" in popups(calls)[0].params["text"]
     assert await count(h, "ledger", "reference = ?", f"decl:{waiting}") == 0
     assert await count(h, "ledger", "reference = ?", f"decl:{decided}") == 1
+
+
+async def test_a_declaration_submitted_as_the_member_is_removed_is_refused(h, b, monkeypatch):
+    """/remove between submit's membership check and its write (the lock is FIFO): the write re-checks,
+    under the lock, so no waiting declaration appears after the removal withdrew the others."""
+    from datetime import date
+
+    from bot.errors import NotAuthorized
+    from bot.services.declarations import Draft
+    from handlers.common import actor as as_actor
+
+    service = h.services.declarations
+    stale = await service.declarant(b.branch, as_actor(b.lisi))  # checked: still a member
+    await h.say(b.secretary, b.group, f"/remove {b.member_ids['lisi']} 出党")
+    message, data = h.find_button(b.group.id, "确认移出")
+    await h.press(b.secretary, message, data)
+
+    async def checked_before_the_removal(branch, actor):
+        return stale
+
+    monkeypatch.setattr(service, "declarant", checked_before_the_removal)
+    draft = Draft(item_code="post_deed", occurred_on=date(2026, 3, 20), place="村里", description="帮忙")
+    with pytest.raises(NotAuthorized):
+        await service.submit(b.branch, as_actor(b.lisi), draft, client_key="race")
+    assert await count(h, "declarations") == 0

@@ -166,6 +166,11 @@ class DeclarationService:
         async with self.db.transaction() as conn:
             if await grading_repo.is_locked(conn, branch.id, draft.occurred_on.year):  # a finalised year takes nothing new
                 raise InvalidInput("year.locked", year=draft.occurred_on.year)
+            # Still a member, under the write lock: a /remove between ``declarant`` and here has withdrawn
+            # the waiting declarations and must not find a new one after it.
+            current = await member_repo.by_id(conn, member.id)
+            if current is None or current.status is not MemberStatus.APPROVED:
+                raise NotAuthorized("declare.not_member")
             return await declaration_repo.create(
                 conn, branch_id=branch.id, member_id=member.id, item_code=item.code, occurred_on=draft.occurred_on,
                 place=place, description=description, photo_file_id=draft.photo_file_id,
