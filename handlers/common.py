@@ -75,10 +75,11 @@ def forget_confirm(context: Context, store: str, message_id: int) -> None:
 
 
 async def confirm_press(update: Update, context: Context, store: str, expired_key: str, *, target_at: int,
-                        branch_at: int) -> ConfirmPress | None:
+                        branch_at: int, sender_at: int | None = None) -> ConfirmPress | None:
     """A press on buttons ``VERB:VERDICT:ID`` kept with ``keep_confirm``: its details and branch, or None —
-    answered with ``expired_key`` — when the details are gone (the bot restarted since) or name another
-    id than the button (a crafted press). Who may press is the caller's (and its service's) to check."""
+    answered — when the details are gone (the bot restarted since: ``expired_key``), name another id than
+    the button (a crafted press), or (``sender_at``: where the details keep the sender's user id) the
+    presser is not the one who sent the command. Any role is the caller's (and its service's) to check."""
     query = update.callback_query
     assert query is not None and query.data is not None and query.message is not None
     _, verdict, target = query.data.split(":")
@@ -87,7 +88,20 @@ async def confirm_press(update: Update, context: Context, store: str, expired_ke
         await answer(query, translator(update)(expired_key), alert=True)
         return None
     branch = await services(context).branches.by_id(details[branch_at])
-    return ConfirmPress(verdict, details, branch, translator(update, branch))
+    tr = translator(update, branch)
+    if sender_at is not None and query.from_user.id != details[sender_at]:
+        await answer(query, tr("record.confirm_not_yours"), alert=True)
+        return None
+    return ConfirmPress(verdict, details, branch, tr)
+
+
+async def cancel_confirm(update: Update, context: Context, store: str, press: ConfirmPress, said_key: str) -> None:
+    """The Cancel button of a confirm: its details dropped, the press answered, the message saying so."""
+    query = update.callback_query
+    assert query is not None and query.message is not None
+    forget_confirm(context, store, query.message.message_id)
+    await answer(query)
+    await edit_or_send(query, press.tr(said_key))
 
 
 def is_private(update: Update) -> bool:

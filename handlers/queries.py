@@ -19,7 +19,7 @@ from bot.i18n import Safe, Translator, escape, format_points, language_of
 from bot.services.branches import rulebook_of
 from bot.domain.grading import GradeLine
 from bot.services.points import Shown, Standing
-from handlers.common import (Context, actor, answer, confirm_press, current_branch, domain_errors, edit_or_send, forget_confirm, is_private,
+from handlers.common import (Context, actor, answer, cancel_confirm, confirm_press, current_branch, domain_errors, edit_or_send, forget_confirm, is_private,
                              keep_confirm, point_to_private, refusal, reply, send_private, services, translator)
 from handlers.decide import card, keyboard
 from handlers.notices import pack
@@ -518,19 +518,14 @@ async def zero_out_pressed(update: Update, context: Context) -> None:
     re-checks everything (the service), and the entry's reference is the command's, so a second press
     writes nothing."""
     query = update.callback_query
-    press = await confirm_press(update, context, ZERO_OUTS, "record.confirm_expired", target_at=2, branch_at=1)
+    press = await confirm_press(update, context, ZERO_OUTS, "record.confirm_expired", target_at=2, branch_at=1, sender_at=0)
     if press is None or query is None or query.message is None:
         return
-    svc, branch, tr = services(context), press.branch, press.tr
-    user_id, _, target_id, item_code, day, reason, reference = press.details
-    if query.from_user.id != user_id:
-        await answer(query, tr("record.confirm_not_yours"), alert=True)
-        return
     if press.verdict == "no":
-        forget_confirm(context, ZERO_OUTS, query.message.message_id)
-        await answer(query)
-        await edit_or_send(query, tr("record.zero_out_cancelled"))
+        await cancel_confirm(update, context, ZERO_OUTS, press, "record.zero_out_cancelled")
         return
+    svc, branch, tr = services(context), press.branch, press.tr
+    _, _, target_id, item_code, day, reason, reference = press.details
     target = await svc.roster.find(branch, str(target_id))
     rulebook = rulebook_of(branch)
     who = actor(query.from_user)
@@ -585,19 +580,14 @@ async def undo_pressed(update: Update, context: Context) -> None:
     """/undo's confirm (rv:ok) or cancel (rv:no): only whoever sent the /undo; the service re-checks the
     presser's role, the entry and the year; a second press is refused (the row is reversed once)."""
     query = update.callback_query
-    press = await confirm_press(update, context, REVERSALS, "record.confirm_expired", target_at=2, branch_at=1)
+    press = await confirm_press(update, context, REVERSALS, "record.confirm_expired", target_at=2, branch_at=1, sender_at=0)
     if press is None or query is None or query.message is None:
         return
-    svc, branch, tr = services(context), press.branch, press.tr
-    user_id, _, original_id, reason = press.details
-    if query.from_user.id != user_id:
-        await answer(query, tr("record.confirm_not_yours"), alert=True)
-        return
     if press.verdict == "no":
-        forget_confirm(context, REVERSALS, query.message.message_id)
-        await answer(query)
-        await edit_or_send(query, tr("undo.cancelled"))
+        await cancel_confirm(update, context, REVERSALS, press, "undo.cancelled")
         return
+    svc, branch, tr = services(context), press.branch, press.tr
+    _, _, original_id, reason = press.details
     done = await svc.points.reverse(branch, actor(query.from_user), original_id, reason)
     forget_confirm(context, REVERSALS, query.message.message_id)
     assert done.reversal is not None

@@ -19,8 +19,8 @@ from bot.i18n import Safe, Translator, language_of
 from handlers.common import (
     FlowInProgress,
     Context,
+    cancel_confirm,
     confirm_press,
-    forget_confirm,
     keep_confirm,
     actor,
     answer,
@@ -256,9 +256,7 @@ async def remove_pressed(update: Update, context: Context) -> None:
         if not await svc.roster.roles_of_user(branch, query.from_user.id) & {Role.SECRETARY}:
             await answer(query, tr("error.auth.needs_role", roles=tr("role.secretary")), alert=True)
             return
-        forget_confirm(context, REMOVALS, query.message.message_id)
-        await answer(query)
-        await edit_or_send(query, tr("remove.cancelled"))
+        await cancel_confirm(update, context, REMOVALS, press, "remove.cancelled")
         return
     removal = await svc.roster.remove(branch, actor(query.from_user), target_id, reason, void=verdict == "void")
     member = removal.member

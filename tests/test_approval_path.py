@@ -20,10 +20,10 @@ def alert_texts(calls) -> list[str]:
     return [str(c.params.get("text", "")) for c in popups(calls) if c.params.get("show_alert")]
 
 
-def _count_database_work(h, monkeypatch) -> dict[str, int]:
-    """Repository statements (either backend's connection class) and the transactions and read blocks
-    entered through h.db, from now on."""
-    used = {"statements": 0, "transactions": 0, "reads": 0}
+def count_database_work(h, monkeypatch, blocks: dict[str, str]) -> dict[str, int]:
+    """Repository statements (either backend's connection class) and the blocks entered through h.db
+    (``blocks``: method name → its counter's name), from now on."""
+    used = {"statements": 0, **{key: 0 for key in blocks.values()}}
     if h.db.backend == "sqlite":
         from storage.db import Connection
     else:
@@ -35,15 +35,20 @@ def _count_database_work(h, monkeypatch) -> dict[str, int]:
         return execute(self, sql, *args, **kwargs)
 
     monkeypatch.setattr(Connection, "execute", counting)
-    for name in ("transaction", "read", "snapshot"):
+    for name, key in blocks.items():
         method = getattr(h.db, name)
 
-        def entering(*args, _method=method, _key="transactions" if name == "transaction" else "reads", **kwargs):
+        def entering(*args, _method=method, _key=key, **kwargs):
             used[_key] += 1
             return _method(*args, **kwargs)
 
         monkeypatch.setattr(h.db, name, entering)
     return used
+
+
+def _count_database_work(h, monkeypatch) -> dict[str, int]:
+    """Statements, and the transactions and read blocks entered through h.db."""
+    return count_database_work(h, monkeypatch, {"transaction": "transactions", "read": "reads", "snapshot": "reads"})
 
 
 async def test_an_approval_is_one_transaction_of_four_statements_then_a_mark_and_reads_nothing_after(h, b, monkeypatch) -> None:

@@ -17,6 +17,7 @@ from bot.services.posts import posts_by_month
 from storage import ledger as ledger_repo
 from storage import posts as post_repo
 from tests import test_transfers as moves
+from tests.test_approval_path import count_database_work
 
 
 async def _put(h, b, member_id: int, day: date, value: str, ref: str) -> None:
@@ -82,29 +83,9 @@ async def _posts(conn, b):
 
 
 def _count(h, monkeypatch) -> dict[str, int]:
-    """Repository statements (either backend's connection class), and the read blocks (``read``) and
-    one-statement reads (``read_one``) entered through h.db, from now on."""
-    used = {"statements": 0, "read": 0, "read_one": 0}
-    if h.db.backend == "sqlite":
-        from storage.db import Connection
-    else:
-        from storage.postgres import PgConnection as Connection
-    execute = Connection.execute
-
-    def counting(self, sql, *args, **kwargs):
-        used["statements"] += 1
-        return execute(self, sql, *args, **kwargs)
-
-    monkeypatch.setattr(Connection, "execute", counting)
-    for name in ("read", "read_one"):
-        method = getattr(type(h.db), name)
-
-        def entering(self, *args, _method=method, _key=name, **kwargs):
-            used[_key] += 1
-            return _method(self, *args, **kwargs)
-
-        monkeypatch.setattr(type(h.db), name, entering)
-    return used
+    """Repository statements, and the read blocks (``read``) and one-statement reads (``read_one``)
+    entered through h.db, from now on."""
+    return count_database_work(h, monkeypatch, {"read": "read", "read_one": "read_one"})
 
 
 async def test_own_points_and_history_are_two_one_statement_reads(h, b, clock, monkeypatch) -> None:
