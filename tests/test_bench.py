@@ -52,6 +52,10 @@ def assert_every_figure(out: str) -> None:
         assert re.search(re.escape(flow) + r": Bot API calls per update: \w+", out)
     # the approval makes the same calls as the live bot: the popup, the card's edit, the declarant's message
     assert "approval (recorder's Approve): Bot API calls per update: answerCallbackQuery + editMessageText + sendMessage" in out
+    # the approval waits for its durable COMMIT before telling anyone: that share is measured and printed
+    approval = out[out.index("approval (recorder's Approve): Bot API calls"):]
+    assert re.match(r"approval .*\n.*\n    of each update, waiting for its durable COMMIT \(WAL write \+ flush\): mean [\d.]+ ms;"
+                    r" 1\.5x the floor leaves [\d.]+ ms for everything that is ours \(\d+% of it for the COMMIT alone\)", approval)
     assert re.search(r"small: /grade \(GradingService\.compute\) for all 3 branches: [\d.]+ s", out)
     assert re.search(r"/grade of one branch: p50 [\d.]+ ms, min [\d.]+ ms, max [\d.]+ ms", out)
     assert re.search(r"load average [\d.]+ [\d.]+ [\d.]+", out)  # beside every run: the machine is shared

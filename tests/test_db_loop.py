@@ -44,6 +44,21 @@ async def test_statements_run_on_the_loop_and_the_commit_in_the_worker(db: Datab
     assert [verb for verb, _ in ran].count("BEGIN") == 2 and await _count(db) == 1
 
 
+async def test_only_durable_commits_count_as_waiting_for_the_disk(db: Database) -> None:
+    """``commit_seconds``/``commits`` (what the benchmark prints as the disk's share of an update) count a
+    COMMIT that waits for the fsync, not one that wrote nothing nor one that does not wait for the disk."""
+    assert (db.commits, db.commit_seconds) == (0, 0.0)
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO t VALUES (1)")
+    assert db.commits == 1 and db.commit_seconds > 0
+    waited = db.commit_seconds
+    async with db.transaction() as conn:  # wrote nothing
+        await conn.execute("SELECT 1")
+    async with db.transaction(wait_for_disk=False) as conn:
+        await conn.execute("INSERT INTO t VALUES (2)")
+    assert (db.commits, db.commit_seconds) == (1, waited) and await _count(db) == 2
+
+
 async def test_a_begin_waiting_for_another_writer_does_not_block_the_loop(db: Database) -> None:
     other = sqlite3.connect(db.path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
