@@ -306,10 +306,19 @@ async def month_figures(conn: Connection, town_id: int, first_day: str, last_day
             put(branch_id, "declared", made)
             put(branch_id, "approved", approved)
             put(branch_id, "rejected", rejected)
+    # "记分 N 条" as a town administrator reads it: the entries recorded about the branch's members that month
+    # that still stand — a deed approved, a /record, a value a person gave in the monthly assessment (a 0 given
+    # by the recorder is a judgement too), a correction, and the bot's own rows that move points (a roll call's
+    # or unpaid dues' deduction). Not counted: the assessment defaults the bot writes at the notice for everyone
+    # nobody assessed (source 'automatic', reference 'assess:…': written because the branch did NOT assess),
+    # the bot's rows worth nothing (value 0), reversing rows and the rows they reversed (a withdrawn entry, an
+    # assessment's earlier revision). A branch with no real activity shows 0, not one row per member.
     async with conn.execute(
         "SELECT l.branch_id, count(*) FROM ledger l JOIN branches b ON b.id = l.branch_id"
-        " WHERE b.town_id = ? AND l.occurred_on >= ? AND l.occurred_on <= ? GROUP BY l.branch_id",
-        (town_id, first_day, last_day),
+        " WHERE b.town_id = ? AND l.occurred_on >= ? AND l.occurred_on <= ? AND l.reverses_id IS NULL"
+        " AND NOT (l.source = 'automatic' AND (l.reference LIKE ? OR CAST(l.value AS NUMERIC) = 0))"
+        " AND NOT EXISTS (SELECT 1 FROM ledger r WHERE r.reverses_id = l.id) GROUP BY l.branch_id",
+        (town_id, first_day, last_day, "assess:%"),
     ) as cursor:
         for branch_id, number in await cursor.fetchall():
             put(branch_id, "entries", number)
