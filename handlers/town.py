@@ -62,6 +62,18 @@ def notice_text(tr: Translator, figures: BranchFigures) -> str:
               state=tr(f"town.notice_{figures.notice_state.value}"))
 
 
+ASKED = (NoticeState.ON_TIME, NoticeState.LATE, NoticeState.SENDING)  # the notice is out: members were asked to sign
+
+
+def open_text(tr: Translator, figures: BranchFigures) -> str:
+    """Open business: the unconfirmed lines of the notice the line above names (that period only, and only once
+    it is out), open objections and appeals."""
+    if figures.notice_period is not None and figures.notice_state in ASKED:
+        return tr("town.line_open", period=period_label(tr, figures.notice_period), unconfirmed=figures.unconfirmed,
+                  objections=figures.open_objections, appeals=figures.appeals)
+    return tr("town.line_open_none", objections=figures.open_objections, appeals=figures.appeals)
+
+
 def grades_text(tr: Translator, branch: Branch | None, figures: BranchFigures) -> str:
     if figures.grade_year is None:
         return tr("town.line_no_grades")
@@ -87,7 +99,7 @@ def branch_block(tr: Translator, number: int, figures: BranchFigures, branch: Br
         tr("town.line_members", scored=figures.scored, pending=figures.pending_declarations,
            oldest=Safe(tr("town.oldest", days=days) if days is not None else "")),
         notice_text(tr, figures),
-        tr("town.line_open", unconfirmed=figures.unconfirmed, objections=figures.open_objections, appeals=figures.appeals),
+        open_text(tr, figures),
     ]
     if reopened is None or (figures.grade_year is not None and figures.grade_year >= reopened):
         lines.append(grades_text(tr, branch, figures))
@@ -150,8 +162,14 @@ def branch_text(tr: Translator, view: BranchView, now: datetime) -> str:
         branch_block(tr, 1, figures, view.branch, now, view.reopened).split("\n", 1)[1],
         tr("town.pending_joins", count=view.pending_joins),
         "",
-        tr("town.members_header", period=period_label(tr, view.scores_period)) if view.scores_period else tr("town.members_header_none"),
     ]
+    if view.scores_period is None:
+        lines.append(tr("town.members_header_none"))
+    else:  # published figures, not live ones: say which notice, which year, and while objections are open, until when
+        lines.append(tr("town.members_header", period=period_label(tr, view.scores_period), year=view.scores_year))
+        if view.scores_closes is not None and view.scores_closes > now:
+            lines.append(tr("town.members_window", period=period_label(tr, view.scores_period),
+                            closes=local_time(view.scores_closes, view.branch)))
     for number, (member, score) in enumerate(view.members, start=1):
         mark = STATE_MARKS.get(member.state)
         lines.append(tr("town.member_line", number=number, name=member.name, state=Safe(tr(mark) if mark else ""),

@@ -187,15 +187,19 @@ async def notices_for(conn: Connection, town_id: int, period_keys: set[str]) -> 
         return {(int(r[0]), str(r[1])): (bool(r[2]), r[3] is not None) for r in await cursor.fetchall()}
 
 
-async def unconfirmed_counts(conn: Connection, town_id: int, since: str) -> dict[int, int]:
-    """Member lines of notices of periods starting on or after ``since`` still neither confirmed nor disputed."""
+async def unconfirmed_counts(conn: Connection, town_id: int, period_keys: set[str]) -> dict[tuple[int, str], int]:
+    """(branch id, period key) → member lines of that period's notice neither confirmed nor disputed, for the
+    given periods only (the dashboard asks for the period each branch's line names, never a sum of periods)."""
+    if not period_keys:
+        return {}
+    marks = ", ".join("?" for _ in period_keys)
     async with conn.execute(
-        "SELECT n.branch_id, count(*) FROM notice_members nm JOIN notices n ON n.id = nm.notice_id"
+        "SELECT n.branch_id, n.period_key, count(*) FROM notice_members nm JOIN notices n ON n.id = nm.notice_id"
         " JOIN branches b ON b.id = n.branch_id"
-        " WHERE b.town_id = ? AND nm.status = 'pending' AND n.first_day >= ? GROUP BY n.branch_id",
-        (town_id, since),
+        f" WHERE b.town_id = ? AND nm.status = 'pending' AND n.period_key IN ({marks}) GROUP BY n.branch_id, n.period_key",
+        (town_id, *sorted(period_keys)),
     ) as cursor:
-        return {int(r[0]): int(r[1]) for r in await cursor.fetchall()}
+        return {(int(r[0]), str(r[1])): int(r[2]) for r in await cursor.fetchall()}
 
 
 async def open_objection_counts(conn: Connection, town_id: int) -> dict[int, int]:
@@ -246,17 +250,20 @@ async def latest_grades(conn: Connection, town_id: int) -> dict[int, tuple[int, 
 # --- one branch, read-only ----------------------------------------------------------------------------
 
 
-async def latest_year_scores(conn: Connection, branch_id: int) -> tuple[str | None, dict[int, str]]:
-    """The branch's last notice's period key and each listed member's year figure as it published."""
+async def latest_year_scores(conn: Connection, branch_id: int) -> tuple[dict | None, dict[int, str]]:
+    """The branch's last sent notice (period_key, first_day, closes_at) and each listed member's year figure
+    as that notice published it (the town reads what the branch published, never the ledger)."""
     async with conn.execute(
-        "SELECT id, period_key FROM notices WHERE branch_id = ? AND sent_at IS NOT NULL ORDER BY last_day DESC, id DESC LIMIT 1",
+        "SELECT id, period_key, first_day, closes_at FROM notices WHERE branch_id = ? AND sent_at IS NOT NULL"
+        " ORDER BY last_day DESC, id DESC LIMIT 1",
         (branch_id,),
     ) as cursor:
         row = await cursor.fetchone()
     if row is None:
         return None, {}
-    async with conn.execute("SELECT member_id, year_score FROM notice_members WHERE notice_id = ?", (row[0],)) as cursor:
-        return str(row[1]), {int(r[0]): str(r[1]) for r in await cursor.fetchall()}
+    notice = row_dict(row)
+    async with conn.execute("SELECT member_id, year_score FROM notice_members WHERE notice_id = ?", (notice.pop("id"),)) as cursor:
+        return notice, {int(r[0]): str(r[1]) for r in await cursor.fetchall()}
 
 
 async def recent_notices(conn: Connection, branch_id: int, limit: int = 3) -> list[dict]:

@@ -98,7 +98,7 @@ class BranchFigures:
     oldest_pending: datetime | None = None
     notice_period: str | None = None
     notice_state: NoticeState = NoticeState.NONE
-    unconfirmed: int = 0  # member lines of this year's notices neither confirmed nor disputed
+    unconfirmed: int = 0  # member lines of notice_period's notice neither confirmed nor disputed (that notice only)
     open_objections: int = 0
     appeals: int = 0
     grade_year: int | None = None

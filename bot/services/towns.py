@@ -67,9 +67,16 @@ class BranchView:
     town: Town
     branch: Branch
     figures: BranchFigures
-    members: list[tuple[Member, str | None]]  # each approved member and their year figure as last published
+    # Each approved member and their year figure as the branch's last sent notice published it. The town
+    # reviews what the branch published (seed 004: 公示无异议后报镇组织办备案; the town reviews the branch's
+    # work and never reads or writes its ledger), so these are not live figures: a correction after that
+    # notice shows in the next one. The view says so, names the notice and its year, and while the notice's
+    # objection window is open, until when.
+    members: list[tuple[Member, str | None]]
     scores_period: str | None  # the notice those figures come from
     pending_joins: int
+    scores_year: int | None = None  # the year of that notice's period (last year's December in January)
+    scores_closes: datetime | None = None  # the end of that notice's objection window
     recent_notices: list[dict] = field(default_factory=list)
     reopened: int | None = None  # a year the branch filed and has re-opened since (the filing is void)
 
@@ -323,11 +330,12 @@ class TownService:
         """Every branch's figures from a fixed number of grouped queries (independent of the branch count)."""
         expected = {b.id: expected_notice(b, now) for b in branches}
         keys = {e[0] for e in expected.values() if e is not None}
-        year_start = date(now.astimezone(ZoneInfo(town.timezone)).year, 1, 1).isoformat()
         scored = await town_repo.scored_counts(conn, town.id)
         pending = await town_repo.pending_declarations(conn, town.id)
         notices = await town_repo.notices_for(conn, town.id, keys)
-        unconfirmed = await town_repo.unconfirmed_counts(conn, town.id, year_start)
+        # the unconfirmed lines of the very notice the branch's line names (its last ended period), not a sum
+        # over the year's notices shown under one period's name
+        unconfirmed = await town_repo.unconfirmed_counts(conn, town.id, keys)
         objections = await town_repo.open_objection_counts(conn, town.id)
         appeals = await self.appeal_counter(conn, town.id)
         grades = await town_repo.latest_grades(conn, town.id)
@@ -344,7 +352,7 @@ class TownService:
                 notice_period=owed[0] if owed else None,
                 notice_state=notice_state(owed[0] if owed else None, owed[1] if owed else None, now,
                                           notices.get((branch.id, owed[0])) if owed else None),
-                unconfirmed=unconfirmed.get(branch.id, 0), open_objections=objections.get(branch.id, 0),
+                unconfirmed=unconfirmed.get((branch.id, owed[0]), 0) if owed else 0, open_objections=objections.get(branch.id, 0),
                 appeals=appeals.get(branch.id, 0), grade_year=year, grade_final=final, distribution=distribution,
             ))
         return figures
@@ -387,13 +395,16 @@ class TownService:
                 raise NotFound("town.branch_not_in_town")
             # The whole-town queries are grouped; for one branch they are cheap enough and keep one code path.
             figures = next(f for f in await self._figures(conn, town, [branch], now) if f.branch_id == branch_id)
-            period, scores = await town_repo.latest_year_scores(conn, branch_id)
+            notice, scores = await town_repo.latest_year_scores(conn, branch_id)
             members = await member_repo.listing(conn, branch_id)
             pending_joins = await town_repo.pending_joins(conn, branch_id)
             recent = await town_repo.recent_notices(conn, branch_id)
             reopened = (await self._reopened(conn, town, now)).get(branch_id)
         return BranchView(town=town, branch=branch, figures=figures, members=[(m, scores.get(m.id)) for m in members],
-                          scores_period=period, pending_joins=pending_joins, recent_notices=recent, reopened=reopened)
+                          scores_period=str(notice["period_key"]) if notice else None,
+                          scores_year=date.fromisoformat(str(notice["first_day"])[:10]).year if notice else None,
+                          scores_closes=_dt(notice["closes_at"]) if notice else None,
+                          pending_joins=pending_joins, recent_notices=recent, reopened=reopened)
 
     # --- reminders and the digest ---------------------------------------------------------------------------
 
