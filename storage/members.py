@@ -34,6 +34,7 @@ _MEMBERSHIPS = (
     "SELECT " + ", ".join(f"b.{c}" for c in _BRANCH_COLUMNS) + ", " + ", ".join(f"m.{c}" for c in _MEMBER_COLUMNS)
     + ", c.branch_id, EXISTS (SELECT 1 FROM member_transfers t JOIN members o ON o.id = t.member_id"
     " WHERE t.status = 'accepted' AND o.user_id = m.user_id)"
+    " OR EXISTS (SELECT 1 FROM member_stays s JOIN members o ON o.id = s.member_id WHERE o.user_id = m.user_id)"
     " FROM members m JOIN branches b ON b.id = m.branch_id LEFT JOIN user_context c ON c.user_id = m.user_id"
     " WHERE m.user_id = ? AND m.status = 'approved' ORDER BY b.id"
 )
@@ -43,8 +44,9 @@ async def memberships(conn: Connection, user_id: int) -> tuple[list[tuple[Branch
     """The branches where this Telegram user is an approved member, in id order, each with the member
     row (``branches.for_user``, then ``by_user`` in each); the branch the user chose last
     (``branches.context``; None when not chosen, or when the user is in no branch); and whether the
-    person ever moved between branches (an accepted transfer of any of their rows: False means
-    ``storage.transfers.moves_of_person`` of their rows is empty). One statement."""
+    person ever moved between branches or came back to one (an accepted transfer of any of their rows,
+    or a stay kept by a return through /join: False means ``storage.transfers.moves_of_person`` and
+    ``stays_of_person`` of their rows are empty). One statement."""
     async with conn.execute(_MEMBERSHIPS, (user_id,)) as cursor:
         rows = await cursor.fetchall()
     split = len(_BRANCH_COLUMNS)
@@ -107,16 +109,29 @@ async def add_approved(conn: Connection, *, branch_id: int, name: str, joined_on
 
 
 async def approve(conn: Connection, member_id: int, joined_on: str) -> bool:
-    """pending → approved, once; False if it was not pending (a second tap)."""
+    """pending → approved from ``joined_on`` (the approval's day), once; False if it was not pending (a
+    second tap). A member who had left (/remove, a transfer out: left_on set) comes back that day: their
+    stay before is kept in member_stays (migration 0026), so that its months still count and the months
+    away count nowhere. A row refused or voided before counted no month: it starts that day too."""
+    await conn.execute(
+        "INSERT INTO member_stays (member_id, branch_id, joined_on, left_on, recorded_at)"
+        " SELECT id, branch_id, joined_on, left_on, ? FROM members WHERE id = ? AND status = 'pending' AND left_on IS NOT NULL"
+        " ON CONFLICT DO NOTHING",
+        (utcnow(), member_id),
+    )
     cursor = await conn.execute(
-        "UPDATE members SET status = 'approved', joined_on = COALESCE(joined_on, ?), left_on = NULL WHERE id = ? AND status = 'pending'",
+        "UPDATE members SET status = 'approved', joined_on = ?, left_on = NULL WHERE id = ? AND status = 'pending'",
         (joined_on, member_id),
     )
     return cursor.rowcount == 1
 
 
 async def reject(conn: Connection, member_id: int) -> bool:
-    cursor = await conn.execute("UPDATE members SET status = 'rejected' WHERE id = ? AND status = 'pending'", (member_id,))
+    """pending → refused, once. A member who had left and asked to come back is left again (from the same
+    day): their months there still count, as before they asked."""
+    cursor = await conn.execute(
+        "UPDATE members SET status = CASE WHEN left_on IS NULL THEN 'rejected' ELSE 'left' END WHERE id = ? AND status = 'pending'",
+        (member_id,))
     return cursor.rowcount == 1
 
 

@@ -63,12 +63,13 @@ async def set_new_member(conn: Connection, transfer_id: int, new_member_id: int,
 async def reactivate(conn: Connection, member_id: int, *, joined_on: str, name: str, username: str | None,
                      language: str | None, state: str, state_reason: str | None, profile: dict[str, str | None]) -> bool:
     """A member returning to a branch they were in (A→B→A): their old row there (left, or a refused
-    /join) becomes approved again from ``joined_on``, with the person's current name, state and profile.
-    Its ledger stays as it was; roles do not come back (roles do not travel). Once: only from left/rejected."""
+    /join, or a /join of theirs still waiting) becomes approved again from ``joined_on``, with the person's
+    current name, state and profile. Its ledger stays as it was; roles do not come back (roles do not
+    travel). Once: only from left/rejected/pending."""
     fields = ", ".join(f"{k} = ?" for k in PROFILE_FIELDS)
     cursor = await conn.execute(
         "UPDATE members SET status = 'approved', joined_on = ?, left_on = NULL, name = ?, username = ?, language = ?,"
-        f" state = ?, state_reason = ?, {fields} WHERE id = ? AND status IN ('left', 'rejected')",
+        f" state = ?, state_reason = ?, {fields} WHERE id = ? AND status IN ('left', 'rejected', 'pending')",
         (joined_on, name, username, language, state, state_reason, *(profile.get(k) for k in PROFILE_FIELDS), member_id),
     )
     if cursor.rowcount != 1:
@@ -122,6 +123,35 @@ async def moves_near_branch(conn: Connection, branch_id: int) -> list[dict]:
         return [row_dict(r) for r in await cursor.fetchall()]
 
 
+_STAYS = (
+    "SELECT s.member_id, s.branch_id, s.joined_on, s.left_on, m.joined_on AS now_joined_on, m.left_on AS now_left_on,"
+    " m.status AS now_status, b.preset, b.title"
+    " FROM member_stays s JOIN members m ON m.id = s.member_id JOIN branches b ON b.id = s.branch_id WHERE "
+)
+
+
+async def stays_of_person(conn: Connection, member_id: int) -> list[dict]:
+    """The stays kept by returns through /join (migration 0026) of every row of the person behind a member
+    row, oldest first, each with its row's joined_on, left_on and status as they are now and its branch's
+    preset and title. One statement; [] for a person who never came back to a branch that way."""
+    async with conn.execute(
+        _STAYS + "m.user_id = (SELECT user_id FROM members WHERE id = ?) ORDER BY s.id", (member_id,)
+    ) as cursor:
+        return [row_dict(r) for r in await cursor.fetchall()]
+
+
+async def stays_near_branch(conn: Connection, branch_id: int) -> list[dict]:
+    """``stays_of_person`` for everyone with a kept stay in the branch or who moved into or out of it, in one
+    statement (grading: the people ``moves_near_branch`` reads, and those who came back through /join)."""
+    async with conn.execute(
+        _STAYS + "m.user_id IN (SELECT m2.user_id FROM member_stays s2 JOIN members m2 ON m2.id = s2.member_id"
+        " WHERE s2.branch_id = ? UNION SELECT m3.user_id FROM member_transfers t3 JOIN members m3 ON m3.id = t3.member_id"
+        " WHERE t3.status = 'accepted' AND (t3.from_branch = ? OR t3.to_branch = ?)) ORDER BY s.id",
+        (branch_id, branch_id, branch_id),
+    ) as cursor:
+        return [row_dict(r) for r in await cursor.fetchall()]
+
+
 def _marks(ids: list[int]) -> str:
     return ", ".join("?" for _ in ids)
 
@@ -167,6 +197,7 @@ async def recent_of_rows(conn: Connection, member_ids: list[int], limit: int) ->
 
 
 async def drop_pending_request(conn: Connection, member_id: int) -> bool:
-    """A pending /join of the person being transferred in: the transfer's new row replaces it."""
-    cursor = await conn.execute("DELETE FROM members WHERE id = ? AND status = 'pending'", (member_id,))
+    """A pending /join of the person being transferred in: the transfer's new row replaces it. Only a request
+    of someone never approved here (no joined_on): a row that was here before keeps its history (False)."""
+    cursor = await conn.execute("DELETE FROM members WHERE id = ? AND status = 'pending' AND joined_on IS NULL", (member_id,))
     return cursor.rowcount == 1

@@ -15,7 +15,7 @@ from bot.domain.records import Branch, LedgerRow, Member, NewLedgerRow, Role, So
 from bot.domain.rulebook import Band, ItemKind, Rulebook, Trigger, YearMethod
 from bot.domain.scoring import EntryRow, MonthScore, YearScore, band_of, counted_months, effective, month_net, month_score, months_so_far, publish, year_score
 from bot.domain.text import REASON_MAX, clean_text
-from bot.domain.town import months_of
+from bot.domain.town import Stint, months_of
 from bot.i18n import Translator
 from bot.errors import AlreadyDone, DomainError, InvalidInput, NotFound
 from bot.services.branches import Actor, may_score, rulebook_of
@@ -172,9 +172,9 @@ class PointsService:
         rulebook = rulebook_of(branch)
         async with self.db.read() as conn:
             reads = await _standing_reads(conn, rulebook, member, last, 0)
-        view = reads[3]
-        months = (counted_months(year, last, member.joined_on, member.left_on) if view is None
-                  else months_of(view.counted, year, last))
+        view, chains = reads[3], reads[2]
+        months = (counted_months(year, last, member.joined_on, member.left_on) if view is None and member.id not in chains.stints
+                  else months_of(view.counted if view is not None else chains.own(member), year, last))
         if not months:
             return None
         _, entries, chains, _, _, posts = reads
@@ -237,7 +237,10 @@ async def _may_record(conn: Connection, branch: Branch, rulebook: Rulebook, acto
                       occurred_on: date) -> Member:
     """The checks of a recorder's entry that read the database; the actor's member row."""
     actor_member = await may_score(conn, branch.id, actor.user_id, target)
-    check_membership(target, occurred_on)
+    earlier: tuple = ()
+    if target.joined_on is not None and occurred_on < target.joined_on.replace(day=1):  # an earlier stay may hold it
+        earlier = (await chain_of_member(conn, target.id)).own(target)
+    check_membership(target, occurred_on, earlier)
     if await grading_repo.is_locked(conn, branch.id, occurred_on.year):  # a finalised year takes nothing new
         raise InvalidInput("year.locked", year=occurred_on.year)
     if not target.scored:
@@ -305,10 +308,13 @@ def check_places(rulebook: Rulebook, value: Decimal) -> None:
         raise InvalidInput("record.too_precise", places=places)
 
 
-def check_membership(member: Member, day: date) -> None:
+def check_membership(member: Member, day: date, stays: Sequence[Stint] = ()) -> None:
     """An entry dated in a month the member did not belong to the branch would count in no month (the year
-    counts the months from joining to leaving, DOMAIN decision 8): refused, saying why."""
+    counts the months from joining to leaving, DOMAIN decision 8): refused, saying why. ``stays``: the row's
+    stays when it left and came back (``Chains.own``): a month of an earlier stay counts."""
     month = (day.year, day.month)
+    if any(month in counted_months(day.year, date(day.year, 12, 31), s.first, s.last) for s in stays):
+        return
     if member.joined_on is not None and month < (member.joined_on.year, member.joined_on.month):
         raise InvalidInput("record.before_joined", name=member.name, day=day.isoformat(), joined=member.joined_on.isoformat())
     if member.left_on is not None and month > (member.left_on.year, member.left_on.month):
@@ -368,10 +374,10 @@ def _posts_of(rulebook: Rulebook, claims: list[Claim] | None, year: int, today: 
 def _standing(branch: Branch, member: Member, today: date, rulebook: Rulebook, entries: list[EntryRow], chains: Chains,
               view: YearView | None, last: Sequence[LedgerRow | Shown], posts: dict[tuple[int, int], int],
               democratic: dict[int, Decimal] | None = None) -> Standing:
-    if view is None:
+    if view is None and member.id not in chains.stints:
         months = months_so_far(rulebook, today, member.joined_on, member.left_on)
-    else:
-        months = months_of(view.counted, today.year, today)
+    else:  # the chain's stints that count, or the row's own stays (a member who left and came back)
+        months = months_of(view.counted if view is not None else chains.own(member), today.year, today)
         if rulebook.year_result.method is not YearMethod.SUM and len(months) > 1 and months[-1] == (today.year, today.month):
             months = months[:-1]  # as months_so_far: the running month joins the average once it has ended
     # The figure from month totals (as grading does): equal in value to the detailed year's, so the

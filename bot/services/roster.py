@@ -233,7 +233,7 @@ class RosterService:
                 await member_repo.reject(conn, member.id)
                 return JoinDecision(member=member, approved=False)
             roster_row = await member_repo.unclaimed_by_name(conn, branch.id, member.name)
-            if roster_row is not None and member.user_id is not None:
+            if roster_row is not None and member.user_id is not None and member.joined_on is None:  # not a return
                 await member_repo.claim_roster_row(conn, pending_id=member.id, roster_id=roster_row.id,
                                                    user_id=member.user_id, username=member.username, language=member.language)
                 final = await member_repo.by_id(conn, roster_row.id)

@@ -8,6 +8,7 @@ rulebook setting ``transfer_result`` of the branch the member was in last that y
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -133,9 +134,8 @@ class TransferService:
             here = await member_repo.by_user(conn, branch.id, old.user_id)
             if here is not None and here.status is MemberStatus.APPROVED:
                 raise InvalidInput("transfer.already_here", name=old.name)
-            if here is not None and here.status is MemberStatus.PENDING:  # a /join request: the transfer replaces it
-                await transfer_repo.drop_pending_request(conn, here.id)
-                here = None
+            if here is not None and here.status is MemberStatus.PENDING and await transfer_repo.drop_pending_request(conn, here.id):
+                here = None  # a /join request of someone never here: the transfer replaces it (else: their row comes back)
             await _keeps_a_secretary(conn, from_branch.id, old)  # checked again here: the move happens now
             moved_on = self.clock.today(from_branch.timezone).isoformat()
             if not await transfer_repo.accept(conn, row["id"], to_branch=branch.id, accepted_by=receiver.id, moved_on=moved_on,
@@ -153,7 +153,7 @@ class TransferService:
                 await transfer_repo.link(conn, new.id, old.id)
                 await transfer_repo.set_new_member(conn, row["id"], new.id)
             else:  # back to a branch they were in (A→B→A): the old row there continues the chain
-                before = (_iso(here.joined_on), _iso(here.left_on)) if here.status is MemberStatus.LEFT else None
+                before = (_iso(here.joined_on), _iso(here.left_on)) if here.left_on is not None else None  # left (or asking back)
                 if not await transfer_repo.reactivate(conn, here.id, joined_on=joined_on, name=old.name, username=old.username,
                                                       language=old.language, state=old.state.value,
                                                       state_reason=old.state_reason, profile=profile):
@@ -221,6 +221,13 @@ class Chains:
             return None
         return year_part(chain, member_id, year, rule_of_year(chain, year, self.rules))
 
+    def own(self, member: Member) -> tuple[Stint, ...]:
+        """The row's own stays, oldest first: its one (joined_on, left_on), or, for a row that left and came
+        back (a return through /join, or A→B→A), each stay — the months between count nowhere."""
+        chain = self.stints.get(member.id, ())
+        return tuple(s for s in chain if s.member_id == member.id) or (
+            Stint(member_id=member.id, branch_id=member.branch_id, first=member.joined_on, last=member.left_on),)
+
     def rule(self, member_id: int, year: int) -> TransferRule:
         return rule_of_year(self.stints.get(member_id, ()), year, self.rules)
 
@@ -257,9 +264,11 @@ def transfer_rule(preset_code: str) -> TransferRule:
     return preset(preset_code).settings.transfer_result
 
 
-def chains_from(rows: list[dict]) -> Chains:
-    """``Chains`` from ``storage.transfers.moves_*`` rows."""
-    if not rows:
+def chains_from(rows: list[dict], stays: Sequence[dict] = ()) -> Chains:
+    """``Chains`` from ``storage.transfers.moves_*`` rows and ``stays_*`` rows (the stays before a return
+    through /join: a row that left and came back has its stays as stints of its chain, as a row a
+    transfer reactivated has, moved or not)."""
+    if not rows and not stays:
         return NO_CHAINS
     rules: dict[int, TransferRule] = {}
     titles: dict[int, str] = {}
@@ -274,19 +283,48 @@ def chains_from(rows: list[dict]) -> Chains:
             moved_on=date.fromisoformat(r["moved_on"]), new_member_id=r["new_member_id"], to_branch=r["to_branch"],
             new_first=_date(r["new_joined_on"]), new_last=_date(r["new_left_on"]),
             reopened=(_date(r["reopened_joined_on"]), _date(r["reopened_left_on"])) if r["reopened"] else None))
+    chains = [list(chain) for chain in chains_of(moves)]
+    index_of = {stint.member_id: i for i, chain in enumerate(chains) for stint in chain}
+    for r in stays:
+        rules[r["branch_id"]] = transfer_rule(r["preset"])
+        titles[r["branch_id"]] = r["title"]
+        index = index_of.setdefault(r["member_id"], len(chains))
+        if index == len(chains):
+            chains.append([])
+        kept = [Stint(member_id=r["member_id"], branch_id=r["branch_id"], first=_date(r["joined_on"]),
+                      last=date.fromisoformat(r["left_on"]))]
+        if r["now_status"] in ("approved", "left") or (r["now_status"] == "pending" and r["now_left_on"]):
+            # the row's stay as it is now (a pending request of a row that left again: that stay is over)
+            kept.append(Stint(member_id=r["member_id"], branch_id=r["branch_id"], first=_date(r["now_joined_on"]),
+                              last=_date(r["now_left_on"])))
+        for stint in kept:
+            _insert(chains[index], stint)
     stints: dict[int, tuple[Stint, ...]] = {}
-    for chain in chains_of(moves):
+    for chain in map(tuple, chains):
         for stint in chain:
             stints[stint.member_id] = chain
     return Chains(stints=stints, rules=rules, titles=titles)
 
 
+def _insert(chain: list[Stint], stint: Stint) -> None:
+    """A stay into a chain kept oldest first, unless the chain has it already (a transfer's stint)."""
+    if stint in chain:
+        return
+    for i, other in enumerate(chain):
+        if other.first is not None and (stint.first is None or stint.first < other.first):
+            chain.insert(i, stint)
+            return
+    chain.append(stint)
+
+
 async def chain_of_member(conn: Connection, member_id: int) -> Chains:
-    return chains_from(await transfer_repo.moves_of_person(conn, member_id))
+    return chains_from(await transfer_repo.moves_of_person(conn, member_id),
+                       await transfer_repo.stays_of_person(conn, member_id))
 
 
 async def chains_near_branch(conn: Connection, branch_id: int) -> Chains:
-    return chains_from(await transfer_repo.moves_near_branch(conn, branch_id))
+    return chains_from(await transfer_repo.moves_near_branch(conn, branch_id),
+                       await transfer_repo.stays_near_branch(conn, branch_id))
 
 
 def across(counted: tuple[Stint, ...], entries_of: dict[int, list[EntryRow]],
