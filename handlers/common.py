@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
@@ -21,6 +22,7 @@ from bot.errors import DomainError
 from bot.domain.records import Role
 from bot.i18n import Safe, Translator, language_of
 from bot.services import Actor, Services
+from bot.services.confirms import Claim, ConfirmService, PendingConfirm, PressState
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
@@ -52,54 +54,102 @@ def presser_translator(update: Update, branch: Branch | None = None) -> Translat
     return Translator(language_of(user.language_code if user else None, branch.language if branch else None))
 
 
-# --- confirm buttons whose details wait in the chat's data ------------------------------------------
+# --- confirm buttons whose details wait in the database (bot.services.confirms) ----------------------
+
+# The command a confirm of each kind came from: named when its button no longer works.
+CONFIRM_COMMANDS = {"remove": "/remove", "undo": "/undo", "zero_out": "/record"}
+CONFIRM_TOKEN = r"[A-Za-z0-9_-]{1,32}"  # the third part of a confirm button's data (VERB:VERDICT:TOKEN)
 
 
 @dataclass(frozen=True)
 class ConfirmPress:
     verdict: str  # what the button says: ok, no, void…
-    details: tuple  # what the command kept for the press
+    details: dict[str, Any]  # what the command kept for the press
     branch: Branch
     tr: Translator  # the branch's, for what the press changes in the chat
+    kind: str
+    token: str
 
 
-def keep_confirm(context: Context, store: str, message_id: int, details: tuple) -> None:
-    """What a confirm button's press needs, kept under the message that carries the buttons: the button
-    itself carries only a verdict and an id (≤ 64 bytes, no authority). Lost on a restart: the press is
-    then told to send the command again."""
-    context.chat_data.setdefault(store, {})[message_id] = details  # type: ignore[union-attr]
+def confirms(context: Context) -> ConfirmService:
+    found = context.application.bot_data.get("confirms")
+    if found is None:
+        svc = services(context)
+        found = context.application.bot_data["confirms"] = ConfirmService(svc.db, svc.clock)
+    return found
 
 
-def forget_confirm(context: Context, store: str, message_id: int) -> None:
-    (context.chat_data or {}).get(store, {}).pop(message_id, None)
+async def keep_confirm(update: Update, context: Context, kind: str, branch: Branch, details: dict[str, Any]) -> str:
+    """What a confirm button's press needs, kept in the database (it survives a restart) for an hour;
+    returns the token for the buttons' data (``VERB:VERDICT:TOKEN``, ≤ 64 bytes, no authority). The sender
+    is kept with it: ``confirm_press(sender_only=True)`` lets only them press."""
+    assert update.effective_chat is not None and update.effective_user is not None
+    return await confirms(context).keep(kind=kind, chat_id=update.effective_chat.id, user_id=update.effective_user.id,
+                                        branch_id=branch.id, payload=details)
 
 
-async def confirm_press(update: Update, context: Context, store: str, expired_key: str, *, target_at: int,
-                        branch_at: int, sender_at: int | None = None) -> ConfirmPress | None:
-    """A press on buttons ``VERB:VERDICT:ID`` kept with ``keep_confirm``: its details and branch, or None —
-    answered — when the details are gone (the bot restarted since: ``expired_key``), name another id than
-    the button (a crafted press), or (``sender_at``: where the details keep the sender's user id) the
-    presser is not the one who sent the command. Any role is the caller's (and its service's) to check."""
+async def _refuse_press(update: Update, pending: PendingConfirm | None, kind: str, branch: Branch | None) -> None:
+    """A press on a confirm that cannot act: unknown (never kept, swept, or another kind's or chat's),
+    expired, or used already — said in the presser's language, naming the command to send again."""
+    query = update.callback_query
+    assert query is not None
+    key = "confirm.gone"
+    if pending is not None and pending.state is PressState.EXPIRED:
+        key = "confirm.expired"
+    elif pending is not None and pending.state is PressState.USED:
+        key = "confirm.used"
+    await answer(query, presser_translator(update, branch)(key, command=CONFIRM_COMMANDS[kind]), alert=True)
+
+
+async def confirm_press(update: Update, context: Context, kind: str, *, sender_only: bool) -> ConfirmPress | None:
+    """A press on buttons ``VERB:VERDICT:TOKEN`` kept with ``keep_confirm``: its details and branch, or None —
+    answered — when the token is unknown here (a crafted press, another kind's or chat's), expired or
+    used already, or (``sender_only``) the presser is not the one who sent the command. Nothing is taken
+    yet (take_confirm; cancel_confirm). Any role is the caller's (and its service's) to check."""
     query = update.callback_query
     assert query is not None and query.data is not None and query.message is not None
-    _, verdict, target = query.data.split(":")
-    details = (context.chat_data or {}).get(store, {}).get(query.message.message_id)
-    if details is None or details[target_at] != int(target):
-        await answer(query, translator(update)(expired_key), alert=True)
+    _, verdict, token = query.data.split(":")
+    pending = await confirms(context).find(token)
+    if pending is None or pending.kind != kind or pending.chat_id != query.message.chat.id:
+        await _refuse_press(update, None, kind, None)
         return None
-    branch = await services(context).branches.by_id(details[branch_at])
-    tr = translator(update, branch)
-    if sender_at is not None and query.from_user.id != details[sender_at]:
-        await answer(query, tr("record.confirm_not_yours"), alert=True)
+    branch = await services(context).branches.by_id(pending.branch_id)
+    if pending.state is not PressState.OPEN:
+        await _refuse_press(update, pending, kind, branch)
         return None
-    return ConfirmPress(verdict, details, branch, tr)
+    if sender_only and query.from_user.id != pending.user_id:
+        await answer(query, presser_translator(update, branch)("record.confirm_not_yours"), alert=True)
+        return None
+    return ConfirmPress(verdict, pending.payload, branch, translator(update, branch), kind, token)
 
 
-async def cancel_confirm(update: Update, context: Context, store: str, press: ConfirmPress, said_key: str) -> None:
-    """The Cancel button of a confirm: its details dropped, the press answered, the message saying so."""
+async def take_confirm(update: Update, context: Context, press: ConfirmPress) -> Claim | None:
+    """Take the confirm for this press, once (a conditional update): None — answered — when another press
+    took it first (a double tap) or it expired meanwhile. Act inside ``giving_back``."""
+    claim = await confirms(context).take(press.token)
+    if claim is None:
+        await _refuse_press(update, await confirms(context).find(press.token), press.kind, press.branch)
+    return claim
+
+
+@asynccontextmanager
+async def giving_back(context: Context, claim: Claim) -> AsyncIterator[None]:
+    """The action a taken confirm is for: if it is refused or fails, the confirm is given back (its button
+    works again until it expires, as a refusal left it before); once done, it stays used."""
+    try:
+        yield
+    except Exception:
+        await confirms(context).give_back(claim)
+        raise
+
+
+async def cancel_confirm(update: Update, context: Context, press: ConfirmPress, said_key: str) -> None:
+    """The Cancel button of a confirm: the confirm taken (a later press is told so), the press answered,
+    the message saying so."""
     query = update.callback_query
     assert query is not None and query.message is not None
-    forget_confirm(context, store, query.message.message_id)
+    if await take_confirm(update, context, press) is None:
+        return
     await answer(query)
     await edit_or_send(query, press.tr(said_key))
 

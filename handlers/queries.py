@@ -19,13 +19,13 @@ from bot.i18n import Safe, Translator, escape, format_points, language_of
 from bot.services.branches import rulebook_of
 from bot.domain.grading import GradeLine
 from bot.services.points import Shown, Standing
-from handlers.common import (Context, actor, answer, cancel_confirm, confirm_press, current_branch, domain_errors, edit_or_send, forget_confirm, is_private,
-                             keep_confirm, point_to_private, refusal, reply, send_private, services, translator)
+from handlers.common import (CONFIRM_TOKEN, Context, actor, answer, cancel_confirm, confirm_press, current_branch, domain_errors, edit_or_send,
+                             giving_back, is_private, keep_confirm, point_to_private, refusal, reply, send_private, services, take_confirm,
+                             translator)
 from handlers.decide import card, keyboard
 from handlers.notices import pack
 
 MANAGER_ROLES = {Role.SECRETARY, Role.DEPUTY}
-ZERO_OUTS, REVERSALS = "zero_outs", "reversals"  # chat_data stores of the zero-out's and /undo's confirm buttons
 DECIDER_ROLES = {Role.RECORDER, Role.SECRETARY, Role.DEPUTY}
 
 
@@ -493,14 +493,13 @@ async def record_command(update: Update, context: Context) -> None:
     if item.kind is ItemKind.ZERO_OUT:  # the year's points become 0: checked, then confirmed before written
         await svc.points.record(branch, actor(update.effective_user), target, item.code, value, day, reason,
                                 reference=reference, write=False)
-        rows = [[InlineKeyboardButton(tr("record.zero_out_button"), callback_data=f"rz:ok:{target.id}"),
-                 InlineKeyboardButton(tr("record.zero_out_cancel"), callback_data=f"rz:no:{target.id}")]]
-        sent = await reply(update, tr("record.zero_out_confirm", name=target.name, item=item.name.get(tr.lang),
-                                      date=day.isoformat(), reason=clean_text(reason)),
-                           reply_markup=InlineKeyboardMarkup(rows))
-        if sent is not None:
-            keep_confirm(context, ZERO_OUTS, sent.message_id,
-                         (update.effective_user.id, branch.id, target.id, item.code, day.isoformat(), reason, reference))
+        token = await keep_confirm(update, context, "zero_out", branch, {
+            "member": target.id, "item": item.code, "day": day.isoformat(), "reason": reason, "reference": reference})
+        rows = [[InlineKeyboardButton(tr("record.zero_out_button"), callback_data=f"rz:ok:{token}"),
+                 InlineKeyboardButton(tr("record.zero_out_cancel"), callback_data=f"rz:no:{token}")]]
+        await reply(update, tr("record.zero_out_confirm", name=target.name, item=item.name.get(tr.lang),
+                               date=day.isoformat(), reason=clean_text(reason)),
+                    reply_markup=InlineKeyboardMarkup(rows))
         return
     row = await svc.points.record(
         branch, actor(update.effective_user), target, item.code, value, day, reason,  # type: ignore[arg-type]
@@ -515,23 +514,26 @@ async def record_command(update: Update, context: Context) -> None:
 @domain_errors
 async def zero_out_pressed(update: Update, context: Context) -> None:
     """The zero-out's confirm (rz:ok) or cancel (rz:no): only the one who sent the /record; the press
-    re-checks everything (the service), and the entry's reference is the command's, so a second press
-    writes nothing."""
+    re-checks everything (the service); the confirm is taken once, and the entry's reference is the
+    command's, so a second press writes nothing."""
     query = update.callback_query
-    press = await confirm_press(update, context, ZERO_OUTS, "record.confirm_expired", target_at=2, branch_at=1, sender_at=0)
+    press = await confirm_press(update, context, "zero_out", sender_only=True)
     if press is None or query is None or query.message is None:
         return
     if press.verdict == "no":
-        await cancel_confirm(update, context, ZERO_OUTS, press, "record.zero_out_cancelled")
+        await cancel_confirm(update, context, press, "record.zero_out_cancelled")
         return
-    svc, branch, tr = services(context), press.branch, press.tr
-    _, _, target_id, item_code, day, reason, reference = press.details
-    target = await svc.roster.find(branch, str(target_id))
+    claim = await take_confirm(update, context, press)
+    if claim is None:
+        return
+    svc, branch, tr, details = services(context), press.branch, press.tr, press.details
+    item_code, day, reason = str(details["item"]), str(details["day"]), str(details["reason"])
     rulebook = rulebook_of(branch)
     who = actor(query.from_user)
-    row = await svc.points.record(branch, who, target, item_code, Decimal(0), date.fromisoformat(day), reason,
-                                  reference=reference)
-    forget_confirm(context, ZERO_OUTS, query.message.message_id)
+    async with giving_back(context, claim):
+        target = await svc.roster.find(branch, str(details["member"]))
+        row = await svc.points.record(branch, who, target, item_code, Decimal(0), date.fromisoformat(day), reason,
+                                      reference=str(details["reference"]))
     await answer(query)
     if row is None:
         await edit_or_send(query, tr("record.already"))
@@ -564,32 +566,35 @@ async def undo_command(update: Update, context: Context) -> None:
         return
     check = await svc.points.check_reverse(branch, actor(update.effective_user), int(args[0].lstrip("#")), " ".join(args[1:]))
     original = check.original
-    rows = [[InlineKeyboardButton(tr("undo.confirm_button"), callback_data=f"rv:ok:{original.id}"),
-             InlineKeyboardButton(tr("undo.cancel_button"), callback_data=f"rv:no:{original.id}")]]
+    token = await keep_confirm(update, context, "undo", branch, {"entry": original.id, "reason": check.reason})
+    rows = [[InlineKeyboardButton(tr("undo.confirm_button"), callback_data=f"rv:ok:{token}"),
+             InlineKeyboardButton(tr("undo.cancel_button"), callback_data=f"rv:no:{token}")]]
     text = tr("undo.confirm", number=original.id, name=check.member.name,
               line=Safe(ledger_line(tr, rulebook_of(branch), original)), reason=check.reason)
     if check.declaration_id is not None:
         text += "\n" + tr("undo.from_declaration", declaration=check.declaration_id)
-    sent = await reply(update, text, reply_markup=InlineKeyboardMarkup(rows))
-    if sent is not None:
-        keep_confirm(context, REVERSALS, sent.message_id, (update.effective_user.id, branch.id, original.id, check.reason))
+    await reply(update, text, reply_markup=InlineKeyboardMarkup(rows))
 
 
 @domain_errors
 async def undo_pressed(update: Update, context: Context) -> None:
     """/undo's confirm (rv:ok) or cancel (rv:no): only whoever sent the /undo; the service re-checks the
-    presser's role, the entry and the year; a second press is refused (the row is reversed once)."""
+    presser's role, the entry and the year; the confirm is taken once, and a second reversal would be
+    refused anyway (the row is reversed once)."""
     query = update.callback_query
-    press = await confirm_press(update, context, REVERSALS, "record.confirm_expired", target_at=2, branch_at=1, sender_at=0)
+    press = await confirm_press(update, context, "undo", sender_only=True)
     if press is None or query is None or query.message is None:
         return
     if press.verdict == "no":
-        await cancel_confirm(update, context, REVERSALS, press, "undo.cancelled")
+        await cancel_confirm(update, context, press, "undo.cancelled")
+        return
+    claim = await take_confirm(update, context, press)
+    if claim is None:
         return
     svc, branch, tr = services(context), press.branch, press.tr
-    _, _, original_id, reason = press.details
-    done = await svc.points.reverse(branch, actor(query.from_user), original_id, reason)
-    forget_confirm(context, REVERSALS, query.message.message_id)
+    original_id, reason = int(press.details["entry"]), str(press.details["reason"])
+    async with giving_back(context, claim):
+        done = await svc.points.reverse(branch, actor(query.from_user), original_id, reason)
     assert done.reversal is not None
     rulebook = rulebook_of(branch)
     await answer(query)
@@ -632,9 +637,9 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("branch", branch_command))
     app.add_handler(CallbackQueryHandler(branch_chosen, pattern=r"^br:\d{1,12}$"))
     app.add_handler(CommandHandler("record", record_command))
-    app.add_handler(CallbackQueryHandler(zero_out_pressed, pattern=r"^rz:(ok|no):\d{1,12}$"))
+    app.add_handler(CallbackQueryHandler(zero_out_pressed, pattern=rf"^rz:(ok|no):{CONFIRM_TOKEN}$"))
     app.add_handler(CommandHandler("undo", undo_command))
-    app.add_handler(CallbackQueryHandler(undo_pressed, pattern=r"^rv:(ok|no):\d{1,12}$"))
+    app.add_handler(CallbackQueryHandler(undo_pressed, pattern=rf"^rv:(ok|no):{CONFIRM_TOKEN}$"))
 
 
 __all__ = ["register", "Branch"]

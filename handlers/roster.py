@@ -17,11 +17,14 @@ from bot.errors import InvalidInput
 from bot.services.roster import ROSTER_MAX_BYTES, RosterConflicts, RosterImport
 from bot.i18n import Safe, Translator, language_of
 from handlers.common import (
+    CONFIRM_TOKEN,
     FlowInProgress,
     Context,
     cancel_confirm,
     confirm_press,
+    giving_back,
     keep_confirm,
+    take_confirm,
     actor,
     answer,
     current_branch,
@@ -35,7 +38,6 @@ from handlers.common import (
 )
 
 WAIT_FILE = 0
-REMOVALS = "removals"  # chat_data store of /remove's confirm buttons
 ROLE_WORDS = {
     "secretary": Role.SECRETARY, "书记": Role.SECRETARY, "支部书记": Role.SECRETARY,
     "deputy": Role.DEPUTY, "副书记": Role.DEPUTY,
@@ -222,7 +224,7 @@ def _conflicts(tr: Translator, error: RosterConflicts) -> str:
 @domain_errors
 async def remove_command(update: Update, context: Context) -> None:
     """/remove 编号 原因: the secretary removes a member who left the party organisation for good, after a
-    confirm button (the reason waits in the chat's data for the press; the press re-checks everything)."""
+    confirm button (the reason waits in the database for the press; the press re-checks everything)."""
     svc = services(context)
     branch = await current_branch(update, context)
     tr = translator(update, branch)
@@ -233,32 +235,35 @@ async def remove_command(update: Update, context: Context) -> None:
     assert update.effective_user is not None
     target = await svc.roster.find(branch, args[0])
     check = await svc.roster.check_removal(branch, actor(update.effective_user), target, " ".join(args[1:]))
-    rows = [[InlineKeyboardButton(tr("remove.confirm_button"), callback_data=f"mr:ok:{target.id}"),
-             InlineKeyboardButton(tr("remove.cancel_button"), callback_data=f"mr:no:{target.id}")]]
+    token = await keep_confirm(update, context, "remove", branch, {"member": target.id, "reason": check.reason})
+    rows = [[InlineKeyboardButton(tr("remove.confirm_button"), callback_data=f"mr:ok:{token}"),
+             InlineKeyboardButton(tr("remove.cancel_button"), callback_data=f"mr:no:{token}")]]
     text = tr("remove.confirm", number=target.id, name=target.name, reason=check.reason)
     if check.voidable:  # nothing personal recorded: the approval itself may have been the mistake
-        rows.append([InlineKeyboardButton(tr("remove.void_button"), callback_data=f"mr:void:{target.id}")])
+        rows.append([InlineKeyboardButton(tr("remove.void_button"), callback_data=f"mr:void:{token}")])
         text += "\n" + tr("remove.void_note")
-    sent = await reply(update, text, reply_markup=InlineKeyboardMarkup(rows))
-    if sent is not None:
-        keep_confirm(context, REMOVALS, sent.message_id, (branch.id, target.id, check.reason))
+    await reply(update, text, reply_markup=InlineKeyboardMarkup(rows))
 
 
 @domain_errors
 async def remove_pressed(update: Update, context: Context) -> None:
     query = update.callback_query
-    press = await confirm_press(update, context, REMOVALS, "remove.expired", target_at=1, branch_at=0)
+    press = await confirm_press(update, context, "remove", sender_only=False)  # any secretary (the service checks)
     if press is None or query is None or query.message is None:
         return
     svc, branch, tr, verdict = services(context), press.branch, press.tr, press.verdict
-    _, target_id, reason = press.details
+    target_id, reason = int(press.details["member"]), str(press.details["reason"])
     if verdict == "no":
         if not await svc.roster.roles_of_user(branch, query.from_user.id) & {Role.SECRETARY}:
             await answer(query, tr("error.auth.needs_role", roles=tr("role.secretary")), alert=True)
             return
-        await cancel_confirm(update, context, REMOVALS, press, "remove.cancelled")
+        await cancel_confirm(update, context, press, "remove.cancelled")
         return
-    removal = await svc.roster.remove(branch, actor(query.from_user), target_id, reason, void=verdict == "void")
+    claim = await take_confirm(update, context, press)
+    if claim is None:
+        return
+    async with giving_back(context, claim):
+        removal = await svc.roster.remove(branch, actor(query.from_user), target_id, reason, void=verdict == "void")
     member = removal.member
     roles = tr("common.list_separator").join(tr(f"role.{r.value}") for r in sorted(removal.roles))
     dropped = Safe(tr("remove.roles_dropped", roles=roles)) if removal.roles else Safe("")
@@ -294,7 +299,7 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("role", role_command))
     app.add_handler(CommandHandler("state", state_command))
     app.add_handler(CommandHandler("remove", remove_command))
-    app.add_handler(CallbackQueryHandler(remove_pressed, pattern=r"^mr:(ok|no|void):\d{1,12}$"))
+    app.add_handler(CallbackQueryHandler(remove_pressed, pattern=rf"^mr:(ok|no|void):{CONFIRM_TOKEN}$"))
     app.add_handler(ConversationHandler(
         entry_points=[CommandHandler("roster", roster_start)],
         states={WAIT_FILE: [MessageHandler(filters.Document.ALL, roster_file),

@@ -169,7 +169,7 @@ async def test_remove_a_member_after_confirming(h, b):
         (lisi, b.member_ids["secretary"], "因病去世", 0)]
     # repeat-safe: the same press again changes nothing and says so
     calls = await h.feed(press)
-    assert "李四 已经移出本支部了" in popups(calls)[0].params["text"]
+    assert "已经处理过了，不会重复执行" in popups(calls)[0].params["text"]
     assert await count(h, "members", "user_id = ?", b.lisi.id) == 1
     assert await count(h, "member_removals") == 1
 
@@ -244,14 +244,14 @@ async def test_a_phantom_left_by_the_old_upload_is_voided_and_the_roster_then_ap
     text = said(await h.say(b.secretary, b.group, f"/remove {phantom} 重复导入"), b.group.id)
     assert "作废" in text
     message, data = h.find_button(b.group.id, "作废")
-    assert data == f"mr:void:{phantom}"
+    assert data.startswith("mr:void:")
     calls = await h.press(b.zhang, message, data)
     assert "只有以下角色可以这样做" in popups(calls)[0].params["text"]
     calls = await h.press(b.secretary, message, data)
     assert f"已作废 #{phantom} 张三（误加入；原因：重复导入）" in said(calls, b.group.id)
     assert (await rows(h, "SELECT status FROM members WHERE id = ?", phantom))[0]["status"] == "rejected"
     calls = await h.press(b.secretary, message, data)
-    assert "已经移出" in popups(calls)[0].params["text"]
+    assert "已经处理过了" in popups(calls)[0].params["text"]
     assert [(r["member_id"], r["reason"], r["voided"]) for r in await rows(h, "SELECT * FROM member_removals")] == [
         (phantom, "重复导入", 1)]
 
