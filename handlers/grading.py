@@ -30,7 +30,7 @@ from bot.domain.notice import Notice
 from bot.domain.records import Branch, Role
 from bot.domain.rulebook import Band, Rulebook
 from bot.errors import InvalidInput
-from bot.i18n import Safe, Translator, catalog, format_points
+from bot.i18n import Safe, Translator, catalog, escape, format_points
 from bot.services import Services
 from bot.services.grading import Draft, FinalView, GradeWarning, PublicityView
 from handlers.common import (
@@ -85,8 +85,20 @@ def band_named(tr: Translator, rulebook: Rulebook, band: Band) -> str:
     (seed 004: 55-59分为2星党员，50-54分为1星党员，50分以下无星)."""
     stars = stars_shown(tr, rulebook, band.stars)
     threshold = band_threshold(tr, rulebook, band)
-    return tr("grade.band_named", band=band.label.get(tr.lang), stars=stars,
+    return tr("grade.band_named", band=Safe(_label_before_count(tr, band.label.get(tr.lang))), stars=stars,
               threshold=Safe(tr("grade.band_threshold", threshold=threshold) if threshold else "")).strip()
+
+
+_LABEL_PARTS = re.compile(r"^(?P<head>[^：:]+?)\s*[：:]\s*(?P<tail>[^：:]+)$")
+
+
+def _label_before_count(tr: Translator, label: str) -> str:
+    """A band's label where a count follows it (HTML): a label in two parts, its figure and its name (尖草坪's
+    "60分以下：不合格党员"), has the name in brackets — "60分以下（不合格党员）：2 人", not a second colon."""
+    parts = _LABEL_PARTS.match(label)
+    if parts is None:
+        return escape(label)
+    return tr("grade.band_parts", head=parts["head"], tail=parts["tail"])
 
 
 def band_label(tr: Translator, line: GradeLine) -> str:
