@@ -16,7 +16,7 @@ from bot.domain.text import clean_name
 from bot.errors import DomainError, InvalidInput
 from bot.i18n import Safe, Translator
 from bot.presets import PRESET_CODES, preset
-from bot.services.branches import custom_item_refusal, rulebook_of
+from bot.services.branches import additem_example_category, custom_item_refusal, rulebook_of
 from handlers.town import join_with_code
 from handlers.common import Context, actor, answer, current_branch, domain_errors, is_private, refusal, reply, services, translator
 
@@ -143,8 +143,9 @@ async def additem_command(update: Update, context: Context) -> None:
     tr = translator(update, branch)
     args = context.args or []
     if len(args) < 4:
-        categories = ", ".join(c.code for c in rulebook_of(branch).categories)
-        await reply(update, tr("setup.additem_usage", categories=categories))
+        rulebook = rulebook_of(branch)  # the example names one of the branch's own categories
+        categories = ", ".join(c.code for c in rulebook.categories)
+        await reply(update, tr("setup.additem_usage", categories=categories, category=additem_example_category(rulebook)))
         return
     category, code, raw_value, name = args[0], args[1], args[2], clean_name(" ".join(args[3:]))
     try:

@@ -134,6 +134,16 @@ def check_custom_value(rulebook: Rulebook, category_code: str, value: Decimal) -
         raise InvalidInput("rules.must_be_deduction", value=value, category=category_code)
 
 
+def additem_example_category(rulebook: Rulebook) -> str:
+    """The category /additem's usage names in its example (a deed worth +15): one the branch's rulebook has
+    and that takes a positive value — the last whose items only give points (浠水's bonus, 张店's incentive,
+    尖草坪's pos_development, 三门峡's customs), else the first that gives points at all, else the first."""
+    giving = [c for c in rulebook.categories if any(_gives(i) for i in c.items)]
+    only_giving = [c for c in giving if not any(_takes(i) for i in c.items)]
+    chosen = only_giving[-1] if only_giving else giving[0] if giving else rulebook.categories[0]
+    return chosen.code
+
+
 def _gives(item: Item) -> bool:
     if item.kind is ItemKind.ALLOTMENT:
         return True
