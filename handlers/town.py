@@ -35,7 +35,7 @@ from handlers.common import (
     translator,
 )
 from handlers.notices import local_time, member_tr, period_label
-from handlers.town_review import cards_closed, filing_button, queue_button
+from handlers.town_review import appeal_to_town, cards_closed, filing_button, queue_button
 
 MENU: dict[str, tuple[str, ...]] = {
     "private": ("town", "towncode", "townadmin"),
@@ -369,19 +369,40 @@ async def branch_pressed(update: Update, context: Context) -> None:
 # --- a branch joins --------------------------------------------------------------------------------------
 
 
+def _numbers(tr: Translator, appeals: list) -> str:
+    return tr("common.list_separator").join(f"#{a.id}" for a in appeals)
+
+
 async def join_with_code(update: Update, context: Context, branch: Branch, code: str) -> None:
     """The secretary gave a join code (/jointown CODE, or /setup CODE): the branch joins the town; the
-    town's administrators are told. Refusals propagate (the caller's domain_errors replies)."""
+    town's administrators are told. The appeals the branch brought (made while no town could decide them,
+    services.towns.join_town) reach the administrators as cards with their buttons, and each appellant
+    hears where their appeal went. Refusals propagate (the caller's domain_errors replies)."""
     svc = services(context)
     user = update.effective_user
     assert user is not None
-    town = await svc.towns.join(branch, actor(user), code)
-    await reply(update, translator(update, branch)("town.joined", town=town.name))
+    joined = await svc.towns.join_town(branch, actor(user), code)
+    town = joined.town
+    tr = translator(update, branch)
+    lines = [tr("town.joined", town=town.name)]
+    if joined.appeals:
+        lines.append(tr("town.joined_appeals", count=len(joined.appeals), numbers=_numbers(tr, joined.appeals),
+                        town=town.name))
+    await reply(update, "\n".join(lines))
+    atr = Translator(town.language)
+    told = atr("town.joined_admin", branch=branch.title, town=town.name)
+    if joined.appeals:
+        told += "\n" + atr("town.joined_admin_appeals", count=len(joined.appeals), numbers=_numbers(atr, joined.appeals))
     for admin in await svc.towns.admins(town.id):
-        atr = Translator(town.language)
-        sent = await send_private(context, admin.user_id, atr("town.joined_admin", branch=branch.title, town=town.name))
+        sent = await send_private(context, admin.user_id, told)
         if sent is None:
             await svc.towns.admin_reachable(town.id, admin.user_id, False)
+    for appeal in joined.appeals:
+        await appeal_to_town(context, appeal.objection_id)  # the card with uphold / order a correction
+        if (appellant := joined.appellants.get(appeal.id)) is not None:
+            await send_private(context, appellant.user_id, member_tr(appellant, branch)(  # type: ignore[arg-type]
+                "town.joined_appellant", branch=branch.title, town=town.name, number=appeal.id,
+                objection=appeal.objection_id))
 
 
 async def tell_detached(app: Application, detached: Detached) -> int:
@@ -397,11 +418,19 @@ async def tell_detached(app: Application, detached: Detached) -> int:
         for review in detached.reviews:
             lines.append(ptr("town.detached_review", year=review.year, town=town.name))
         if detached.appeals:
-            lines.append(ptr("town.detached_appeals", town=town.name,
-                             numbers=ptr("common.list_separator").join(f"#{a.id}" for a in detached.appeals)))
+            lines.append(ptr("town.detached_appeals", town=town.name, numbers=_numbers(ptr, detached.appeals)))
             lines.append(ptr("town.detached_appeals_again"))
+        if detached.orders:
+            lines.append(ptr("town.detached_orders", town=town.name, numbers=_numbers(ptr, detached.orders)))
         if await send_private(app, person.user_id, "\n".join(lines)) is not None:  # type: ignore[arg-type]
             reached += 1
+        # The town's ordered corrections stand: each in its own message with the button that writes it
+        # (handlers.town_review.apply_button, which checks the presser and edits that message alone).
+        for order in detached.orders:
+            await send_private(app, person.user_id, ptr(  # type: ignore[arg-type]
+                "town.detached_order", number=order.id, objection=order.objection_id, town=town.name,
+                reason=order.decision_reason or ""), reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton(
+                    ptr("town.detached_order_button", number=order.id), callback_data=f"tv:ap:{order.id}")]]))
     for appeal in detached.appeals:
         if (appellant := detached.appellants.get(appeal.id)) is not None:
             await send_private(app, appellant.user_id, member_tr(appellant, branch)(  # type: ignore[arg-type]

@@ -151,6 +151,32 @@ async def close_appeals_of_branch(conn: Connection, branch_id: int, town_id: int
         return sorted((_appeal(r) for r in await cursor.fetchall()), key=lambda a: a.id)
 
 
+async def ordered_corrections_of_branch(conn: Connection, branch_id: int, town_id: int) -> list[TownAppeal]:
+    """The branch's appeals to this town whose ordered correction the branch has not written yet."""
+    async with conn.execute(
+        "SELECT * FROM town_appeals WHERE branch_id = ? AND town_id = ? AND status = 'correction_ordered' ORDER BY id",
+        (branch_id, town_id),
+    ) as cursor:
+        return [_appeal(r) for r in await cursor.fetchall()]
+
+
+async def forward_branch_appeals(conn: Connection, branch_id: int, town_id: int, at: datetime) -> list[TownAppeal]:
+    """When the branch joins a town: each of its objections appealed while no town could decide it (the
+    objection's appealed_* flag is set and it has no live town appeal) becomes an open appeal to this town,
+    with the appellant and reason the member gave. Once: a repeat finds a live appeal and adds nothing (the
+    partial unique index ``town_appeals_live`` as well). Returns the appeals created now, by id."""
+    async with conn.execute(
+        "INSERT INTO town_appeals (objection_id, branch_id, town_id, appellant_id, reason, created_at)"
+        " SELECT o.id, o.branch_id, CAST(? AS BIGINT), o.appealed_by, COALESCE(o.appeal_reason, ''), CAST(? AS TEXT)"
+        " FROM objections o"
+        " WHERE o.branch_id = ? AND o.appealed_at IS NOT NULL AND o.appealed_by IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM town_appeals a WHERE a.objection_id = o.id AND a.status != 'closed')"
+        " ORDER BY o.id ON CONFLICT DO NOTHING RETURNING *",
+        (town_id, _iso(at), branch_id),
+    ) as cursor:
+        return sorted((_appeal(r) for r in await cursor.fetchall()), key=lambda a: a.id)
+
+
 async def reopen_objections(conn: Connection, objection_ids: list[int]) -> list[int]:
     """After their appeals were closed (the branch left the town): the objections lose their appealed_*
     flag, so /appeal may be made again (storage.notices.appeal is conditional on it). Only where the

@@ -93,6 +93,18 @@ class Detached:
     # appeal id → its appellant, still an approved member with a Telegram account: their objection may
     # be appealed again (its appealed flag was cleared with the closing), and they are told how
     appellants: dict[int, Member] = field(default_factory=dict)
+    # corrections the town ordered and the branch has not written: they stand (see TownService.detach), and
+    # the secretaries are reminded of them with the button to write each
+    orders: list[TownAppeal] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Joined:
+    """A branch that joined a town, and the appeals it brought (made while no town could decide them)."""
+
+    town: Town
+    appeals: list[TownAppeal] = field(default_factory=list)  # now open appeals to this town, by id
+    appellants: dict[int, Member] = field(default_factory=dict)  # appeal id → its appellant (approved, reachable)
 
 
 @dataclass(frozen=True)
@@ -263,8 +275,19 @@ class TownService:
         raise InvalidInput("town.code_failed")
 
     async def join(self, branch: Branch, actor: Actor, code_text: str) -> Town:
+        """The branch joins the code's town (``join_town``); the town."""
+        return (await self.join_town(branch, actor, code_text)).town
+
+    async def join_town(self, branch: Branch, actor: Actor, code_text: str) -> Joined:
         """The branch joins the code's town: the code is spent and the branch's town set in one
-        transaction, each by a conditional update (a repeat or a race changes nothing twice)."""
+        transaction, each by a conditional update (a repeat or a race changes nothing twice).
+
+        In the same transaction the branch's appeals (申诉) that no town could decide — made while it was in
+        no town: the objection's appealed flag set and no live town appeal — become open appeals to this
+        town, with the appellant and the reason they gave (seed 004: the member may appeal to the higher
+        organisation, which investigates and answers; the branch now has one). Asking the members to appeal
+        again would lose nothing they could not retype, but would leave the appeals they made unanswered
+        unless each one noticed; forwarding keeps them. An appeal the town decides is final as any other."""
         code = normalise_code(code_text)
         if not code:
             raise InvalidInput("town.code_required")
@@ -288,8 +311,10 @@ class TownService:
             if not await town_repo.join(conn, branch.id, town_id):
                 raise AlreadyDone("town.already_member", town="")  # rolled back with the code
             town = await town_repo.by_id(conn, town_id)
+            appeals = await review_repo.forward_branch_appeals(conn, branch.id, town_id, now)
+            appellants = await _reachable_appellants(conn, appeals)
         assert town is not None
-        return town
+        return Joined(town=town, appeals=appeals, appellants=appellants)
 
     async def detach(self, town_id: int, actor: Actor | None, branch_id: int) -> Detached:
         """A branch leaves the town: decided by the town (an administrator) or the operator, never by
@@ -297,8 +322,13 @@ class TownService:
 
         In the same transaction, what still waits for this town's decision is closed: the branch's
         pending year-end review (else the waiting-attempt index would block its next town's review,
-        and nobody could decide it) and its open appeals (nobody could decide them any more). A
-        correction the town already ordered stays for the branch to write.
+        and nobody could decide it) and its open appeals (nobody could decide them any more).
+
+        A correction the town already ordered stands and stays for the branch to write (``orders``): the town
+        decided while the branch was its own, a town's decision is final (one live appeal per objection), the
+        appellant and the member concerned were told it was ordered, and leaving — the town's act — must not
+        undo a decision the branch has yet to carry out. The secretaries are reminded with its button; once
+        written, the appellant and the town that ordered it are told, as for a branch still in the town.
 
         A closed appeal stays as history, and its objection may be appealed again (migration 0023): the
         objection's appealed flag is cleared here, so the objector or the member concerned can /appeal
@@ -315,14 +345,12 @@ class TownService:
             reviews = await review_repo.close_reviews_of_branch(conn, branch_id, town_id, now)
             appeals = await review_repo.close_appeals_of_branch(conn, branch_id, town_id, now)
             reopened = set(await review_repo.reopen_objections(conn, [a.objection_id for a in appeals]))
-            appellants: dict[int, Member] = {}
-            for appeal in (a for a in appeals if a.objection_id in reopened):
-                person = await member_repo.by_id(conn, appeal.appellant_id)
-                if person is not None and person.user_id is not None and person.status is MemberStatus.APPROVED:
-                    appellants[appeal.id] = person
+            appellants = await _reachable_appellants(conn, [a for a in appeals if a.objection_id in reopened])
+            orders = await review_repo.ordered_corrections_of_branch(conn, branch_id, town_id)
             branch = await branch_by_id(conn, branch_id)
             told = [m for m in await member_repo.holders(conn, branch_id, MANAGERS) if m.user_id is not None]
-        return Detached(branch=branch, town=town, reviews=reviews, appeals=appeals, told=told, appellants=appellants)
+        return Detached(branch=branch, town=town, reviews=reviews, appeals=appeals, told=told, appellants=appellants,
+                        orders=orders)
 
     # --- the dashboard ----------------------------------------------------------------------------------
 
@@ -467,6 +495,16 @@ class TownService:
             await town_repo.release_send(conn, town_id, kind, key, user_id)
 
 
+async def _reachable_appellants(conn: Connection, appeals: list[TownAppeal]) -> dict[int, Member]:
+    """appeal id → its appellant, when still an approved member with a Telegram account (they are told)."""
+    found: dict[int, Member] = {}
+    for appeal in appeals:
+        person = await member_repo.by_id(conn, appeal.appellant_id)
+        if person is not None and person.user_id is not None and person.status is MemberStatus.APPROVED:
+            found[appeal.id] = person
+    return found
+
+
 async def branch_by_id(conn: Connection, branch_id: int) -> Branch:
     branch = await branch_repo.by_id(conn, branch_id)
     if branch is None:
@@ -474,4 +512,4 @@ async def branch_by_id(conn: Connection, branch_id: int) -> Branch:
     return branch
 
 
-__all__ = ["BranchView", "Dashboard", "Detached", "Overdue", "TownService", "expected_notice"]
+__all__ = ["BranchView", "Dashboard", "Detached", "Joined", "Overdue", "TownService", "expected_notice"]
