@@ -84,8 +84,9 @@ async def in_group(update: Update, context: Context) -> None:
         await services(context).declarations.declarant(branch, actor(update.effective_user))  # type: ignore[arg-type]
     except DomainError as error:
         if error.key == "declare.not_member":  # never joined, or no longer here (transferred out, removed):
-            await reply(update, tr("declare.not_member_here", branch=branch.title))  # a link would only refuse
-            return
+            why = await services(context).transfers.whereabouts(branch, update.effective_user.id)  # type: ignore[union-attr]
+            await reply(update, tr(why[0], **why[1]) if why else tr("declare.not_member_here", branch=branch.title))
+            return  # a link would only refuse
         # exempt, scoring stopped: said privately (start), not in front of the group
     await point_to_private(update, context, "declare.go_private", tr=tr, start=f"declare-{branch.id}")
 

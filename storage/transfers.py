@@ -196,6 +196,34 @@ async def recent_of_rows(conn: Connection, member_ids: list[int], limit: int) ->
         return [LedgerRow(**row_dict(r)) for r in await cursor.fetchall()]
 
 
+async def moved_from(conn: Connection, branch_id: int, user_id: int) -> str | None:
+    """The title of the branch a person transferred out of ``branch_id`` is in now (the receiving branch of
+    their latest accepted transfer, where they went last), when their row here has left by a transfer;
+    None otherwise (never here, still here, removed without a transfer)."""
+    async with conn.execute(
+        "SELECT tb.title FROM member_transfers t JOIN members m ON m.id = t.member_id JOIN branches tb ON tb.id = t.to_branch"
+        " WHERE t.status = 'accepted' AND m.user_id = ? AND EXISTS (SELECT 1 FROM member_transfers o"
+        " JOIN members h ON h.id = o.member_id WHERE o.status = 'accepted' AND o.from_branch = ? AND h.user_id = ?"
+        " AND h.status = 'left') ORDER BY t.id DESC LIMIT 1",
+        (user_id, branch_id, user_id),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return str(row[0]) if row else None
+
+
+async def waiting_for(conn: Connection, branch_id: int, user_id: int, now: datetime) -> str | None:
+    """The title of the branch a person is being transferred out of, when that transfer is still waiting
+    and may be accepted by ``branch_id`` (addressed to it, or to any branch); None otherwise."""
+    async with conn.execute(
+        "SELECT fb.title FROM member_transfers t JOIN members m ON m.id = t.member_id JOIN branches fb ON fb.id = t.from_branch"
+        " WHERE t.status = 'pending' AND m.user_id = ? AND t.from_branch != ? AND (t.to_branch IS NULL OR t.to_branch = ?)"
+        " AND t.expires_at > ? ORDER BY t.id DESC LIMIT 1",
+        (user_id, branch_id, branch_id, now.isoformat(timespec="seconds")),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return str(row[0]) if row else None
+
+
 async def drop_pending_request(conn: Connection, member_id: int) -> bool:
     """A pending /join of the person being transferred in: the transfer's new row replaces it. Only a request
     of someone never approved here (no joined_on): a row that was here before keeps its history (False)."""

@@ -186,6 +186,19 @@ class TransferService:
             raise NotFound("member.not_found", reference=str(user_id))
         return member
 
+    async def whereabouts(self, branch: Branch, user_id: int) -> tuple[str, dict[str, str]] | None:
+        """Why a person is not on the branch's roll, when a transfer says (a catalog key and its params): they
+        moved out to another branch (its title), or their transfer from another branch to this one waits for
+        this branch's secretary; None when no transfer explains it (never joined, removed)."""
+        async with self.db.read() as conn:
+            went = await transfer_repo.moved_from(conn, branch.id, user_id)
+            coming = None if went else await transfer_repo.waiting_for(conn, branch.id, user_id, self._now())
+        if went:
+            return "declare.transfer.moved", {"branch": branch.title, "to": went}
+        if coming:
+            return "declare.transfer.waiting", {"branch": branch.title, "from": coming}
+        return None
+
     async def stints(self, member_id: int) -> list[Stint]:
         """The member's chain of stints (oldest first); [] for a member who never moved."""
         async with self.db.read() as conn:
