@@ -214,7 +214,8 @@ async def open_objection_counts(conn: Connection, town_id: int) -> dict[int, int
 async def appeal_counts(conn: Connection, town_id: int) -> dict[int, int]:
     """Open appeals (申诉) per branch: those this town has not decided yet, and those whose ordered
     correction the branch has not written yet (town_appeals, migration 0017). Decided and closed
-    appeals, and a branch's appeals from before it joined the town, are not counted."""
+    appeals, and a branch's appeals to another town (before it joined this one), are not counted; those it
+    made while in no town were forwarded to this town when it joined (town_review.forward_branch_appeals)."""
     async with conn.execute(
         "SELECT a.branch_id, count(*) FROM town_appeals a JOIN branches b ON b.id = a.branch_id"
         " WHERE b.town_id = ? AND a.town_id = b.town_id AND a.status IN ('open', 'correction_ordered')"
