@@ -591,13 +591,13 @@ async def mid_flow_guard(update: Update, context: Context) -> None:
     """A command or a press in a chat where one of the user's flows is in progress, before group 0 sees it.
 
     The flow refuses it (FlowInProgress) → answered here, and nothing else runs. The flow's own command
-    again (allow_reentry) → handled here too, by that flow, which starts over: when that threw away the
-    steps already done (the state changed), the user is told. Anything else (read-only, /cancel, a
+    or start button again (allow_reentry: /report, or the quarter's "write the report" button, in the
+    middle of /report) → handled here too, by that flow, which starts over: when that threw away the steps
+    already done (the state changed), the user is told. Anything else (read-only, /cancel, a
     mistyped command, a press of the flow's own, no flow in progress) goes on to group 0 as before.
     """
     app = context.application
     command = command_of(update) if update.callback_query is None else None
-    is_command = command is not None
     if command is not None:  # cheap exits first: this runs before every command (/points included)
         name, has_args = command
         if name not in known_commands(app) or (_read_only(name, has_args) and name not in _entry_commands(app)):
@@ -611,7 +611,7 @@ async def mid_flow_guard(update: Update, context: Context) -> None:
         state, _, handler, _ = check
         if isinstance(handler, FlowInProgress):
             await _handled_here(app, update, conversation.handle_update(update, app, check, context))
-        if is_command and state is not None and handler in conversation.entry_points and (flow := _flow_of(conversation)):
+        if state is not None and handler in conversation.entry_points and (flow := _flow_of(conversation)):
             await _handled_here(app, update, _restart(conversation, update, app, check, context, state, flow))
     if update.callback_query is not None and (busy := _busy_in_private(app, update)) is not None:
         tr = await _chat_translator(update, context)
@@ -621,12 +621,17 @@ async def mid_flow_guard(update: Update, context: Context) -> None:
 
 async def _restart(conversation: ConversationHandler, update: Update, app: Application, check: object, context: Context,
                    state: object, flow: str) -> None:
-    """The flow's own command again: the flow starts over; said when that threw away the steps done."""
+    """The flow's own command or start button again: the flow starts over; said when that threw away the
+    steps done — where the flow takes its input (a flow per user, started from a group's button: in private)."""
     await conversation.handle_update(update, app, check, context)
     after = conversation.check_update(update)
     if not after or after[0] != state:
         tr = await _chat_translator(update, context)
-        await reply(update, tr("flow.restarted", flow=tr(f"flow.name.{flow}")))
+        text = tr("flow.restarted", flow=tr(f"flow.name.{flow}"))
+        if update.callback_query is not None and not conversation.per_chat:
+            await send_private(context, update.callback_query.from_user.id, text)
+        else:
+            await reply(update, text)
 
 
 async def _handled_here(app: Application, update: Update, handling: Awaitable[object]) -> None:

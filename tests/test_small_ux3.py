@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.services.branches import rulebook_of
-from tests.conftest import TestHarness, said, setup_branch
+from schedules import engine
+from tests.conftest import TestHarness, popups, rows, said, setup_branch
 
 
 def utc(*args: int) -> datetime:
@@ -46,3 +47,30 @@ async def test_the_additem_example_names_a_category_of_the_branch_and_works_as_s
     calls = await h.say(b.secretary, b.group, example.removeprefix("例："))  # sent as shown: accepted
     assert "种植连翘50亩以上" in said(calls, b.group.id)
     assert "own_forsythia" in [i.code for i in rulebook_of(await h.services.branches.by_id(b.branch.id)).category(category).items]
+
+
+# --- a flow's own start button pressed in the middle of it --------------------------------------------------
+
+
+async def test_the_start_button_of_the_flow_in_progress_says_the_earlier_input_was_dropped(h: TestHarness, b, clock) -> None:
+    """/report's start button (the quarter's ask) pressed after the text was typed: the flow starts over, as
+    /report sent again does, and now says so (it silently dropped the text before)."""
+    await h.say(b.secretary, b.group, f"/state @{b.zhang.username} migrant")
+    clock.set(utc(2026, 4, 1, 1, 0))  # 09:00 in Shanghai on the 1st: Q2's ask, with its button
+    await engine.tick(h.app, clock.now())
+    chat = h.private(b.zhang)
+    calls = await h.tap(b.zhang, chat.id, "写季度汇报")  # at the first step: nothing to drop, nothing said
+    assert "思想和工作汇报" in said(calls, chat.id) and "已重新开始" not in said(calls, chat.id)
+    calls = await h.tap(b.zhang, chat.id, "写季度汇报")
+    assert "已重新开始" not in said(calls, chat.id)
+    await h.say(b.zhang, chat, "本季度在广东务工，坚持每周学习党章。")
+    calls = await h.tap(b.zhang, chat.id, "写季度汇报")
+    shown = said(calls, chat.id)
+    assert "请用一条消息写下本季度的思想和工作情况" in shown
+    assert "已重新开始填写流动党员思想和工作汇报（/report），之前填写的内容已放弃。" in shown
+    assert len(popups(calls)) == 1  # the press answered once
+    # the flow is at its first step again: the next text is the report's text
+    await h.say(b.zhang, chat, "重写：本季度参加了当地流动党员活动。")
+    await h.tap(b.zhang, chat.id, "无照片")
+    await h.tap(b.zhang, chat.id, "提交汇报")
+    assert [r["body"] for r in await rows(h, "SELECT body FROM migrant_reports")] == ["重写：本季度参加了当地流动党员活动。"]
