@@ -188,11 +188,19 @@ async def claims_of_rows(conn: Connection, member_ids: list[int]) -> dict[int, l
     return found
 
 
+def _recent_of_rows(count: int) -> str:
+    return (f"SELECT * FROM ledger WHERE id IN (SELECT id FROM ledger WHERE member_id IN ({_marks([0] * count)})"
+            " ORDER BY id + 0 DESC LIMIT ?) ORDER BY id DESC")
+
+
 async def recent_of_rows(conn: Connection, member_ids: list[int], limit: int) -> list[LedgerRow]:
-    """The latest ledger rows of all of a chain's rows (/history of a member who moved)."""
-    async with conn.execute(
-        f"SELECT * FROM ledger WHERE member_id IN ({_marks(member_ids)}) ORDER BY id DESC LIMIT ?", (*member_ids, limit)
-    ) as cursor:
+    """The latest ledger rows of all of a chain's rows, newest first (/history of a member who moved). As
+    ``storage.ledger.recent_of_member`` reads one member's: the ids from the member index (``id + 0``: never
+    the primary key walked backwards until enough of these rows turn up, PostgreSQL's choice for ``ORDER BY
+    id DESC LIMIT``), then those rows only."""
+    if not member_ids:
+        return []
+    async with conn.execute(_recent_of_rows(len(member_ids)), (*member_ids, limit)) as cursor:
         return [LedgerRow(**row_dict(r)) for r in await cursor.fetchall()]
 
 
