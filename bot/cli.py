@@ -127,7 +127,7 @@ def run(settings: Settings, webhook_flags: dict[str, Any] | None = None) -> int:
     return 0
 
 
-def backup(settings: Settings, target: Path) -> int:
+def backup(settings: Settings, target: Path, force: bool = False) -> int:
     """An online copy through SQLite's backup API: consistent even while the bot writes.
 
     The copy is made in one step (one read transaction on the source: WAL readers never block the
@@ -147,6 +147,10 @@ def backup(settings: Settings, target: Path) -> int:
         return 2
     if target.exists() and target.resolve() == source_path.resolve():
         print("error: the backup must not overwrite the database itself", file=sys.stderr)
+        return 2
+    if target.exists() and not force:  # an earlier backup is not replaced by a typo: --force says so
+        print(f"error: {target} exists already (another backup?): choose a new name, or add --force to replace it",
+              file=sys.stderr)
         return 2
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
@@ -169,7 +173,7 @@ def backup(settings: Settings, target: Path) -> int:
         print(f"error: the copy failed its integrity check: {check}", file=sys.stderr)
         return 1
     partial.replace(target)
-    print(f"backed up {source_path} to {target}")
+    print(f"backed up {source_path.resolve()} to {target.resolve()}")
     return 0
 
 
@@ -187,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="a scripted month of a branch, offline: no token, no network")
     backup_parser = sub.add_parser("backup", help="copy the database safely while the bot runs")
     backup_parser.add_argument("path", type=Path)
+    backup_parser.add_argument("--force", action="store_true", help="replace PATH if it exists")
     bench_parser = sub.add_parser("bench", help="the benchmark, offline: flows against their floor, /grade and notices at scale")
     bench_parser.add_argument("--size", choices=("small", "town", "county"), default="town")
     bench_parser.add_argument("--quick", action="store_true")
@@ -220,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return town_main(args, settings)
     if args.command == "backup":
-        return backup(settings, args.path)
+        return backup(settings, args.path, force=args.force)
     webhook_flags = {"url": args.webhook_url, "listen": args.listen, "port": args.port, "path": args.url_path}
     if not args.webhook:
         if any(value is not None for value in webhook_flags.values()):

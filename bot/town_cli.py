@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from bot.errors import DomainError
 from bot.i18n import t
@@ -52,9 +53,28 @@ def _database(settings: Settings):
     return make_database(url)
 
 
+def _missing_database(settings: Settings) -> Path | None:
+    """The SQLite file the settings name, when it does not exist (None: it does, or it is PostgreSQL)."""
+    from storage.backends import is_postgres, sqlite_path
+
+    url = settings.database() if hasattr(settings, "database") else settings.database_path
+    if is_postgres(url) or sqlite_path(url) == ":memory:":
+        return None
+    path = Path(sqlite_path(url))
+    return None if path.exists() else path
+
+
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.services import Services
 
+    # A mistyped DATABASE_PATH (or a relative one from another directory) would otherwise be a new,
+    # empty database: only `town add` may start one (before the bot's first run), and it says so.
+    missing = _missing_database(settings)
+    if missing is not None and args.town_command != "add":
+        print(f"error: no database at {missing.resolve()} (set DATABASE_PATH or DATABASE_URL to the bot's)", file=sys.stderr)
+        return 2
+    if missing is not None:
+        print(f"note: no database at {missing.resolve()} yet: creating it")
     db = await _database(settings).open()
     try:
         services = Services(db, default_timezone=settings.default_timezone)
@@ -77,7 +97,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             detached = await towns.detach(town.id, None, branch)
             print(f"branch {args.chat} left '{town.name}'"
                   + "".join(f"; the {r.year} review waiting for the town closed" for r in detached.reviews)
-                  + (f"; open appeals closed: {', '.join(f'#{a.id}' for a in detached.appeals)}" if detached.appeals else ""))
+                  + (f"; open appeals closed: {', '.join(f'#{a.id}' for a in detached.appeals)}" if detached.appeals else "")
+                  + (f"; ordered corrections still standing (the branch writes them): {', '.join(f'#{a.id}' for a in detached.orders)}"
+                     if detached.orders else ""))
             print(await _tell_detached(settings, services, detached))
         else:
             listed = await towns.all_towns()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -109,3 +110,25 @@ def test_backup_refuses_a_missing_database_and_its_own_file(tmp_path: Path, caps
     sqlite3.connect(live).close()
     assert backup(Settings(database_path=live, _env_file=None), live) == 2
     assert "must not overwrite" in capsys.readouterr().err
+
+
+def test_backup_keeps_an_earlier_backup_unless_forced(tmp_path: Path, capsys) -> None:
+    """A second backup to the same name (a typo, a reused date) does not silently replace the first."""
+    live = tmp_path / "live.sqlite3"
+    with contextlib.closing(sqlite3.connect(live)) as conn:
+        conn.execute("CREATE TABLE t (x)")
+        conn.execute("INSERT INTO t VALUES (1)")
+        conn.commit()
+    settings = Settings(database_path=live, _env_file=None)
+    target = tmp_path / "backups" / "b.sqlite3"
+    assert backup(settings, target) == 0
+    assert f"to {target.resolve()}" in capsys.readouterr().out  # the full path: where it went is visible
+    first = target.read_bytes()
+    with contextlib.closing(sqlite3.connect(live)) as conn:
+        conn.execute("INSERT INTO t VALUES (2)")
+        conn.commit()
+    assert backup(settings, target) == 2
+    assert "exists already" in capsys.readouterr().err and target.read_bytes() == first
+    assert backup(settings, target, force=True) == 0
+    with contextlib.closing(sqlite3.connect(target)) as conn:
+        assert [r[0] for r in conn.execute("SELECT x FROM t ORDER BY x")] == [1, 2]

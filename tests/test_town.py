@@ -389,6 +389,22 @@ def test_operator_command_line(tmp_path, monkeypatch, capsys) -> None:
     assert "exists already" in err and "No such town" in err
 
 
+def test_operator_command_line_refuses_a_database_that_is_not_there(tmp_path, monkeypatch, capsys) -> None:
+    """A mistyped DATABASE_PATH (or a relative one run from another directory) is not a new, empty
+    database: only `town add` may start one, and it says so."""
+    from bot.cli import main
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    typo = tmp_path / "nope.sqlite3"
+    monkeypatch.setenv("DATABASE_PATH", str(typo))
+    for command in (["town", "list"], ["town", "admin", "兰溪镇", "--add", "7"], ["town", "detach", "兰溪镇", "--chat", "-1"]):
+        assert main(command) == 2
+        assert f"no database at {typo}" in capsys.readouterr().err and not typo.exists()
+    assert main(["town", "add", "兰溪镇", "--admin", "123456"]) == 0
+    assert f"no database at {typo} yet: creating it" in capsys.readouterr().out and typo.exists()
+    assert main(["town", "list"]) == 0 and "兰溪镇" in capsys.readouterr().out
+
+
 def test_operator_detaches_a_branch_from_the_command_line(tmp_path, monkeypatch, capsys) -> None:
     """The detach closes what waited for the town; without a bot token the operator is told to tell the
     branch's secretary (with one, handlers.town.tell_detached sends it: tests/test_town_review*.py)."""
