@@ -66,10 +66,10 @@ async def unknown_button(update: Update, context: Context) -> None:
 
 
 async def unknown_command(update: Update, context: Context) -> None:
-    """A command no handler took, in private: said so, with the way on (not silence). A command the bot
-    has but that did not apply now (/cancel with nothing going on, a command whose handlers all take
-    other chats only) is told apart from a mistyped one. Groups stay quiet: other bots' commands. A
-    command of the bot sent in the middle of a flow never gets here: handlers.common.mid_flow_guard."""
+    """A command no handler took, in private: said so, with the way on (not silence); /cancel with nothing
+    going on is told apart. Groups stay quiet: other bots' commands. Every other command of the bot has an
+    answer in private of its own (a group's command says to use it in the group; a test keeps it so), and
+    one sent in the middle of a flow never gets here (handlers.common.mid_flow_guard)."""
     message = update.effective_message
     if message is None or not message.text:
         return
@@ -78,8 +78,6 @@ async def unknown_command(update: Update, context: Context) -> None:
     tr = translator(update)
     if name == "cancel":
         await reply(update, tr("error.nothing_to_cancel"))
-    elif name in _known_commands(context.application):
-        await reply(update, tr("error.command_not_now", command=command))
     else:
         await reply(update, tr("error.unknown_command", command=command))
 
