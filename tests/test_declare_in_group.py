@@ -24,7 +24,7 @@ async def test_a_member_transferred_out_is_told_he_is_no_longer_here(h: TestHarn
     assert (await rows(h, "SELECT status FROM members WHERE branch_id = ? AND user_id = ?", b.branch.id, b.zhang.id))[0]["status"] == "left"
 
     calls = await h.say(b.zhang, b.group, "/declare")
-    assert "已不再是）本支部（兰溪镇红星村党支部）的在册党员" in said(calls, b.group.id)
+    assert "组织关系已从本支部（兰溪镇红星村党支部）转到“二号支部”" in said(calls, b.group.id)
     assert "请私聊我" not in said(calls) and not link_buttons(h, calls)
     calls = await h.say(b.zhang, b2.group, "/declare")  # in the new branch's group: the link
     assert any(f"start=declare-{b2.branch.id}" in u for u in link_buttons(h, calls))

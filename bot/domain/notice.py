@@ -191,15 +191,18 @@ def period_figure(sum_scheme: bool, net: Decimal, month_scores: tuple[tuple[int,
 
 
 def summarise(rulebook: Rulebook, member_id: int, name: str, rows: Iterable[Entry], first: date, last: date,
-              joined_on: date | None, left_on: date | None, posts: PostCount = None) -> MemberSummary:
-    """A member's standing for the notice of the period ``first``..``last`` (rows: the member's year up to ``last``)."""
+              joined_on: date | None, left_on: date | None, posts: PostCount = None,
+              months: Sequence[tuple[int, int]] | None = None) -> MemberSummary:
+    """A member's standing for the notice of the period ``first``..``last`` (rows: the member's year up to ``last``).
+    ``months``: the months of the year counted up to ``last`` when they are not those from ``joined_on`` to
+    ``left_on`` (a member who left and came back: each stay's months, not the months away)."""
     places = rulebook.settings.rounding_places
     year_rows = [e for e in rows if e.occurred_on.year == last.year and e.occurred_on <= last]
     in_force = effective(year_rows)
     in_period = tuple(sorted((e for e in in_force if first <= e.occurred_on <= last), key=lambda e: (e.occurred_on, e.id)))
     net = sum((e.value for e in in_period), ZERO)
     sum_scheme = rulebook.year_result.method is YearMethod.SUM
-    counted = counted_months(last.year, last, joined_on, left_on)
+    counted = list(months) if months is not None else counted_months(last.year, last, joined_on, left_on)
     month_scores: tuple[tuple[int, int, Decimal], ...] = ()
     if not sum_scheme:
         month_scores = tuple(

@@ -56,17 +56,18 @@ from bot.domain.rulebook import ItemKind, Period, Rulebook, YearMethod
 from bot.domain.scoring import (
     Entry,
     YearScore,
-    counted_months,
     effective,
     month_net,
     month_score,
     publish,
     year_score,
 )
+from bot.domain.town import Stint, months_of
 from bot.errors import InvalidInput, NotAuthorized
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog, format_points
 from bot.services.branches import Actor, require_role, rulebook_of
 from bot.services.posts import posts_by_month
+from bot.services.transfers import chain_of_member, chains_near_branch
 from storage import ledger as ledger_repo
 from storage import members as member_repo
 from storage import posts as post_repo
@@ -205,14 +206,17 @@ def _in_month(entries: list[Entry], year: int, month: int) -> list[Entry]:
 
 
 def member_sheet(rulebook: Rulebook, lang: str, member: Member, entries: list[Entry], year: int, today: date,
-                 posts: dict[tuple[int, int], int], post_names: tuple[str, ...], line: Any | None) -> MemberSheet:
-    """One member's year on the form: pure arithmetic over the ledger rows (scoring's rules)."""
+                 posts: dict[tuple[int, int], int], post_names: tuple[str, ...], line: Any | None,
+                 stays: tuple[Stint, ...] | None = None) -> MemberSheet:
+    """One member's year on the form: pure arithmetic over the ledger rows (scoring's rules). ``stays``: the
+    row's stays when it left and came back (``Chains.own``): the months away are not in the branch."""
+    stays = stays or (Stint(member.id, member.branch_id, member.joined_on, member.left_on),)
     places = rulebook.settings.rounding_places
     cols = columns(rulebook, lang)
     # The months grading counts (services.grading: up to the year's end or today), so that the 合计 row
     # and 合计得分 agree; the month in progress is counted as it stands and marked.
-    counted = counted_months(year, min(date(year, 12, 31), today), member.joined_on, member.left_on)
-    membership = set(counted_months(year, date(year, 12, 31), member.joined_on, member.left_on))
+    counted = months_of(stays, year, min(date(year, 12, 31), today))
+    membership = set(months_of(stays, year, date(year, 12, 31)))
     rows = [e for e in effective(entries) if e.occurred_on.year == year]
     zero_codes = {i.code for _, i in rulebook.items() if i.kind is ItemKind.ZERO_OUT}
     lines = []
@@ -263,12 +267,10 @@ def _lines_by_member(result: Any) -> dict[int, Any]:
     return {line.member_id: line for line in getattr(result, "lines", None) or []}
 
 
-def _in_year(member: Member, year: int) -> bool:
+def _in_year(member: Member, year: int, stays: tuple[Stint, ...]) -> bool:
     if member.status not in (MemberStatus.APPROVED, MemberStatus.LEFT):
         return False
-    if member.joined_on is not None and member.joined_on.year > year:
-        return False
-    return member.left_on is None or member.left_on.year >= year
+    return any((s.first is None or s.first.year <= year) and (s.last is None or s.last.year >= year) for s in stays)
 
 
 def _exempt(member: Member, line: Any | None) -> bool:
@@ -670,7 +672,8 @@ class ExportService:
         async with self.db.read() as conn:
             everyone = await member_repo.listing(conn, branch.id, ALL_STATUSES)
             ledger = [r for r in await ledger_repo.of_branch(conn, branch.id) if r.occurred_on.year == year]
-            members = [m for m in everyone if _in_year(m, year)]
+            chains = await chains_near_branch(conn, branch.id)  # a member who left and came back: each stay
+            members = [m for m in everyone if _in_year(m, year, chains.own(m))]
             posts: dict[int, dict[tuple[int, int], int]] = {}
             post_names: dict[int, tuple[str, ...]] = {}
             for member in members:
@@ -689,10 +692,10 @@ class ExportService:
                 exempt.append((member, line))
                 if not _moved_out(line):
                     continue
-            if not counted_months(year, today, member.joined_on, member.left_on):
+            if not months_of(chains.own(member), year, today):
                 continue
             sheets.append(member_sheet(rulebook, lang, member, entries[member.id], year, today, posts[member.id],
-                                       post_names.get(member.id, ()), line))
+                                       post_names.get(member.id, ()), line, chains.own(member)))
         order = {line.member_id: index for index, line in enumerate(getattr(result, "lines", None) or [])}
         ranked = sorted((s for s in sheets if not _moved_out(s.line)), key=lambda s: (order.get(s.member.id, len(order)), s.member.id))
         names = {m.id: m.name for m in everyone}
@@ -739,8 +742,9 @@ class ExportService:
         async with self.db.read() as conn:
             rows = await ledger_repo.of_member(conn, target.id, today.year)
             posts = await posts_by_month(conn, rulebook, target.id, today.year, today)
+            stays = (await chain_of_member(conn, target.id)).own(target)  # a member who left and came back: each stay
         entries = [r.entry() for r in rows]
-        months = counted_months(today.year, today, target.joined_on, target.left_on)
+        months = months_of(stays, today.year, today)
         places = rulebook.settings.rounding_places
         cumulative = rulebook.year_result.method is YearMethod.SUM
         points: list[tuple[int, Decimal]] = []

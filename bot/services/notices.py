@@ -37,11 +37,13 @@ from bot.domain.assessment import month_key
 from bot.domain.records import Branch, LedgerRow, Member, MemberStatus, Role
 from bot.domain.rulebook import Rulebook
 from bot.domain.text import REASON_MAX, clean_text
+from bot.domain.town import months_of as stay_months
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
 from bot.i18n import Translator, format_points
 from bot.services.branches import Actor, require_role, rulebook_of
 from bot.services.calendar import calendar_of
 from bot.services.posts import posts_by_month
+from bot.services.transfers import chains_near_branch
 from storage import assessment as assessment_repo
 from storage import branches as branch_repo
 from storage import ledger as ledger_repo
@@ -184,8 +186,10 @@ class NoticeService:
 
     async def _lines(self, conn: Connection, branch: Branch, rulebook: Rulebook, first: date, last: date, upto: int,
                      listed: set[int] | None) -> tuple[list[tuple[Member, MemberSummary]], dict[int, LedgerRow]]:
+        chains = await chains_near_branch(conn, branch.id)  # a member who left and came back: each stay's months
         members = [m for m in await member_repo.listing(conn, branch.id)
-                   if (m.id in listed if listed is not None else m.scored and in_notice(m.joined_on, m.left_on, first, last))]
+                   if (m.id in listed if listed is not None
+                       else m.scored and any(in_notice(s.first, s.last, first, last) for s in chains.own(m)))]
         rows = await notice_repo.ledger_of_branch(conn, branch.id, date(last.year, 1, 1), last, upto)
         by_member: dict[int, list] = {}
         for row in rows:
@@ -194,7 +198,8 @@ class NoticeService:
         for member in members:
             posts = await posts_by_month(conn, rulebook, member.id, last.year, last)  # each month its own posts
             lines.append((member, summarise(rulebook, member.id, member.name, by_member.get(member.id, []), first, last,
-                                            member.joined_on, member.left_on, posts)))
+                                            member.joined_on, member.left_on, posts,
+                                            months=stay_months(chains.own(member), last.year, last))))
         return lines, {row.id: row for row in rows}
 
     async def _corrections(self, conn: Connection, branch: Branch, notice: Notice, upto: int) -> list[tuple[Member, LedgerRow]]:
