@@ -16,6 +16,7 @@ from bot.domain.records import MemberState, Role
 from bot.errors import InvalidInput
 from bot.services.roster import ROSTER_MAX_BYTES, RosterConflicts, RosterImport
 from bot.i18n import Safe, Translator, language_of
+from handlers import succession
 from handlers.common import (
     CONFIRM_TOKEN,
     FlowInProgress,
@@ -109,6 +110,8 @@ async def role_command(update: Update, context: Context) -> None:
     svc = services(context)
     branch = await current_branch(update, context)
     tr = translator(update, branch)
+    if not is_private(update) and await succession.offer_claim(update, context, branch):
+        return  # no secretary left in the group: an administrator may claim the role (handlers.succession)
     args = context.args or []
     if len(args) != 2:
         await reply(update, tr("role.usage"))
@@ -121,6 +124,8 @@ async def role_command(update: Update, context: Context) -> None:
         return
     assert update.effective_user is not None
     target = await svc.roster.find(branch, reference)
+    if role is Role.SECRETARY and not revoke and await succession.offer_secretary_choice(update, context, branch, target):
+        return  # a secretary naming another: hand over (step down) or add a second, by buttons
     changed = await svc.roster.set_role(branch, actor(update.effective_user), target, role, grant=not revoke)
     key = ("role.revoked" if revoke else "role.granted") if changed else ("role.not_held" if revoke else "role.already")
     await reply(update, tr(key, name=target.name, role=tr(f"role.{role.value}")))
@@ -297,6 +302,7 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(join_decided, pattern=r"^join:(ok|no):\d{1,12}$"))
     app.add_handler(CommandHandler("members", members_command))
     app.add_handler(CommandHandler("role", role_command))
+    succession.register(app)
     app.add_handler(CommandHandler("state", state_command))
     app.add_handler(CommandHandler("remove", remove_command))
     app.add_handler(CallbackQueryHandler(remove_pressed, pattern=rf"^mr:(ok|no|void):{CONFIRM_TOKEN}$"))

@@ -1,0 +1,211 @@
+"""Secretary succession in Telegram (bot.services.succession): a member leaving the group loses their roles
+(announced in the group); /role secretary by a secretary asks "hand over" or "add a second"; and with no
+secretary left in the group, a group administrator's /role offers to claim the secretary role.
+
+Buttons carry no authority: ``ss:VERB:BRANCH:MEMBER`` names what was asked, the press re-checks that the
+presser is a secretary of that branch (the service); ``sc:claim`` re-asks Telegram whether the presser is
+an administrator of the group and the database whether the branch still has no secretary."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import ChatMember, ChatMemberRestricted, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import TelegramError
+from telegram.ext import Application, CallbackQueryHandler, ChatMemberHandler, MessageHandler, filters
+
+from bot.domain.records import Branch, Member, Role
+from bot.i18n import Translator, language_of
+from bot.services.succession import Departure, SuccessionService
+from handlers.common import (Context, actor, answer, domain_errors, edit_or_send, presser_translator, reply,
+                             send_group, send_private, services, translator)
+from handlers.setup import is_group_admin
+
+log = logging.getLogger(__name__)
+DEPARTED_GROUP = 1  # after group 0: whatever else handles the same service message, this runs too
+IN_CHAT = {ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
+
+
+def succession(context: Context) -> SuccessionService:
+    found = context.application.bot_data.get("succession")
+    if found is None:
+        svc = services(context)
+        found = context.application.bot_data["succession"] = SuccessionService(svc.db, svc.clock)
+    return found
+
+
+def _in_chat(member: ChatMember) -> bool:
+    if isinstance(member, ChatMemberRestricted):
+        return member.is_member
+    return member.status in IN_CHAT
+
+
+def _roles(tr: Translator, roles) -> str:
+    return tr("common.list_separator").join(tr(f"role.{r.value}") for r in sorted(roles))
+
+
+async def _announce(context: Context, departure: Departure) -> None:
+    """In the group: who left and which roles they no longer hold (and, with no secretary left, how an
+    administrator takes over); to the member, privately, the same about themselves."""
+    branch, member = departure.branch, departure.member
+    tr = Translator(branch.language)
+    text = tr("succession.left_group", name=member.name, roles=_roles(tr, departure.roles))
+    if departure.vacant:
+        text += "\n" + tr("succession.vacant_hint")
+    await send_group(context, branch, text)
+    if member.user_id is not None:
+        theirs = Translator(language_of(member.language, branch.language))
+        await send_private(context, member.user_id, theirs("succession.left_group_told", branch=branch.title,
+                                                           roles=_roles(theirs, departure.roles)))
+
+
+async def departed(context: Context, chat_id: int, user_id: int) -> None:
+    found = await succession(context).left_group(chat_id, user_id)
+    if found is not None:
+        log.info("member %s left the group of branch %s: roles %s dropped", found.member.id, found.branch.id,
+                 sorted(r.value for r in found.roles))
+        await _announce(context, found)
+
+
+async def left_message(update: Update, context: Context) -> None:
+    """The service message "X left the group" (or was removed)."""
+    message = update.effective_message
+    if message is None or message.left_chat_member is None or message.chat.type == ChatType.PRIVATE:
+        return
+    if message.left_chat_member.is_bot:
+        return
+    await departed(context, message.chat.id, message.left_chat_member.id)
+
+
+async def member_changed(update: Update, context: Context) -> None:
+    """A chat_member update (the bot is an administrator): someone went from in the group to out of it."""
+    change = update.chat_member
+    if change is None or change.chat.type == ChatType.PRIVATE or change.new_chat_member.user.is_bot:
+        return
+    if _in_chat(change.old_chat_member) and not _in_chat(change.new_chat_member):
+        await departed(context, change.chat.id, change.new_chat_member.user.id)
+
+
+async def _gone_secretaries(context: Context, branch: Branch) -> None:
+    """Asks Telegram about each secretary the database has: one who is no longer in the group (a departure
+    the bot did not see: it was not in the group then, or Telegram sent no service message) is treated
+    as leaving now. A secretary Telegram cannot tell about is taken as present."""
+    for secretary in await succession(context).secretaries(branch):
+        assert secretary.user_id is not None
+        try:
+            status = await context.bot.get_chat_member(branch.chat_id, secretary.user_id)
+        except TelegramError as exc:
+            log.info("could not ask about secretary %s of branch %s: %s", secretary.id, branch.id, exc)
+            continue
+        if not _in_chat(status):
+            await departed(context, branch.chat_id, secretary.user_id)
+
+
+async def offer_claim(update: Update, context: Context, branch: Branch) -> bool:
+    """/role in the group from someone who is not a secretary: when the branch has no secretary in the
+    group any more, an administrator gets the claim button, anyone else is told who may claim. False:
+    there is a secretary — /role goes on as usual (and refuses a non-secretary)."""
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None and chat is not None
+    svc = succession(context)
+    if await svc.is_secretary(branch, user.id):
+        return False
+    await _gone_secretaries(context, branch)
+    if await svc.secretaries(branch):
+        return False
+    tr = translator(update, branch)
+    if not await is_group_admin(context, chat.id, user.id):
+        await reply(update, tr("succession.vacant_not_admin"))
+        return True
+    button = InlineKeyboardButton(tr("succession.claim_button"), callback_data="sc:claim")
+    await reply(update, tr("succession.claim_offer", name=user.full_name), reply_markup=InlineKeyboardMarkup([[button]]))
+    return True
+
+
+@domain_errors
+async def claim_pressed(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and update.effective_chat is not None
+    if update.effective_chat.type == ChatType.PRIVATE:
+        await answer(query, presser_translator(update)("succession.claim_in_group"), alert=True)
+        return
+    branch = await services(context).branches.by_chat(update.effective_chat.id)
+    admin = await is_group_admin(context, branch.chat_id, query.from_user.id)  # now, not when /role was sent
+    if admin:
+        await _gone_secretaries(context, branch)
+    member = await succession(context).claim(branch, actor(query.from_user), is_admin=admin)
+    tr = translator(update, branch)
+    log.info("branch %s: user %s (member %s), a group administrator, claimed the secretary role", branch.id,
+             query.from_user.id, member.id)
+    await answer(query, presser_translator(update, branch)("succession.claimed_popup"))
+    await edit_or_send(query, tr("succession.claimed", name=member.name))
+
+
+async def offer_secretary_choice(update: Update, context: Context, branch: Branch, target: Member) -> bool:
+    """/role MEMBER secretary from a secretary, for a member who is not one: hand over (step down) or add
+    a second secretary, by buttons. False: not that case (the usual /role goes on)."""
+    user = update.effective_user
+    assert user is not None
+    svc = services(context)
+    if target.user_id == user.id or Role.SECRETARY in await svc.roster.roles(target):
+        return False
+    if not await succession(context).is_secretary(branch, user.id):
+        return False
+    tr = translator(update, branch)
+    data = f"{branch.id}:{target.id}"
+    buttons = InlineKeyboardMarkup([
+        [InlineKeyboardButton(tr("succession.hand_over_button"), callback_data=f"ss:hand:{data}")],
+        [InlineKeyboardButton(tr("succession.add_button"), callback_data=f"ss:add:{data}")],
+        [InlineKeyboardButton(tr("succession.cancel_button"), callback_data=f"ss:no:{data}")],
+    ])
+    await reply(update, tr("succession.choose", name=target.name), reply_markup=buttons)
+    return True
+
+
+@domain_errors
+async def secretary_choice_pressed(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None and query.message is not None
+    _, verb, branch_id, member_id = query.data.split(":")
+    svc = services(context)
+    branch = await svc.branches.by_id(int(branch_id))
+    chat = query.message.chat
+    in_group = chat.type != ChatType.PRIVATE
+    if in_group and chat.id != branch.chat_id:  # a crafted press: another branch's buttons in this group
+        await answer(query, presser_translator(update, branch)("succession.not_here"), alert=True)
+        return
+    tr = translator(update, branch)
+    who = actor(query.from_user)
+    if verb == "no":
+        if not await succession(context).is_secretary(branch, query.from_user.id):
+            await answer(query, presser_translator(update, branch)("error.auth.needs_role", roles=tr("role.secretary")),
+                         alert=True)
+            return
+        await answer(query)
+        await edit_or_send(query, tr("succession.cancelled"))
+        return
+    if verb == "add":
+        member, granted = await succession(context).add_secretary(branch, who, int(member_id))
+        await answer(query)
+        await edit_or_send(query, tr("succession.added" if granted else "role.already", name=member.name,
+                                     role=tr("role.secretary")))
+        return
+    done = await succession(context).hand_over(branch, who, int(member_id))
+    log.info("branch %s: secretary %s handed the role over to member %s", branch.id, done.predecessor.id, done.successor.id)
+    await answer(query)
+    await edit_or_send(query, tr("succession.handed", name=done.successor.name, by=done.predecessor.name))
+    if not in_group:  # the group hears of it too
+        group = Translator(branch.language)
+        await send_group(context, branch, group("succession.handed", name=done.successor.name, by=done.predecessor.name))
+    if done.successor.user_id is not None:
+        theirs = Translator(language_of(done.successor.language, branch.language))
+        await send_private(context, done.successor.user_id, theirs("succession.handed_told", branch=branch.title,
+                                                                   by=done.predecessor.name))
+
+
+def register(app: Application) -> None:
+    app.add_handler(CallbackQueryHandler(claim_pressed, pattern=r"^sc:claim$"))
+    app.add_handler(CallbackQueryHandler(secretary_choice_pressed, pattern=r"^ss:(hand|add|no):\d{1,12}:\d{1,12}$"))
+    app.add_handler(MessageHandler(filters.StatusUpdate.LEFT_CHAT_MEMBER, left_message), group=DEPARTED_GROUP)
+    app.add_handler(ChatMemberHandler(member_changed, ChatMemberHandler.CHAT_MEMBER), group=DEPARTED_GROUP)
