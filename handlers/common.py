@@ -72,11 +72,7 @@ class ConfirmPress:
 
 
 def confirms(context: Context) -> ConfirmService:
-    found = context.application.bot_data.get("confirms")
-    if found is None:
-        svc = services(context)
-        found = context.application.bot_data["confirms"] = ConfirmService(svc.db, svc.clock)
-    return found
+    return services(context).confirms
 
 
 async def keep_confirm(update: Update, context: Context, kind: str, branch: Branch, details: dict[str, Any]) -> str:

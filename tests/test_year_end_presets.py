@@ -443,7 +443,7 @@ async def test_jiancaoping_year_with_a_zero_out_in_march(h, clock):
     clock.set(noon(2027, 1, 2))
     calls = await h.say(sec, h.private(sec), "/grade 2026")
     shown = said(calls, sec.id)
-    assert "参加评定 7 人（名单共 7 人）：90分及以上：1 人、80至89分：2 人、60至79分：2 人、60分以下：不合格党员：2 人" in shown
+    assert "参加评定 7 人（名单共 7 人）：90分及以上：1 人、80至89分：2 人、60至79分：2 人、60分以下（不合格党员）：2 人" in shown
     assert any(c.method == "sendPhoto" for c in calls)
     for line in ("1. 张三　90 分　90分及以上", "2. 李四　89 分　80至89分", "3. 王书记　80 分　80至89分",
                  "4. 李记录　79 分　60至79分", "5. 赵六　60 分　60至79分", "6. 孙八　59 分　60分以下：不合格党员",

@@ -15,6 +15,7 @@ from bot.services.meetings import MeetingService
 from bot.services.migrants import MigrantService
 from bot.services.notices import NoticeService
 from bot.services.points import PointsService
+from bot.services.confirms import ConfirmService
 from bot.services.rewards import RewardService
 from bot.services.roster import RosterService
 from bot.services.town_review import TownReviewService
@@ -34,6 +35,7 @@ class Services:
         self.roster = RosterService(db, self.clock)
         self.declarations = DeclarationService(db, self.clock)
         self.points = PointsService(db, self.clock)
+        self.confirms = ConfirmService(db, self.clock)
         self.calendar = CalendarService(db, self.clock)
         self.meetings = MeetingService(db, self.clock)
         self.dues = DuesService(db, self.clock)
