@@ -85,14 +85,14 @@ def band_named(tr: Translator, rulebook: Rulebook, band: Band) -> str:
     (seed 004: 55-59分为2星党员，50-54分为1星党员，50分以下无星)."""
     stars = stars_shown(tr, rulebook, band.stars)
     threshold = band_threshold(tr, rulebook, band)
-    return tr("grade.band_named", band=Safe(_label_before_count(tr, band.label.get(tr.lang))), stars=stars,
+    return tr("grade.band_named", band=Safe(label_before_count(tr, band.label.get(tr.lang))), stars=stars,
               threshold=Safe(tr("grade.band_threshold", threshold=threshold) if threshold else "")).strip()
 
 
 _LABEL_PARTS = re.compile(r"^(?P<head>[^：:]+?)\s*[：:]\s*(?P<tail>[^：:]+)$")
 
 
-def _label_before_count(tr: Translator, label: str) -> str:
+def label_before_count(tr: Translator, label: str) -> str:
     """A band's label where a count follows it (HTML): a label in two parts, its figure and its name (尖草坪's
     "60分以下：不合格党员"), has the name in brackets — "60分以下（不合格党员）：2 人", not a second colon."""
     parts = _LABEL_PARTS.match(label)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from html import escape
 from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -34,6 +35,7 @@ from handlers.common import (
     services,
     translator,
 )
+from handlers.grading import label_before_count
 from handlers.notices import local_time, member_tr, period_label
 from handlers.town_review import appeal_to_town, cards_closed, filing_button, queue_button
 
@@ -81,9 +83,9 @@ def grades_text(tr: Translator, branch: Branch | None, figures: BranchFigures) -
     parts = []
     for code, number in figures.distribution:
         band = bands.get(code)
-        label = band.label.get(tr.lang) if band else (code or "—")
+        label = label_before_count(tr, band.label.get(tr.lang)) if band else escape(code or "—")
         stars = "★" * band.stars if band and band.stars else ""
-        parts.append(tr("town.band_count", band=label, stars=stars, count=number))
+        parts.append(tr("town.band_count", band=Safe(label), stars=stars, count=number))
     return tr("town.line_grades", year=figures.grade_year,
               stage=tr("town.stage_final" if figures.grade_final else "town.stage_publicity"),
               parts=Safe(tr("common.list_separator").join(parts)))
