@@ -192,7 +192,7 @@ async def _show_confirm(update: Update, context: Context) -> int:
     summary = tr(
         "declare.confirm", item=item.name.get(tr.lang), value=declared_value(item), date=draft["date"],
         place=draft["place"], text=draft["text"], photo=tr("common.yes") if draft.get("photo") else tr("common.no"),
-    )
+    ) + "\n" + tr("declare.review_branch", branch=branch.title)  # the branch it is filed in (the draft's)
     await STEPS.show_confirm(update, context, tr, summary)
     return CONFIRM
 

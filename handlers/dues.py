@@ -41,6 +41,7 @@ from bot.domain.records import Branch, Member
 from bot.errors import InvalidInput
 from bot.i18n import Safe, Translator, language_of
 from bot.services.dues import Bulk, DuesRoster, MyDues, ReportDecision
+from handlers.branch_context import several_branches_note
 from handlers.common import (
     point_to_private,
     Context,
@@ -460,7 +461,8 @@ async def paid_command(update: Update, context: Context) -> None:
         raise InvalidInput("dues.bad_amount", value=rest[0])
     message = update.effective_message
     assert message is not None
-    await reply(update, await _reported(update, context, branch, month, amount, f"cmd:{message.chat_id}:{message.message_id}"))
+    text = await _reported(update, context, branch, month, amount, f"cmd:{message.chat_id}:{message.message_id}")
+    await reply(update, text + await several_branches_note(update, context, branch))  # which branch, for a member of several
 
 
 @_month_button

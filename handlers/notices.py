@@ -31,6 +31,7 @@ from bot.errors import DomainError, InvalidInput
 from bot.i18n import Safe, Translator, format_points, language_of
 from bot.services.branches import rulebook_of
 from bot.services.notices import NoticeView, ObjectionView
+from handlers.branch_context import refusal_naming_branch
 from handlers.common import (
     FlowInProgress,
     point_to_private,
@@ -354,8 +355,8 @@ async def object_command(update: Update, context: Context) -> int:
             await _filed(update, context, view)
             return ConversationHandler.END
         entry = await svc.notices.check_entry(branch, actor(update.effective_user), number)
-    except DomainError as error:
-        await reply(update, refusal(update, error))
+    except DomainError as error:  # naming the branch for a member of several (handlers.branch_context)
+        await reply(update, await refusal_naming_branch(update, context, error))
         return ConversationHandler.END
     context.user_data["nt"] = {"action": "ob", "id": number, "branch": branch.id}
     await reply(update, _ask_objection(tr, branch, entry.entry, entry.member), reply_markup=cancel_keyboard(tr))

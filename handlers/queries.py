@@ -22,6 +22,7 @@ from bot.services.points import Shown, Standing
 from handlers.common import (CONFIRM_TOKEN, Context, actor, answer, cancel_confirm, confirm_press, current_branch, domain_errors, edit_or_send,
                              giving_back, is_private, keep_confirm, point_to_private, refusal, reply, send_private, services, take_confirm,
                              translator)
+from handlers.branch_context import naming_branch, private_flow, several_branches_note
 from handlers.decide import card, keyboard
 from handlers.notices import pack
 
@@ -109,7 +110,9 @@ async def start_command(update: Update, context: Context) -> None:
     await svc.towns.seen(update.effective_user.id)  # a town administrator who had blocked the bot, or never started it
     mine = await svc.branches.branches_of(update.effective_user.id)
     tr, sections = await help_sections(update, context)
-    sections[0] = tr("start.private", count=len(mine)) + "\n\n" + sections[0]
+    # A member of several branches: which one the role sections below are about (single-branch: unchanged).
+    which = await several_branches_note(update, context) if len(mine) > 1 else ""
+    sections[0] = tr("start.private", count=len(mine)) + which + "\n\n" + sections[0]
     for message in pack(sections):
         await reply(update, message)
 
@@ -162,6 +165,7 @@ async def help_sections(update: Update, context: Context) -> tuple[Translator, l
 
 
 @domain_errors
+@naming_branch
 async def points_command(update: Update, context: Context) -> None:
     svc = services(context)
     assert update.effective_user is not None
@@ -363,6 +367,7 @@ def _item_value(tr: Translator, item) -> str:
 
 
 @domain_errors
+@naming_branch
 async def history_command(update: Update, context: Context) -> None:
     svc = services(context)
     assert update.effective_user is not None
@@ -440,6 +445,11 @@ async def branch_command(update: Update, context: Context) -> None:
 async def branch_chosen(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
+    flow = private_flow(context.application, query.from_user, context.bot)
+    if flow is not None:  # the flow's draft belongs to the branch it began in: finish or cancel it first
+        tr = translator(update)
+        await answer(query, tr("branch.busy", flow=tr(f"flow.name.{flow}")), alert=True)
+        return
     branch = await services(context).branches.choose(query.from_user.id, int(query.data.split(":")[1]))
     tr = translator(update, branch)
     await answer(query)
@@ -447,6 +457,7 @@ async def branch_chosen(update: Update, context: Context) -> None:
 
 
 @domain_errors
+@naming_branch
 async def record_command(update: Update, context: Context) -> None:
     """/record <member> <item> [event] [value] [date] <reason>: a recorder's entry (deduction, bonus,
     assessment). A fixed value typed that is not the item's is refused (it used to become the reason); a
@@ -553,6 +564,7 @@ async def zero_out_pressed(update: Update, context: Context) -> None:
 
 
 @domain_errors
+@naming_branch
 async def undo_command(update: Update, context: Context) -> None:
     """/undo ENTRY REASON: take a mistaken entry back (a reversing row) after a confirm button — recorder,
     secretary or deputy, as for /record. ENTRY is the number /history and /record show."""
