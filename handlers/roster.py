@@ -101,7 +101,13 @@ async def members_command(update: Update, context: Context) -> None:
             "members.line", number=member.id, name=member.name, state=tr(f"state.{member.state.value}"),
             roles=Safe(f" · {labels}") if roles else "", linked=Safe("") if member.user_id else Safe(" ⌀"),
         ))
-    lines.append(tr("members.footer"))
+    lines.append(tr("members.footer_unlinked"))
+    # The management hints, to whoever may use them: /role and /remove the secretary, /state a deputy too.
+    mine = next((roles for member, roles in rows if member.user_id == update.effective_user.id), set())
+    if Role.SECRETARY in mine:
+        lines.append(tr("members.footer_secretary"))
+    elif Role.DEPUTY in mine:
+        lines.append(tr("members.footer_deputy"))
     await reply(update, "\n".join(lines))
 
 
@@ -124,8 +130,8 @@ async def role_command(update: Update, context: Context) -> None:
         return
     assert update.effective_user is not None
     target = await svc.roster.find(branch, reference)
-    if role is Role.SECRETARY and not revoke and await succession.offer_secretary_choice(update, context, branch, target):
-        return  # a secretary naming another: hand over (step down) or add a second, by buttons
+    if role is Role.SECRETARY and not revoke and await succession.secretary_added(update, context, branch, target):
+        return  # a secretary naming another: made secretary, and asked "hand over (I step down)" or "keep both"
     changed = await svc.roster.set_role(branch, actor(update.effective_user), target, role, grant=not revoke)
     key = ("role.revoked" if revoke else "role.granted") if changed else ("role.not_held" if revoke else "role.already")
     await reply(update, tr(key, name=target.name, role=tr(f"role.{role.value}")))

@@ -1,9 +1,9 @@
 """Secretary succession in Telegram (bot.services.succession): a member leaving the group loses their roles
-(announced in the group); /role secretary by a secretary asks "hand over" or "add a second"; and with no
+(announced in the group); /role N secretary by a secretary makes N secretary and asks "hand over: I step down" or "keep both"; and with no
 secretary left in the group, a group administrator's /role offers to claim the secretary role.
 
-Buttons carry no authority: ``ss:VERB:BRANCH:MEMBER`` names what was asked, the press re-checks that the
-presser is a secretary of that branch (the service); ``sc:claim`` re-asks Telegram whether the presser is
+Buttons carry no authority: ``ss:VERB:BRANCH:MEMBER:SENDER`` names what was asked and by whom (only that
+member may press), the press re-checks that the presser is a secretary of that branch (the service); ``sc:claim`` re-asks Telegram whether the presser is
 an administrator of the group and the database whether the branch still has no secretary."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ChatMemberHandler, MessageHandler, filters
 
 from bot.domain.records import Branch, Member, Role
+from bot.errors import DomainError
 from bot.i18n import Translator, language_of
 from bot.services.succession import Departure, SuccessionService
 from handlers.common import (Context, actor, answer, domain_errors, edit_or_send, presser_translator, reply,
@@ -142,9 +143,11 @@ async def claim_pressed(update: Update, context: Context) -> None:
     await edit_or_send(query, tr("succession.claimed", name=member.name))
 
 
-async def offer_secretary_choice(update: Update, context: Context, branch: Branch, target: Member) -> bool:
-    """/role MEMBER secretary from a secretary, for a member who is not one: hand over (step down) or add
-    a second secretary, by buttons. False: not that case (the usual /role goes on)."""
+async def secretary_added(update: Update, context: Context, branch: Branch, target: Member) -> bool:
+    """/role MEMBER secretary from a secretary, for a member who is not one: the member becomes secretary
+    at once (as before: a second secretary), and the sender is asked whether that was a hand-over —
+    "hand over: I step down" or "keep both", by buttons only the sender may press. False: not that case
+    (the usual /role goes on)."""
     user = update.effective_user
     assert user is not None
     svc = services(context)
@@ -152,46 +155,50 @@ async def offer_secretary_choice(update: Update, context: Context, branch: Branc
         return False
     if not await succession(context).is_secretary(branch, user.id):
         return False
+    member, _ = await succession(context).add_secretary(branch, actor(user), target.id)
+    me = await svc.roster.member_of(branch, user.id)
     tr = translator(update, branch)
-    data = f"{branch.id}:{target.id}"
+    data = f"{branch.id}:{member.id}:{me.id}"
     buttons = InlineKeyboardMarkup([
-        [InlineKeyboardButton(tr("succession.hand_over_button"), callback_data=f"ss:hand:{data}")],
-        [InlineKeyboardButton(tr("succession.add_button"), callback_data=f"ss:add:{data}")],
-        [InlineKeyboardButton(tr("succession.cancel_button"), callback_data=f"ss:no:{data}")],
+        [InlineKeyboardButton(tr("succession.hand_over_button"), callback_data=f"ss:quit:{data}")],
+        [InlineKeyboardButton(tr("succession.keep_button"), callback_data=f"ss:keep:{data}")],
     ])
-    await reply(update, tr("succession.choose", name=target.name), reply_markup=buttons)
+    await reply(update, tr("succession.added_offer", name=member.name), reply_markup=buttons)
     return True
 
 
 @domain_errors
 async def secretary_choice_pressed(update: Update, context: Context) -> None:
+    """"Hand over: I step down" or "keep both" under /role MEMBER secretary: only the secretary who sent it
+    (the data names their member row: a restriction, not an authority — the service re-checks the role)."""
     query = update.callback_query
     assert query is not None and query.data is not None and query.message is not None
-    _, verb, branch_id, member_id = query.data.split(":")
+    _, verb, branch_id, member_id, sender_id = query.data.split(":")
     svc = services(context)
     branch = await svc.branches.by_id(int(branch_id))
     chat = query.message.chat
     in_group = chat.type != ChatType.PRIVATE
+    popup = presser_translator(update, branch)
     if in_group and chat.id != branch.chat_id:  # a crafted press: another branch's buttons in this group
-        await answer(query, presser_translator(update, branch)("succession.not_here"), alert=True)
+        await answer(query, popup("succession.not_here"), alert=True)
+        return
+    try:
+        me: Member | None = await svc.roster.member_of(branch, query.from_user.id)
+    except DomainError:  # not (or no longer) a member here
+        me = None
+    if me is None or me.id != int(sender_id):
+        await answer(query, popup("succession.not_yours"), alert=True)
         return
     tr = translator(update, branch)
-    who = actor(query.from_user)
-    if verb == "no":
-        if not await succession(context).is_secretary(branch, query.from_user.id):
-            await answer(query, presser_translator(update, branch)("error.auth.needs_role", roles=tr("role.secretary")),
-                         alert=True)
+    if verb == "keep":
+        successor = await svc.roster.member_of_id(int(member_id))
+        if successor.branch_id != branch.id:
+            await answer(query, popup("succession.not_here"), alert=True)
             return
         await answer(query)
-        await edit_or_send(query, tr("succession.cancelled"))
+        await edit_or_send(query, tr("succession.kept", name=successor.name, by=me.name))
         return
-    if verb == "add":
-        member, granted = await succession(context).add_secretary(branch, who, int(member_id))
-        await answer(query)
-        await edit_or_send(query, tr("succession.added" if granted else "role.already", name=member.name,
-                                     role=tr("role.secretary")))
-        return
-    done = await succession(context).hand_over(branch, who, int(member_id))
+    done = await succession(context).hand_over(branch, actor(query.from_user), int(member_id))
     log.info("branch %s: secretary %s handed the role over to member %s", branch.id, done.predecessor.id, done.successor.id)
     await answer(query)
     await edit_or_send(query, tr("succession.handed", name=done.successor.name, by=done.predecessor.name))
@@ -206,6 +213,6 @@ async def secretary_choice_pressed(update: Update, context: Context) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(claim_pressed, pattern=r"^sc:claim$"))
-    app.add_handler(CallbackQueryHandler(secretary_choice_pressed, pattern=r"^ss:(hand|add|no):\d{1,12}:\d{1,12}$"))
+    app.add_handler(CallbackQueryHandler(secretary_choice_pressed, pattern=r"^ss:(quit|keep):\d{1,12}:\d{1,12}:\d{1,12}$"))
     app.add_handler(MessageHandler(filters.StatusUpdate.LEFT_CHAT_MEMBER, left_message), group=DEPARTED_GROUP)
     app.add_handler(ChatMemberHandler(member_changed, ChatMemberHandler.CHAT_MEMBER), group=DEPARTED_GROUP)

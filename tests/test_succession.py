@@ -119,36 +119,45 @@ async def test_a_recorder_removed_from_the_group_loses_the_role_without_a_vacanc
 async def test_secretary_hands_over_and_steps_down(h, b):
     secretary_id, zhang_id = b.member_ids["secretary"], b.member_ids["zhang"]
     calls = await h.say(b.secretary, b.group, f"/role {zhang_id} secretary")
-    assert "任命 张三 为书记，请选择" in said(calls)
-    assert await roles_of(h, b.branch.id, zhang_id) == set()  # nothing yet
+    assert "张三 现在是书记，您也仍是书记" in said(calls) and "这是移交吗" in said(calls)
+    assert await roles_of(h, b.branch.id, zhang_id) == {"secretary"}
     message, data = h.find_button(b.group.id, "移交")
-    assert len(data.encode()) <= 64 and data == f"ss:hand:{b.branch.id}:{zhang_id}"
-    refused = await h.press(b.lisi, message, data)  # the data carries no authority
-    assert "只有以下角色可以这样做" in popups(refused)[0].params["text"]
+    assert len(data.encode()) <= 64 and data == f"ss:quit:{b.branch.id}:{zhang_id}:{secretary_id}"
+    for other in (b.lisi, b.zhang):  # only the secretary who sent it; the data carries no authority
+        refused = await h.press(other, message, data)
+        assert "只有发出这条任命的书记可以选择" in popups(refused)[0].params["text"]
+    assert await roles_of(h, b.branch.id, secretary_id) == {"secretary"}
     calls = await h.press(b.secretary, message, data)
     assert "王书记 已将书记移交给 张三：张三 现在是书记，王书记 不再担任书记" in said(calls, b.group.id)
     assert "您已被任命为“兰溪镇红星村党支部”的书记" in said(calls, b.zhang.id)
     assert await roles_of(h, b.branch.id, zhang_id) == {"secretary"}
     assert await roles_of(h, b.branch.id, secretary_id) == set()
-    assert await changes(h, b.branch.id) == [(zhang_id, "secretary", "handed_over", b.secretary.id),
+    assert await changes(h, b.branch.id) == [(zhang_id, "secretary", "added", b.secretary.id),
+                                             (zhang_id, "secretary", "handed_over", b.secretary.id),
                                              (secretary_id, "secretary", "stepped_down", b.secretary.id)]
-    again = await h.press(b.secretary, message, data)
+    again = await h.press(b.secretary, message, data)  # a second tap: the former secretary's press changes nothing
     assert "书记已经移交给 张三 了" in popups(again)[0].params["text"]
+    assert await roles_of(h, b.branch.id, zhang_id) == {"secretary"} and await roles_of(h, b.branch.id, secretary_id) == set()
     listing = said(await h.say(b.zhang, b.group, "/members"))
-    assert listing.count("· 书记") == 1 and "#3 张三（正式党员） · 书记" in listing
+    assert listing.count("· 书记") == 1 and f"#{zhang_id} 张三（正式党员） · 书记" in listing
 
 
-async def test_secretary_adds_a_second_secretary_or_cancels(h, b):
-    secretary_id, zhang_id, lisi_id = b.member_ids["secretary"], b.member_ids["zhang"], b.member_ids["lisi"]
-    await h.say(b.secretary, h.private(b.secretary), f"/role {lisi_id} secretary")
-    calls = await h.tap(b.secretary, b.secretary.id, "取消")
-    assert "已取消，角色未变" in said(calls) and await roles_of(h, b.branch.id, lisi_id) == set()
+async def test_hand_over_from_private_is_announced_in_the_group(h, b):
+    chat = h.private(b.secretary)
+    await h.say(b.secretary, chat, f"/role {b.member_ids['lisi']} secretary")
+    calls = await h.tap(b.secretary, chat.id, "移交")
+    assert "王书记 已将书记移交给 李四" in said(calls, chat.id) and "王书记 已将书记移交给 李四" in said(calls, b.group.id)
+    assert await roles_of(h, b.branch.id, b.member_ids["secretary"]) == set()
+
+
+async def test_secretary_keeps_a_second_secretary(h, b):
+    secretary_id, zhang_id = b.member_ids["secretary"], b.member_ids["zhang"]
     await h.say(b.secretary, h.private(b.secretary), f"/role {zhang_id} secretary")
-    calls = await h.tap(b.secretary, b.secretary.id, "增设")
-    assert "张三 现在也是书记" in said(calls)
+    calls = await h.tap(b.secretary, b.secretary.id, "保留")
+    assert "张三 已增设为书记，王书记 仍是书记" in said(calls)
     assert await roles_of(h, b.branch.id, zhang_id) == {"secretary"}
     assert await roles_of(h, b.branch.id, secretary_id) == {"secretary"}
     assert (await changes(h, b.branch.id)) == [(zhang_id, "secretary", "added", b.secretary.id)]
-    # Naming someone who already is secretary, or a role other than secretary: no choice asked.
+    # Naming someone who already is secretary, or a role other than secretary: no question asked.
     calls = await h.say(b.secretary, b.group, f"/role {zhang_id} secretary")
-    assert "张三 已经是书记" in said(calls)
+    assert "张三 已经是书记" in said(calls) and not h.world.buttons(h.world.last_message(b.group.id))
