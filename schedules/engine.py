@@ -22,12 +22,43 @@ from telegram.ext import Application, ContextTypes
 
 from bot.domain.records import Branch
 from bot.services import Services
+from handlers.common import GroupUnreachable
 
 log = logging.getLogger(__name__)
 TICK_JOB = "calendar-tick"
 TICK_SECONDS = 60
 TICK_SECONDS_KEY = "tick_seconds"  # app.bot_data key overriding TICK_SECONDS (settings.scheduler_tick_seconds)
-MAX_ATTEMPTS = 5
+# A failed effect that is safe to repeat (Due.retry) is taken again: at the next ticks for its first
+# QUICK_RETRIES tries (a blip), then after a delay that doubles from RETRY_STEP up to RETRY_CAP, until it
+# has been tried for about RETRY_FOR (MAX_ATTEMPTS tries in all): a Telegram outage of hours, or of days,
+# at 09:00 on the 1st does not lose the month's notice. A try that found the group unreachable (the bot was
+# removed, may not post) does not count: it is tried again every UNREACHABLE_RETRY until the bot is back
+# (re-adding it tries at once, handlers.setup.bot_added).
+QUICK_RETRIES = 4
+RETRY_STEP = timedelta(minutes=5)
+RETRY_CAP = timedelta(hours=6)
+RETRY_FOR = timedelta(days=7)
+UNREACHABLE_RETRY = RETRY_CAP
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long a failed effect waits after its ``attempts``-th try: none for the first QUICK_RETRIES
+    (the next tick), then 5, 10, 20 … minutes, at most RETRY_CAP."""
+    if attempts <= QUICK_RETRIES:
+        return timedelta(0)
+    return min(RETRY_STEP * 2 ** min(attempts - QUICK_RETRIES - 1, 16), RETRY_CAP)
+
+
+def _attempts_within(span: timedelta) -> int:
+    """The number of tries whose waits add up to at least ``span``."""
+    attempts, waited = 1, timedelta(0)
+    while waited < span:
+        waited += retry_delay(attempts)
+        attempts += 1
+    return attempts
+
+
+MAX_ATTEMPTS = _attempts_within(RETRY_FOR)
 # Two bot processes on one database tick at once. An effect waits while an earlier producer's effect of
 # the same branch is in progress elsewhere (a notice while the month is being closed), unless that claim
 # is this old: its process died, and waiting longer would hold the branch's calendar up for good.
@@ -48,7 +79,8 @@ class Due:
     grace: timedelta = field(default=timedelta(minutes=30))  # how late still counts as on time
     data: dict = field(default_factory=dict, compare=False)
     # An effect whose run() is safe to repeat (it checks what was already done, e.g. a notice stored
-    # before it is sent) is tried again on later ticks after a failure, up to MAX_ATTEMPTS times.
+    # before it is sent) is tried again on later ticks after a failure, with growing delays, up to
+    # MAX_ATTEMPTS times (about RETRY_FOR).
     retry: bool = False
 
 
@@ -84,7 +116,16 @@ async def tick(app: Application, now: datetime | None = None) -> list[tuple[int,
                 log.exception("preparing the %s effects failed", producer.kind)
     # An unreachable branch (the bot was removed, a send got 403) still gets its bookkeeping (month
     # close, defaults); its sends fail and are recorded. Re-adding the bot marks it reachable again.
-    for branch in await services.calendar.branches():
+    # An effect that ran may have moved a branch to its group's new chat id and retired the bare branch
+    # set up there meanwhile (a group migration, handlers.common.follow_group): after one ran, the list
+    # is read again, so a branch retired in this tick posts nothing and a moved one posts at its new id.
+    branches = await services.calendar.branches()
+    live = {b.id: b for b in branches}
+    for listed in branches:
+        if listed.id not in live:
+            continue
+        branch = live[listed.id]
+        ran = len(done)
         for position, producer in enumerate(PRODUCERS):
             earlier = tuple(p.kind for p in PRODUCERS[:position])
             try:
@@ -102,20 +143,31 @@ async def tick(app: Application, now: datetime | None = None) -> list[tuple[int,
                     continue
                 claimed = await services.calendar.claim(branch.id, due.kind, due.key, due.due_at,
                                                         after=earlier, busy_since=now - BUSY_FOR)
+                attempt = 1
                 if not claimed and due.retry:
-                    claimed = await services.calendar.reclaim_failed(branch.id, due.kind, due.key, MAX_ATTEMPTS,
+                    attempt = await services.calendar.reclaim_failed(branch.id, due.kind, due.key, MAX_ATTEMPTS, now,
                                                                      after=earlier, busy_since=now - BUSY_FOR)
+                    claimed = attempt > 0
                 if not claimed:
-                    continue  # already done (or claimed by a run that died: never twice)
+                    continue  # already done, waiting for its retry (or claimed by a run that died: never twice)
                 try:
                     await producer.run(app, branch, due, late)
+                except GroupUnreachable as exc:  # not the effect's fault: wait for the group, keep its attempts
+                    log.warning("%s %s for branch %s: %s; tried again in %s or when the bot is back in the group",
+                                due.kind, due.key, branch.id, exc, UNREACHABLE_RETRY)
+                    await services.calendar.finish(branch.id, due.kind, due.key, "failed", repr(exc)[:500],
+                                                   retry_at=now + UNREACHABLE_RETRY, refund=due.retry)
+                    done.append((branch.id, due.kind, due.key, "failed"))
                 except Exception as exc:
-                    log.exception("%s %s failed for branch %s", due.kind, due.key, branch.id)
-                    await services.calendar.finish(branch.id, due.kind, due.key, "failed", repr(exc)[:500])
+                    log.exception("%s %s failed for branch %s (try %s)", due.kind, due.key, branch.id, attempt)
+                    await services.calendar.finish(branch.id, due.kind, due.key, "failed", repr(exc)[:500],
+                                                   retry_at=now + retry_delay(attempt))
                     done.append((branch.id, due.kind, due.key, "failed"))
                 else:
                     await services.calendar.finish(branch.id, due.kind, due.key, "done")
                     done.append((branch.id, due.kind, due.key, "done"))
+        if any(outcome != "skipped" for *_, outcome in done[ran:]):
+            live = {b.id: b for b in await services.calendar.branches()}
     return done
 
 

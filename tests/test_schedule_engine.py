@@ -126,25 +126,43 @@ async def test_an_idempotent_effect_that_failed_is_tried_again_a_few_times(datab
     assert outcomes == ["failed", "failed", "done"] and flaky.tries == 3
 
 
-async def test_retries_stop_after_the_last_attempt(database_url, monkeypatch) -> None:
+async def test_a_failed_effect_is_tried_again_with_growing_delays_for_about_a_week_then_given_up(database_url, monkeypatch) -> None:
+    """A Telegram outage at the notice's moment: a few quick tries (a blip), then waits that double up to
+    RETRY_CAP, for about RETRY_FOR; it was 5 tries in 5 minutes, then never again."""
+
     class Broken:
         kind = "broken"
-        tries = 0
+
+        def __init__(self) -> None:
+            self.tries: list[datetime] = []
 
         async def due(self, services, branch, now):
             return [Due(self.kind, "k", T0, Late.CATCH_UP, retry=True)]
 
         async def run(self, app, branch, due, late):
-            Broken.tries += 1
+            self.tries.append(clock.now())
             raise RuntimeError("still down")
 
-    monkeypatch.setattr(engine, "PRODUCERS", [Broken()])
-    clock = FixedClock(T0 + timedelta(minutes=1))
+    broken = Broken()
+    monkeypatch.setattr(engine, "PRODUCERS", [broken])
+    clock = FixedClock(T0)
+    moments = ([T0 + timedelta(minutes=m) for m in range(1, 11)] + [T0 + timedelta(minutes=m) for m in range(15, 120, 5)]
+               + [T0 + timedelta(hours=h) for h in range(2, 24 * 9)])
     async with Harness(database_url, clock) as h:
         await _branch(h)
-        for _ in range(engine.MAX_ATTEMPTS + 3):
-            await engine.tick(h.app, clock.now())
-    assert Broken.tries == engine.MAX_ATTEMPTS
+        for moment in moments:
+            clock.set(moment)
+            await engine.tick(h.app, moment)
+        branch = (await h.services.calendar.branches())[0]
+        assert await h.services.calendar.outcome(branch.id, "broken", "k") == "failed"
+    tries = broken.tries
+    assert len(tries) == engine.MAX_ATTEMPTS > 30
+    assert tries[:5] == [T0 + timedelta(minutes=m) for m in range(1, 6)]  # the quick ones, at each tick
+    gaps = [b - a for a, b in zip(tries, tries[1:])]
+    assert all(later >= earlier for earlier, later in zip(gaps, gaps[1:]))  # the waits only grow…
+    assert max(gaps) == engine.RETRY_CAP  # …up to the cap
+    assert timedelta(days=6) < tries[-1] - tries[0] < timedelta(days=8)  # about a week, then no more
+    assert engine.retry_delay(engine.QUICK_RETRIES + 1) == engine.RETRY_STEP
 
 
 class Ordered:

@@ -98,17 +98,27 @@ class CalendarService:
             return await effect_repo.claim(conn, branch_id, kind, key, due_at.isoformat(), outcome,
                                            after=after, busy_since=since)
 
-    async def reclaim_failed(self, branch_id: int, kind: str, key: str, max_attempts: int,
-                             *, after: Sequence[str] = (), busy_since: datetime | None = None) -> bool:
-        """Take a failed effect again; with ``after``, not while one of those kinds is in progress (as ``claim``)."""
+    async def reclaim_failed(self, branch_id: int, kind: str, key: str, max_attempts: int, now: datetime,
+                             *, after: Sequence[str] = (), busy_since: datetime | None = None) -> int:
+        """Take a failed effect again once its retry time has come (``now``); with ``after``, not while one
+        of those kinds is in progress (as ``claim``). Which attempt this is, 0 when not taken."""
         since = busy_since.astimezone(UTC).isoformat(timespec="seconds") if busy_since else ""
         async with self.db.transaction() as conn:
             return await effect_repo.reclaim_failed(conn, branch_id, kind, key, max_attempts,
+                                                    now.astimezone(UTC).isoformat(timespec="seconds"),
                                                     after=after, busy_since=since)
 
-    async def finish(self, branch_id: int, kind: str, key: str, outcome: str, detail: str | None = None) -> None:
+    async def finish(self, branch_id: int, kind: str, key: str, outcome: str, detail: str | None = None,
+                     *, retry_at: datetime | None = None, refund: bool = False) -> None:
+        """Record the outcome; a failed effect waits until ``retry_at`` (``refund``: the try is not counted)."""
+        at = retry_at.astimezone(UTC).isoformat(timespec="seconds") if retry_at else None
         async with self.db.transaction() as conn:
-            await effect_repo.finish(conn, branch_id, kind, key, outcome, detail)
+            await effect_repo.finish(conn, branch_id, kind, key, outcome, detail, retry_at=at, refund=refund)
+
+    async def rearm(self, branch_id: int) -> list[tuple[str, str]]:
+        """The branch's failed effects are taken again at the next tick (its group is reachable again)."""
+        async with self.db.transaction() as conn:
+            return await effect_repo.rearm(conn, branch_id)
 
     async def outcome(self, branch_id: int, kind: str, key: str) -> str | None:
         async with self.db.read() as conn:
