@@ -13,7 +13,7 @@ from typing import Any
 
 from telegram import CallbackQuery, Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update, User
 from telegram.constants import ChatType, MessageLimit
-from telegram.error import BadRequest, ChatMigrated, Forbidden
+from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 from telegram.ext import (Application, ApplicationHandlerStop, BaseHandler, CommandHandler, ContextTypes, ConversationHandler,
                           filters)
 
@@ -274,7 +274,8 @@ async def send_group(context: Any, branch: Branch, text: str, **kwargs: Any) -> 
             except ChatMigrated as migrated:
                 new_chat_id = int(migrated.new_chat_id)
                 log.info("the group of branch %s moved from %s to %s", branch.id, chat_id, new_chat_id)
-                await app.bot_data["services"].branches.migrate_chat(chat_id, new_chat_id)
+                if not await follow_group(app, branch, chat_id, new_chat_id):
+                    return None  # the new chat is another branch's: nothing is posted there
                 chat_id = new_chat_id
                 sent = await context.bot.send_message(chat_id, piece, **extra)
         return sent
@@ -286,6 +287,42 @@ async def send_group(context: Any, branch: Branch, text: str, **kwargs: Any) -> 
             raise
         log.info("could not post in the group of branch %s: %s", branch.id, exc)
     return None
+
+
+async def follow_group(app: Application, branch: Branch, old_chat_id: int, new_chat_id: int) -> bool:
+    """The branch's group became the supergroup ``new_chat_id``: move the branch there
+    (services.branches.migrate_chat). True when the branch's group is ``new_chat_id`` now.
+
+    A bare branch someone set up in the supergroup meanwhile is retired for it, and the group is told.
+    A branch there with members or records blocks the move: the branch is marked unreachable (its group
+    posts wait) and the secretaries and deputies of both are told privately, once for that chat."""
+    svc: Services = app.bot_data["services"]
+    move = await svc.branches.migrate_chat(old_chat_id, new_chat_id)
+    if move.blocked_by is not None and move.branch is not None:
+        await svc.branches.set_reachable(branch, False)
+        if await svc.calendar.claim(branch.id, "group_taken", str(new_chat_id), svc.clock.now(), outcome="done"):
+            log.warning("branch %s cannot follow its group to %s: branch %s is there", branch.id, new_chat_id,
+                        move.blocked_by.id)
+            told: set[int] = set()
+            for of in (move.branch, move.blocked_by):
+                for holder in await svc.branches.managers(of):
+                    if holder.user_id is None or holder.user_id in told:
+                        continue
+                    told.add(holder.user_id)
+                    tr = Translator(language_of(holder.language, of.language))
+                    await send_private(app, holder.user_id, tr("setup.migration_blocked", branch=move.branch.title,
+                                                               other=move.blocked_by.title))
+        return False
+    if move.branch is None or move.branch.id != branch.id:
+        return False
+    if move.retired is not None:
+        tr = Translator(move.branch.language)
+        try:
+            await app.bot.send_message(new_chat_id, tr("setup.migration_retired", branch=move.branch.title,
+                                                       retired=move.retired.title))
+        except TelegramError as exc:  # the move stands; what follows is posted anyway
+            log.warning("could not tell group %s that branch %s followed it: %s", new_chat_id, branch.id, exc)
+    return True
 
 
 class GroupUnreachable(Exception):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import ChatMigrated, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ChatMemberHandler, CommandHandler, MessageHandler, filters
 
 from decimal import Decimal, InvalidOperation
@@ -13,12 +16,18 @@ from pydantic import ValidationError
 from bot.domain.records import Branch
 from bot.domain.rulebook import CustomItem
 from bot.domain.text import clean_name
+from bot.domain.timezones import canonical_timezone
 from bot.errors import DomainError, InvalidInput
 from bot.i18n import Safe, Translator
 from bot.presets import PRESET_CODES, preset
 from bot.services.branches import additem_example_category, custom_item_refusal, rulebook_of
 from handlers.town import join_with_code
-from handlers.common import Context, actor, answer, current_branch, domain_errors, is_private, refusal, reply, services, translator
+from handlers.common import (Context, actor, answer, current_branch, domain_errors, follow_group, is_private, refusal, reply,
+                             services, translator)
+from handlers.notices import period_label
+
+log = logging.getLogger(__name__)
+PROBED_BRANCHES = 5  # /setup in a supergroup asks Telegram about at most this many of the sender's branches
 
 ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 
@@ -43,18 +52,81 @@ def describe_branch(tr: Translator, branch: Branch) -> str:
     )
 
 
+GONE = (ChatMember.LEFT, ChatMember.BANNED)
+
+
+def _can_post(member: ChatMember) -> bool:
+    """Whether the bot, with this membership, can post in the group."""
+    if member.status in (ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER):
+        return True
+    return (member.status == ChatMember.RESTRICTED and bool(getattr(member, "is_member", False))
+            and bool(getattr(member, "can_send_messages", False)))
+
+
 async def bot_added(update: Update, context: Context) -> None:
+    """The bot's own membership of a group changed (my_chat_member).
+
+    Removed (left, kicked) or muted: the branch is unreachable at once. Back (added again, allowed to post
+    again): reachable, and every effect that failed meanwhile is taken again at the next tick — a notice
+    still owed is posted then, saying it is late, its objection window counted from then. Added: a hello."""
     change = update.my_chat_member
     if change is None or change.chat.type == ChatType.PRIVATE:
         return
-    was = change.old_chat_member.status
-    now = change.new_chat_member.status
-    if was in (ChatMember.LEFT, ChatMember.BANNED) and now in (ChatMember.MEMBER, ChatMember.ADMINISTRATOR):
-        branch = await services(context).branches.find_by_chat(change.chat.id)
-        if branch is not None and not branch.reachable:
-            await services(context).branches.set_reachable(branch, True)
-        tr = translator(update, branch)
-        await context.bot.send_message(change.chat.id, tr("setup.welcome") if branch is None else tr("setup.welcome_back"))
+    svc = services(context)
+    branch = await svc.branches.find_by_chat(change.chat.id)
+    if not _can_post(change.new_chat_member):
+        if branch is not None and branch.reachable:
+            await svc.branches.set_reachable(branch, False)
+        return
+    rearmed: list[tuple[str, str]] = []
+    if branch is not None and (not branch.reachable or not _can_post(change.old_chat_member)):
+        rearmed = await svc.branches.back_in_group(branch)
+    if change.old_chat_member.status not in GONE:
+        return  # allowed to post again, or promoted: nothing to say
+    tr = translator(update, branch)
+    if branch is None:
+        await context.bot.send_message(change.chat.id, tr("setup.welcome"))
+        return
+    text = tr("setup.welcome_back")
+    owed = await _owed_notices(context, branch, {key for kind, key in rearmed if kind == "notice"})
+    if owed:
+        text += "\n" + tr("setup.welcome_back_owed", periods=tr("common.list_separator").join(
+            period_label(tr, key) for key in owed))
+    await context.bot.send_message(change.chat.id, text)
+
+
+async def _owed_notices(context: Context, branch: Branch, keys: set[str]) -> list[str]:
+    """Of these periods, those whose notice is still owed and has not reached the group (oldest first)."""
+    if not keys:
+        return []
+    svc = services(context)
+    owed = [o.key for o in await svc.notices.owed(branch, svc.clock.now()) if o.key in keys]
+    found = []
+    for key in owed:
+        notice = await svc.notices.notice(branch, key)
+        if notice is None or not notice.sent:
+            found.append(key)
+    return found
+
+
+async def follow_from_old_group(update: Update, context: Context) -> Branch | None:
+    """/setup in a supergroup: is it the upgrade of the group of a branch the sender manages (the bot
+    missed the migration message)? Telegram answers a call to the old group's id with ChatMigrated and the
+    new id; if that is this chat, the branch follows it here (handlers.common.follow_group)."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None or chat.type != ChatType.SUPERGROUP:
+        return None
+    for branch in (await services(context).branches.managed_by(user.id))[:PROBED_BRANCHES]:
+        if branch.chat_id == chat.id:
+            continue
+        try:
+            await context.bot.get_chat(branch.chat_id)
+        except ChatMigrated as migrated:
+            if int(migrated.new_chat_id) == chat.id and await follow_group(context.application, branch, branch.chat_id, chat.id):
+                return await services(context).branches.find_by_chat(chat.id)
+        except TelegramError as exc:  # gone, the bot was removed…: not this group
+            log.info("probing the group of branch %s: %s", branch.id, exc)
+    return None
 
 
 @domain_errors
@@ -69,6 +141,11 @@ async def setup_command(update: Update, context: Context) -> None:
     code = "".join(context.args or [])  # /setup CODE: a town's join code (handlers.town)
     if branch is not None and code:
         await join_with_code(update, context, branch, code)
+        return
+    followed = None if code else await follow_from_old_group(update, context)
+    if followed is not None:
+        tr = translator(update, followed)
+        await reply(update, tr("setup.followed", branch=followed.title) + "\n\n" + describe_branch(tr, followed))
         return
     if branch is not None:
         await reply(update, tr("setup.already_done") + "\n\n" + describe_branch(tr, branch))
@@ -117,7 +194,7 @@ async def timezone_command(update: Update, context: Context) -> None:
     if not context.args:
         await reply(update, tr("setup.timezone_usage", timezone=branch.timezone))
         return
-    branch = await svc.branches.set_timezone(branch, actor(update.effective_user), context.args[0])
+    branch = await svc.branches.set_timezone(branch, actor(update.effective_user), canonical_timezone(" ".join(context.args)))
     await reply(update, tr("setup.timezone_set", timezone=branch.timezone))
 
 
@@ -172,7 +249,9 @@ async def chat_migrated(update: Update, context: Context) -> None:
     """A group upgraded to a supergroup gets a new id: the branch follows it."""
     message = update.effective_message
     if message is not None and message.migrate_to_chat_id:
-        await services(context).branches.migrate_chat(message.chat.id, message.migrate_to_chat_id)
+        branch = await services(context).branches.find_by_chat(message.chat.id)
+        if branch is not None:
+            await follow_group(context.application, branch, message.chat.id, int(message.migrate_to_chat_id))
 
 
 def register(app: Application) -> None:

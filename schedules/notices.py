@@ -7,7 +7,10 @@
   tried again on later ticks (``retry=True``): only the messages that did not reach the group, then
   the confirmation requests not sent yet — each member is asked once. The objection window ends
   ``objection_days`` after the notice's first message reached the group (the end that message
-  states); objections and disputes are taken once the whole notice is there (``sent_at``). A retry
+  states); objections and disputes are taken once the whole notice is there (``sent_at``). A notice
+  whose first message reaches the group late says so. A group the bot cannot post in (removed, muted)
+  does not use up the tries: the secretaries and deputies are told privately (once), and re-adding the
+  bot posts the notice at the next tick (handlers.setup.bot_added). A retry
   after a timeout may repeat the one message whose delivery was unknown: a repeated part is better
   than a notice with a part missing.
 - ``notice_remind``: a day before the objection window closes, members who have not confirmed are
@@ -28,12 +31,12 @@ from telegram.ext import Application
 
 from bot.domain.calendar import local_moment
 from bot.domain.meetings import Meeting
-from bot.domain.notice import ObjectionKind, ObjectionStatus
+from bot.domain.notice import Notice, ObjectionKind, ObjectionStatus
 from bot.domain.records import Branch
 from bot.i18n import Safe, Translator
 from bot.services import Services
 from bot.services.branches import rulebook_of
-from handlers.common import send_group, send_group_parts, send_private
+from handlers.common import GroupUnreachable, send_group, send_group_parts, send_private
 from handlers.notices import confirm_keyboard, local_time, member_line, member_tr, notice_messages, period_label, stored_line
 from schedules.engine import Due, Late, register
 
@@ -66,11 +69,15 @@ class NoticeProducer:
         notice = view.notice
         if not notice.sent:
             if notice.parts_sent == 0:
-                notice = await services.notices.start_window(branch, notice)
+                notice = await services.notices.start_window(branch, notice, late)
             view = replace(view, notice=notice)
             pieces = notice_messages(Translator(branch.language), view, await unclosed_meetings(services, branch, first, last))
-            branch = await send_group_parts(app, branch, pieces, notice.parts_sent,
-                                            lambda parts: services.notices.part_sent(notice, parts))
+            try:
+                branch = await send_group_parts(app, branch, pieces, notice.parts_sent,
+                                                lambda parts: services.notices.part_sent(notice, parts))
+            except GroupUnreachable:
+                await tell_unreachable(app, branch, notice)
+                raise  # the engine tries again, without using up the attempts, and at once when the bot is back
             notice = await services.notices.mark_sent(notice)
         summaries = {m.id: s for m, s in view.lines}
         for member, line in await services.notices.to_ask(notice):
@@ -81,6 +88,20 @@ class NoticeProducer:
                        line=Safe(shown), closes=local_time(notice.closes_at, branch))
             sent = await send_private(app, member.user_id, text, reply_markup=confirm_keyboard(mtr, notice))  # type: ignore[arg-type]
             await services.notices.asked(notice, member, reached=sent is not None)
+
+
+async def tell_unreachable(app: Application, branch: Branch, notice: Notice) -> None:
+    """The notice cannot reach the group (the bot was removed, may not post): the secretaries and deputies
+    are told privately, once for the notice (a claim of its own in the effects)."""
+    services: Services = app.bot_data["services"]
+    if not await services.calendar.claim(branch.id, "notice_unreachable", notice.period_key, services.clock.now(),
+                                         outcome="done"):
+        return
+    for manager in await services.branches.managers(branch):
+        assert manager.user_id is not None
+        mtr = member_tr(manager, branch)
+        await send_private(app, manager.user_id, mtr("notice.unreachable", branch=branch.title,
+                                                     period=period_label(mtr, notice.period_key)))
 
 
 class ReminderProducer:

@@ -55,7 +55,8 @@ async def set_calendar(conn: Connection, branch_id: int, calendar_json: str) -> 
 
 
 async def all_branches(conn: Connection) -> list[Branch]:
-    async with conn.execute("SELECT * FROM branches ORDER BY id") as cursor:
+    """Every branch that has a group (not retired: see ``retire``)."""
+    async with conn.execute("SELECT * FROM branches WHERE retired_at IS NULL ORDER BY id") as cursor:
         return [Branch(**row_dict(r)) for r in await cursor.fetchall()]
 
 
@@ -68,11 +69,58 @@ async def move_chat(conn: Connection, old_chat_id: int, new_chat_id: int) -> boo
     return cursor.rowcount == 1
 
 
+async def is_bare(conn: Connection, branch_id: int) -> bool:
+    """Nothing but its set-up: no member but whoever set it up, no declaration, no meeting, no ledger row
+    but the calendar's own (source 'automatic': a month's default, a dues close)."""
+    async with conn.execute(
+        "SELECT b.id FROM branches b WHERE b.id = ?"
+        " AND NOT EXISTS (SELECT 1 FROM members m WHERE m.branch_id = b.id AND (m.user_id IS NULL OR m.user_id <> b.created_by))"
+        " AND NOT EXISTS (SELECT 1 FROM declarations d WHERE d.branch_id = b.id)"
+        " AND NOT EXISTS (SELECT 1 FROM meetings g WHERE g.branch_id = b.id)"
+        " AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.branch_id = b.id AND l.source <> 'automatic')",
+        (branch_id,),
+    ) as cursor:
+        return await cursor.fetchone() is not None
+
+
+# A retired branch's chat_id: no Telegram chat has it (group and supergroup ids are above -10**13), and
+# each retired branch has its own (chat_id is UNIQUE).
+RETIRED_CHAT_BASE = -(10**15)
+
+
+async def retire(conn: Connection, branch_id: int, left_on: str) -> bool:
+    """A bare branch (see ``is_bare``) gives up its group, once: it leaves the calendar and every private
+    chat's choice of branch, and whoever set it up has left it (``left_on``: a branch-local date)."""
+    cursor = await conn.execute(
+        "UPDATE branches SET chat_id = ?, retired_at = ?, reachable = 0 WHERE id = ? AND retired_at IS NULL",
+        (RETIRED_CHAT_BASE - branch_id, utcnow(), branch_id),
+    )
+    if cursor.rowcount != 1:
+        return False
+    await conn.execute(
+        "UPDATE members SET status = 'left', left_on = ? WHERE branch_id = ? AND status IN ('approved', 'pending')",
+        (left_on, branch_id),
+    )
+    await conn.execute("DELETE FROM user_context WHERE branch_id = ?", (branch_id,))
+    return True
+
+
+async def managed_by(conn: Connection, user_id: int) -> list[Branch]:
+    """The branches (with a group) where this Telegram user is an approved secretary or deputy."""
+    async with conn.execute(
+        "SELECT DISTINCT b.* FROM branches b JOIN members m ON m.branch_id = b.id JOIN roles r ON r.member_id = m.id"
+        " WHERE m.user_id = ? AND m.status = 'approved' AND r.branch_id = b.id AND r.role IN ('secretary', 'deputy')"
+        " AND b.retired_at IS NULL ORDER BY b.id",
+        (user_id,),
+    ) as cursor:
+        return [Branch(**row_dict(r)) for r in await cursor.fetchall()]
+
+
 async def for_user(conn: Connection, user_id: int) -> list[Branch]:
     """The branches where this Telegram user is an approved member."""
     async with conn.execute(
         "SELECT b.* FROM branches b JOIN members m ON m.branch_id = b.id"
-        " WHERE m.user_id = ? AND m.status = 'approved' ORDER BY b.id",
+        " WHERE m.user_id = ? AND m.status = 'approved' AND b.retired_at IS NULL ORDER BY b.id",
         (user_id,),
     ) as cursor:
         return [Branch(**row_dict(r)) for r in await cursor.fetchall()]

@@ -87,10 +87,12 @@ async def part_sent(conn: Connection, notice_id: int, parts: int) -> bool:
     return cursor.rowcount == 1
 
 
-async def set_closes(conn: Connection, notice_id: int, closes_at: datetime) -> bool:
-    """The window's end, while none of the notice's messages has reached the group (the first one states it)."""
+async def set_closes(conn: Connection, notice_id: int, closes_at: datetime, late: bool | None = None) -> bool:
+    """The window's end (and, unless None, whether the notice is late), while none of its messages has
+    reached the group (the first one states both)."""
     cursor = await conn.execute(
-        "UPDATE notices SET closes_at = ? WHERE id = ? AND parts_sent = 0 AND sent_at IS NULL", (_iso(closes_at), notice_id)
+        "UPDATE notices SET closes_at = ?, late = COALESCE(?, late) WHERE id = ? AND parts_sent = 0 AND sent_at IS NULL",
+        (_iso(closes_at), None if late is None else int(late), notice_id),
     )
     return cursor.rowcount == 1
 

@@ -17,6 +17,7 @@ from bot.errors import AlreadyDone, DomainError, InvalidInput, NotAuthorized, No
 from bot.i18n import LANGUAGES
 from bot.presets import PRESET_CODES, preset
 from storage import branches as branch_repo
+from storage import effects as effect_repo
 from storage import members as member_repo
 from storage.db import Database
 
@@ -32,6 +33,16 @@ class Actor:
     name: str
     username: str | None = None
     language: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatMove:
+    """What following a group to its new chat id did (BranchService.migrate_chat)."""
+
+    branch: Branch | None  # the branch that followed (as it is now), or the one already at the new id
+    moved: bool = False  # this call moved it
+    retired: Branch | None = None  # the bare branch set up at the new id meanwhile, retired for it
+    blocked_by: Branch | None = None  # a branch with members or records at the new id: nothing moved
 
 
 @lru_cache(maxsize=256)
@@ -256,14 +267,48 @@ class BranchService:
             await branch_repo.set_custom_items(conn, branch.id, encoded)
         return rulebook
 
-    async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> bool:
-        """A group became a supergroup: the branch follows it to the new chat id."""
+    async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> ChatMove:
+        """A group became a supergroup: the branch follows it to the new chat id, in one transaction.
+
+        If the new chat already is a branch (someone ran /setup there before the bot learnt of the
+        upgrade): a bare one (only its set-up, ``is_bare``) is retired and the branch takes the chat;
+        one with members or records is left alone and nothing moves (``blocked_by``) — the caller tells
+        both branches' secretaries, and nothing is tried against the UNIQUE chat id."""
         async with self.db.transaction() as conn:
-            return await branch_repo.move_chat(conn, old_chat_id, new_chat_id)
+            branch = await branch_repo.by_chat(conn, old_chat_id)
+            if branch is None:  # moved already (by a concurrent send or the migration message), or no branch
+                return ChatMove(branch=await branch_repo.by_chat(conn, new_chat_id))
+            there = await branch_repo.by_chat(conn, new_chat_id)
+            retired = None
+            if there is not None:
+                if not await branch_repo.is_bare(conn, there.id):
+                    return ChatMove(branch=branch, blocked_by=there)
+                await branch_repo.retire(conn, there.id, self.clock.today(there.timezone).isoformat())
+                retired = there
+            await branch_repo.move_chat(conn, old_chat_id, new_chat_id)
+            moved = await branch_repo.by_id(conn, branch.id)
+        return ChatMove(branch=moved, moved=True, retired=retired)
+
+    async def managers(self, branch: Branch) -> list[Member]:
+        """The branch's secretaries and deputies who have a Telegram account."""
+        async with self.db.read() as conn:
+            return [m for m in await member_repo.holders(conn, branch.id, MANAGERS) if m.user_id is not None]
+
+    async def managed_by(self, user_id: int) -> list[Branch]:
+        """The branches where this person is secretary or deputy."""
+        async with self.db.read() as conn:
+            return await branch_repo.managed_by(conn, user_id)
 
     async def set_reachable(self, branch: Branch, reachable: bool) -> None:
         async with self.db.transaction() as conn:
             await branch_repo.set_reachable(conn, branch.id, reachable)
+
+    async def back_in_group(self, branch: Branch) -> list[tuple[str, str]]:
+        """The bot can post in the branch's group again: it is reachable, and every effect that failed is
+        taken again at the next tick (a notice owed is posted then, late) — (kind, key) of each."""
+        async with self.db.transaction() as conn:
+            await branch_repo.set_reachable(conn, branch.id, True)
+            return await effect_repo.rearm(conn, branch.id)
 
     # --- private chats ---------------------------------------------------------------------------
 

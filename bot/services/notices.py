@@ -222,12 +222,14 @@ class NoticeService:
         async with self.db.transaction() as conn:
             await notice_repo.part_sent(conn, notice.id, parts)
 
-    async def start_window(self, branch: Branch, notice: Notice) -> Notice:
+    async def start_window(self, branch: Branch, notice: Notice, late: bool = False) -> Notice:
         """Before the notice's first message is sent (again): its window ends objection_days from now —
-        the end the first message states. Once a message has reached the group the end stays."""
+        the end the first message states — and a first message sent ``late`` (after the notice's moment
+        and its grace: the group could not be reached until now) says it is late. Once a message has
+        reached the group both stay."""
         now = self._now()
         async with self.db.transaction() as conn:
-            await notice_repo.set_closes(conn, notice.id, window_closes(now, calendar_of(branch)))
+            await notice_repo.set_closes(conn, notice.id, window_closes(now, calendar_of(branch)), notice.late or late)
             fresh = await notice_repo.by_id(conn, notice.id)
         assert fresh is not None
         return fresh
