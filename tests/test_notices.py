@@ -216,7 +216,7 @@ async def test_down_across_the_first_catches_up_late_says_so_and_skips_a_reminde
     await record(h, b, "zhang", "study", "-5", date(2026, 3, 10), "缺席", event="absent")
     await tick(h, clock, utc(2026, 4, 3, 5, 0))  # the bot was down from before the 1st until the 3rd
     text = notice_posts(h, b)[0]
-    assert "本公示原定 2026-04-01 09:00 发布，因机器人当时未运行，现补发" in text
+    assert "本公示原定 2026-04-01 09:00 发布，当时未能发到群里（机器人未运行，或不在群中、无法发言），现补发" in text
     notice = (await rows(h, "SELECT * FROM notices"))[0]
     assert notice["late"] == 1 and notice["posted_at"] == "2026-04-03T05:00:00+00:00"
     assert notice["closes_at"] == "2026-04-10T05:00:00+00:00"  # the window counts from the late posting
