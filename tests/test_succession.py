@@ -161,3 +161,38 @@ async def test_secretary_keeps_a_second_secretary(h, b):
     # Naming someone who already is secretary, or a role other than secretary: no question asked.
     calls = await h.say(b.secretary, b.group, f"/role {zhang_id} secretary")
     assert "张三 已经是书记" in said(calls) and not h.world.buttons(h.world.last_message(b.group.id))
+
+
+async def test_a_departure_the_bot_did_not_see_is_found_when_role_is_sent(h, b):
+    """The secretary left while the bot saw no service message: /role from an administrator asks Telegram
+    (getChatMember) about each secretary; one who is 'left' loses the role then, and the claim is offered."""
+    secretary_id = b.member_ids["secretary"]
+    answer = h.world._handlers["getchatmember"]
+
+    def left_for_the_secretary(params, files):
+        found = answer(params, files)
+        if int(params["user_id"]) == b.secretary.id:
+            found = {"status": "left", "user": found["user"]}
+        return found
+
+    h.world._handlers["getchatmember"] = left_for_the_secretary
+    h.world.set_admin(b.group.id, b.zhang.id)
+    calls = await h.say(b.zhang, b.group, "/role")
+    text = said(calls, b.group.id)
+    assert "王书记 已离开本群，其在本支部的角色（书记）已取消" in text and "您是本群管理员，可以认领书记" in text
+    assert await roles_of(h, b.branch.id, secretary_id) == set()
+    assert await changes(h, b.branch.id) == [(secretary_id, "secretary", "left_group", None)]
+    await h.tap(b.zhang, b.group.id, "由我担任书记")
+    assert await roles_of(h, b.branch.id, b.member_ids["zhang"]) == {"secretary"}
+
+
+async def test_coming_back_restores_no_role(h, b):
+    recorder_id = b.member_ids["recorder"]
+    await h.feed(left_group(h, b.recorder, b.group))
+    await h.say(b.recorder, b.group, "/join")  # back in the group: still a member, nothing to approve
+    assert (await member_row(h, b.recorder.id, b.branch.id))["status"] == "approved"
+    assert await roles_of(h, b.branch.id, recorder_id) == set()
+    calls = await h.say(b.recorder, h.private(b.recorder), f"/record {b.member_ids['zhang']} study absent 缺席")
+    assert "只有以下角色可以这样做" in said(calls)
+    await h.say(b.secretary, b.group, f"/role {recorder_id} recorder")  # appointed again
+    assert await roles_of(h, b.branch.id, recorder_id) == {"recorder"}
