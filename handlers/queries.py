@@ -434,7 +434,12 @@ async def branch_command(update: Update, context: Context) -> None:
         return
     text = tr("branch.choose")
     try:
-        text += "\n" + tr("branch.current", branch=(await svc.branches.private_branch(update.effective_user.id)).title)
+        current = (await svc.branches.private_branch(update.effective_user.id)).title
+        if (flow := private_flow(context.application, update.effective_user, context.bot)) is not None:
+            # no buttons while a flow is open: its draft belongs to this branch (the press is refused too)
+            await reply(update, tr("branch.current", branch=current) + "\n" + tr("branch.busy", flow=tr(f"flow.name.{flow}")))
+            return
+        text += "\n" + tr("branch.current", branch=current)
     except DomainError:  # none chosen yet
         pass
     buttons = [[InlineKeyboardButton(b.title[:40], callback_data=f"br:{b.id}")] for b in mine]

@@ -35,8 +35,12 @@ async def test_switching_branch_waits_for_the_declaration_in_progress(h, two):
     zhang, chat, a, b = two.a.zhang, two.chat, two.a.branch, two.b.branch
     await h.say(zhang, chat, "/declare")
     await h.tap(zhang, chat.id, "志愿服务岗位")
-    await h.say(zhang, chat, "/branch")
-    calls = await h.tap(zhang, chat.id, "红星村")
+    calls = await h.say(zhang, chat, "/branch")  # answered (read-only), without the buttons
+    assert "现在操作的是：兰溪镇白鹤村党支部" in said(calls) and "现在不能切换支部" in said(calls)
+    assert not h.world.buttons(h.world.last_message(chat.id))
+    # A press on /branch's buttons sent before the flow began: refused as well.
+    listing = next(m for m in reversed(h.world.messages(chat.id)) if "已切换到" in (m.text or ""))
+    calls = await h.press(zhang, listing, f"br:{a.id}")
     assert "您正在申报积分（/declare），还没有完成，现在不能切换支部" in popups(calls)[0].params["text"]
     assert "已切换到" not in said(calls)
     assert await context_of(h, zhang.id) == b.id
