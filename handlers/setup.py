@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatMemberStatus, ChatType
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType
 from telegram.error import ChatMigrated, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ChatMemberHandler, CommandHandler, MessageHandler, filters
 
@@ -112,7 +112,9 @@ async def _owed_notices(context: Context, branch: Branch, keys: set[str]) -> lis
 async def follow_from_old_group(update: Update, context: Context) -> Branch | None:
     """/setup in a supergroup: is it the upgrade of the group of a branch the sender manages (the bot
     missed the migration message)? Telegram answers a call to the old group's id with ChatMigrated and the
-    new id; if that is this chat, the branch follows it here (handlers.common.follow_group)."""
+    new id (getChat; should it describe the old basic group instead, a chat action there, which a
+    migrated group refuses the same way); if that is this chat, the branch follows it here
+    (handlers.common.follow_group)."""
     chat, user = update.effective_chat, update.effective_user
     if chat is None or user is None or chat.type != ChatType.SUPERGROUP:
         return None
@@ -120,7 +122,9 @@ async def follow_from_old_group(update: Update, context: Context) -> Branch | No
         if branch.chat_id == chat.id:
             continue
         try:
-            await context.bot.get_chat(branch.chat_id)
+            found = await context.bot.get_chat(branch.chat_id)
+            if found.type == ChatType.GROUP:  # a basic group, the kind that gets upgraded: a write call
+                await context.bot.send_chat_action(branch.chat_id, ChatAction.TYPING)  # surely says so
         except ChatMigrated as migrated:
             if int(migrated.new_chat_id) == chat.id and await follow_group(context.application, branch, branch.chat_id, chat.id):
                 return await services(context).branches.find_by_chat(chat.id)

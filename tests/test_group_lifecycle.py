@@ -15,10 +15,12 @@ import pytest
 import telegram
 
 from bot.clock import FixedClock
+from bot.domain.records import Role
 from bot.harness import plain
 from bot.offline import _ApiError
 from bot.services import Actor
 from schedules import engine
+from storage import members as member_repo
 from storage.branches import RETIRED_CHAT_BASE
 from tests.conftest import TestHarness, count, rows, said, setup_branch
 
@@ -98,6 +100,8 @@ def forget_refusals(h: TestHarness, chat_id: int, *descriptions: str) -> None:
 async def test_removed_before_the_first_and_added_back_the_notice_is_posted_late_with_its_own_window_once(h, clock, only_notices):
     b = await branch_at(h, clock, datetime(2026, 3, 20, 2, 0, tzinfo=UTC))
     entry = await record(h, b, "zhang", "-5", date(2026, 3, 10), "缺席学习")
+    async with h.db.transaction() as conn:  # 李四 is the deputy
+        await member_repo.grant(conn, b.branch.id, b.member_ids["lisi"], Role.DEPUTY, granted_by=None)
     clock.set(datetime(2026, 3, 30, 2, 0, tzinfo=UTC))
     await h.feed(bot_membership(h.world, b.group, b.secretary, "member", "kicked"))
     assert (await rows(h, "SELECT reachable FROM branches"))[0]["reachable"] == 0  # at once, before any send
@@ -110,9 +114,10 @@ async def test_removed_before_the_first_and_added_back_the_notice_is_posted_late
     effect = (await rows(h, "SELECT outcome, attempts FROM effects WHERE kind = 'notice'"))[0]
     assert effect["outcome"] == "failed" and effect["attempts"] <= 1  # the tries did not count
     assert group_texts(h, b.group.id, since) == []
-    told = [t for t in private_texts(h, b.secretary, since) if "积分公示发不到群里" in t]
-    assert len(told) == 1 and "2026年3月" in told[0] and "加回群" in told[0]  # once, not at every try
-    assert all("发不到群里" not in t for p in (b.recorder, b.zhang, b.lisi) for t in private_texts(h, p, since))
+    for manager in (b.secretary, b.lisi):  # the secretary and the deputy
+        told = [t for t in private_texts(h, manager, since) if "积分公示发不到群里" in t]
+        assert len(told) == 1 and "2026年3月" in told[0] and "加回群" in told[0]  # once, not at every try
+    assert all("发不到群里" not in t for p in (b.recorder, b.zhang) for t in private_texts(h, p, since))
 
     back_at = datetime(2026, 4, 3, 2, 0, tzinfo=UTC)  # 04-03 10:00 in Shanghai
     clock.set(back_at)
@@ -303,4 +308,20 @@ async def test_setup_in_the_supergroup_by_the_secretary_follows_the_branch_inste
     h.world.set_admin(other.id, b.secretary.id)
     assert "请选择本支部采用的积分办法" in said(await h.say(b.secretary, other, "/setup"))
     assert await count(h, "branches") == 1
+    forget_refusals(h, b.group.id, "upgraded to a supergroup")
+
+
+async def test_setup_follows_also_when_getchat_describes_the_old_basic_group(h, clock, only_notices):
+    """Should getChat on the old id describe the old basic group instead of answering ChatMigrated, the
+    probe asks with a chat action there, which a migrated group refuses with the new id."""
+    b = await branch_at(h, clock, datetime(2026, 3, 20, 2, 0, tzinfo=UTC))
+    h.world._chats[b.group.id]["type"] = "group"  # a basic group, as groups are before the upgrade
+    chat = supergroup(h, b)
+    check = h.world._check_chat_access
+    h.world._check_chat_access = lambda method, chat_id: None if method.lower() == "getchat" else check(method, chat_id)
+    before = len(h.world.calls)
+    answer = said(await h.say(b.secretary, chat, "/setup"), NEW_ID)
+    assert "原来的群升级成的超级群" in answer
+    assert [c.method for c in h.world.calls[before:] if c.chat_id == b.group.id] == ["getChat", "sendChatAction"]
+    assert (await rows(h, "SELECT chat_id FROM branches")) == [{"chat_id": NEW_ID}]
     forget_refusals(h, b.group.id, "upgraded to a supergroup")
