@@ -264,10 +264,10 @@ async def remove_pressed(update: Update, context: Context) -> None:
         return
     svc, branch, tr, verdict = services(context), press.branch, press.tr, press.verdict
     target_id, reason = int(press.details["member"]), str(press.details["reason"])
+    if not await svc.roster.roles_of_user(branch, query.from_user.id) & {Role.SECRETARY}:  # before the take: a
+        await answer(query, tr("error.auth.needs_role", roles=tr("role.secretary")), alert=True)  # member's press holds nothing
+        return
     if verdict == "no":
-        if not await svc.roster.roles_of_user(branch, query.from_user.id) & {Role.SECRETARY}:
-            await answer(query, tr("error.auth.needs_role", roles=tr("role.secretary")), alert=True)
-            return
         await cancel_confirm(update, context, press, "remove.cancelled")
         return
     claim = await take_confirm(update, context, press)

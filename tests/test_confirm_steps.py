@@ -85,7 +85,7 @@ async def test_cancel_after_a_restart_and_then_the_confirm_is_refused(database_u
         calls = await h.tap(b.recorder, b.recorder.id, "不撤销")
         assert "已取消，记录未撤销" in said(calls, b.recorder.id)
         calls = await h.press(b.recorder, message, ok)  # the Confirm of the same message, pressed late
-        assert "已经处理过了" in alerts(calls)
+        assert "已经按过了" in alerts(calls)
         assert await reversals(h) == 0
         assert_healthy(h)
 
@@ -100,7 +100,7 @@ async def test_a_double_tap_acts_once(h, b) -> None:
     calls = h.world.calls[before:]
     assert await reversals(h) == 1
     answers = {c.params["callback_query_id"]: plain(str(c.params.get("text") or "")) for c in popups(calls)}
-    assert len(answers) == 2 and sum("已经处理过了，不会重复执行" in t for t in answers.values()) == 1, answers
+    assert len(answers) == 2 and sum("已经按过了，同一操作不会做两次" in t for t in answers.values()) == 1, answers
     assert said(calls, b.zhang.id).count("撤销了您的积分记录") == 1  # told once
 
     # a zero-out: its second tap neither writes nor tells anyone again
@@ -109,7 +109,7 @@ async def test_a_double_tap_acts_once(h, b) -> None:
     calls = await h.press(b.recorder, message, data)
     assert "积分为 0" in said(calls, b.zhang.id)
     calls = await h.press(b.recorder, message, data)
-    assert "已经处理过了" in alerts(calls) and said(calls) == ""
+    assert "已经按过了" in alerts(calls) and said(calls) == ""
     assert await count(h, "ledger", "item_code = 'law_breaking'") == 1
 
 

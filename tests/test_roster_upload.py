@@ -169,7 +169,7 @@ async def test_remove_a_member_after_confirming(h, b):
         (lisi, b.member_ids["secretary"], "因病去世", 0)]
     # repeat-safe: the same press again changes nothing and says so
     calls = await h.feed(press)
-    assert "已经处理过了，不会重复执行" in popups(calls)[0].params["text"]
+    assert "已经按过了，同一操作不会做两次" in popups(calls)[0].params["text"]
     assert await count(h, "members", "user_id = ?", b.lisi.id) == 1
     assert await count(h, "member_removals") == 1
 
@@ -251,7 +251,7 @@ async def test_a_phantom_left_by_the_old_upload_is_voided_and_the_roster_then_ap
     assert f"已作废 #{phantom} 张三（误加入；原因：重复导入）" in said(calls, b.group.id)
     assert (await rows(h, "SELECT status FROM members WHERE id = ?", phantom))[0]["status"] == "rejected"
     calls = await h.press(b.secretary, message, data)
-    assert "已经处理过了" in popups(calls)[0].params["text"]
+    assert "已经按过了" in popups(calls)[0].params["text"]
     assert [(r["member_id"], r["reason"], r["voided"]) for r in await rows(h, "SELECT * FROM member_removals")] == [
         (phantom, "重复导入", 1)]
 

@@ -46,6 +46,7 @@ from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
 from bot.services.branches import SCORERS, Actor, may_score, recipients, require_role, rulebook_of
 from bot.services.calendar import calendar_of
 from bot.services.posts import PostService, member_posts
+from bot.services.transfers import chain_of_member, chains_near_branch
 from storage import assessment as assessment_repo
 from storage import ledger as ledger_repo
 from storage import members as member_repo
@@ -402,7 +403,9 @@ async def _assessor_of(conn: Connection, branch: Branch, actor: Actor, member_id
 
 async def _members_in(conn: Connection, branch: Branch, year: int, month: int) -> list[Member]:
     """Scored members who belonged to the branch in the month."""
-    return [m for m in await member_repo.listing(conn, branch.id) if m.scored and in_month(m.joined_on, m.left_on, year, month)]
+    chains = await chains_near_branch(conn, branch.id)  # a member who left and came back: each stay
+    return [m for m in await member_repo.listing(conn, branch.id)
+            if m.scored and any(in_month(s.first, s.last, year, month) for s in chains.own(m))]
 
 
 async def _target(conn: Connection, branch: Branch, member_id: int, year: int, month: int) -> Member:
@@ -411,7 +414,7 @@ async def _target(conn: Connection, branch: Branch, member_id: int, year: int, m
         raise NotFound("assessment.member_not_listed")
     if not target.scored:
         raise InvalidInput("assessment.not_scored", name=target.name)
-    if not in_month(target.joined_on, target.left_on, year, month):
+    if not any(in_month(s.first, s.last, year, month) for s in (await chain_of_member(conn, target.id)).own(target)):
         raise InvalidInput("assessment.not_in_month", name=target.name)
     return target
 

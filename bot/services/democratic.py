@@ -41,6 +41,7 @@ from bot.domain.records import Branch, Member, MemberStatus
 from bot.domain.rulebook import YearMethod
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
 from bot.services.branches import MANAGERS, Actor, may_score, require_role, rulebook_of
+from bot.services.transfers import chain_of_member, chains_near_branch
 from storage import branches as branch_repo
 from storage import democratic as repo
 from storage import members as member_repo
@@ -390,8 +391,9 @@ async def _live_round(conn: Connection, round_id: int) -> Round:
 
 async def _participants(conn: Connection, branch: Branch, found: Round) -> list[Member]:
     """Who rates and is rated: approved, not exempt, a member of the branch at some time in the half."""
+    chains = await chains_near_branch(conn, branch.id)  # a member who left and came back: each stay
     return [m for m in await member_repo.listing(conn, branch.id)
-            if m.scored and in_half(m.joined_on, m.left_on, found.year, found.half)]
+            if m.scored and any(in_half(s.first, s.last, found.year, found.half) for s in chains.own(m))]
 
 
 async def _participant(conn: Connection, branch: Branch, found: Round, member_id: int) -> Member:
@@ -400,7 +402,7 @@ async def _participant(conn: Connection, branch: Branch, found: Round, member_id
         raise NotAuthorized("democratic.not_in_round")
     if not member.scored:
         raise InvalidInput("democratic.exempt", name=member.name)
-    if not in_half(member.joined_on, member.left_on, found.year, found.half):
+    if not any(in_half(s.first, s.last, found.year, found.half) for s in (await chain_of_member(conn, member.id)).own(member)):
         raise NotAuthorized("democratic.not_in_round")
     return member
 
@@ -412,7 +414,7 @@ async def _rater(conn: Connection, branch: Branch, found: Round, actor: Actor) -
         raise NotAuthorized("auth.not_member")
     if not me.scored:
         raise NotAuthorized("democratic.exempt_rater")
-    if not in_half(me.joined_on, me.left_on, found.year, found.half):
+    if not any(in_half(s.first, s.last, found.year, found.half) for s in (await chain_of_member(conn, me.id)).own(me)):
         raise NotAuthorized("democratic.not_in_round")
     return me
 

@@ -268,7 +268,8 @@ def _lines_by_member(result: Any) -> dict[int, Any]:
 
 
 def _in_year(member: Member, year: int, stays: tuple[Stint, ...]) -> bool:
-    if member.status not in (MemberStatus.APPROVED, MemberStatus.LEFT):
+    if member.status not in (MemberStatus.APPROVED, MemberStatus.LEFT) and not (
+            member.status is MemberStatus.PENDING and member.left_on is not None):  # a return asked: the stay counts
         return False
     return any((s.first is None or s.first.year <= year) and (s.last is None or s.last.year >= year) for s in stays)
 

@@ -37,7 +37,7 @@ from bot.domain.assessment import counted_on, month_key, posts_held_on
 from bot.domain.calendar import period_of_month
 from bot.domain.grading import DEMOCRATIC_MISSING, GradeLine, GradeResult, MemberYear, grade, year_facts
 from bot.domain.notice import Notice, in_notice, objectable
-from bot.domain.records import Branch, Member, MemberState, Role
+from bot.domain.records import Branch, Member, MemberState, MemberStatus, Role
 from bot.domain.rulebook import ItemKind, Period, Rulebook, YearMethod
 from bot.domain.scoring import ZERO, counted_months, effective, year_score
 from bot.domain.text import REASON_MAX, clean_text
@@ -240,7 +240,8 @@ class GradingService:
         bulk_read = getattr(self.db, "snapshot", self.db.read)  # a backend without snapshot(): its read()
         async with bulk_read() as conn:
             upto = await grading_repo.last_ledger_id(conn, branch.id)
-            listed = await member_repo.listing(conn, branch.id, ("approved", "left"))
+            listed = [m for m in await member_repo.listing(conn, branch.id, ("approved", "left", "pending"))
+                      if m.left_on is not None or m.status is not MemberStatus.PENDING]  # a return asked: their stay still counts
             past = await grading_repo.past_years(conn, branch.id, year)
             entries_of = await ledger_repo.entries_of_branch(conn, branch.id, year)
             claims_of = await post_repo.claims_of_branch(conn, branch.id) if rulebook.posts is not None else {}
@@ -562,7 +563,8 @@ class GradingService:
                 raise NotFound("grade.no_round")
             notice = await notice_repo.by_id(conn, stored.notice_id)
             result = await grading_repo.results(conn, stored.id, "published")
-            members = {m.id: m for m in await member_repo.listing(conn, branch.id, ("approved", "left"))}
+            members = {m.id: m for m in await member_repo.listing(conn, branch.id, ("approved", "left", "pending"))
+                       if m.left_on is not None or m.status is not MemberStatus.PENDING}
         assert notice is not None and result is not None
         return PublicityView(branch=branch, rulebook=rulebook_of(branch), round=stored, notice=notice, result=result,
                              members=members)
