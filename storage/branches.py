@@ -65,7 +65,9 @@ async def set_reachable(conn: Connection, branch_id: int, reachable: bool) -> No
 
 
 async def move_chat(conn: Connection, old_chat_id: int, new_chat_id: int) -> bool:
-    cursor = await conn.execute("UPDATE branches SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id))
+    """The branch of the old chat takes the new one, reachable there (a send that finds it otherwise says so
+    again); whatever the old chat's last news was (Telegram may report the bot as gone from it)."""
+    cursor = await conn.execute("UPDATE branches SET chat_id = ?, reachable = 1 WHERE chat_id = ?", (new_chat_id, old_chat_id))
     return cursor.rowcount == 1
 
 

@@ -234,6 +234,8 @@ async def test_a_bare_branch_set_up_in_the_supergroup_is_retired_and_the_real_br
     chat = supergroup(h, b)
     admin = await second_setup(h, chat)
     bare = (await rows(h, "SELECT id FROM branches WHERE chat_id = ?", NEW_ID))[0]["id"]
+    await h.feed(bot_membership(h.world, b.group, b.secretary, "member", "left"))  # the old group is gone
+    assert (await rows(h, "SELECT reachable FROM branches WHERE id = ?", b.branch.id))[0]["reachable"] == 0
 
     before = len(h.world.calls)
     done = await ticks(h, clock, APRIL_1 + timedelta(minutes=1), APRIL_1 + timedelta(minutes=1), timedelta(minutes=1))
@@ -241,7 +243,7 @@ async def test_a_bare_branch_set_up_in_the_supergroup_is_retired_and_the_real_br
     assert all(branch_id != bare for branch_id, *_ in done)  # retired in this very tick: nothing of its own
     real, retired = (await rows(h, "SELECT * FROM branches WHERE id = ?", b.branch.id))[0], \
         (await rows(h, "SELECT * FROM branches WHERE id = ?", bare))[0]
-    assert real["chat_id"] == NEW_ID
+    assert real["chat_id"] == NEW_ID and real["reachable"] == 1
     assert retired["retired_at"] is not None and retired["chat_id"] == RETIRED_CHAT_BASE - bare
     assert (await rows(h, "SELECT status FROM members WHERE branch_id = ?", bare)) == [{"status": "left"}]
     texts = group_texts(h, NEW_ID, before)
