@@ -15,6 +15,7 @@ from bot.services.branches import MANAGERS, Actor, require_role
 from storage import declarations as declaration_repo
 from storage import members as member_repo
 from storage import roster as roster_repo
+from storage import transfers as transfer_repo
 from storage.db import Connection, Database
 
 ROSTER_MAX_BYTES = 512 * 1024
@@ -215,6 +216,8 @@ class RosterService:
                 raise AlreadyDone("join.already_member")
             if existing is not None and existing.status is MemberStatus.PENDING:
                 raise AlreadyDone("join.already_pending")
+            if existing is not None and existing.status is MemberStatus.LEFT:
+                await _refuse_return_while_moved_away(conn, existing)
             return await member_repo.request_join(
                 conn, branch_id=branch.id, user_id=actor.user_id, username=actor.username, name=name, language=actor.language
             )
@@ -466,3 +469,16 @@ class RosterService:
 def ensure_can_manage(roles: set[Role]) -> None:
     if not roles & set(MANAGERS):
         raise NotAuthorized("auth.needs_role", roles="secretary, deputy")
+
+
+async def _refuse_return_while_moved_away(conn: Connection, row: Member) -> None:
+    """A member whose organisational relationship moved from this row to another branch (组织关系转接),
+    and who is still in that branch, comes back by a transfer from there, not by /join: a /join would
+    give the person two branches at once, and the year's grading would flip to this one."""
+    for move in reversed(await transfer_repo.moves_of_person(conn, row.id)):
+        if move["member_id"] != row.id:
+            continue
+        now = await member_repo.by_id(conn, move["new_member_id"])
+        if now is not None and now.status is MemberStatus.APPROVED:
+            raise InvalidInput("join.moved_away", branch=move["to_title"])
+        return
