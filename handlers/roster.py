@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import (
     Application,
@@ -13,6 +15,7 @@ from telegram.ext import (
 )
 
 from bot.domain.records import MemberState, Role
+from bot.domain.states import month_arg
 from bot.errors import InvalidInput
 from bot.services.roster import ROSTER_MAX_BYTES, RosterConflicts, RosterImport
 from bot.i18n import Safe, Translator, language_of
@@ -144,17 +147,30 @@ async def state_command(update: Update, context: Context) -> None:
     tr = translator(update, branch)
     args = context.args or []
     if len(args) < 2:
-        await reply(update, tr("state.usage"))
+        await reply(update, tr("state.usage") + "\n" + tr("state.usage_from"))
         return
     state = STATE_WORDS.get(args[1].lower())
     if state is None:
         await reply(update, tr("state.unknown", state=args[1]))
         return
     assert update.effective_user is not None
+    rest = args[2:]
+    from_month = None  # "/state N exempt 2026-03 原因": from March (a word shaped like a date must be one)
+    if rest and re.fullmatch(r"\d{4}-\d{1,2}(-\d{1,2})?", rest[0]):
+        from_month = month_arg(rest[0])
+        if from_month is None:
+            await reply(update, tr("state.bad_month", month=rest[0]))
+            return
+        rest = rest[1:]
     target = await svc.roster.find(branch, args[0])
-    updated = await svc.roster.set_state(branch, actor(update.effective_user), target, state, " ".join(args[2:]) or None)
-    await reply(update, tr("state.set", name=updated.name, state=tr(f"state.{updated.state.value}"),
-                           reason=Safe("") if not updated.state_reason else Safe(tr("state.reason", reason=updated.state_reason))))
+    updated = await svc.roster.set_state(branch, actor(update.effective_user), target, state, " ".join(rest) or None,
+                                         from_month=from_month)
+    reason = Safe("") if not updated.state_reason else Safe(tr("state.reason", reason=updated.state_reason))
+    if from_month is None:
+        await reply(update, tr("state.set", name=updated.name, state=tr(f"state.{updated.state.value}"), reason=reason))
+    else:
+        await reply(update, tr("state.set_from", name=updated.name, state=tr(f"state.{updated.state.value}"), reason=reason,
+                               month=f"{from_month:%Y-%m}"))
 
 
 @domain_errors

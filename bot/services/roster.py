@@ -6,6 +6,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from datetime import date
 
 from bot.clock import Clock
 from bot.domain.records import Branch, Member, MemberState, MemberStatus, Role
@@ -406,16 +407,44 @@ class RosterService:
         assert gone is not None
         return Removal(member=gone, roles=roles, voided=void, withdrawn=withdrawn)
 
-    async def set_state(self, branch: Branch, actor: Actor, target: Member, state: MemberState, reason: str | None) -> Member:
+    async def set_state(self, branch: Branch, actor: Actor, target: Member, state: MemberState, reason: str | None,
+                        from_month: date | None = None) -> Member:
+        """The member's state from the first day of ``from_month`` (None: this month), kept with its date
+        (``member_states``, bot.domain.states): the months before keep the state they had. The month is
+        not after this one, not before the month they joined, nor before the last change recorded (the
+        history is told in order); its year is not finalised. The state they are in already: only the
+        reason changes."""
+        from storage import grading as grading_repo
+        from storage import member_states as state_repo
+
         reason = clean_text(reason) or None
         if state is MemberState.EXEMPT and not reason:
             raise InvalidInput("state.exempt_needs_reason")
         if reason and len(reason) > REASON_MAX:
             raise InvalidInput("text.too_long", limit=REASON_MAX)
+        this_month = self.clock.today(branch.timezone).replace(day=1)
+        start = this_month if from_month is None else from_month.replace(day=1)
+        if start > this_month:
+            raise InvalidInput("state.future_month", month=f"{start:%Y-%m}")
         async with self.db.transaction() as conn:
-            await require_role(conn, branch.id, actor.user_id, MANAGERS)
-            await member_repo.set_state(conn, target.id, state.value, reason)
-            updated = await member_repo.by_id(conn, target.id)
+            setter = await require_role(conn, branch.id, actor.user_id, MANAGERS)
+            member = await member_repo.by_id(conn, target.id)
+            if member is None or member.branch_id != branch.id:
+                raise NotFound("member.not_found", reference=f"#{target.id}")
+            if member.state is not state:
+                if member.joined_on is not None and start < member.joined_on.replace(day=1):
+                    raise InvalidInput("state.before_joined", name=member.name, month=f"{start:%Y-%m}",
+                                       joined=member.joined_on.isoformat())
+                last = await state_repo.latest(conn, member.id)
+                if last is not None and last.from_date is not None and start < last.from_date.replace(day=1):
+                    raise InvalidInput("state.before_last", name=member.name, month=f"{start:%Y-%m}",
+                                       last=f"{last.from_date:%Y-%m}")
+                if await grading_repo.is_locked(conn, branch.id, start.year):
+                    raise InvalidInput("year.locked", year=start.year)
+                await state_repo.record(conn, member.id, before=member.state, before_reason=member.state_reason,
+                                        state=state, reason=reason, from_date=start, set_by=setter.id)
+            await member_repo.set_state(conn, member.id, state.value, reason)
+            updated = await member_repo.by_id(conn, member.id)
         assert updated is not None
         return updated
 
