@@ -35,6 +35,8 @@ _MEMBERSHIPS = (
     + ", c.branch_id, EXISTS (SELECT 1 FROM member_transfers t JOIN members o ON o.id = t.member_id"
     " WHERE t.status = 'accepted' AND o.user_id = m.user_id)"
     " OR EXISTS (SELECT 1 FROM member_stays s JOIN members o ON o.id = s.member_id WHERE o.user_id = m.user_id)"
+    " OR EXISTS (SELECT 1 FROM members o LEFT JOIN member_states x ON x.member_id = o.id"
+    " WHERE o.user_id = m.user_id AND (o.state = 'exempt' OR x.state = 'exempt'))"
     " FROM members m JOIN branches b ON b.id = m.branch_id LEFT JOIN user_context c ON c.user_id = m.user_id"
     " WHERE m.user_id = ? AND m.status = 'approved' ORDER BY b.id"
 )
@@ -46,7 +48,8 @@ async def memberships(conn: Connection, user_id: int) -> tuple[list[tuple[Branch
     (``branches.context``; None when not chosen, or when the user is in no branch); and whether the
     person ever moved between branches or came back to one (an accepted transfer of any of their rows,
     or a stay kept by a return through /join: False means ``storage.transfers.moves_of_person`` and
-    ``stays_of_person`` of their rows are empty). One statement."""
+    ``stays_of_person`` of their rows are empty) or their months may be cut otherwise (the row is
+    exempt, or was: ``storage.member_states``, any of the person's rows). One statement."""
     async with conn.execute(_MEMBERSHIPS, (user_id,)) as cursor:
         rows = await cursor.fetchall()
     split = len(_BRANCH_COLUMNS)

@@ -39,6 +39,7 @@ import html
 import io
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -62,6 +63,8 @@ from bot.domain.scoring import (
     publish,
     year_score,
 )
+from bot.domain.states import History, drop_months, exempt_months
+from bot.domain.states import scored as scored_stints
 from bot.domain.town import Stint, months_of
 from bot.errors import InvalidInput, NotAuthorized
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog, format_points
@@ -69,6 +72,7 @@ from bot.services.branches import Actor, require_role, rulebook_of
 from bot.services.posts import posts_by_month
 from bot.services.transfers import chain_of_member, chains_near_branch
 from storage import ledger as ledger_repo
+from storage import member_states as state_repo
 from storage import members as member_repo
 from storage import posts as post_repo
 from storage.db import Database
@@ -138,6 +142,7 @@ class MonthLine:
     month: int
     shown: bool  # False: not counted (empty row)
     future: bool = False  # not shown because it has not come yet (a member in the branch): no "not in the branch" note
+    exempt: bool = False  # not shown because the member was exempt (不纳入积分管理) that month: said so
     values: dict[str, Decimal] = field(default_factory=dict)  # column code -> published figure
     total: Decimal | None = None
     notes: tuple[str, ...] = ()
@@ -207,23 +212,28 @@ def _in_month(entries: list[Entry], year: int, month: int) -> list[Entry]:
 
 def member_sheet(rulebook: Rulebook, lang: str, member: Member, entries: list[Entry], year: int, today: date,
                  posts: dict[tuple[int, int], int], post_names: tuple[str, ...], line: Any | None,
-                 stays: tuple[Stint, ...] | None = None) -> MemberSheet:
+                 stays: tuple[Stint, ...] | None = None, histories: Mapping[int, History] | None = None) -> MemberSheet:
     """One member's year on the form: pure arithmetic over the ledger rows (scoring's rules). ``stays``: the
-    row's stays when it left and came back (``Chains.own``): the months away are not in the branch."""
+    row's stays when it left and came back (``Chains.own``): the months away are not in the branch.
+    ``histories``: the row's state history (bot.domain.states): the months exempt are marked so, not scored."""
     stays = stays or (Stint(member.id, member.branch_id, member.joined_on, member.left_on),)
+    histories = histories or {}
     places = rulebook.settings.rounding_places
     cols = columns(rulebook, lang)
     # The months grading counts (services.grading: up to the year's end or today), so that the 合计 row
     # and 合计得分 agree; the month in progress is counted as it stands and marked.
-    counted = months_of(stays, year, min(date(year, 12, 31), today))
+    upto = min(date(year, 12, 31), today)
+    counted = months_of(scored_stints(stays, histories), year, upto)
+    exempt = exempt_months(stays, histories, year, upto)
     membership = set(months_of(stays, year, date(year, 12, 31)))
-    rows = [e for e in effective(entries) if e.occurred_on.year == year]
+    rows = [e for e in drop_months(effective(entries), exempt) if e.occurred_on.year == year]
     zero_codes = {i.code for _, i in rulebook.items() if i.kind is ItemKind.ZERO_OUT}
     lines = []
     for month in range(1, 13):
         if (year, month) not in counted:
             # months still to come are blank; "not in the branch" only for months outside membership
-            lines.append(MonthLine(month=month, shown=False, future=(year, month) in membership))
+            lines.append(MonthLine(month=month, shown=False, future=(year, month) in membership and (year, month) not in exempt,
+                                   exempt=(year, month) in exempt))
             continue
         in_month = _in_month(rows, year, month)
         scored = month_score(rulebook, rows, year, month, posts)
@@ -275,7 +285,11 @@ def _in_year(member: Member, year: int, stays: tuple[Stint, ...]) -> bool:
 
 
 def _exempt(member: Member, line: Any | None) -> bool:
-    return member.state is MemberState.EXEMPT or "exempt" in (getattr(line, "flags", None) or ())
+    """Listed as exempt: the grading says so (too few months scored around an exemption, bot.domain.states);
+    without a grading line, the state now."""
+    if line is not None:
+        return "exempt" in (getattr(line, "flags", None) or ())
+    return member.state is MemberState.EXEMPT
 
 
 def _moved_out(line: Any | None) -> bool:
@@ -453,6 +467,8 @@ def record_workbook(branch: Branch, rulebook: Rulebook, lang: str, year: int, sh
                     _number(sheet.cell(row, 3 + offset), month_line.values.get(column.code), places)
                 _number(sheet.cell(row, total_col), month_line.total, places)
                 _label(sheet.cell(row, note_col), "；".join(month_line.notes), align=LEFT)
+            elif month_line.exempt:
+                _label(sheet.cell(row, note_col), text(lang, "export.record.exempt_month"), align=LEFT)
             elif not month_line.future:
                 _label(sheet.cell(row, note_col), text(lang, "export.record.not_member"), align=LEFT)
         if rulebook.year_result.method is YearMethod.WEIGHTED_HALVES:
@@ -674,6 +690,7 @@ class ExportService:
             everyone = await member_repo.listing(conn, branch.id, ALL_STATUSES)
             ledger = [r for r in await ledger_repo.of_branch(conn, branch.id) if r.occurred_on.year == year]
             chains = await chains_near_branch(conn, branch.id)  # a member who left and came back: each stay
+            histories = await state_repo.of_branch(conn, branch.id)  # the months each was exempt
             members = [m for m in everyone if _in_year(m, year, chains.own(m))]
             posts: dict[int, dict[tuple[int, int], int]] = {}
             post_names: dict[int, tuple[str, ...]] = {}
@@ -696,7 +713,7 @@ class ExportService:
             if not months_of(chains.own(member), year, today):
                 continue
             sheets.append(member_sheet(rulebook, lang, member, entries[member.id], year, today, posts[member.id],
-                                       post_names.get(member.id, ()), line, chains.own(member)))
+                                       post_names.get(member.id, ()), line, chains.own(member), histories))
         order = {line.member_id: index for index, line in enumerate(getattr(result, "lines", None) or [])}
         ranked = sorted((s for s in sheets if not _moved_out(s.line)), key=lambda s: (order.get(s.member.id, len(order)), s.member.id))
         names = {m.id: m.name for m in everyone}
@@ -744,8 +761,9 @@ class ExportService:
             rows = await ledger_repo.of_member(conn, target.id, today.year)
             posts = await posts_by_month(conn, rulebook, target.id, today.year, today)
             stays = (await chain_of_member(conn, target.id)).own(target)  # a member who left and came back: each stay
-        entries = [r.entry() for r in rows]
-        months = months_of(stays, today.year, today)
+            histories = await state_repo.of_members(conn, [target.id])  # and the months exempt cut out
+        entries = drop_months([r.entry() for r in rows], exempt_months(stays, histories, today.year, today))
+        months = months_of(scored_stints(stays, histories), today.year, today)
         places = rulebook.settings.rounding_places
         cumulative = rulebook.year_result.method is YearMethod.SUM
         points: list[tuple[int, Decimal]] = []

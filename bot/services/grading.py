@@ -39,9 +39,10 @@ from bot.domain.grading import DEMOCRATIC_MISSING, GradeLine, GradeResult, Membe
 from bot.domain.notice import Notice, in_notice, objectable
 from bot.domain.records import Branch, Member, MemberState, MemberStatus, Role
 from bot.domain.rulebook import ItemKind, Period, Rulebook, YearMethod
-from bot.domain.scoring import ZERO, counted_months, effective, year_score
+from bot.domain.scoring import ZERO, effective, year_score
 from bot.domain.text import REASON_MAX, clean_text
-from bot.domain.town import months_of, stays_in_year
+from bot.domain.states import drop_months, exempt_months, scored
+from bot.domain.town import Stint, months_of, stays_in_year
 from bot.errors import AlreadyDone, InvalidInput, NotFound
 from bot.i18n import format_points
 from bot.services.branches import Actor, require_role, rulebook_of
@@ -52,6 +53,7 @@ from storage import assessment as assessment_repo
 from storage import branch_years as years_repo
 from storage import grading as grading_repo
 from storage import ledger as ledger_repo
+from storage import member_states as state_repo
 from storage import members as member_repo
 from storage import notices as notice_repo
 from storage import posts as post_repo
@@ -248,6 +250,7 @@ class GradingService:
             # Members who moved (组织关系转接): their chains in one statement; the rows of their other
             # branches that count here in one more, only when there are any.
             chains = await chains_near_branch(conn, branch.id)
+            histories = await state_repo.of_branch(conn, branch.id)  # exempt months (bot.domain.states)
             parts = {m.id: part for m in listed if (part := chains.part(m.id, year)) is not None} if chains.stints else {}
             people = [m for m in listed if (stays_in_year(chains.stints[m.id], m.id, year) if m.id in chains.stints
                                             else in_notice(m.joined_on, m.left_on, date(year, 1, 1), date(year, 12, 31)))]
@@ -255,6 +258,7 @@ class GradingService:
             elsewhere = sorted({s.member_id for part in parts.values() for s in part.counted} - here)
             if elsewhere:
                 entries_of = {**entries_of, **await transfer_repo.entries_of_rows(conn, elsewhere, year)}
+                histories = {**histories, **await state_repo.of_members(conn, elsewhere)}
                 if rulebook.posts is not None:
                     claims_of = {**claims_of, **await transfer_repo.claims_of_rows(conn, elsewhere)}
         # assessment.posts_by_month, with its days worked out once and one map for everyone without claims
@@ -272,19 +276,34 @@ class GradingService:
             claims = claims_of.get(person.id)
             if part is not None and part.others:  # the whole chain's rows and months count here
                 entries, claims = across(part.counted, entries_of, claims_of)
-                months = months_of(part.counted, year, end)
+                stints = part.counted
             elif person.id in chains.stints:  # a row of a chain: its own stays (a returning member's two)
-                months = months_of(stays_in_year(chains.stints[person.id], person.id, year), year, end)
+                stints = stays_in_year(chains.stints[person.id], person.id, year)
             else:
-                months = counted_months(year, end, person.joined_on, person.left_on)
+                stints = (Stint(member_id=person.id, branch_id=branch.id, first=person.joined_on, last=person.left_on),)
+            # The months the member was scored: exempt months are cut out as the months away are, and rows
+            # dated in them count nowhere. Exempt now but scored long enough: graded over those months (in the
+            # state of the last of them); too few scored months after an exemption: listed as exempt.
+            state = person.state
+            if any(s.member_id in histories for s in stints):
+                cut = exempt_months(stints, histories, year, end)
+                entries = drop_months(entries, cut)
+                months = months_of(scored(stints, histories), year, end)
+                if cut and len(months) < rulebook.settings.min_months_to_grade:
+                    state = MemberState.EXEMPT
+                elif state is MemberState.EXEMPT:
+                    state = histories[person.id].last_scored_state(months) if person.id in histories else state
+                    state = MemberState.EXEMPT if state is None else state
+            else:
+                months = months_of(stints, year, end)
             posts = {key: posts_held_on(rulebook, claims, day) for key, day in days} if claims else without_claims
             ratings = democratic.get(person.id, {})
             score = None
-            if person.state is not MemberState.EXEMPT:  # grading reads the figure, not each month's detail
+            if state is not MemberState.EXEMPT:  # grading reads the figure, not each month's detail
                 score = year_score(rulebook, entries, year, months, posts=posts, democratic=ratings, detail=False)
             bonus, major = year_facts(rulebook, entries, year)
             members.append(MemberYear(
-                member_id=person.id, name=person.name, state=person.state, joined_on=person.joined_on,
+                member_id=person.id, name=person.name, state=state, joined_on=person.joined_on,
                 left_on=person.left_on, score=score, months_counted=len(months), major_deduction=major,
                 bonus_earned=bonus, democratic=ratings, democratic_unqualified=person.id in unqualified,
                 past=past.get(person.id, []), transferred_in=part is not None and part.others,

@@ -37,6 +37,7 @@ from bot.domain.assessment import month_key
 from bot.domain.records import Branch, LedgerRow, Member, MemberStatus, Role
 from bot.domain.rulebook import Rulebook
 from bot.domain.text import REASON_MAX, clean_text
+from bot.domain.states import drop_months, exempt_months, scored
 from bot.domain.town import months_of as stay_months
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
 from bot.i18n import Translator, format_points
@@ -47,6 +48,7 @@ from bot.services.transfers import chains_near_branch
 from storage import assessment as assessment_repo
 from storage import branches as branch_repo
 from storage import ledger as ledger_repo
+from storage import member_states as state_repo
 from storage import members as member_repo
 from storage import notices as notice_repo
 from storage import town_review as town_repo
@@ -187,9 +189,12 @@ class NoticeService:
     async def _lines(self, conn: Connection, branch: Branch, rulebook: Rulebook, first: date, last: date, upto: int,
                      listed: set[int] | None) -> tuple[list[tuple[Member, MemberSummary]], dict[int, LedgerRow]]:
         chains = await chains_near_branch(conn, branch.id)  # a member who left and came back: each stay's months
+        # the months a member was exempt are cut out of their stays (bot.domain.states): listed when scored
+        # in some month of the period, whatever their state now
+        histories = await state_repo.of_branch(conn, branch.id)
         members = [m for m in await member_repo.listing(conn, branch.id)
                    if (m.id in listed if listed is not None
-                       else m.scored and any(in_notice(s.first, s.last, first, last) for s in chains.own(m)))]
+                       else any(in_notice(s.first, s.last, first, last) for s in scored(chains.own(m), histories)))]
         rows = await notice_repo.ledger_of_branch(conn, branch.id, date(last.year, 1, 1), last, upto)
         by_member: dict[int, list] = {}
         for row in rows:
@@ -197,9 +202,11 @@ class NoticeService:
         lines = []
         for member in members:
             posts = await posts_by_month(conn, rulebook, member.id, last.year, last)  # each month its own posts
-            lines.append((member, summarise(rulebook, member.id, member.name, by_member.get(member.id, []), first, last,
+            stays = chains.own(member)
+            rows_of = drop_months(by_member.get(member.id, []), exempt_months(stays, histories, last.year, last))
+            lines.append((member, summarise(rulebook, member.id, member.name, rows_of, first, last,
                                             member.joined_on, member.left_on, posts,
-                                            months=stay_months(chains.own(member), last.year, last))))
+                                            months=stay_months(scored(stays, histories), last.year, last))))
         return lines, {row.id: row for row in rows}
 
     async def _corrections(self, conn: Connection, branch: Branch, notice: Notice, upto: int) -> list[tuple[Member, LedgerRow]]:

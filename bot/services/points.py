@@ -11,10 +11,11 @@ from functools import cached_property
 from bot.clock import Clock
 from bot.domain.assessment import Claim, counted_on
 from bot.domain.assessment import posts_by_month as domain_posts_by_month
-from bot.domain.records import Branch, LedgerRow, Member, NewLedgerRow, Role, Source
+from bot.domain.records import Branch, LedgerRow, Member, MemberState, NewLedgerRow, Role, Source
 from bot.domain.rulebook import Band, ItemKind, Rulebook, Trigger, YearMethod
 from bot.domain.scoring import EntryRow, MonthScore, YearScore, band_of, counted_months, effective, month_net, month_score, months_so_far, publish, year_score
 from bot.domain.text import REASON_MAX, clean_text
+from bot.domain.states import History, drop_months, exempt_months, scored
 from bot.domain.town import Stint, months_of
 from bot.i18n import Translator
 from bot.errors import AlreadyDone, DomainError, InvalidInput, NotFound
@@ -24,6 +25,7 @@ from bot.services.posts import member_posts
 from bot.services.transfers import NO_CHAINS, Chains, YearView, across, chain_of_member, year_view
 from storage import grading as grading_repo
 from storage import ledger as ledger_repo
+from storage import member_states as state_repo
 from storage import members as member_repo
 from storage import transfers as transfer_repo
 from storage.db import Connection, Database
@@ -172,13 +174,13 @@ class PointsService:
         rulebook = rulebook_of(branch)
         async with self.db.read() as conn:
             reads = await _standing_reads(conn, rulebook, member, last, 0)
-        view, chains = reads[3], reads[2]
-        months = (counted_months(year, last, member.joined_on, member.left_on) if view is None and member.id not in chains.stints
-                  else months_of(view.counted if view is not None else chains.own(member), year, last))
+        view, chains, histories = reads[3], reads[2], reads[6]
+        stints = view.counted if view is not None else chains.own(member)
+        months = months_of(scored(stints, histories), year, last)  # without the months exempt (bot.domain.states)
         if not months:
             return None
-        _, entries, chains, _, _, posts = reads
-        rows = effective(entries)
+        _, entries, chains, _, _, posts, _ = reads
+        rows = effective(drop_months(entries, exempt_months(stints, histories, year, last)))
         summary = year_score(rulebook, rows, year, months, posts=posts, detail=False,
                              democratic=await self._democratic(branch, member, year))
         december = [e for e in rows if e.occurred_on.month == 12]
@@ -245,6 +247,10 @@ async def _may_record(conn: Connection, branch: Branch, rulebook: Rulebook, acto
         raise InvalidInput("year.locked", year=occurred_on.year)
     if not target.scored:
         raise InvalidInput("record.not_scored", name=target.name)
+    history = (await state_repo.of_members(conn, [target.id])).get(target.id)
+    if history is not None and history.state_in(occurred_on.year, occurred_on.month) is MemberState.EXEMPT:
+        # a row dated while the member was exempt would count in no month (bot.domain.states)
+        raise InvalidInput("record.exempt_month", name=target.name, month=f"{occurred_on:%Y-%m}")
     if rulebook.settings.zero_out_stops_scoring and item.kind is not ItemKind.ZERO_OUT:
         rows = await ledger_repo.of_member(conn, target.id, occurred_on.year)
         if any(rulebook.item(e.item_code) and rulebook.item(e.item_code).kind is ItemKind.ZERO_OUT  # type: ignore[union-attr]
@@ -340,8 +346,10 @@ async def _standing_reads(conn: Connection, rulebook: Rulebook, member: Member, 
     (the person never moved: ``memberships`` says so) spares reading the chain, which is then empty."""
     chains = await chain_of_member(conn, member.id) if moved else NO_CHAINS
     view = year_view(chains, member.id, today.year)
+    # the state histories of the person's rows: the months they were exempt count nowhere
+    histories = await state_repo.of_members(conn, sorted({s.member_id for s in chains.stints.get(member.id, ())} | {member.id}))
     if view is None:
-        return await _unmoved_reads(conn, rulebook, member, today, recent, chains)
+        return (*(await _unmoved_reads(conn, rulebook, member, today, recent, chains))[:6], histories)
     # the history follows the member: the rows of every branch the year counts, as grading does
     rows = list(dict.fromkeys(s.member_id for s in view.counted))
     others = [r for r in rows if r != member.id]
@@ -350,7 +358,7 @@ async def _standing_reads(conn: Connection, rulebook: Rulebook, member: Member, 
     entries, claims = across(view.counted, entries_of, await transfer_repo.claims_of_rows(conn, rows))
     posts = domain_posts_by_month(rulebook, claims or [], today.year, today)
     last = await transfer_repo.recent_of_rows(conn, sorted({s.member_id for s in chains.stints[member.id]}), recent)
-    return rulebook, entries, chains, view, last, posts
+    return rulebook, entries, chains, view, last, posts, histories
 
 
 async def _unmoved_reads(conn: Connection, rulebook: Rulebook, member: Member, today: date, recent: int,
@@ -359,7 +367,7 @@ async def _unmoved_reads(conn: Connection, rulebook: Rulebook, member: Member, t
     post claims in one statement (``storage.ledger.standing_rows``); each month's posts from the claims
     as ``services.posts.posts_by_month`` counts them."""
     found = await ledger_repo.standing_rows(conn, member.id, today.year, recent, claims=rulebook.posts is not None)
-    return rulebook, found.entries, chains, None, found.latest, _posts_of(rulebook, found.claims, today.year, today)
+    return rulebook, found.entries, chains, None, found.latest, _posts_of(rulebook, found.claims, today.year, today), {}
 
 
 def _posts_of(rulebook: Rulebook, claims: list[Claim] | None, year: int, today: date) -> dict[tuple[int, int], int]:
@@ -373,13 +381,17 @@ def _posts_of(rulebook: Rulebook, claims: list[Claim] | None, year: int, today: 
 
 def _standing(branch: Branch, member: Member, today: date, rulebook: Rulebook, entries: list[EntryRow], chains: Chains,
               view: YearView | None, last: Sequence[LedgerRow | Shown], posts: dict[tuple[int, int], int],
-              democratic: dict[int, Decimal] | None = None) -> Standing:
-    if view is None and member.id not in chains.stints:
+              histories: dict[int, History] | None = None, democratic: dict[int, Decimal] | None = None) -> Standing:
+    histories = histories or {}
+    if view is None and member.id not in chains.stints and not histories:
         months = months_so_far(rulebook, today, member.joined_on, member.left_on)
-    else:  # the chain's stints that count, or the row's own stays (a member who left and came back)
-        months = months_of(view.counted if view is not None else chains.own(member), today.year, today)
+    else:  # the chain's stints that count, or the row's own stays (a member who left and came back), less
+        # the months the member was exempt (bot.domain.states)
+        stints = view.counted if view is not None else chains.own(member)
+        months = months_of(scored(stints, histories), today.year, today)
         if rulebook.year_result.method is not YearMethod.SUM and len(months) > 1 and months[-1] == (today.year, today.month):
             months = months[:-1]  # as months_so_far: the running month joins the average once it has ended
+        entries = drop_months(entries, exempt_months(stints, histories, today.year, today))
     # The figure from month totals (as grading does): equal in value to the detailed year's, so the
     # published (rounded) figure and the band are the same (tests/test_scoring_fast.py).
     # Reversed pairs dropped once (each of the three would drop them again: ``effective`` of rows already
