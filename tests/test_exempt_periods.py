@@ -122,6 +122,10 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
+def _actor(user) -> Actor:
+    return Actor(user_id=user.id, name=user.full_name, username=user.username, language=user.language_code)
+
+
 @pytest.fixture
 def only_notices(monkeypatch):
     """The notices' producers alone (no dues close or assessment defaults writing rows)."""
@@ -184,6 +188,9 @@ async def test_state_with_a_month_and_its_refusals(h: TestHarness, clock) -> Non
                          (f"/state {zhang} exempt 2025-12 年老体弱", "加入本支部"), (f"/state {lisi} active 2026-13", "不是有效的月份")):
         assert expect in said(await h.say(b.secretary, b.group, text), b.group.id)
     assert len(await rows(h, "SELECT id FROM member_states")) == 2
+    # the state he is in already, with a month: no change is made, so no month is recorded
+    assert "没有变更" in said(await h.say(b.secretary, b.group, f"/state {lisi} exempt 2026-04 长期生病"), b.group.id)
+    assert len(await rows(h, "SELECT id FROM member_states")) == 2
     # the usage names the month; a plain member may not
     assert "2026-03" in said(await h.say(b.secretary, b.group, "/state"), b.group.id)
     said(await h.say(b.zhang, b.group, f"/state {lisi} active"), b.group.id)
@@ -195,7 +202,7 @@ async def test_state_with_a_month_and_its_refusals(h: TestHarness, clock) -> Non
     member = await h.services.roster.member_of(branch, b.lisi.id)
     assert list((await h.services.points.standing(branch, member)).counted) == _months(1, 2) + _months(4, 4)
     # an entry dated in his exempt March is refused, saying why; April is fine
-    actor = Actor(user_id=b.secretary.id, name="王书记", username=b.secretary.username, language="zh")
+    actor = _actor(b.secretary)
     with pytest.raises(InvalidInput) as refused:
         await h.services.points.record(branch, actor, member, "post_duty", Decimal(5), date(YEAR, 3, 20), "考评", "t:march")
     assert refused.value.key == "record.exempt_month"
@@ -248,6 +255,10 @@ async def test_exempt_january_to_june_then_active_counts_july_on(h: TestHarness,
     # /points 2026 in January: the same six months
     year = await h.services.points.year_standing(branch, await h.services.roster.member_of(branch, b.lisi.id), YEAR)
     assert year is not None and list(year.counted) == _months(7, 12) and year.published == line.figure
+    # /chart 2026: his scored months only; 张三's twelve
+    chart = await h.services.exports.trend(branch, _actor(b.lisi), None, YEAR)
+    assert [m for m, _ in chart.points] == list(range(7, 13))
+    assert len((await h.services.exports.trend(branch, _actor(b.zhang), None, YEAR)).points) == 12
 
 
 @pytest.mark.asyncio

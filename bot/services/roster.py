@@ -431,6 +431,8 @@ class RosterService:
             member = await member_repo.by_id(conn, target.id)
             if member is None or member.branch_id != branch.id:
                 raise NotFound("member.not_found", reference=f"#{target.id}")
+            if member.state is state and from_month is not None:  # a month would say a change that is not made
+                raise InvalidInput("state.already", name=member.name)
             if member.state is not state:
                 if member.joined_on is not None and start < member.joined_on.replace(day=1):
                     raise InvalidInput("state.before_joined", name=member.name, month=f"{start:%Y-%m}",
