@@ -111,6 +111,7 @@ MANAGER_TEMPLATES = [
     "rc:l:{b}:{n}", "rc:e:{i}:{n}", "rc:t:{i}:0:{n}", "rm:d:{i}:{b}:{n}", "rm:p:{b}:{n}",
     "mr:ok:{i}", "mr:no:{i}", "mr:void:{i}",
     "rv:ok:{i}", "rv:no:{i}", "rz:ok:{i}", "rz:no:{i}",
+    "sc:claim", "ss:quit:{b}:{j}:{j}", "ss:keep:{b}:{j}:{j}", "ss:quit:{b}:{i}:{j}", "ss:keep:{b}:{i}:{j}",
     "{p}:zz:{i}",  # an unknown action under a known prefix
 ]
 MEMBER_TEMPLATES = [
@@ -124,7 +125,7 @@ MEMBER_TEMPLATES = [
     "de:h:{i}:{n}", "de:p:{i}:{j}", "de:n:{i}:{j}", "de:r:{i}:{j}:{v}", "de:cy:{i}",
     "rw:r:{i}", "rw:c:{i}:{v}", "rw:n", "rw:m:{b}", "rw:v:{b}", "rw:v:{b}:{n}", "rc:k", "rc:u", "rc:np", "rc:ok", "rc:x", "rm:x",
 ]
-PREFIXES = ["setup", "join", "dl", "dc", "br", "mt", "du", "mg", "as", "po", "nt", "de", "gr", "ch", "tw", "tv", "rw", "rc", "rm", "mr", "rv", "rz"]
+PREFIXES = ["setup", "join", "dl", "dc", "br", "mt", "du", "mg", "as", "po", "nt", "de", "gr", "ch", "tw", "tv", "rw", "rc", "rm", "mr", "rv", "rz", "sc", "ss"]
 IDS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "0", "999999999999", "-1", "NaN", "1e308"]
 VALUES = ["5", "0", "-5", "NaN", "nan", "inf", "-inf", "1e308", "99999999999", "0.001", "1.1.1", "", "💥", "<b>"]
 MONTHS = ["202603", "202602", "202612", "000000", "999999", "202613"]
