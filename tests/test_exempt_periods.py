@@ -28,7 +28,7 @@ from bot.presets import preset
 from bot.services import Actor
 from schedules import engine
 from storage import ledger as ledger_repo
-from tests.conftest import TestHarness, rows, said, setup_branch
+from tests.conftest import TestHarness, rows, said, second_connection, setup_branch
 
 YEAR = 2026
 END = date(YEAR, 12, 31)
@@ -296,3 +296,27 @@ async def test_exempted_in_december_is_graded_on_eleven_months(h: TestHarness, c
     clock.set(utc(YEAR + 1, 1, 5, 2, 0))
     result = await h.services.grading.compute(branch, YEAR)
     assert "exempt" in result.line(zhang).flags and not result.line(zhang).graded
+
+
+@pytest.mark.asyncio
+async def test_the_migration_dates_members_exempt_before_it_from_their_joined_on(h: TestHarness, clock, database_url) -> None:
+    """Migration 0031 on a database whose members were exempt before it: a row each, from joined_on (NULL
+    where none was kept); the month cutting then leaves them out of every month of their stay, as the bot
+    graded them before (exempt for the whole year)."""
+    clock.set(utc(YEAR, 1, 5, 2, 0))
+    b = await setup_branch(h)
+    lisi, zhang = b.member_ids["lisi"], b.member_ids["zhang"]
+    async with h.db.transaction() as conn:
+        await conn.execute("UPDATE members SET state = 'exempt', state_reason = '年老体弱', joined_on = '2025-03-10' WHERE id = ?", (lisi,))
+        await conn.execute("UPDATE members SET state = 'exempt', state_reason = '长期生病', joined_on = NULL WHERE id = ?", (zhang,))
+        await conn.execute("DROP TABLE member_states")
+        await conn.execute("DELETE FROM schema_migrations WHERE version = 31")
+    async with second_connection(database_url) as again:  # opening it applies 0031 again
+        async with again.read() as conn:
+            found = [tuple(r) for r in await conn.execute_fetchall(
+                "SELECT member_id, state, reason, from_date, set_by FROM member_states ORDER BY member_id")]
+    assert found == sorted([(zhang, "exempt", "长期生病", None, None), (lisi, "exempt", "年老体弱", "2025-03-10", None)])
+    clock.set(utc(YEAR + 1, 1, 5, 2, 0))
+    branch = await h.services.branches.by_id(b.branch.id)
+    result = await h.services.grading.compute(branch, YEAR)
+    assert "exempt" in result.line(lisi).flags and "exempt" in result.line(zhang).flags
