@@ -7,7 +7,7 @@ Pure: no Telegram, no SQL, no clock. Times are aware datetimes; "today" is passe
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from bot.domain.calendar import CalendarSettings, local_moment
 from bot.domain.records import Member, MemberState, MemberStatus
 from bot.domain.rulebook import Rulebook
+from bot.domain.states import History, exempt_in
 
 TOPIC_MAX = 200
 HORIZON_DAYS = 366  # a meeting is scheduled at most this far ahead
@@ -132,11 +133,14 @@ def effective_status(record: AttendanceRecord | None) -> Attendance:
     return Attendance.ABSENT
 
 
-def expected(members: Iterable[Member], meeting_day: date) -> list[Member]:
-    """Who is on a meeting's roll: approved, not exempt, and a member by the meeting's day."""
+def expected(members: Iterable[Member], meeting_day: date, histories: Mapping[int, History] | None = None) -> list[Member]:
+    """Who is on a meeting's roll: approved, not exempt in the meeting's month (``histories``: the month's
+    state, bot.domain.states; None: the state now), and a member by the meeting's day."""
     return [
         m for m in members
-        if m.status is MemberStatus.APPROVED and m.state is not MemberState.EXEMPT
+        if m.status is MemberStatus.APPROVED
+        and (m.state is not MemberState.EXEMPT if histories is None
+             else not exempt_in(histories, m.id, meeting_day.year, meeting_day.month))
         and (m.joined_on is None or m.joined_on <= meeting_day)
     ]
 

@@ -41,6 +41,7 @@ from bot.domain.assessment import (
 from bot.domain.calendar import add_months, period_of_month
 from bot.domain.records import Branch, LedgerRow, Member, MemberStatus, NewLedgerRow, Role, Source
 from bot.domain.rulebook import Item, Period, Rulebook
+from bot.domain.states import exempt_in
 from bot.domain.text import REASON_MAX, clean_text
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
 from bot.services.branches import SCORERS, Actor, may_score, recipients, require_role, rulebook_of
@@ -49,6 +50,7 @@ from bot.services.posts import PostService, member_posts
 from bot.services.transfers import chain_of_member, chains_near_branch
 from storage import assessment as assessment_repo
 from storage import ledger as ledger_repo
+from storage import member_states as state_repo
 from storage import members as member_repo
 from storage import posts as post_repo
 from storage.db import Connection, Database
@@ -402,17 +404,19 @@ async def _assessor_of(conn: Connection, branch: Branch, actor: Actor, member_id
 
 
 async def _members_in(conn: Connection, branch: Branch, year: int, month: int) -> list[Member]:
-    """Scored members who belonged to the branch in the month."""
+    """Members scored in the month: they belonged to the branch then and were not exempt (the month's
+    state, bot.domain.states, whatever their state now)."""
     chains = await chains_near_branch(conn, branch.id)  # a member who left and came back: each stay
+    histories = await state_repo.of_branch(conn, branch.id)
     return [m for m in await member_repo.listing(conn, branch.id)
-            if m.scored and any(in_month(s.first, s.last, year, month) for s in chains.own(m))]
+            if not exempt_in(histories, m.id, year, month) and any(in_month(s.first, s.last, year, month) for s in chains.own(m))]
 
 
 async def _target(conn: Connection, branch: Branch, member_id: int, year: int, month: int) -> Member:
     target = await member_repo.by_id(conn, member_id)
     if target is None or target.branch_id != branch.id or target.status is not MemberStatus.APPROVED:
         raise NotFound("assessment.member_not_listed")
-    if not target.scored:
+    if exempt_in(await state_repo.of_members(conn, [target.id]), target.id, year, month):
         raise InvalidInput("assessment.not_scored", name=target.name)
     if not any(in_month(s.first, s.last, year, month) for s in (await chain_of_member(conn, target.id)).own(target)):
         raise InvalidInput("assessment.not_in_month", name=target.name)

@@ -10,6 +10,7 @@ a reversing row plus a new row under ``dues:YYYY-MM:rN``.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -33,6 +34,7 @@ from bot.domain.dues import (
     shift_month,
 )
 from bot.domain.records import Branch, LedgerRow, Member, MemberStatus, NewLedgerRow, Source
+from bot.domain.states import History, exempt_in
 from bot.domain.text import REASON_MAX, clean_text
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
 from bot.services.branches import SCORERS, Actor, may_score, recipients, require_role, rulebook_of
@@ -40,6 +42,7 @@ from bot.services.calendar import calendar_of
 from storage import branches as branch_repo
 from storage import dues as dues_repo
 from storage import ledger as ledger_repo
+from storage import member_states as state_repo
 from storage import members as member_repo
 from storage.db import Connection, Database
 
@@ -137,10 +140,15 @@ async def tracking_start(conn: Connection, branch: Branch, feature: str) -> date
     return branch.created_at.astimezone(ZoneInfo(branch.timezone)).date()
 
 
-def charged_members(members: list[Member], month: str) -> list[Member]:
-    """Who owes dues for the month: scored (not exempt) members who had joined by its last day."""
+def charged_members(members: list[Member], month: str, histories: Mapping[int, History] | None = None) -> list[Member]:
+    """Who owes dues for the month: approved members not exempt in that month (``histories``, from
+    ``storage.member_states``: the month's state, bot.domain.states; None: the state now) who had joined
+    by its last day."""
     end = last_day(month)
-    return [m for m in members if m.scored and (m.joined_on is None or m.joined_on <= end)]
+    if histories is None:
+        return [m for m in members if m.scored and (m.joined_on is None or m.joined_on <= end)]
+    return [m for m in members if m.status is MemberStatus.APPROVED and not exempt_in(histories, m.id, end.year, end.month)
+            and (m.joined_on is None or m.joined_on <= end)]
 
 
 class DuesService:
@@ -209,7 +217,8 @@ class DuesService:
             records = await dues_repo.statuses(conn, branch.id, month)
             reports = await dues_repo.pending_reports(conn, branch.id, month)
             first = await self._first_month(conn, branch)
-        charged = {m.id for m in charged_members(members, month)}
+            histories = await state_repo.of_branch(conn, branch.id)
+        charged = {m.id for m in charged_members(members, month, histories)}
         owing = [m for m in members if m.id in charged or m.id in records]  # and whoever has something recorded
         lines = [RosterLine(m, records.get(m.id), reports.get(m.id)) for m in owing]
         return DuesRoster(branch=branch, month=month, closed=closed, lines=lines, first_month=first,
@@ -235,7 +244,8 @@ class DuesService:
         async with self.db.transaction() as conn:
             keeper = await self._keeper(conn, branch, actor)
             await self._check_month(conn, branch, month)
-            members = charged_members(await member_repo.listing(conn, branch.id), month)
+            members = charged_members(await member_repo.listing(conn, branch.id), month,
+                                      await state_repo.of_branch(conn, branch.id))
             records = await dues_repo.statuses(conn, branch.id, month)
             eligible, skipped = [], []
             for member in members:
@@ -267,7 +277,7 @@ class DuesService:
                 raise InvalidInput("dues.not_closed", month=month)
             before = await dues_repo.status_of(conn, target.id, month)
             if before is None:
-                if target not in charged_members([target], month):
+                if target not in charged_members([target], month, await state_repo.of_members(conn, [target.id])):
                     raise InvalidInput("dues.not_charged", name=target.name, month=month)
                 if not await dues_repo.insert_corrected(conn, branch_id=branch.id, member_id=target.id, month=month,
                                                         status=status.value, amount=amount, marked_by=keeper.id):
@@ -437,7 +447,8 @@ class DuesService:
         async with self.db.read() as conn:
             if await dues_repo.is_closed(conn, branch.id, month):
                 return None
-            members = charged_members(await member_repo.listing(conn, branch.id), month)
+            members = charged_members(await member_repo.listing(conn, branch.id), month,
+                                      await state_repo.of_branch(conn, branch.id))
             records = await dues_repo.statuses(conn, branch.id, month)
             reports = await dues_repo.pending_reports(conn, branch.id, month)
         return [m for m in members
@@ -455,7 +466,8 @@ class DuesService:
         async with self.db.transaction() as conn:
             if not await dues_repo.close(conn, branch.id, month):
                 return MonthClose(month=month, already=True)
-            members = charged_members(await member_repo.listing(conn, branch.id), month)
+            members = charged_members(await member_repo.listing(conn, branch.id), month,
+                                      await state_repo.of_branch(conn, branch.id))
             if not await dues_repo.statuses(conn, branch.id, month) and not await dues_repo.pending_reports(conn, branch.id, month):
                 # A month where nobody recorded anything is a month the branch did not keep dues here,
                 # not a month everyone failed to pay: charging them all as unpaid would be the bot's error.

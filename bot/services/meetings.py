@@ -40,6 +40,7 @@ from bot.services.calendar import calendar_of
 from storage import branches as branch_repo
 from storage import ledger as ledger_repo
 from storage import meetings as meeting_repo
+from storage import member_states as state_repo
 from storage import members as member_repo
 from storage.db import Connection, Database
 
@@ -460,7 +461,7 @@ class MeetingService:
             changes = []
             if first:
                 day = meeting.local_date(branch.timezone)
-                for member in expected(await member_repo.listing(conn, branch.id), day):
+                for member in expected(await member_repo.listing(conn, branch.id), day, await state_repo.of_branch(conn, branch.id)):
                     await meeting_repo.put_on_roll(conn, meeting.id, member.id, member.state.value)
             closed = await meeting_repo.by_id(conn, meeting.id)
             assert closed is not None
@@ -506,7 +507,8 @@ class MeetingService:
         if meeting.status is MeetingStatus.CLOSED:
             members = [m for m in [await member_repo.by_id(conn, mid) for mid, r in records.items() if r.counted] if m]
         else:
-            members = expected(await member_repo.listing(conn, branch.id), meeting.local_date(branch.timezone))
+            members = expected(await member_repo.listing(conn, branch.id), meeting.local_date(branch.timezone),
+                               await state_repo.of_branch(conn, branch.id))
         members.sort(key=lambda m: m.id)
         return [RollEntry(member=m, record=records.get(m.id), status=effective_status(records.get(m.id))) for m in members]
 
@@ -571,7 +573,8 @@ class MeetingService:
         """Members expected at the meeting, reachable in Telegram, who have neither answered nor checked in."""
         async with self.db.read() as conn:
             records = await meeting_repo.records(conn, meeting.id)
-            members = expected(await member_repo.listing(conn, branch.id), meeting.local_date(branch.timezone))
+            members = expected(await member_repo.listing(conn, branch.id), meeting.local_date(branch.timezone),
+                               await state_repo.of_branch(conn, branch.id))
         return [
             m for m in members
             if m.user_id is not None and m.reachable

@@ -299,7 +299,7 @@ class RosterService:
         _refuse_names_twice(parsed)
         today = self.clock.today(branch.timezone).isoformat()
         async with self.db.transaction() as conn:  # one writer at a time: what is read here is what is changed
-            await require_role(conn, branch.id, actor.user_id, MANAGERS)
+            uploader = await require_role(conn, branch.id, actor.user_id, MANAGERS)
             known = await member_repo.listing(conn, branch.id, ("approved", "left"))
             plan = _match(parsed, [m for m in known if m.status is MemberStatus.APPROVED],
                           [m for m in known if m.status is MemberStatus.LEFT])
@@ -320,6 +320,11 @@ class RosterService:
                     continue
                 if not await roster_repo.update_fields(conn, member.id, changes):  # not inside the writer's lock
                     raise RuntimeError(f"member #{member.id} stopped being approved during a roster upload")
+                if "state" in changes:  # a new state from this month, as /state without a month (bot.domain.states)
+                    from storage import member_states as state_repo
+                    await state_repo.record(conn, member.id, before=member.state, before_reason=member.state_reason,
+                                            state=MemberState(changes["state"]), reason=changes.get("state_reason"),
+                                            from_date=date.fromisoformat(today).replace(day=1), set_by=uploader.id)
                 updated = await member_repo.by_id(conn, member.id)
                 assert updated is not None
                 result.updated.append(updated)
