@@ -1,9 +1,12 @@
 """Telegram glue for the public notice (公示): objections, decisions, appeals and confirmations.
 
-Commands: /object (private; lists the open notice's entries, or ``/object ENTRY reason``), /appeal
-(private), /objections (deciders, private), /unconfirmed (recorders and managers). Buttons
-(prefix ``nt:``): ``nt:ob:<entry>`` object to an entry, ``nt:pg:<page>`` page the list,
+Commands: /object (private; lists the open notice's entries, or ``/object ENTRY reason``), /public
+(supervisors, secretaries, deputies, private: ``/public ENTRY what the public said`` records an objection
+of the public, 群众反映, in their name), /appeal (private), /objections (deciders, private), /unconfirmed
+(recorders and managers). Buttons (prefix ``nt:``): ``nt:ob:<entry>`` object to an entry, ``nt:pb:<entry>``
+record the public's objection to it, ``nt:pg:<page>`` / ``nt:pp:<page>`` page the lists,
 ``nt:up|wd|rs:<objection>`` decide, ``nt:cf|ds:<notice>`` confirm or dispute one's score,
+``nt:sg:<notice>`` the secretary's or a deputy's sign-off of the notice (支部书记签字确认),
 ``nt:x`` cancel. Every press is checked by the service against the presser's roles.
 The rendering of the notice itself lives here too (one block per member, packed into messages by
 Telegram's visible length); schedules/notices.py posts it.
@@ -24,13 +27,14 @@ from telegram.error import BadRequest, Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ConversationHandler, MessageHandler, filters
 
 from bot.domain.meetings import Meeting
-from bot.domain.notice import Capped, MemberSummary, Notice, NoticeMember, ObjectionKind, ObjectionStatus, Verdict, months_of, one_line
+from bot.domain.notice import (Capped, MemberSummary, Notice, NoticeMember, Objection, ObjectionKind, ObjectionStatus, Verdict,
+                               months_of, one_line, periodic)
 from bot.domain.records import Branch, LedgerRow, Member
 from bot.domain.rulebook import Rulebook, YearMethod
 from bot.errors import DomainError, InvalidInput
 from bot.i18n import Safe, Translator, format_points, language_of
 from bot.services.branches import rulebook_of
-from bot.services.notices import NoticeView, ObjectionView
+from bot.services.notices import CloseSummary, NoticeView, ObjectionView, SignOff
 from handlers.branch_context import refusal_naming_branch
 from handlers.common import (
     FlowInProgress,
@@ -42,6 +46,7 @@ from handlers.common import (
     current_branch,
     domain_errors,
     is_private,
+    plain,
     refusal,
     reply,
     send_group,
@@ -55,7 +60,7 @@ log = logging.getLogger(__name__)
 
 # Commands this module adds to the menus, by scope; each needs a menu.<command> catalog entry.
 MENU: dict[str, tuple[str, ...]] = {
-    "private": ("object", "appeal", "objections", "unconfirmed"),
+    "private": ("object", "public", "appeal", "objections", "unconfirmed"),
     "group": (),
     "admin": (),  # /unconfirmed names who has not confirmed: private only (a group gets a pointer there)
 }
@@ -64,6 +69,7 @@ REASON = 0
 PAGE = 8
 CANCEL = "nt:x"
 _OBJECT_ARGS = re.compile(r"^/object(?:@\w+)?\s+#?(\S+)\s*(.*)$", re.S)
+_PUBLIC_ARGS = re.compile(r"^/public(?:@\w+)?\s+#?(\S+)\s*(.*)$", re.S)
 _APPEAL_ARGS = re.compile(r"^/appeal(?:@\w+)?\s+#?(\S+)\s*(.*)$", re.S)
 
 
@@ -173,11 +179,67 @@ def notice_blocks(tr: Translator, view: NoticeView, unclosed: list[Meeting]) -> 
     if view.corrections:
         blocks.append("\n".join([tr("notice.corrections")]
                                 + [correction_line(tr, rulebook, member, row) for member, row in view.corrections]))
-    if not view.lines:
-        blocks.append(tr("notice.no_members"))
-    else:
-        blocks.append(tr("notice.footer", count=len(view.lines)))
+    footer = tr("notice.no_members") if not view.lines else tr("notice.footer", count=len(view.lines))
+    if periodic(notice.period_key):  # the committee's check and the secretary's sign-off, as it stands now
+        footer += "\n" + signoff_line(tr, branch, notice, view.signer)
+    blocks.append(footer)
     return blocks
+
+
+def signoff_status(tr: Translator, branch: Branch, notice: Notice, signer: Member | None, unsigned: str = "notice.signoff.pending") -> str:
+    """「已签字（王书记，4月2日）」 or 「待签字」 (``unsigned``: the word for a notice nobody signed)."""
+    if notice.signed_at is None or signer is None:
+        return tr(unsigned)
+    day = notice.signed_at.astimezone(ZoneInfo(branch.timezone)).date()
+    return tr("notice.signoff.signed", name=signer.name, date=tr("notice.signoff.date", month=day.month, day=day.day))
+
+
+def signoff_line(tr: Translator, branch: Branch, notice: Notice, signer: Member | None,
+                 unsigned: str = "notice.signoff.pending") -> str:
+    return tr("notice.signoff.line", status=Safe(signoff_status(tr, branch, notice, signer, unsigned)))
+
+
+def signoff_keyboard(tr: Translator, notice: Notice) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(tr("notice.signoff.button"), callback_data=f"nt:sg:{notice.id}")]])
+
+
+def signoff_ask(tr: Translator, view: NoticeView) -> str:
+    """What the secretary and deputies are sent privately to check and sign: the notice's summary (each
+    member's line when it fits in one message, else the counts and a pointer to the group's notice)."""
+    branch, notice = view.branch, view.notice
+    head = tr("notice.signoff.ask", branch=branch.title,
+              period=period_label(tr, notice.period_key), count=len(view.lines),
+              entries=sum(len(s.entries) for _, s in view.lines), corrections=len(view.corrections),
+              closes=local_time(notice.closes_at, branch))
+    lines = [member_line(tr, view.rulebook, member, summary) for member, summary in view.lines]
+    text = "\n".join([head, *lines, tr("notice.signoff.check")])
+    if visible_length(text) > MessageLimit.MAX_TEXT_LENGTH:
+        text = "\n".join([head, tr("notice.signoff.see_group"), tr("notice.signoff.check")])
+    return text
+
+
+def closed_summary(tr: Translator, summary: CloseSummary) -> str:
+    """The group's message when the objection window ends: the objections' outcome, the public's ones named
+    with who recorded them, and whether the notice was signed off."""
+    notice, branch = summary.notice, summary.branch
+    objection = ObjectionKind.OBJECTION
+    text = tr("notice.closed_summary", branch=branch.title, period=period_label(tr, notice.period_key),
+              objections=summary.count(objection), withdrawn=summary.count(objection, ObjectionStatus.WITHDRAWN),
+              upheld=summary.count(objection, ObjectionStatus.UPHELD), open=summary.count(objection, ObjectionStatus.OPEN),
+              disputes=summary.count(ObjectionKind.DISPUTE), unconfirmed=summary.unconfirmed)
+    if summary.public:
+        items = [tr("notice.closed.public_item", number=o.id, source=Safe(objector_label(tr, o, summary.recorders.get(o.objector_id))),
+                    status=tr(f"notice.closed.status_{o.status.value}")) for o in summary.public]
+        text += "\n" + tr("notice.closed.public", count=len(summary.public), items=Safe(tr("common.list_separator").join(items)))
+    if periodic(notice.period_key):
+        text += "\n" + signoff_line(tr, branch, notice, summary.signer, unsigned="notice.signoff.unsigned")
+    return text
+
+
+def objector_label(tr: Translator, objection: Objection, objector: Member | None) -> str:
+    """Who objected: the member's name, or 「群众反映（由 李监督 登记）」 for the public's objection."""
+    name = objector.name if objector is not None else "-"
+    return tr("objection.public.by", name=name) if objection.public else tr("objection.public.member", name=name)
 
 
 def pack(blocks: list[str], limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
@@ -229,7 +291,8 @@ def objection_card(tr: Translator, view: ObjectionView) -> str:
                   line=Safe(line), reason=o.reason)
     entry = view.entry
     assert entry is not None
-    return tr("objection.card", number=o.id, branch=branch.title, period=period, objector=view.objector.name,
+    return tr("objection.card", number=o.id, branch=branch.title, period=period,
+              objector=Safe(objector_label(tr, o, view.objector)),
               entry=entry.id, name=view.member.name, date=entry.occurred_on.isoformat(), item=item_label(tr, rulebook, entry),
               value=signed(entry.value), entry_reason=one_line(entry.reason), reason=o.reason)
 
@@ -274,38 +337,46 @@ async def go_private(update: Update, context: Context) -> None:
     await point_to_private(update, context, "notice.go_private", button="notice.open_private")
 
 
+async def go_private_public(update: Update, context: Context) -> None:
+    await point_to_private(update, context, "objection.public.go_private", button="notice.open_private")
+
+
 # --- /object: the list of open entries --------------------------------------------------------------
 
 
-async def _listing(update: Update, context: Context, branch: Branch, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+async def _listing(update: Update, context: Context, branch: Branch, page: int,
+                   public: bool = False) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The open notices' entries with a button each: to object (``nt:ob``), or with ``public`` to record
+    the public's objection (``nt:pb``)."""
     svc = services(context)
     tr = translator(update, branch)
     assert update.effective_user is not None
-    notices = await svc.notices.objectable(branch, actor(update.effective_user))
+    notices = await svc.notices.objectable(branch, actor(update.effective_user), public=public)
+    act, turn = ("pb", "pp") if public else ("ob", "pg")
     if not notices:
         return tr("objection.nothing_open"), None
     rulebook = rulebook_of(branch)
     items = [(row, member) for _, entries in notices for row, member in entries]
     pages = max(1, math.ceil(len(items) / PAGE))
     page = min(max(page, 0), pages - 1)
-    lines = [tr("objection.list_header", branch=branch.title, period=period_label(tr, n.period_key),
-                closes=local_time(n.closes_at, branch)) for n, _ in notices]
+    lines = [tr("objection.public.list_header" if public else "objection.list_header", branch=branch.title,
+                period=period_label(tr, n.period_key), closes=local_time(n.closes_at, branch)) for n, _ in notices]
     rows = []
     for row, member in items[page * PAGE:(page + 1) * PAGE]:
         item = item_label(tr, rulebook, row)
         lines.append(tr("objection.list_line", number=row.id, name=member.name, date=row.occurred_on.isoformat(),
                         item=item, value=signed(row.value), reason=one_line(row.reason, 80)))
         label = f"#{row.id} {member.name} {item} {signed(row.value)}"
-        rows.append([InlineKeyboardButton(label[:60], callback_data=f"nt:ob:{row.id}")])
+        rows.append([InlineKeyboardButton(label[:60], callback_data=f"nt:{act}:{row.id}")])
     if not items:
         lines.append(tr("notice.no_entries"))
     if pages > 1:
         lines.append(tr("objection.page", page=page + 1, pages=pages))
         nav = []
         if page > 0:
-            nav.append(InlineKeyboardButton(tr("objection.previous_page"), callback_data=f"nt:pg:{page - 1}"))
+            nav.append(InlineKeyboardButton(tr("objection.previous_page"), callback_data=f"nt:{turn}:{page - 1}"))
         if page < pages - 1:
-            nav.append(InlineKeyboardButton(tr("objection.next_page"), callback_data=f"nt:pg:{page + 1}"))
+            nav.append(InlineKeyboardButton(tr("objection.next_page"), callback_data=f"nt:{turn}:{page + 1}"))
         rows.append(nav)
     return "\n".join(lines), (InlineKeyboardMarkup(rows) if rows else None)
 
@@ -315,7 +386,8 @@ async def page_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     branch = await current_branch(update, context)
-    text, markup = await _listing(update, context, branch, int(query.data.split(":")[2]))
+    _, turn, page = query.data.split(":")
+    text, markup = await _listing(update, context, branch, int(page), public=turn == "pp")
     await answer(query)
     try:
         await query.edit_message_text(text, reply_markup=markup)
@@ -360,6 +432,59 @@ async def object_command(update: Update, context: Context) -> int:
         return ConversationHandler.END
     context.user_data["nt"] = {"action": "ob", "id": number, "branch": branch.id}
     await reply(update, _ask_objection(tr, branch, entry.entry, entry.member), reply_markup=cancel_keyboard(tr))
+    return REASON
+
+
+def _ask_public(tr: Translator, branch: Branch, entry: LedgerRow, member: Member) -> str:
+    return tr("objection.public.ask", number=entry.id, name=member.name, date=entry.occurred_on.isoformat(),
+              item=item_label(tr, rulebook_of(branch), entry), value=signed(entry.value), reason=one_line(entry.reason))
+
+
+async def public_command(update: Update, context: Context) -> int:
+    """/public ENTRY what the public said: a supervisor, secretary or deputy records the public's objection
+    (群众反映); /public ENTRY asks for it; /public alone lists the open entries to pick from."""
+    svc = services(context)
+    message = update.effective_message
+    assert message is not None and update.effective_user is not None
+    try:
+        branch = await current_branch(update, context)
+        tr = translator(update, branch)
+        match = _PUBLIC_ARGS.match(message.text or "")
+        if match is None:  # the usage and the list to pick from
+            text, markup = await _listing(update, context, branch, 0, public=True)
+            await reply(update, tr("objection.public.usage") + "\n\n" + text, reply_markup=markup)
+            return ConversationHandler.END
+        if not match[1].isdigit() or len(match[1]) > 12:
+            raise InvalidInput("objection.public.bad_number")
+        number, reason = int(match[1]), match[2]
+        if reason.strip():
+            view = await svc.notices.object_public(branch, actor(update.effective_user), number, reason)
+            await _filed(update, context, view)
+            return ConversationHandler.END
+        entry = await svc.notices.check_public(branch, actor(update.effective_user), number)
+    except DomainError as error:  # naming the branch for a member of several (handlers.branch_context)
+        await reply(update, await refusal_naming_branch(update, context, error))
+        return ConversationHandler.END
+    context.user_data["nt"] = {"action": "pb", "id": number, "branch": branch.id}
+    await reply(update, _ask_public(tr, branch, entry.entry, entry.member), reply_markup=cancel_keyboard(tr))
+    return REASON
+
+
+async def public_button(update: Update, context: Context) -> int:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    number = int(query.data.split(":")[2])
+    try:
+        branch = await current_branch(update, context)
+        entry = await services(context).notices.check_public(branch, actor(query.from_user), number)
+    except DomainError as error:
+        await answer(query, refusal(update, error), alert=True)
+        return ConversationHandler.END
+    await answer(query)
+    context.user_data["nt"] = {"action": "pb", "id": number, "branch": branch.id}
+    tr = translator(update, branch)
+    await context.bot.send_message(query.from_user.id, _ask_public(tr, branch, entry.entry, entry.member),
+                                   reply_markup=cancel_keyboard(tr))
     return REASON
 
 
@@ -410,6 +535,9 @@ async def reason_text(update: Update, context: Context) -> int:
         if pending.get("action") == "ob":
             branch = await svc.branches.by_id(pending["branch"])
             view = await svc.notices.object(branch, actor(update.effective_user), pending["id"], message.text)
+        elif pending.get("action") == "pb":
+            branch = await svc.branches.by_id(pending["branch"])
+            view = await svc.notices.object_public(branch, actor(update.effective_user), pending["id"], message.text)
         elif pending.get("action") == "ds":
             view = await svc.notices.dispute(pending["id"], actor(update.effective_user), message.text)
         else:
@@ -430,6 +558,8 @@ async def _filed(update: Update, context: Context, view: ObjectionView) -> None:
     o = view.objection
     if o.kind is ObjectionKind.DISPUTE:
         text = tr("dispute.filed", period=period_label(tr, view.notice.period_key), number=o.id)
+    elif o.public:
+        text = tr("objection.public.filed", entry=o.ledger_id, name=view.member.name, number=o.id)
     else:
         text = tr("objection.filed", entry=o.ledger_id, name=view.member.name, number=o.id)
     if await send_cards(context, view) == 0:
@@ -480,10 +610,11 @@ async def _tell(context: Context, view: ObjectionView) -> None:
     entry = view.entry
     assert entry is not None
     withdrawn = o.status is ObjectionStatus.WITHDRAWN
-    if view.objector.user_id is not None:
+    if view.objector.user_id is not None:  # for the public's objection: who recorded it (to tell the public)
         tr = member_tr(view.objector, branch)
+        told = "objection.public.told" if o.public else "objection.told_objector"
         await send_private(context, view.objector.user_id, tr(
-            "objection.told_objector_withdrawn" if withdrawn else "objection.told_objector_upheld",
+            f"{told}_withdrawn" if withdrawn else f"{told}_upheld",
             number=o.id, entry=entry.id, name=view.member.name, item=item_label(tr, rulebook, entry), value=signed(entry.value)))
     if view.member.user_id is not None and view.member.id != view.objector.id:
         tr = member_tr(view.member, branch)
@@ -540,6 +671,39 @@ async def confirm_button(update: Update, context: Context) -> None:
         log.debug("could not mark the confirmation: %s", exc)
 
 
+# --- the sign-off (支委会审核，支部书记签字确认) ---------------------------------------------------------
+
+
+@domain_errors
+async def sign_button(update: Update, context: Context) -> None:
+    """The secretary or a deputy signs the notice off, once (the service checks the presser's role in the
+    notice's branch); the group is told, once, when its notice is out."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    svc = services(context)
+    signoff: SignOff = await svc.notices.sign(int(query.data.split(":")[2]), actor(query.from_user))
+    tr = translator(update, signoff.branch)
+    status = signoff_status(tr, signoff.branch, signoff.notice, signoff.signer)
+    period = period_label(tr, signoff.notice.period_key)
+    if not signoff.now:
+        await answer(query, tr("notice.signoff.already", period=period, status=Safe(status)), alert=True)
+        return
+    await answer(query, tr("notice.signoff.done", period=period, status=Safe(status)))
+    try:
+        await query.edit_message_reply_markup(InlineKeyboardMarkup([[
+            InlineKeyboardButton("✅ " + plain(status), callback_data=f"nt:sg:{signoff.notice.id}")]]))
+    except BadRequest as exc:
+        log.debug("could not mark the sign-off: %s", exc)
+    if signoff.notice.sent:  # the group's notice said 待签字: the sign-off follows it (a notice not out yet says it)
+        gtr = Translator(signoff.branch.language)
+        try:
+            await send_group(context, signoff.branch, gtr(
+                "notice.signoff.group", branch=signoff.branch.title, period=period_label(gtr, signoff.notice.period_key),
+                line=Safe(signoff_line(gtr, signoff.branch, signoff.notice, signoff.signer))))
+        except BadRequest as exc:
+            log.warning("could not post the sign-off in the group of branch %s: %s", signoff.branch.id, exc)
+
+
 @domain_errors
 async def unconfirmed_command(update: Update, context: Context) -> None:
     if not is_private(update):  # it names who has not confirmed: never in front of the branch
@@ -549,12 +713,14 @@ async def unconfirmed_command(update: Update, context: Context) -> None:
     branch = await current_branch(update, context)
     tr = translator(update, branch)
     key = context.args[0] if context.args else None
-    notice, waiting = await services(context).notices.unconfirmed(branch, actor(update.effective_user), key)
+    svc = services(context)
+    notice, waiting = await svc.notices.unconfirmed(branch, actor(update.effective_user), key)
     period = period_label(tr, notice.period_key)
+    signoff = [signoff_line(tr, branch, notice, await svc.notices.signer(notice))] if periodic(notice.period_key) else []
     if not waiting:
-        await reply(update, tr("unconfirmed.none", branch=branch.title, period=period))
+        await reply(update, "\n".join([tr("unconfirmed.none", branch=branch.title, period=period), *signoff]))
         return
-    lines = [tr("unconfirmed.header", branch=branch.title, period=period, count=len(waiting))]
+    lines = [tr("unconfirmed.header", branch=branch.title, period=period, count=len(waiting)), *signoff]
     for member, line in waiting:
         status = tr("unconfirmed.disputed" if line.status.value == "disputed" else "unconfirmed.pending")
         text = tr("unconfirmed.line", name=member.name, status=status)
@@ -603,7 +769,9 @@ def register(app: Application) -> None:
     app.add_handler(ConversationHandler(
         entry_points=[
             CommandHandler("object", object_command, filters=private),
+            CommandHandler("public", public_command, filters=private),
             CallbackQueryHandler(object_button, pattern=r"^nt:ob:\d{1,12}$"),
+            CallbackQueryHandler(public_button, pattern=r"^nt:pb:\d{1,12}$"),
             CallbackQueryHandler(dispute_button, pattern=r"^nt:ds:\d{1,12}$"),
         ],
         states={REASON: [MessageHandler(filters.TEXT & ~filters.COMMAND & private, reason_text)]},
@@ -612,7 +780,9 @@ def register(app: Application) -> None:
         name="notice-reason", allow_reentry=True, per_message=False,
     ))
     app.add_handler(CommandHandler("object", go_private, filters=~private))
-    app.add_handler(CallbackQueryHandler(page_button, pattern=r"^nt:pg:\d{1,6}$"))
+    app.add_handler(CommandHandler("public", go_private_public, filters=~private))
+    app.add_handler(CallbackQueryHandler(page_button, pattern=r"^nt:(pg|pp):\d{1,6}$"))
+    app.add_handler(CallbackQueryHandler(sign_button, pattern=r"^nt:sg:\d{1,12}$"))
     app.add_handler(CallbackQueryHandler(decide_button, pattern=r"^nt:(up|wd|rs):\d{1,12}$"))
     app.add_handler(CallbackQueryHandler(confirm_button, pattern=r"^nt:cf:\d{1,12}$"))
     app.add_handler(CommandHandler("objections", objections_command))

@@ -16,7 +16,12 @@
 - ``notice_remind``: a day before the objection window closes, members who have not confirmed are
   reminded privately; a reminder whose moment has passed is skipped (Late.SKIP).
 - ``notice_close``: when the window closes, the group is told how many objections came and how many
-  points were withdrawn (Late.CATCH_UP).
+  points were withdrawn, the public's objections (群众反映) with who recorded them, and whether the
+  notice was signed off (Late.CATCH_UP).
+- The sign-off (支委会审核，支部书记签字确认; seeds 000 l.25, 004 l.28-30) never holds the notice back: when
+  a periodic notice is recorded, its secretaries and deputies are sent its summary privately with a
+  button to sign it off (once for the notice: a claim of its own in the effects); ``notice_signoff_remind``:
+  a day before the window closes, if nobody has signed, they are reminded once (Late.SKIP).
 
 The engine claims each (branch, kind, key) once, so a restart never posts twice.
 """
@@ -31,13 +36,15 @@ from telegram.ext import Application
 
 from bot.domain.calendar import local_moment
 from bot.domain.meetings import Meeting
-from bot.domain.notice import Notice, ObjectionKind, ObjectionStatus
+from bot.domain.notice import Notice, periodic
 from bot.domain.records import Branch
 from bot.i18n import Safe, Translator
 from bot.services import Services
 from bot.services.branches import rulebook_of
 from handlers.common import GroupUnreachable, send_group, send_group_parts, send_private
-from handlers.notices import confirm_keyboard, local_time, member_line, member_tr, notice_messages, period_label, stored_line
+from bot.services.notices import NoticeView
+from handlers.notices import (closed_summary, confirm_keyboard, local_time, member_line, member_tr, notice_messages, period_label,
+                              signoff_ask, signoff_keyboard, stored_line)
 from schedules.engine import Due, Late, register
 
 log = logging.getLogger(__name__)
@@ -88,6 +95,24 @@ class NoticeProducer:
                        line=Safe(shown), closes=local_time(notice.closes_at, branch))
             sent = await send_private(app, member.user_id, text, reply_markup=confirm_keyboard(mtr, notice))  # type: ignore[arg-type]
             await services.notices.asked(notice, member, reached=sent is not None)
+        await ask_signoff(app, branch, replace(view, notice=notice))
+
+
+async def ask_signoff(app: Application, branch: Branch, view: NoticeView) -> None:
+    """Once the notice is in the group and its members were asked to confirm, the secretaries and deputies
+    get its summary privately with the sign-off button, once for the notice (a claim of its own in the
+    effects; a notice already signed — say while the group could not be reached — is not asked again)."""
+    services: Services = app.bot_data["services"]
+    notice = view.notice
+    if notice.signed or not periodic(notice.period_key):
+        return
+    if not await services.calendar.claim(branch.id, "notice_signoff_ask", notice.period_key, services.clock.now(),
+                                         outcome="done"):
+        return
+    for signer in await services.notices.signers(branch):
+        assert signer.user_id is not None
+        mtr = member_tr(signer, branch)
+        await send_private(app, signer.user_id, signoff_ask(mtr, view), reply_markup=signoff_keyboard(mtr, notice))
 
 
 async def tell_unreachable(app: Application, branch: Branch, notice: Notice) -> None:
@@ -139,15 +164,34 @@ class CloseProducer:
         summary = await services.notices.close_summary(branch, due.key)
         if summary is None:
             return
-        tr = Translator(branch.language)
-        objection = ObjectionKind.OBJECTION
-        await send_group(app, branch, tr(
-            "notice.closed_summary", branch=branch.title, period=period_label(tr, due.key),
-            objections=summary.count(objection), withdrawn=summary.count(objection, ObjectionStatus.WITHDRAWN),
-            upheld=summary.count(objection, ObjectionStatus.UPHELD), open=summary.count(objection, ObjectionStatus.OPEN),
-            disputes=summary.count(ObjectionKind.DISPUTE), unconfirmed=summary.unconfirmed))
+        await send_group(app, branch, closed_summary(Translator(branch.language), summary))
+
+
+class SignoffReminderProducer:
+    kind = "notice_signoff_remind"
+
+    async def due(self, services: Services, branch: Branch, now: datetime) -> list[Due]:
+        return [
+            Due(self.kind, n.period_key, n.closes_at - REMIND_BEFORE_CLOSE, Late.SKIP)
+            for n in await services.notices.recent(branch, RECENT)
+            if periodic(n.period_key) and not n.signed and n.sent_at is not None
+            and n.closes_at - REMIND_BEFORE_CLOSE > n.sent_at
+        ]
+
+    async def run(self, app: Application, branch: Branch, due: Due, late: bool) -> None:
+        services: Services = app.bot_data["services"]
+        notice = await services.notices.notice(branch, due.key)
+        if notice is None or notice.signed:  # signed since it was offered
+            return
+        for signer in await services.notices.signers(branch):
+            assert signer.user_id is not None
+            mtr = member_tr(signer, branch)
+            await send_private(app, signer.user_id, mtr(
+                "notice.signoff.remind", branch=branch.title, period=period_label(mtr, notice.period_key),
+                closes=local_time(notice.closes_at, branch)), reply_markup=signoff_keyboard(mtr, notice))
 
 
 register(NoticeProducer())
 register(ReminderProducer())
 register(CloseProducer())
+register(SignoffReminderProducer())

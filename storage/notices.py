@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from bot.domain.notice import ConfirmStatus, Notice, NoticeMember, Objection, ObjectionKind, ObjectionStatus
+from bot.domain.notice import ConfirmStatus, Notice, NoticeMember, Objection, ObjectionKind, ObjectionSource, ObjectionStatus
 from bot.domain.records import LedgerRow
 from storage._util import row_dict
 from storage.db import Connection
@@ -103,6 +103,15 @@ async def mark_sent(conn: Connection, notice_id: int, sent_at: datetime) -> bool
     return cursor.rowcount == 1
 
 
+async def sign(conn: Connection, notice_id: int, member_id: int, at: datetime) -> bool:
+    """The secretary's (or a deputy's) sign-off of the notice, once; False when it was signed already."""
+    cursor = await conn.execute(
+        "UPDATE notices SET signed_by = ?, signed_at = ? WHERE id = ? AND signed_by IS NULL",
+        (member_id, _iso(at), notice_id),
+    )
+    return cursor.rowcount == 1
+
+
 async def add_entries(conn: Connection, notice_id: int, entries: list[tuple[int, int]]) -> None:
     """(ledger id, member id) of every row the notice published."""
     await conn.executemany(
@@ -179,12 +188,13 @@ async def answer(conn: Connection, notice_id: int, member_id: int, status: Confi
 
 
 async def add_objection(conn: Connection, *, branch_id: int, notice_id: int, kind: ObjectionKind, ledger_id: int | None,
-                        member_id: int, objector_id: int, target: str, reason: str, at: datetime) -> Objection | None:
+                        member_id: int, objector_id: int, target: str, reason: str, at: datetime,
+                        source: ObjectionSource = ObjectionSource.MEMBER) -> Objection | None:
     """The objection, once per (notice, objector, target); None on a repeat."""
     async with conn.execute(
-        "INSERT INTO objections (branch_id, notice_id, kind, ledger_id, member_id, objector_id, target, reason, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (notice_id, objector_id, target) DO NOTHING RETURNING *",
-        (branch_id, notice_id, kind.value, ledger_id, member_id, objector_id, target, reason, _iso(at)),
+        "INSERT INTO objections (branch_id, notice_id, kind, ledger_id, member_id, objector_id, target, reason, created_at,"
+        " source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (notice_id, objector_id, target) DO NOTHING RETURNING *",
+        (branch_id, notice_id, kind.value, ledger_id, member_id, objector_id, target, reason, _iso(at), source.value),
     ) as cursor:
         row = await cursor.fetchone()
     return _objection(row) if row else None

@@ -8,6 +8,7 @@ clock, a database or Telegram; the text and its splitting into messages are the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -43,6 +44,11 @@ class ObjectionKind(StrEnum):
     DISPUTE = "dispute"  # a member disputing their own period score instead of confirming it
 
 
+class ObjectionSource(StrEnum):
+    MEMBER = "member"  # a member of the branch objected in their own name
+    PUBLIC = "public"  # 群众反映: the public's objection, recorded by a supervisor, secretary or deputy (the objector)
+
+
 class ObjectionStatus(StrEnum):
     OPEN = "open"
     UPHELD = "upheld"  # the entry stands (the objection did not hold)
@@ -73,10 +79,16 @@ class Notice(_Record):
     sent_at: datetime | None = None  # when the whole notice reached the group; None: still to send
     parts_sent: int = 0  # how many of its messages reached the group so far
     ledger_upto: int | None = None  # the last ledger row it saw: later rows of its period are corrections
+    signed_by: int | None = None  # the secretary or deputy who signed it off (支委会审核，书记签字确认)
+    signed_at: datetime | None = None
 
     @property
     def sent(self) -> bool:
         return self.sent_at is not None
+
+    @property
+    def signed(self) -> bool:
+        return self.signed_by is not None
 
     def open_at(self, now: datetime) -> bool:
         """The objection window: from the moment the notice reached the group."""
@@ -111,11 +123,30 @@ class Objection(_Record):
     appealed_at: datetime | None
     appeal_reason: str | None
     created_at: datetime
+    source: ObjectionSource = ObjectionSource.MEMBER  # PUBLIC: objector_id is who recorded the public's objection
+
+    @property
+    def public(self) -> bool:
+        return self.source is ObjectionSource.PUBLIC
 
 
 def entry_target(ledger_id: int) -> str:
     """What an objection is about, for the one-objection-per-person rule (disputes: the score)."""
     return f"entry:{ledger_id}"
+
+
+def public_target(ledger_id: int) -> str:
+    """What a recorded public objection is about: one per recorder and entry, besides their own objection."""
+    return f"public:entry:{ledger_id}"
+
+
+_PERIODIC = re.compile(r"\d{4}-(?:\d{2}|Q[1-4]|H[12])")
+
+
+def periodic(period_key: str) -> bool:
+    """A periodic notice (month, quarter, half-year), which the branch committee reviews and the secretary
+    signs off; the annual publicity (``2026``, ``2026-R1``) is published by the secretary's own /grade."""
+    return _PERIODIC.fullmatch(period_key) is not None
 
 
 SCORE_TARGET = "score"

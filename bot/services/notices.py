@@ -21,6 +21,7 @@ from bot.domain.notice import (
     NoticeMember,
     Objection,
     ObjectionKind,
+    ObjectionSource,
     ObjectionStatus,
     OwedNotice,
     Verdict,
@@ -30,6 +31,8 @@ from bot.domain.notice import (
     months_of,
     objectable,
     owed_notices,
+    periodic,
+    public_target,
     summarise,
     window_closes,
 )
@@ -58,6 +61,8 @@ from storage.db import Connection, Database
 DECIDERS = (Role.SUPERVISOR, Role.SECRETARY, Role.DEPUTY)  # decide objections and disputes
 WATCHERS = (Role.RECORDER, Role.SUPERVISOR, Role.SECRETARY, Role.DEPUTY)  # see who has not confirmed
 APPEAL_RECEIVERS = (Role.SECRETARY, Role.DEPUTY)
+SIGNERS = (Role.SECRETARY, Role.DEPUTY)  # sign the periodic notice off (支部书记签字确认, after the committee's check)
+PUBLIC_RECORDERS = DECIDERS  # record an objection of the public (群众反映) on its behalf
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class NoticeView:
     defaulted: list[Member]  # given the default of an item nobody assessed in the period
     corrections: list[tuple[Member, LedgerRow]]  # rows of periods already published, written since the last notice
     created: bool  # False: recorded by an earlier run (then only what was not sent yet is sent)
+    signer: Member | None = None  # who signed the notice off, if anyone has yet
 
 
 @dataclass(frozen=True)
@@ -102,11 +108,25 @@ class Confirmation:
 
 
 @dataclass(frozen=True)
+class SignOff:
+    branch: Branch
+    notice: Notice
+    signer: Member  # who signed it (the presser, or whoever signed it before)
+    now: bool  # False: it was signed already (a second press, another manager)
+
+
+@dataclass(frozen=True)
 class CloseSummary:
     branch: Branch
     notice: Notice
     objections: list[Objection] = field(default_factory=list)
     unconfirmed: int = 0  # neither confirmed nor disputed
+    signer: Member | None = None  # the sign-off (None: not signed)
+    recorders: dict[int, Member] = field(default_factory=dict)  # who recorded the public's objections, by member id
+
+    @property
+    def public(self) -> list[Objection]:
+        return [o for o in self.objections if o.public]
 
     def count(self, kind: ObjectionKind, status: ObjectionStatus | None = None) -> int:
         return sum(1 for o in self.objections if o.kind is kind and (status is None or o.status is status))
@@ -182,9 +202,10 @@ class NoticeService:
                 await notice_repo.add_entries(conn, notice.id, published)
                 await notice_repo.add_members(conn, notice.id, [
                     (s.member_id, format_points(s.figure), str(s.year)) for _, s in lines])
+            signer = await member_repo.by_id(conn, notice.signed_by) if notice.signed_by is not None else None
         return NoticeView(branch=branch, rulebook=rulebook, notice=notice, lines=lines, rows=rows,
                           defaulted=[m for m, _ in lines if m.id in defaulted_ids], corrections=corrections,
-                          created=created)
+                          created=created, signer=signer)
 
     async def _lines(self, conn: Connection, branch: Branch, rulebook: Rulebook, first: date, last: date, upto: int,
                      listed: set[int] | None) -> tuple[list[tuple[Member, MemberSummary]], dict[int, LedgerRow]]:
@@ -287,8 +308,45 @@ class NoticeService:
                 return None
             objections = await notice_repo.objections_of_notice(conn, notice.id)
             lines = await notice_repo.member_lines(conn, notice.id)
+            signer = await member_repo.by_id(conn, notice.signed_by) if notice.signed_by is not None else None
+            recorders = {}
+            for o in objections:
+                if o.public and (recorder := await member_repo.by_id(conn, o.objector_id)) is not None:
+                    recorders[recorder.id] = recorder
         return CloseSummary(branch=branch, notice=notice, objections=objections,
-                            unconfirmed=sum(1 for line in lines if line.status is ConfirmStatus.PENDING))
+                            unconfirmed=sum(1 for line in lines if line.status is ConfirmStatus.PENDING),
+                            signer=signer, recorders=recorders)
+
+    # --- the sign-off (支委会审核，支部书记签字确认) -------------------------------------------------------
+
+    async def signer(self, notice: Notice) -> Member | None:
+        """Who signed the notice off (None: nobody yet)."""
+        if notice.signed_by is None:
+            return None
+        async with self.db.read() as conn:
+            return await member_repo.by_id(conn, notice.signed_by)
+
+    async def signers(self, branch: Branch) -> list[Member]:
+        """Who is asked to sign the branch's notices off: its secretaries and deputies with an account."""
+        async with self.db.read() as conn:
+            return [m for m in await member_repo.holders(conn, branch.id, SIGNERS) if m.user_id is not None]
+
+    async def sign(self, notice_id: int, actor: Actor) -> SignOff:
+        """The secretary or a deputy of the notice's branch signs it off after checking it, once: a second
+        press (theirs or another manager's) changes nothing and says who signed it and when."""
+        async with self.db.transaction() as conn:
+            notice = await notice_repo.by_id(conn, notice_id)
+            if notice is None or not periodic(notice.period_key):
+                raise NotFound("notice.not_found")
+            branch = await branch_repo.by_id(conn, notice.branch_id)
+            assert branch is not None
+            me = await require_role(conn, branch.id, actor.user_id, SIGNERS)
+            signed_now = await notice_repo.sign(conn, notice.id, me.id, self._now())
+            notice = await notice_repo.by_id(conn, notice.id)
+            assert notice is not None and notice.signed_by is not None
+            signer = me if signed_now else await member_repo.by_id(conn, notice.signed_by)
+            assert signer is not None
+        return SignOff(branch=branch, notice=notice, signer=signer, now=signed_now)
 
     # --- confirmation (签字确认) -------------------------------------------------------------------
 
@@ -368,10 +426,14 @@ class NoticeService:
 
     # --- objections (异议) -------------------------------------------------------------------------
 
-    async def objectable(self, branch: Branch, actor: Actor) -> list[tuple[Notice, list[tuple[LedgerRow, Member]]]]:
-        """The entries of the branch's notices whose objection window is open, with whose they are."""
+    async def objectable(self, branch: Branch, actor: Actor, public: bool = False) -> list[tuple[Notice, list[tuple[LedgerRow, Member]]]]:
+        """The entries of the branch's notices whose objection window is open, with whose they are (``public``:
+        for recording the public's objection, which only supervisors, secretaries and deputies do)."""
         async with self.db.read() as conn:
-            await _approved(conn, branch.id, actor.user_id)
+            if public:
+                await require_role(conn, branch.id, actor.user_id, PUBLIC_RECORDERS)
+            else:
+                await _approved(conn, branch.id, actor.user_id)
             found = []
             for notice in await notice_repo.open_at(conn, branch.id, self._now()):
                 entries = []
@@ -422,6 +484,37 @@ class NoticeService:
                 member_id=view.member.id, objector_id=me.id, target=entry_target(ledger_id), reason=text, at=self._now())
             if objection is None:  # a concurrent twin got there first
                 raise AlreadyDone("objection.already_objected", number=0, entry=ledger_id)
+        return ObjectionView(branch=branch, notice=view.notice, objection=objection, member=view.member,
+                             objector=me, entry=view.entry)
+
+    async def _not_yet_public(self, conn: Connection, notice: Notice, me: Member, ledger_id: int) -> None:
+        existing = await notice_repo.objection_by_target(conn, notice.id, me.id, public_target(ledger_id))
+        if existing is not None:
+            raise AlreadyDone("objection.public.already", number=existing.id, entry=ledger_id)
+
+    async def check_public(self, branch: Branch, actor: Actor, ledger_id: int) -> EntryView:
+        """Whether the actor may record the public's objection to this entry now (before asking for it)."""
+        async with self.db.read() as conn:
+            me = await require_role(conn, branch.id, actor.user_id, PUBLIC_RECORDERS)
+            view = await self._entry(conn, branch, ledger_id)
+            await self._not_yet_public(conn, view.notice, me, ledger_id)
+        return view
+
+    async def object_public(self, branch: Branch, actor: Actor, ledger_id: int, reason: str | None) -> ObjectionView:
+        """A supervisor, secretary or deputy records an objection the public (群众) raised about one entry of an
+        open notice (seed 000: 群众反映); decided as members' objections are, by the other deciders. Once per
+        recorder and entry (the recorder may still object in their own name)."""
+        async with self.db.transaction() as conn:
+            me = await require_role(conn, branch.id, actor.user_id, PUBLIC_RECORDERS)
+            view = await self._entry(conn, branch, ledger_id)
+            await self._not_yet_public(conn, view.notice, me, ledger_id)
+            text = _reason(reason)
+            objection = await notice_repo.add_objection(
+                conn, branch_id=branch.id, notice_id=view.notice.id, kind=ObjectionKind.OBJECTION, ledger_id=ledger_id,
+                member_id=view.member.id, objector_id=me.id, target=public_target(ledger_id), reason=text,
+                at=self._now(), source=ObjectionSource.PUBLIC)
+            if objection is None:  # a concurrent twin got there first
+                raise AlreadyDone("objection.public.already", number=0, entry=ledger_id)
         return ObjectionView(branch=branch, notice=view.notice, objection=objection, member=view.member,
                              objector=me, entry=view.entry)
 
