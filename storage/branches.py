@@ -140,3 +140,19 @@ async def context(conn: Connection, user_id: int) -> int | None:
     async with conn.execute("SELECT branch_id FROM user_context WHERE user_id = ?", (user_id,)) as cursor:
         row = await cursor.fetchone()
     return int(row[0]) if row else None
+
+
+async def replace_rule_overrides(conn: Connection, branch_id: int, *, before: str, after: str) -> bool:
+    """The branch's rule overrides (JSON, bot.domain.overrides) become ``after`` if they are still ``before``
+    (a conditional update: two changes at once cannot lose one another); False when they were not."""
+    cursor = await conn.execute("UPDATE branches SET rule_overrides = ? WHERE id = ? AND rule_overrides = ?",
+                                (after, branch_id, before))
+    return cursor.rowcount == 1
+
+
+async def last_graded_year(conn: Connection, branch_id: int) -> int | None:
+    """The latest year with a /grade round of the branch (in publicity, final or re-opened), or None: a year
+    whose figures were published, which a change of the base or the weights would silently recompute."""
+    async with conn.execute("SELECT MAX(year) FROM grade_rounds WHERE branch_id = ?", (branch_id,)) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row and row[0] is not None else None

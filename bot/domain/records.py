@@ -63,6 +63,7 @@ class Branch(_Record):
     created_at: datetime
     calendar: str = "{}"  # JSON of bot.domain.calendar.CalendarSettings
     town_id: int | None = None  # the town (镇党委 / 党总支) it belongs to, if any
+    rule_overrides: str = "{}"  # JSON: the branch's values for its preset's defaults (bot.domain.overrides)
 
 
 class Member(_Record):

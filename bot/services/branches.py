@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.clock import Clock
 from bot.domain.records import Branch, Member, Role
+from bot.domain import overrides
+from bot.domain.overrides import Scope, Spot
 from bot.domain.rulebook import CustomItem, Item, ItemKind, Rulebook, RulebookError
 from bot.domain.text import clean_name
 from bot.errors import AlreadyDone, DomainError, InvalidInput, NotAuthorized, NotFound
@@ -45,14 +47,45 @@ class ChatMove:
     blocked_by: Branch | None = None  # a branch with members or records at the new id: nothing moved
 
 
+@dataclass(frozen=True)
+class RuleValue:
+    """One value of the branch's rulebook that came from a default (/rulebook's list)."""
+
+    spot: Spot
+    value: tuple[Decimal, ...]  # as the branch has it now
+    changed: bool  # the branch's own, not the preset's default
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    """What /rulebook KEY VALUE did, or (``done`` False) the whole-year change waiting for its confirm."""
+
+    spot: Spot
+    before: tuple[Decimal, ...]
+    after: tuple[Decimal, ...]
+    done: bool
+    year: int  # the year whose figure a whole-year change moves (today's)
+
+
 @lru_cache(maxsize=256)
-def _rulebook(preset_code: str, custom_items_json: str) -> Rulebook:
+def _rulebook(preset_code: str, custom_items_json: str, overrides_json: str = "{}") -> Rulebook:
+    """The preset with the branch's values for its defaults (/rulebook, bot.domain.overrides), then the
+    branch's own items (/additem), validated as a whole; cached by the three texts."""
     custom = [CustomItem.model_validate(c) for c in json.loads(custom_items_json or "[]")]
-    return preset(preset_code).with_custom_items(custom)
+    return overrides.apply(preset(preset_code), json.loads(overrides_json or "{}")).with_custom_items(custom)
+
+
+def _checked_rulebook(preset_code: str, custom_items_json: str, overrides_json: str) -> Rulebook:
+    """As ``_rulebook``, refusing (RulebookError) overrides that do not hold together rather than leaving
+    them out: a change is checked with this before it is kept."""
+    custom = [CustomItem.model_validate(c) for c in json.loads(custom_items_json or "[]")]
+    return overrides.apply(preset(preset_code), json.loads(overrides_json), strict=True).with_custom_items(custom)
 
 
 def rulebook_of(branch: Branch) -> Rulebook:
-    return _rulebook(branch.preset, branch.custom_items)
+    """The rulebook a branch keeps its points by: every reader (scoring, grading, notices, exports, /points,
+    /rules) goes through here, so a branch's changed defaults and own items count everywhere at once."""
+    return _rulebook(branch.preset, branch.custom_items, branch.rule_overrides)
 
 
 CUSTOM_FIELDS = ("category", "code", "value", "name")
@@ -247,7 +280,7 @@ class BranchService:
             await require_role(conn, branch.id, actor.user_id, MANAGERS)  # authority before anything else
             current = await branch_repo.by_id(conn, branch.id)
             assert current is not None
-            before = _rulebook(current.preset, current.custom_items)
+            before = _rulebook(current.preset, current.custom_items, current.rule_overrides)
             given = {"category": custom.category, "code": custom.item.code}
             if before.category(custom.category) is None:
                 raise custom_item_refusal("category", given, before)
@@ -261,11 +294,74 @@ class BranchService:
             items.append(custom.model_dump(mode="json"))
             encoded = json.dumps(items, ensure_ascii=False)
             try:
-                rulebook = _rulebook(current.preset, encoded)  # validated as a whole before it is stored
+                rulebook = _rulebook(current.preset, encoded, current.rule_overrides)  # validated as a whole before it is stored
             except RulebookError as exc:
                 raise custom_item_refusal(exc.field, given, before) from None
             await branch_repo.set_custom_items(conn, branch.id, encoded)
         return rulebook
+
+    async def rule_defaults(self, branch: Branch, actor: Actor) -> list[RuleValue]:
+        """/rulebook: every value of the branch's rulebook that came from a default, with the branch's value
+        now and whether the branch changed it (secretary and deputy)."""
+        async with self.db.read() as conn:
+            await require_role(conn, branch.id, actor.user_id, MANAGERS)
+            current = await branch_repo.by_id(conn, branch.id)
+        assert current is not None
+        rulebook = rulebook_of(current)
+        return [RuleValue(spot, value, value != spot.default)
+                for spot in overrides.spots(preset(current.preset)) for value in [overrides.current(rulebook, spot)]]
+
+    async def change_rule(self, branch: Branch, actor: Actor, key: str, words: list[str], *,
+                          confirmed: bool = False) -> RuleChange:
+        """/rulebook KEY VALUE: the branch's value for one of its preset's defaults, checked and validated
+        with the whole rulebook before it is kept (a conditional update: a change made meanwhile is not lost).
+
+        An item's value counts for entries recorded from now on (secretary or deputy). The base and the
+        weights change the whole year's figure: the secretary's alone, and kept only with ``confirmed`` (the
+        confirm button; without it nothing is written and the change comes back with ``done`` False). They
+        are one value for every year, so they are refused once any year has a /grade round (publicised, final
+        or re-opened): its published figures would be recomputed with the new value.
+        Giving the preset's value again takes the branch's own away."""
+        key = key.strip().lower()
+        async with self.db.transaction() as conn:
+            await require_role(conn, branch.id, actor.user_id, MANAGERS)  # authority before anything else
+            current = await branch_repo.by_id(conn, branch.id)
+            assert current is not None
+            base_rulebook = preset(current.preset)
+            spot = overrides.spot_of(base_rulebook, key)
+            if spot is None:
+                if overrides.is_seed_key(base_rulebook, key):
+                    raise InvalidInput("rulebook.from_seed", code=key)
+                own = rulebook_of(current).item(key.split(".", 1)[0])
+                raise InvalidInput("rulebook.own_item" if own is not None else "rulebook.unknown_key", code=key)
+            if spot.scope is Scope.YEAR:
+                await require_role(conn, branch.id, actor.user_id, (Role.SECRETARY,))
+            rulebook = rulebook_of(current)
+            before = overrides.current(rulebook, spot)
+            after = overrides.parse(rulebook, spot, words)
+            if after == before:
+                raise AlreadyDone("rulebook.unchanged", code=key, value=overrides.shown(after))
+            year = self.clock.today(current.timezone).year
+            if spot.scope is Scope.YEAR:  # one value for every year: a graded year's published figures would move
+                graded = await branch_repo.last_graded_year(conn, branch.id)
+                if graded is not None:
+                    raise InvalidInput("rulebook.year_graded", code=key, year=graded)
+            kept = json.loads(current.rule_overrides or "{}")
+            if after == spot.default:
+                kept.pop(key, None)  # back to the preset's default: nothing of the branch's own
+            else:
+                kept[key] = overrides.encoded(after)
+            encoded = json.dumps(dict(sorted(kept.items())), ensure_ascii=False)
+            try:
+                _checked_rulebook(current.preset, current.custom_items, encoded)  # validated as a whole before it is kept
+            except RulebookError:
+                raise InvalidInput("rulebook.refused", code=key, value=overrides.shown(after)) from None
+            if spot.scope is Scope.YEAR and not confirmed:
+                return RuleChange(spot, before, after, done=False, year=year)
+            if not await branch_repo.replace_rule_overrides(conn, branch.id, before=current.rule_overrides,
+                                                            after=encoded):
+                raise InvalidInput("rulebook.busy")
+        return RuleChange(spot, before, after, done=True, year=year)
 
     async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> ChatMove:
         """A group became a supergroup: the branch follows it to the new chat id, in one transaction.
