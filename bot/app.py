@@ -30,6 +30,7 @@ import handlers.notices
 import handlers.queries
 import handlers.rewards
 import handlers.roster
+import handlers.rulebook
 import handlers.setup
 import handlers.town
 import handlers.town_review
@@ -65,6 +66,7 @@ def register_handlers(app: Application) -> None:
     handlers.roster.register(app)
     handlers.queries.register(app)
     handlers.calendar_settings.register(app)
+    handlers.rulebook.register(app)
     for feature in FEATURES:
         feature.register(app)
     handlers.rewards.register(app)

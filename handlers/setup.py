@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from pydantic import ValidationError
 
+from bot.domain.overrides import spots as default_spots
 from bot.domain.records import Branch
 from bot.domain.rulebook import CustomItem
 from bot.domain.text import clean_name
@@ -178,7 +179,11 @@ async def setup_chosen(update: Update, context: Context) -> None:
     )
     tr = translator(update, branch)
     await answer(query, tr("setup.done_short"))
-    await query.edit_message_text(tr("setup.done", secretary=query.from_user.full_name) + "\n\n" + describe_branch(tr, branch))
+    text = tr("setup.done", secretary=query.from_user.full_name) + "\n\n" + describe_branch(tr, branch)
+    defaults = len(default_spots(preset(branch.preset)))  # values the seed does not give: /rulebook lists them
+    if defaults:
+        text += "\n\n" + tr("rulebook.setup_hint", count=defaults)
+    await query.edit_message_text(text)
     town_code = context.chat_data.pop("town_code", None) if context.chat_data is not None else None
     if town_code:
         try:
