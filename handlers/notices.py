@@ -188,10 +188,15 @@ def notice_blocks(tr: Translator, view: NoticeView, unclosed: list[Meeting]) -> 
 
 def signoff_status(tr: Translator, branch: Branch, notice: Notice, signer: Member | None, unsigned: str = "notice.signoff.pending") -> str:
     """「已签字（王书记，4月2日）」 or 「待签字」 (``unsigned``: the word for a notice nobody signed)."""
-    if notice.signed_at is None or signer is None:
+    return signoff_text(tr, branch, notice.signed_at, signer.name if signer is not None else None, unsigned)
+
+
+def signoff_text(tr: Translator, branch: Branch, signed_at: datetime | None, name: str | None,
+                 unsigned: str = "notice.signoff.pending") -> str:
+    if signed_at is None or name is None:
         return tr(unsigned)
-    day = notice.signed_at.astimezone(ZoneInfo(branch.timezone)).date()
-    return tr("notice.signoff.signed", name=signer.name, date=tr("notice.signoff.date", month=day.month, day=day.day))
+    day = signed_at.astimezone(ZoneInfo(branch.timezone)).date()
+    return tr("notice.signoff.signed", name=name, date=tr("notice.signoff.date", month=day.month, day=day.day))
 
 
 def signoff_line(tr: Translator, branch: Branch, notice: Notice, signer: Member | None,

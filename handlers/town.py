@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
+from bot.domain.notice import periodic
 from bot.domain.records import Branch, MemberState
 from bot.domain.town import BranchFigures, NoticeState, Town, page_of, wait_days
 from bot.errors import DomainError, InvalidInput, NotAuthorized
@@ -36,7 +37,7 @@ from handlers.common import (
     translator,
 )
 from handlers.grading import label_before_count
-from handlers.notices import local_time, member_tr, period_label
+from handlers.notices import local_time, member_tr, period_label, signoff_text
 from handlers.town_review import appeal_to_town, cards_closed, filing_button, queue_button
 
 MENU: dict[str, tuple[str, ...]] = {
@@ -183,9 +184,13 @@ def branch_text(tr: Translator, view: BranchView, now: datetime) -> str:
         if notice["sent_at"] is None:
             lines.append(tr("town.notice_line_unsent", period=period_label(tr, notice["period_key"])))
             continue
-        lines.append(tr("town.notice_line", period=period_label(tr, notice["period_key"]),
-                        when=local_time(datetime.fromisoformat(notice["sent_at"]), view.branch),
-                        late=Safe(tr("town.notice_late_mark") if notice["late"] else "")))
+        line = tr("town.notice_line", period=period_label(tr, notice["period_key"]),
+                  when=local_time(datetime.fromisoformat(notice["sent_at"]), view.branch),
+                  late=Safe(tr("town.notice_late_mark") if notice["late"] else ""))
+        if periodic(notice["period_key"]):  # the branch committee's check and the secretary's sign-off
+            signed_at = datetime.fromisoformat(notice["signed_at"]) if notice.get("signed_at") else None
+            line += " " + tr("notice.signoff.line", status=Safe(signoff_text(tr, view.branch, signed_at, notice.get("signer"))))
+        lines.append(line)
     return "\n".join(lines)
 
 

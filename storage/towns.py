@@ -269,8 +269,9 @@ async def latest_year_scores(conn: Connection, branch_id: int) -> tuple[dict | N
 
 async def recent_notices(conn: Connection, branch_id: int, limit: int = 3) -> list[dict]:
     async with conn.execute(
-        "SELECT period_key, posted_at, sent_at, late, closes_at FROM notices WHERE branch_id = ?"
-        " ORDER BY last_day DESC, id DESC LIMIT ?",
+        "SELECT n.period_key, n.posted_at, n.sent_at, n.late, n.closes_at, n.signed_at, m.name AS signer"
+        " FROM notices n LEFT JOIN members m ON m.id = n.signed_by WHERE n.branch_id = ?"
+        " ORDER BY n.last_day DESC, n.id DESC LIMIT ?",
         (branch_id, limit),
     ) as cursor:
         return [row_dict(r) for r in await cursor.fetchall()]

@@ -159,3 +159,21 @@ async def test_in_an_english_branch_the_group_reads_the_status_in_english(h, clo
     message = signoff_messages(h, b.secretary)[0]  # privately in the secretary's own language (zh here)
     await h.press(b.secretary, message, h.world.buttons(message)[0][1])
     assert any("Secretary's review: signed (王书记, 4/1)" in t for t in group_texts(h, b))
+
+
+async def test_the_towns_drill_down_shows_each_notices_sign_off(h, clock, only_notices):
+    from tests.test_town import joined, make_town
+
+    b = await branch_at(h, clock, utc(2026, 3, 20, 2, 0))
+    t = await make_town(h)
+    await joined(h, b, t)
+    await tick(h, clock, APRIL_1 + timedelta(minutes=1))
+    await h.say(t.admin, h.private(t.admin), "/town")
+    drill = said(await h.tap(t.admin, t.admin.id, "1. 兰溪镇红星村党支部"))
+    assert "2026年3月：2026-04-01 09:01 书记审核：待签字" in drill
+    clock.set(APRIL_1 + timedelta(hours=2))
+    message = signoff_messages(h, b.secretary)[0]
+    await h.press(b.secretary, message, h.world.buttons(message)[0][1])
+    await h.say(t.admin, h.private(t.admin), "/town")
+    drill = said(await h.tap(t.admin, t.admin.id, "1. 兰溪镇红星村党支部"))
+    assert "2026年3月：2026-04-01 09:01 书记审核：已签字（王书记，4月1日）" in drill
