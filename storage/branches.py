@@ -156,3 +156,12 @@ async def last_graded_year(conn: Connection, branch_id: int) -> int | None:
     async with conn.execute("SELECT MAX(year) FROM grade_rounds WHERE branch_id = ?", (branch_id,)) as cursor:
         row = await cursor.fetchone()
     return int(row[0]) if row and row[0] is not None else None
+
+
+async def pending_declarations_of_item(conn: Connection, branch_id: int, item_code: str) -> int:
+    """How many of the branch's declarations of this item wait for a decision (each asks for the item's
+    value as it was when declared)."""
+    async with conn.execute("SELECT COUNT(*) FROM declarations WHERE branch_id = ? AND item_code = ? AND status = 'pending'",
+                            (branch_id, item_code)) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0

@@ -203,3 +203,22 @@ async def test_base_change_confirmed_moves_points_and_grade_then_refused_once_pu
     assert await overrides_of(h, b.branch.id) == {"base": "85", "study_lead": "3"}
     year = said(await h.say(b.zhang, h.private(b.zhang), "/points 2026"), b.zhang.id)
     assert "全年累计：85分（基础分 85 分）" in year and "年度评定结果（支部已定级）：85 分" in year
+
+
+async def test_an_item_with_declarations_waiting_is_changed_after_they_are_decided(h) -> None:
+    """A pending declaration asks for the item's value as it was (its card's button says "通过 1分"): the value
+    changes once nothing of that item waits, so no declaration is left that can no longer be approved."""
+    from tests.conftest import card_message, declare
+    b = await setup_branch(h, preset="jiancaoping")
+    sec = h.private(b.secretary)
+    number = await declare(h, b.zhang, category="正向指数：带头履行党员义务", item="带头参加学习教育")
+    assert number is not None
+    calls = await h.say(b.secretary, sec, "/rulebook study_lead 2")
+    assert "还有 1 份该事项的申报等待审核" in said(calls, b.secretary.id)
+    assert await overrides_of(h, b.branch.id) == {}
+    assert "1 → 2" in said(await h.say(b.secretary, sec, "/rulebook org_life_lead 2"), b.secretary.id)  # another item
+    card = card_message(h, b.recorder.id, number)
+    await h.press(b.recorder, card, f"dc:ok:{number}")
+    assert [r["value"] for r in await rows(h, "SELECT value FROM ledger WHERE item_code = 'study_lead'")] == ["1"]
+    assert "1 → 2" in said(await h.say(b.secretary, sec, "/rulebook study_lead 2"), b.secretary.id)
+    assert await overrides_of(h, b.branch.id) == {"org_life_lead": "2", "study_lead": "2"}

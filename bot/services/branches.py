@@ -342,6 +342,10 @@ class BranchService:
             if after == before:
                 raise AlreadyDone("rulebook.unchanged", code=key, value=overrides.shown(after))
             year = self.clock.today(current.timezone).year
+            if spot.item is not None and spot.event_code is None:  # a declarable item's own value or range
+                waiting = await branch_repo.pending_declarations_of_item(conn, branch.id, spot.item.code)
+                if waiting:  # each asks for the value as it was (its card's button says so): decided first
+                    raise InvalidInput("rulebook.declarations_pending", code=key, count=waiting)
             if spot.scope is Scope.YEAR:  # one value for every year: a graded year's published figures would move
                 graded = await branch_repo.last_graded_year(conn, branch.id)
                 if graded is not None:
