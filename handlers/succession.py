@@ -4,7 +4,9 @@ secretary left in the group, a group administrator's /role offers to claim the s
 
 Buttons carry no authority: ``ss:VERB:BRANCH:MEMBER:SENDER`` names what was asked and by whom (only that
 member may press), the press re-checks that the presser is a secretary of that branch (the service); ``sc:claim`` re-asks Telegram whether the presser is
-an administrator of the group and the database whether the branch still has no secretary."""
+an administrator of the group and the database whether the branch still has no secretary. The buttons never
+expire: a press asks Telegram whether sender and appointee are still in the group, and the service refuses,
+changing and posting nothing, once the choice no longer describes the roles (QA4 #4, #5)."""
 
 from __future__ import annotations
 
@@ -88,19 +90,25 @@ async def member_changed(update: Update, context: Context) -> None:
         await departed(context, change.chat.id, change.new_chat_member.user.id)
 
 
-async def _gone_secretaries(context: Context, branch: Branch) -> None:
-    """Asks Telegram about each secretary the database has: one who is no longer in the group (a departure
-    the bot did not see: it was not in the group then, or Telegram sent no service message) is treated
-    as leaving now. A secretary Telegram cannot tell about is taken as present."""
-    for secretary in await succession(context).secretaries(branch):
-        assert secretary.user_id is not None
+async def _gone(context: Context, branch: Branch, user_ids) -> None:
+    """Asks Telegram whether each of these users is still in the group: one who is not (a departure the
+    bot did not see: it was not in the group then, or Telegram sent no service message) is treated as
+    leaving now. A user Telegram cannot tell about is taken as present."""
+    for user_id in user_ids:
+        if user_id is None:
+            continue
         try:
-            status = await context.bot.get_chat_member(branch.chat_id, secretary.user_id)
+            status = await context.bot.get_chat_member(branch.chat_id, user_id)
         except TelegramError as exc:
-            log.info("could not ask about secretary %s of branch %s: %s", secretary.id, branch.id, exc)
+            log.info("could not ask whether user %s is in the group of branch %s: %s", user_id, branch.id, exc)
             continue
         if not _in_chat(status):
-            await departed(context, branch.chat_id, secretary.user_id)
+            await departed(context, branch.chat_id, user_id)
+
+
+async def _gone_secretaries(context: Context, branch: Branch) -> None:
+    """Asks Telegram about each secretary the database has (``_gone``)."""
+    await _gone(context, branch, [s.user_id for s in await succession(context).secretaries(branch)])
 
 
 async def offer_claim(update: Update, context: Context, branch: Branch) -> bool:
@@ -189,16 +197,20 @@ async def secretary_choice_pressed(update: Update, context: Context) -> None:
     if me is None or me.id != int(sender_id):
         await answer(query, popup("succession.not_yours"), alert=True)
         return
+    successor = await svc.roster.member_of_id(int(member_id))
+    if successor.branch_id != branch.id:
+        await answer(query, popup("succession.not_here"), alert=True)
+        return
+    # Whether the two are still in the group, asked of Telegram now: a departure the bot did not see drops
+    # the roles (announced) before the service checks that the choice still applies.
+    await _gone(context, branch, [query.from_user.id, successor.user_id])
     tr = translator(update, branch)
     if verb == "keep":
-        successor = await svc.roster.member_of_id(int(member_id))
-        if successor.branch_id != branch.id:
-            await answer(query, popup("succession.not_here"), alert=True)
-            return
+        me, successor = await succession(context).keep(branch, actor(query.from_user), successor.id)
         await answer(query)
         await edit_or_send(query, tr("succession.kept", name=successor.name, by=me.name))
         return
-    done = await succession(context).hand_over(branch, actor(query.from_user), int(member_id))
+    done = await succession(context).hand_over(branch, actor(query.from_user), successor.id)
     log.info("branch %s: secretary %s handed the role over to member %s", branch.id, done.predecessor.id, done.successor.id)
     await answer(query)
     await edit_or_send(query, tr("succession.handed", name=done.successor.name, by=done.predecessor.name))

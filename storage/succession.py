@@ -29,3 +29,13 @@ async def changes_of(conn: Connection, branch_id: int) -> list[tuple[int, str, s
     ) as cursor:
         return [(int(r[0]), str(r[1]), str(r[2]), None if r[3] is None else int(r[3]), str(r[4]))
                 for r in await cursor.fetchall()]
+
+
+async def last_change(conn: Connection, branch_id: int, member_id: int, role: str) -> tuple[str, int | None] | None:
+    """(change, by_user) of the change logged last for one member's role in the branch, or None."""
+    async with conn.execute(
+        "SELECT change, by_user FROM role_changes WHERE branch_id = ? AND member_id = ? AND role = ? ORDER BY id DESC LIMIT 1",
+        (branch_id, member_id, role),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else (str(row[0]), None if row[1] is None else int(row[1]))

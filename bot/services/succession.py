@@ -112,27 +112,53 @@ class SuccessionService:
                                              change="claimed", by_user=actor.user_id)
         return member
 
+    async def _still_applies(self, conn: Connection, branch: Branch, actor: Actor, successor_id: int) -> tuple[Member, Member]:
+        """The choice under /role N secretary (hand over, or keep both) still describes the roles now, read in
+        the caller's write transaction: the sender is a secretary of the branch, the appointee is still one
+        (not revoked by /role N -secretary, not gone from the group or the branch), and no hand-over was made
+        from the appointment already. (sender, appointee); otherwise a refusal that names what changed."""
+        successor = await member_repo.by_id(conn, successor_id)
+        if successor is None or successor.branch_id != branch.id:
+            raise NotFound("member.not_found", reference=f"#{successor_id}")
+        me = await member_repo.by_user(conn, branch.id, actor.user_id)
+        if me is not None and me.id == successor.id:
+            raise InvalidInput("succession.not_to_yourself")
+        mine = await member_repo.roles_of(conn, me.id) if me is not None and me.status is MemberStatus.APPROVED else set()
+        theirs = (await member_repo.roles_of(conn, successor.id)
+                  if successor.status is MemberStatus.APPROVED else set())
+        last = await succession_repo.last_change(conn, branch.id, successor.id, Role.SECRETARY.value)
+        if Role.SECRETARY in theirs and last == ("handed_over", actor.user_id):
+            raise AlreadyDone("succession.handed_already", name=successor.name)
+        if Role.SECRETARY not in mine:
+            raise NotAuthorized("succession.no_longer_secretary")
+        if Role.SECRETARY not in theirs:
+            raise AlreadyDone("succession.appointee_not_secretary", name=successor.name, number=successor.id)
+        assert me is not None
+        return me, successor
+
     async def hand_over(self, branch: Branch, actor: Actor, successor_id: int) -> HandOver:
-        """The secretary makes ``successor_id`` secretary and steps down, in one transaction (their other
-        roles stay). A repeated press finds the hand-over done and says so."""
+        """The secretary steps down in favour of ``successor_id``, whom /role made secretary (their other
+        roles stay). Checked in the same write transaction as the change (``_still_applies``): a stale press
+        — the appointment revoked, the appointee gone from the group, the sender no longer secretary, the
+        hand-over done already — is refused and changes nothing, so the branch is never left without a
+        secretary who can act: the appointee must also have a Telegram account."""
         async with self.db.transaction() as conn:
-            successor = await _member_here(conn, branch, successor_id)
-            me = await member_repo.by_user(conn, branch.id, actor.user_id)
-            mine = await member_repo.roles_of(conn, me.id) if me is not None else set()
-            if Role.SECRETARY not in mine:
-                if me is not None and Role.SECRETARY in await member_repo.roles_of(conn, successor.id):
-                    raise AlreadyDone("succession.handed_already", name=successor.name)
-                await require_role(conn, branch.id, actor.user_id, (Role.SECRETARY,))  # raises the usual refusal
-            assert me is not None
-            if me.id == successor.id:
-                raise InvalidInput("succession.not_to_yourself")
-            await member_repo.grant(conn, branch.id, successor.id, Role.SECRETARY, granted_by=actor.user_id)
+            me, successor = await self._still_applies(conn, branch, actor, successor_id)
+            if successor.user_id is None:
+                raise InvalidInput("succession.appointee_no_account", name=successor.name)
             await member_repo.revoke(conn, branch.id, me.id, Role.SECRETARY)
             await succession_repo.log_change(conn, branch_id=branch.id, member_id=successor.id,
                                              role=Role.SECRETARY.value, change="handed_over", by_user=actor.user_id)
             await succession_repo.log_change(conn, branch_id=branch.id, member_id=me.id,
                                              role=Role.SECRETARY.value, change="stepped_down", by_user=actor.user_id)
         return HandOver(successor=successor, predecessor=me)
+
+    async def keep(self, branch: Branch, actor: Actor, successor_id: int) -> tuple[Member, Member]:
+        """"Keep both": nothing changes, but the announcement that both are secretaries is made only while it
+        is true (``_still_applies``, under the write lock so that a hand-over pressed at the same moment is
+        either seen or comes after)."""
+        async with self.db.transaction() as conn:
+            return await self._still_applies(conn, branch, actor, successor_id)
 
     async def add_secretary(self, branch: Branch, actor: Actor, member_id: int) -> tuple[Member, bool]:
         """The secretary makes ``member_id`` a second secretary, staying one: (member, whether it changed)."""
