@@ -149,6 +149,8 @@ async def setup_command(update: Update, context: Context) -> None:
         return
     followed = None if code else await follow_from_old_group(update, context)
     if followed is not None:
+        if branch is not None:  # a bare branch set up here was retired for it: follow_group told the group
+            return
         tr = translator(update, followed)
         await reply(update, tr("setup.followed", branch=followed.title) + "\n\n" + describe_branch(tr, followed))
         return
