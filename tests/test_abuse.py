@@ -111,6 +111,7 @@ MANAGER_TEMPLATES = [
     "rc:l:{b}:{n}", "rc:e:{i}:{n}", "rc:t:{i}:0:{n}", "rm:d:{i}:{b}:{n}", "rm:p:{b}:{n}",
     "mr:ok:{i}", "mr:no:{i}", "mr:void:{i}",
     "rv:ok:{i}", "rv:no:{i}", "rz:ok:{i}", "rz:no:{i}",
+    "nt:sg:{i}", "nt:pb:{i}", "nt:pp:{n}",
     "sc:claim", "ss:quit:{b}:{j}:{j}", "ss:keep:{b}:{j}:{j}", "ss:quit:{b}:{i}:{j}", "ss:keep:{b}:{i}:{j}",
     "{p}:zz:{i}",  # an unknown action under a known prefix
 ]
