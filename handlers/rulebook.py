@@ -67,7 +67,8 @@ def usage(tr: Translator, values: list[RuleValue]) -> str:
 
 
 def changed_text(tr: Translator, change: RuleChange) -> str:
-    key = "rulebook.changed_year" if change.spot.scope is Scope.YEAR else "rulebook.changed_entries"
+    key = ("rulebook.changed_year" if change.spot.scope is Scope.YEAR
+           else "rulebook.changed_range" if change.spot.part in ("min", "max") else "rulebook.changed_entries")
     return tr(key, code=change.spot.key, name=label(tr, change.spot), before=overrides.shown(change.before),
               after=overrides.shown(change.after), year=change.year)
 

@@ -222,3 +222,22 @@ async def test_an_item_with_declarations_waiting_is_changed_after_they_are_decid
     assert [r["value"] for r in await rows(h, "SELECT value FROM ledger WHERE item_code = 'study_lead'")] == ["1"]
     assert "1 → 2" in said(await h.say(b.secretary, sec, "/rulebook study_lead 2"), b.secretary.id)
     assert await overrides_of(h, b.branch.id) == {"org_life_lead": "2", "study_lead": "2"}
+
+
+async def test_an_allotment_events_range_changes_the_right_way_up(h) -> None:
+    """浠水's 未亮岗扣减 (post_claim's event 'reduce', −10..−1, origin default): a bound changes; an upside-down
+    range and a positive loss are refused."""
+    b = await setup_branch(h)
+    sec = h.private(b.secretary)
+    listing = said(await h.say(b.secretary, sec, "/rulebook"), b.secretary.id)
+    assert "post_claim.reduce.min" in listing and "：-10（默认）" in listing
+    calls = await h.say(b.secretary, sec, "/rulebook post_claim.reduce.min -5")
+    assert "-10 → -5。今后记录的积分在新范围内取值；已记录的积分保持原分值。" in said(calls, b.secretary.id)
+    calls = await h.say(b.secretary, sec, "/rulebook post_claim.reduce.max -6")
+    assert "改后范围成了 -5 到 -6，下限高于上限" in said(calls, b.secretary.id)
+    calls = await h.say(b.secretary, sec, "/rulebook post_claim.reduce.max 1")
+    assert "post_claim.reduce.max 是扣分，须为负数" in said(calls, b.secretary.id)
+    assert await overrides_of(h, b.branch.id) == {"post_claim.reduce.min": "-5"}
+    from bot.services.branches import rulebook_of
+    event = rulebook_of(await h.services.branches.by_id(b.branch.id)).item("post_claim").event("reduce")
+    assert (event.min, event.max) == (-5, -1)
