@@ -18,7 +18,7 @@ from bot.services.branches import RuleChange, RuleValue
 from handlers.common import (Context, actor, answer, current_branch, domain_errors, edit_or_send, presser_translator,
                              reply, services, translator)
 
-CALLBACK = r"^rbk:(y:\d+:[a-z0-9_.]+:[0-9.,-]+|n:\d+)$"
+CALLBACK = r"^rbk:(y:\d{1,18}:[a-z0-9_.]{1,40}:[0-9.,-]{1,40}|n:\d{1,18})$"
 CALLBACK_LIMIT = 64
 
 
