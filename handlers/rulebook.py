@@ -18,6 +18,8 @@ from bot.services.branches import RuleChange, RuleValue
 from handlers.common import (Context, actor, answer, current_branch, domain_errors, edit_or_send, presser_translator,
                              reply, services, translator)
 
+# In the menus of private chats and group administrators once handlers/menus.py lists this module in _FEATURES.
+MENU: dict[str, tuple[str, ...]] = {"private": ("rulebook",), "group": (), "admin": ("rulebook",)}
 CALLBACK = r"^rbk:(y:\d{1,18}:[a-z0-9_.]{1,40}:[0-9.,-]{1,40}|n:\d{1,18})$"
 CALLBACK_LIMIT = 64
 
