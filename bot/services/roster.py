@@ -444,8 +444,10 @@ class RosterService:
                                        joined=member.joined_on.isoformat())
                 last = await state_repo.latest(conn, member.id)
                 if last is not None and last.from_date is not None and start < last.from_date.replace(day=1):
+                    # the months before the last change cannot change any more; from its month on they can
+                    # (a second change in that month replaces it: bot.domain.states), which the message says
                     raise InvalidInput("state.before_last", name=member.name, month=f"{start:%Y-%m}",
-                                       last=f"{last.from_date:%Y-%m}")
+                                       last=f"{last.from_date:%Y-%m}", number=member.id)
                 if await grading_repo.is_locked(conn, branch.id, start.year):
                     raise InvalidInput("year.locked", year=start.year)
                 await state_repo.record(conn, member.id, before=member.state, before_reason=member.state_reason,
