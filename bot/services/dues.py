@@ -106,7 +106,8 @@ class MyMonth:
 class MyDues:
     member: Member
     months: list[MyMonth]
-    report_month: str  # what "I have paid" would be about
+    report_month: str | None  # what "I have paid" would be about (None: that month the member is exempt)
+    exempt_month: str | None = None  # the month "I have paid" would be about, in which the member is exempt
 
 
 @dataclass(frozen=True)
@@ -168,14 +169,20 @@ class DuesService:
         return await require_role(conn, branch.id, actor.user_id, KEEPERS)
 
     async def _target(self, conn: Connection, branch: Branch, actor: Actor, member_id: int) -> Member:
-        """A member whose dues this keeper may record: not their own; a recorder's only by the secretary or deputy."""
+        """A member whose dues this keeper may record: not their own; a recorder's only by the secretary or deputy.
+        Whatever their state now: whether they owe the month is the month's state (``_exempt_in``)."""
         target = await member_repo.by_id(conn, member_id)
         if target is None or target.branch_id != branch.id or target.status is not MemberStatus.APPROVED:
             raise NotFound("member.not_found", reference=f"#{member_id}")
-        if not target.scored:
-            raise InvalidInput("dues.exempt", name=target.name)
         await may_score(conn, branch.id, actor.user_id, target, KEEPERS)
         return target
+
+    @staticmethod
+    async def _exempt_in(conn: Connection, member: Member, month: str) -> bool:
+        """Whether the member was exempt (不纳入积分管理) in the month, by its state then (bot.domain.states),
+        as ``charged_members`` decides who owes it: exempt now but charged last month still owes last month."""
+        end = last_day(month)
+        return exempt_in(await state_repo.of_members(conn, [member.id]), member.id, end.year, end.month)
 
     async def _check_month(self, conn: Connection, branch: Branch, month: str, *, open_only: bool = True) -> bool:
         """The month is one the branch keeps dues for; refuses a closed one unless ``open_only`` is False."""
@@ -231,6 +238,8 @@ class DuesService:
             keeper = await self._keeper(conn, branch, actor)
             target = await self._target(conn, branch, actor, member_id)
             await self._check_month(conn, branch, month)
+            if status is not None and await self._exempt_in(conn, target, month):  # clearing a record stays possible
+                raise InvalidInput("dues.exempt_month", name=target.name, month=month)
             if status is None:
                 await dues_repo.clear_status(conn, branch_id=branch.id, member_id=target.id, month=month)
             elif not await dues_repo.set_status(conn, branch_id=branch.id, member_id=target.id, month=month,
@@ -277,6 +286,8 @@ class DuesService:
                 raise InvalidInput("dues.not_closed", month=month)
             before = await dues_repo.status_of(conn, target.id, month)
             if before is None:
+                if await self._exempt_in(conn, target, month):
+                    raise InvalidInput("dues.exempt_month", name=target.name, month=month)
                 if target not in charged_members([target], month, await state_repo.of_members(conn, [target.id])):
                     raise InvalidInput("dues.not_charged", name=target.name, month=month)
                 if not await dues_repo.insert_corrected(conn, branch_id=branch.id, member_id=target.id, month=month,
@@ -319,15 +330,15 @@ class DuesService:
         member = await member_repo.by_user(conn, branch.id, actor.user_id)
         if member is None or member.status is not MemberStatus.APPROVED:
             raise NotAuthorized("auth.not_member")
-        if not member.scored:
-            raise InvalidInput("dues.exempt_self")
-        return member
+        return member  # whatever the state now: each month is checked by its own state (``_exempt_in``)
 
     async def _report_month(self, conn: Connection, branch: Branch, member: Member) -> str:
+        """Last month while it is open, unpaid and owed (not exempt then), else this month."""
         current = month_of(self.today(branch))
         previous = shift_month(current, -1)
         first = await self._first_month(conn, branch)
-        previous_open = previous >= first and not await dues_repo.is_closed(conn, branch.id, previous)
+        previous_open = (previous >= first and not await dues_repo.is_closed(conn, branch.id, previous)
+                         and not await self._exempt_in(conn, member, previous))
         settled = False
         if previous_open:
             record = await dues_repo.status_of(conn, member.id, previous)
@@ -342,14 +353,18 @@ class DuesService:
             first = await self._first_month(conn, branch)
             months = []
             for month in (shift_month(current, -1), current):
-                if month < first:
+                if month < first or await self._exempt_in(conn, member, month):  # an exempt month owes nothing
                     continue
                 months.append(MyMonth(
                     month=month, record=await dues_repo.status_of(conn, member.id, month),
                     report=await dues_repo.pending_report(conn, member.id, month),
                     closed=await dues_repo.is_closed(conn, branch.id, month),
                 ))
+            if not months and not member.scored:  # exempt now, and last month too (or not kept then)
+                raise InvalidInput("dues.exempt_self")
             target = await self._report_month(conn, branch, member)
+            if await self._exempt_in(conn, member, target):  # exempt this month (charged last month): no button
+                return MyDues(member=member, months=months, report_month=None, exempt_month=target)
         return MyDues(member=member, months=months, report_month=target)
 
     async def report_paid(self, branch: Branch, actor: Actor, *, month: str | None, amount: Decimal | None,
@@ -363,6 +378,8 @@ class DuesService:
                 await self._check_month(conn, branch, month)
                 if month > month_of(self.today(branch)):
                     raise InvalidInput("dues.future_report", month=month)
+            if await self._exempt_in(conn, member, month):
+                raise InvalidInput("dues.exempt_month_self", month=month)
             report, created = await dues_repo.create_report(conn, branch_id=branch.id, member_id=member.id,
                                                             month=month, amount=amount, client_key=client_key,
                                                             created_at=self.clock.now().isoformat(timespec="seconds"))
