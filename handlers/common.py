@@ -498,8 +498,8 @@ READ_ONLY_COMMANDS = frozenset({
     "townqueue", "assess",
 })
 # Read-only when sent bare; with arguments they change something (/settings KEY VALUE, /dues MEMBER
-# STATUS, /posts claim N).
-READ_ONLY_BARE = frozenset({"settings", "dues", "posts"})
+# STATUS, /posts claim N, /rulebook KEY VALUE).
+READ_ONLY_BARE = frozenset({"settings", "dues", "posts", "rulebook"})
 
 
 def command_of(update: Update) -> tuple[str, bool] | None:

@@ -20,13 +20,14 @@ import handlers.meetings
 import handlers.migrants
 import handlers.notices
 import handlers.rewards
+import handlers.rulebook
 import handlers.town
 import handlers.town_review
 
 _CORE_PRIVATE = ("declare", "points", "history", "rules", "pending", "record", "undo", "members", "roster", "role", "state", "remove", "branch")
 _CORE_GROUP = ("join", "declare", "points", "rules")
 _CORE_ADMIN = ("setup", "join", "declare", "members", "role", "state", "remove", "record", "undo", "additem", "timezone", "language", "rules")
-_FEATURES = (handlers.calendar_settings, handlers.meetings, handlers.dues, handlers.migrants, handlers.assessment, handlers.notices,
+_FEATURES = (handlers.calendar_settings, handlers.rulebook, handlers.meetings, handlers.dues, handlers.migrants, handlers.assessment, handlers.notices,
              handlers.democratic, handlers.grading, handlers.exports, handlers.rewards, handlers.town, handlers.town_review)
 
 

@@ -113,6 +113,7 @@ MANAGER_TEMPLATES = [
     "rv:ok:{i}", "rv:no:{i}", "rz:ok:{i}", "rz:no:{i}",
     "nt:sg:{i}", "nt:pb:{i}", "nt:pp:{n}",
     "sc:claim", "ss:quit:{b}:{j}:{j}", "ss:keep:{b}:{j}:{j}", "ss:quit:{b}:{i}:{j}", "ss:keep:{b}:{i}:{j}",
+    "rbk:y:{b}:base:{v}", "rbk:y:{b}:democratic_weights:{v}", "rbk:y:{b}:skip_org_life:{v}", "rbk:n:{b}",
     "{p}:zz:{i}",  # an unknown action under a known prefix
 ]
 MEMBER_TEMPLATES = [
@@ -126,7 +127,7 @@ MEMBER_TEMPLATES = [
     "de:h:{i}:{n}", "de:p:{i}:{j}", "de:n:{i}:{j}", "de:r:{i}:{j}:{v}", "de:cy:{i}",
     "rw:r:{i}", "rw:c:{i}:{v}", "rw:n", "rw:m:{b}", "rw:v:{b}", "rw:v:{b}:{n}", "rc:k", "rc:u", "rc:np", "rc:ok", "rc:x", "rm:x",
 ]
-PREFIXES = ["setup", "join", "dl", "dc", "br", "mt", "du", "mg", "as", "po", "nt", "de", "gr", "ch", "tw", "tv", "rw", "rc", "rm", "mr", "rv", "rz", "sc", "ss"]
+PREFIXES = ["setup", "join", "dl", "dc", "br", "mt", "du", "mg", "as", "po", "nt", "de", "gr", "ch", "tw", "tv", "rw", "rc", "rm", "mr", "rv", "rz", "sc", "ss", "rbk"]
 IDS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "0", "999999999999", "-1", "NaN", "1e308"]
 VALUES = ["5", "0", "-5", "NaN", "nan", "inf", "-inf", "1e308", "99999999999", "0.001", "1.1.1", "", "💥", "<b>"]
 MONTHS = ["202603", "202602", "202612", "000000", "999999", "202613"]
@@ -261,6 +262,7 @@ def test_every_registered_prefix_is_in_the_table():
     source = "\n".join(p.read_text("utf-8") for p in (Path(__file__).parent.parent / "handlers").glob("*.py"))
     named = set(re.findall(r'pattern=r?f?"\^?\(?([a-z]+):', source)) | set(re.findall(r'^CANCEL = "([a-z]+):', source, re.M))
     named |= {"de"}  # democratic.py builds its pattern in PATTERN
+    named |= {"rbk"}  # rulebook.py builds its pattern in CALLBACK
     assert named <= set(PREFIXES), named - set(PREFIXES)
     covered = {t.split(":")[0] for t in MANAGER_TEMPLATES + MEMBER_TEMPLATES}
     assert set(PREFIXES) - {"{p}"} <= covered | {"{p}"}
