@@ -14,6 +14,7 @@ from bot.domain.rulebook import Item, ItemKind, Rulebook, Trigger
 from bot.domain.assessment import counted_on
 from bot.domain.calendar import recordable_since
 from bot.domain.scoring import effective
+from bot.domain.states import exempt_in
 from bot.domain.text import DESCRIPTION_MAX, PLACE_MAX, REASON_MAX, clean_text
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
 from bot.services.branches import Actor, recipients, rulebook_of
@@ -21,6 +22,7 @@ from bot.services.posts import member_posts
 from storage import declarations as declaration_repo
 from storage import grading as grading_repo
 from storage import ledger as ledger_repo
+from storage import member_states as state_repo
 from storage import members as member_repo
 from storage.db import Database
 
@@ -97,8 +99,11 @@ class DeclarationService:
             member = await member_repo.by_user(conn, branch.id, actor.user_id)
             if member is None or member.status is not MemberStatus.APPROVED:
                 raise NotAuthorized("declare.not_member")
-            if not member.scored:
-                raise NotAuthorized("declare.exempt")
+            if not member.scored:  # exempt now: refused only if exempt in every month still open to declare
+                start, today = open_period(self.clock.today(branch.timezone), rulebook_of(branch).settings.late_declaration_days)
+                histories = await state_repo.of_members(conn, [member.id])
+                if all(exempt_in(histories, member.id, day.year, day.month) for day in {start, today}):
+                    raise NotAuthorized("declare.exempt")
             if rulebook_of(branch).settings.zero_out_stops_scoring:
                 year = self.clock.today(branch.timezone).year
                 rows = await ledger_repo.of_member(conn, member.id, year)
@@ -171,6 +176,10 @@ class DeclarationService:
             current = await member_repo.by_id(conn, member.id)
             if current is None or current.status is not MemberStatus.APPROVED:
                 raise NotAuthorized("declare.not_member")
+            # by the state of the deed's month, not today's: a deed dated while exempt would count in no month
+            if exempt_in(await state_repo.of_members(conn, [member.id]), member.id,
+                         draft.occurred_on.year, draft.occurred_on.month):
+                raise InvalidInput("declare.exempt_month", month=f"{draft.occurred_on:%Y-%m}")
             return await declaration_repo.create(
                 conn, branch_id=branch.id, member_id=member.id, item_code=item.code, occurred_on=draft.occurred_on,
                 place=place, description=description, photo_file_id=draft.photo_file_id,

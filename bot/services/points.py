@@ -245,8 +245,8 @@ async def _may_record(conn: Connection, branch: Branch, rulebook: Rulebook, acto
     check_membership(target, occurred_on, earlier)
     if await grading_repo.is_locked(conn, branch.id, occurred_on.year):  # a finalised year takes nothing new
         raise InvalidInput("year.locked", year=occurred_on.year)
-    if not target.scored:
-        raise InvalidInput("record.not_scored", name=target.name)
+    # By the state of the entry's month, not today's (exempt from April: March can still be recorded). A
+    # member exempt now is in ``of_members`` (History(current=EXEMPT) alone: exempt in every month).
     history = (await state_repo.of_members(conn, [target.id])).get(target.id)
     if history is not None and history.state_in(occurred_on.year, occurred_on.month) is MemberState.EXEMPT:
         # a row dated while the member was exempt would count in no month (bot.domain.states)
