@@ -186,17 +186,17 @@ async def points_command(update: Update, context: Context) -> None:
                 await reply(update, tr("error.auth.needs_role", roles=roles))
                 return
             member = await svc.roster.find(branch, " ".join(args))
-        if not member.scored:
-            standing = None
-        elif year is None:
+        # exempt now: the months of the year scored before the exemption (as /grade counts them); none: exempt
+        if year is None:
             standing = await svc.points.standing(branch, member)
         else:
             standing = await svc.points.year_standing(branch, member, year)
-            if standing is None:
+            if standing is None and member.scored:
                 await reply(update, tr("points.no_year", name=member.name, year=year))
                 return
-            if standing.today.year < svc.clock.today(branch.timezone).year:  # a year that has ended
+            if standing is not None and standing.counted and standing.today.year < svc.clock.today(branch.timezone).year:
                 lines = [tr("points.year_header", name=member.name, year=year, branch=branch.title)]
+                lines += _exempt_lines(tr, member, standing)
                 final = await svc.grading.snapshot(branch.id, year)  # the year as finalised (/grade), if it is
                 line = next((x for x in final.lines if x.member_id == member.id and x.figure is not None), None) if final else None
                 await reply(update, "\n".join(lines + _year_lines(tr, standing, past=True, final=line)))
@@ -204,13 +204,15 @@ async def points_command(update: Update, context: Context) -> None:
     else:  # the branch, the member and the standing in one read
         branch, member, standing = await svc.points.own_standing(update.effective_user.id)
         tr = translator(update, branch)
-    if standing is None:
+    if standing is None or (not member.scored and not standing.counted):  # exempt, and scored in no month of the year
         await reply(update, tr("points.exempt", name=member.name, reason=member.state_reason or "-"))
         return
     rulebook = standing.rulebook
     places = rulebook.settings.rounding_places  # the month's figures as the notice publishes them (rounded)
     lines = [tr("points.header", name=member.name, branch=branch.title, year=standing.today.year, month=standing.today.month)]
-    if rulebook.year_result.method is YearMethod.SUM:
+    if not member.scored:  # exempt this month: no month's score, but since when (the year is the months before)
+        lines += _exempt_lines(tr, member, standing)
+    elif rulebook.year_result.method is YearMethod.SUM:
         lines.append(tr("points.month_net", value=_signed(publish(standing.month_net, places))))
     else:
         lines.append(tr("points.month_score", value=publish(standing.month.total, places)))
@@ -225,6 +227,19 @@ async def points_command(update: Update, context: Context) -> None:
     own = member.user_id == update.effective_user.id
     chart = _trend_button(tr.lang) if own else None
     await reply(update, "\n".join(lines), reply_markup=chart)
+
+
+def _exempt_lines(tr: Translator, member, standing: Standing) -> list[str]:
+    """A member exempt now whose year counts months scored before: since when (or, exempt since their row
+    began, the state line as /points gives it); nothing for a year that ended before the exemption."""
+    if member.scored:
+        return []
+    since = standing.exempt_since
+    if since is None:
+        return [tr("points.exempt", name=member.name, reason=member.state_reason or "-")]
+    if since.year > standing.today.year:
+        return []
+    return [tr("points.exempt_since", year=since.year, month=since.month, reason=member.state_reason or "-")]
 
 
 def _year_lines(tr: Translator, standing: Standing, past: bool = False, final: GradeLine | None = None) -> list[str]:

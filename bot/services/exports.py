@@ -749,8 +749,6 @@ class ExportService:
             if reference:
                 await require_role(conn, branch.id, actor.user_id, VIEWERS)
         target = await RosterService(self.db, self.clock).find(branch, reference) if reference else me
-        if not target.scored:
-            raise InvalidInput("chart.exempt", name=target.name)
         rulebook = rulebook_of(branch)
         today = self.clock.today(branch.timezone)
         if year is not None and year > today.year:
@@ -764,6 +762,8 @@ class ExportService:
             histories = await state_repo.of_members(conn, [target.id])  # and the months exempt cut out
         entries = drop_months([r.entry() for r in rows], exempt_months(stays, histories, today.year, today))
         months = months_of(scored_stints(stays, histories), today.year, today)
+        if not months and not target.scored:  # exempt now and scored in no month of the year (else: those months)
+            raise InvalidInput("chart.exempt", name=target.name)
         places = rulebook.settings.rounding_places
         cumulative = rulebook.year_result.method is YearMethod.SUM
         points: list[tuple[int, Decimal]] = []

@@ -50,6 +50,9 @@ class Standing:
     origins: dict[int, str] = field(default_factory=dict)  # branch id → title, for rows of their earlier branches
     entries: list[EntryRow] = field(default_factory=list, repr=False, compare=False)  # the year's rows, for ``year``
     posts: dict[tuple[int, int], int] | None = field(default=None, repr=False, compare=False)
+    # Exempt now (不纳入积分管理): the first day of the month the exemption began (bot.domain.states); None when
+    # the member is not exempt now or has been since the start. ``counted`` is then the months scored before.
+    exempt_since: date | None = None
 
     @cached_property
     def year(self) -> YearScore:
@@ -82,21 +85,20 @@ class PointsService:
         (``storage.ledger.standing_rows``) — each a ``read_one``: on PostgreSQL two round trips, no
         BEGIN/COMMIT. Two statements see two snapshots, as ``asker`` then ``standing`` did: the rows are
         those of the member row the first one found, as they stand a moment later. None instead of the
-        standing for a member who is not scored."""
+        standing for a member exempt now who was scored in no month of the year (exempt now but scored in
+        earlier months: the standing over those months, ``Standing.exempt_since`` set)."""
         async with self.db.read_one() as conn:
             branch, member, moved = await _asker(conn, user_id)
-        if not member.scored:
-            return branch, member, None
         today = self.clock.today(branch.timezone)
         rulebook = rulebook_of(branch)
-        if moved:  # the chain of stints first, then what it says to read: several statements, one snapshot
+        if moved or not member.scored:  # the chain of stints first, then what it says to read: several statements, one snapshot
             async with self.db.read() as conn:
                 reads = await _standing_reads(conn, rulebook, member, today, recent)
         else:
             async with self.db.read_one() as conn:
                 reads = await _unmoved_reads(conn, rulebook, member, today, recent)
-        return branch, member, _standing(branch, member, today, *reads,
-                                         democratic=await self._democratic(branch, member, today.year))
+        standing = _standing(branch, member, today, *reads, democratic=await self._democratic(branch, member, today.year))
+        return branch, member, (None if not member.scored and not standing.counted else standing)
 
     async def own_history(self, user_id: int, limit: int = 30) -> tuple[Branch, Member, Sequence[LedgerRow | Shown], dict[int, str]]:
         """A member's own /history: ``asker``, then the rows. The rows of a member who never moved come as
@@ -190,6 +192,7 @@ class PointsService:
             summary=summary, counted=tuple(months), published=publish(summary.figure, rulebook.settings.rounding_places),
             band=band_of(rulebook, summary.figure), recent=(), transfer=view,
             origins={b: t for b, t in chains.titles.items() if b != branch.id}, entries=entries, posts=posts,
+            exempt_since=_exempt_since(member, histories),
         )
 
     async def _democratic(self, branch: Branch, member: Member, year: int) -> dict[int, Decimal]:
@@ -406,7 +409,17 @@ def _standing(branch: Branch, member: Member, today: date, rulebook: Rulebook, e
         summary=summary, counted=tuple(months), published=publish(summary.figure, rulebook.settings.rounding_places),
         band=band_of(rulebook, summary.figure), recent=last, transfer=view,
         origins={b: t for b, t in chains.titles.items() if b != branch.id}, entries=entries, posts=posts,
+        exempt_since=_exempt_since(member, histories),
     )
+
+
+def _exempt_since(member: Member, histories: dict[int, History]) -> date | None:
+    """A member exempt now: the first day of the month their exemption began (the open span of their row's
+    history); None when not exempt now, or exempt since the row began."""
+    if member.scored or member.id not in histories:
+        return None
+    spans = histories[member.id].exempt_spans()
+    return spans[-1][0] if spans and spans[-1][1] is None else None
 
 
 async def _history_reads(conn: Connection, branch: Branch, member: Member, limit: int) -> tuple[list[LedgerRow], dict[int, str]]:
