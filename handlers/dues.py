@@ -244,8 +244,12 @@ def _split_amount_month(tokens: list[str]) -> tuple[Decimal | None, str | None, 
 
 
 async def _mark_command(update: Update, context: Context, branch: Branch, tr: Translator, args: list[str]) -> None:
-    """/dues MEMBER STATUS [AMOUNT] [YYYY-MM]"""
+    """/dues MEMBER STATUS [AMOUNT] [YYYY-MM], or with the month first as in /dues YYYY-MM (the month's
+    list) and /dues correct YYYY-MM MEMBER …: /dues YYYY-MM MEMBER STATUS [AMOUNT]."""
     svc = services(context)
+    month_first = parse_month(args[0]) if args else None
+    if month_first:
+        args = args[1:]
     if len(args) < 2:
         await reply(update, tr("dues.usage"))
         return
@@ -256,6 +260,11 @@ async def _mark_command(update: Update, context: Context, branch: Branch, tr: Tr
     amount, month, rest = _split_amount_month(args[2:])
     if rest:  # what is neither a month nor a valid amount was meant as the amount
         raise InvalidInput("dues.bad_amount", value=rest[0])
+    if month_first:
+        if month is not None and month != month_first:  # two different months: which one was meant?
+            await reply(update, tr("dues.usage"))
+            return
+        month = month_first
     target = await svc.roster.find(branch, args[0])
     month = month or await svc.dues.default_month(branch)
     marked = await svc.dues.mark(branch, actor(update.effective_user), target.id, month, status, amount)  # type: ignore[arg-type]
