@@ -20,6 +20,7 @@ import io
 import logging
 import re
 from collections.abc import Sequence
+from decimal import Decimal
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -142,9 +143,17 @@ def result_line(tr: Translator, rulebook: Rulebook, line: GradeLine, public: boo
         text = tr("grade.line_unscored", name=line.name)
     if line.half_figures:  # 张店 judges each half-year: show both with their ranks
         text += tr("grade.halves", halves=Safe(tr("common.list_separator").join(
-            tr("grade.half", half=tr(f"grade.half_{half}"), figure=figure, rank=line.half_ranks.get(half, "-"))
-            for half, figure in sorted(line.half_figures.items()))))
+            _half_text(tr, line, half, figure) for half, figure in sorted(line.half_figures.items()))))
     return text + _flags(tr, rulebook, codes)
+
+
+def _half_text(tr: Translator, line: GradeLine, half: int, figure: Decimal) -> str:
+    """One half of a 张店 line: its figure and rank, or — rated 不合格 in that half's democratic evaluation —
+    its figure marked as left out of the half's 考核评议 (seed 003 l.47), with no rank."""
+    name = tr(f"grade.half_{half}")
+    if half in line.excluded_halves:
+        return tr("grade.half_excluded", half=name, figure=figure)
+    return tr("grade.half", half=name, figure=figure, rank=line.half_ranks.get(half, "-"))
 
 
 def short_result(tr: Translator, line: GradeLine) -> str:

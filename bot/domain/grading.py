@@ -10,12 +10,23 @@ is written per preset. The decisions where DOMAIN.md and the seeds are silent:
 
 * **Who is graded.** Exempt members are listed, not scored, not graded; so is a member who moved to
   another branch that grades the year (``transferred_out``, bot.domain.town.year_part). Probationary
-  members are scored, not graded, not ranked; a published figure below ``settings.probation_extend_below`` flags
-  ``extend_probation`` (not judged with too few months). A member with fewer than
+  members are graded like anyone else unless ``settings.grade_probationary`` is false (浠水, seed 004:
+  "预备党员参加积分制管理，但不确定等次"): then they are scored, flagged ``probationary``, not graded, not
+  ranked. Where ``settings.probation_extend_below`` is set (浠水 60), a probationary member's published
+  figure below it flags ``extend_probation`` (not judged with too few months). A member with fewer than
   ``settings.min_months_to_grade`` counted months is ``not_enough_months``, not graded — except a
   zero-out under ``zero_out_stops_scoring`` (尖草坪: "直接确定为不合格党员"), which is graded unqualified
-  however few months. A member rated unqualified in the democratic evaluation (张店) is scored, flagged
-  ``democratic_unqualified``, not graded and not ranked ("单独处理，不参加排名").
+  however few months.
+* **张店's democratic 不合格, per half** (seed 003 l.47: "每半年民主评议党员工作结束后，组织开展一次党员考核
+  评议工作。民主评议中被评定为不合格党员的，按照有关规定进行组织处置，不参加考核评议"): the exclusion is
+  from THAT half's 考核评议. The member is flagged ``democratic_unqualified``; the half is listed in
+  ``excluded_halves`` (its figure shown for the record, no half rank); each other half is ranked with
+  everyone else's. **The year** (a decision, the seed is silent — the year result is our summary of the
+  halves, DOMAIN decision 5): the member is handled separately (组织处置) for the year — the year figure
+  is computed as for everyone (the mean of the halves) and shown, but the member is not graded, ranked
+  or put in a year tier. Reason: the year's tiers decide "评先树优优先考虑" (top 10%) and "落后党员"
+  (bottom 3%); a member rated 不合格党员 that year is on the 组织处置 track the seed prescribes, so neither
+  an award preference from the qualified half alone nor the 落后 label (a milder track) fits.
 * **The figure** is published (rounded half up to ``rounding_places``) and the band is decided on it.
   A zero-out makes it exactly 0 (flag ``zeroed``); under ``zero_out_stops_scoring`` the band is the
   lowest band whatever its minimum.
@@ -99,10 +110,26 @@ class MemberYear(BaseModel):
     major_deduction: bool = False  # 三门峡: an effective row of an item flagged major this year
     bonus_earned: Decimal = ZERO  # 三门峡: sum of positive (contribution) rows this year
     democratic: dict[int, Decimal] = {}  # 张店: half (1|2) -> democratic evaluation 0..100
-    democratic_unqualified: bool = False  # 张店: handled separately, not ranked
+    # 张店: the halves (1|2) whose democratic evaluation rated the member 不合格 — left out of that half's
+    # 考核评议 and, for the year, handled separately (module docstring). True (the older form) means both.
+    democratic_unqualified: frozenset[int] = frozenset()
     past: list[PastYear] = []  # earlier finalised years, newest first
     transferred_out: bool = False  # listed, not scored, not graded: another branch grades the year
     transferred_in: bool = False  # the score counts the months and rows of the member's earlier branch(es)
+
+    @field_validator("democratic_unqualified", mode="before")
+    @classmethod
+    def _unqualified_halves(cls, value: object) -> object:
+        if isinstance(value, bool):
+            return frozenset((1, 2)) if value else frozenset()
+        return value
+
+    @field_validator("democratic_unqualified")
+    @classmethod
+    def _unqualified_known(cls, value: frozenset[int]) -> frozenset[int]:
+        if not value <= {1, 2}:
+            raise ValueError(f"democratic_unqualified: halves {sorted(value)} are not 1 or 2")
+        return value
 
     @field_validator("democratic")
     @classmethod
@@ -123,14 +150,15 @@ class GradeLine(BaseModel):
     stars: int | None
     label_zh: str | None
     label_en: str | None
-    graded: bool  # False for exempt, probationary, not enough months, democratic-unqualified
+    graded: bool  # False for exempt, probationary (grade_probationary false), not enough months, democratic-unqualified
     rank: int | None  # competition rank among the graded, 1 = best
     flags: list[str]
     # additions (all defaulted)
     state: MemberState | None = None
     passing: bool | None = None  # the band's "passing" (None when not graded or no band): feeds PastYear
     half_figures: dict[int, Decimal] = {}  # 张店: published per-half result (quantified alone while democratic is missing)
-    half_ranks: dict[int, int] = {}  # 张店: rank per half among the graded
+    half_ranks: dict[int, int] = {}  # 张店: rank per half among those who take part in the half's 考核评议
+    excluded_halves: list[int] = []  # 张店: halves left out of 考核评议 (民主评议不合格): figure shown, no rank
     tiers: list[str] = []  # codes of the rulebook's ranking tiers the member falls in
     cumulative: Decimal | None = None  # 三门峡: the multi-year cumulative figure, when the member has every year
     cumulative_rank: int | None = None
@@ -209,6 +237,8 @@ class _Line:
     half_figures: dict[int, Decimal] = field(default_factory=dict)
     half_ranks: dict[int, int] = field(default_factory=dict)
     tiers: list[str] = field(default_factory=list)
+    excluded_halves: list[int] = field(default_factory=list)
+    half_only: bool = False  # not graded for the year, but ranked in the halves not excluded (张店)
     rank: int | None = None
     cumulative: Decimal | None = None
     cumulative_rank: int | None = None
@@ -265,21 +295,26 @@ def _judge(rulebook: Rulebook, member: MemberYear, year: int) -> _Line:
     zeroed = member.score is not None and member.score.zeroed
     if zeroed:
         line.flag(ZEROED)
-    if member.democratic_unqualified:
+    line.excluded_halves = _excluded_halves(member)
+    if line.excluded_halves:
         line.flag(DEMOCRATIC_UNQUALIFIED)
     enough = member.months_counted >= settings.min_months_to_grade and line.figure is not None
-    if member.state is MemberState.PROBATIONARY:
+    probationary = member.state is MemberState.PROBATIONARY
+    if probationary and not settings.grade_probationary:  # 浠水: 预备党员参加积分制管理，但不确定等次
         line.flag(PROBATIONARY)
         if not enough:
             line.flag(NOT_ENOUGH_MONTHS)
-        elif line.figure is not None and line.figure < settings.probation_extend_below:
-            line.flag(EXTEND_PROBATION)
+        else:
+            _extend_probation(rulebook, line)
         return line
     stops = zeroed and settings.zero_out_stops_scoring
     if not enough and not stops:
         line.flag(NOT_ENOUGH_MONTHS)
         return line
-    if member.democratic_unqualified:
+    if probationary and enough:
+        _extend_probation(rulebook, line)
+    if line.excluded_halves:  # 张店: the year handled separately; the other half ranked (grade())
+        line.half_only = True
         return line
     line.graded = True
     if line.figure is None:  # a zero-out with no score at all
@@ -288,6 +323,20 @@ def _judge(rulebook: Rulebook, member: MemberYear, year: int) -> _Line:
     if stops and rulebook.bands:
         line.band = rulebook.bands[-1]  # 直接确定为不合格党员
     return line
+
+
+def _excluded_halves(member: MemberYear) -> list[int]:
+    """The halves the member is left out of (张店's democratic 不合格), among the halves they were scored in."""
+    if not member.democratic_unqualified:
+        return []
+    scored = {h.half for h in member.score.halves} if member.score is not None and member.score.halves else None
+    return sorted(h for h in member.democratic_unqualified if scored is None or h in scored)
+
+
+def _extend_probation(rulebook: Rulebook, line: _Line) -> None:
+    below = rulebook.settings.probation_extend_below
+    if below is not None and line.figure is not None and line.figure < below:
+        line.flag(EXTEND_PROBATION)
 
 
 def _apply_quota(rulebook: Rulebook, graded: list[_Line], tie_choice: set[int] | None) -> tuple[list[int], int | None, bool]:
@@ -429,9 +478,10 @@ def grade(rulebook: Rulebook, members: list[MemberYear], year: int, *, tie_choic
     ranks = _rank(graded, lambda l: l.figure)
     for l in graded:
         l.rank = ranks[id(l)]
-    for half in (1, 2):
-        half_ranks = _rank(graded, lambda l, h=half: l.half_figures.get(h))  # type: ignore[misc]
-        for l in graded:
+    for half in (1, 2):  # each half's 考核评议: the graded, and the half-only in the halves they take part in
+        takers = [l for l in lines if (l.graded or l.half_only) and half not in l.excluded_halves]
+        half_ranks = _rank(takers, lambda l, h=half: l.half_figures.get(h))  # type: ignore[misc]
+        for l in takers:
             if id(l) in half_ranks:
                 l.half_ranks[half] = half_ranks[id(l)]
 
@@ -460,6 +510,7 @@ def grade(rulebook: Rulebook, members: list[MemberYear], year: int, *, tie_choic
             passing=l.band.passing if l.band else None,
             half_figures=l.half_figures,
             half_ranks=l.half_ranks,
+            excluded_halves=l.excluded_halves,
             tiers=l.tiers,
             cumulative=l.cumulative,
             cumulative_rank=l.cumulative_rank,

@@ -308,7 +308,12 @@ class Settings(_Model):
     late_declaration_days: int = Field(default=5, ge=0, le=28)  # days into a month when last month is still open
     declaration_cadence: Period = Period.MONTH
     review_period: Period = Period.MONTH  # committee review and public notice
-    probation_extend_below: Decimal = Decimal(60)
+    # 预备党员 (probationary members): only seed 004 (浠水) sets them apart — "预备党员参加积分制管理，但不确定
+    # 等次。预备党员年度积分不足60分的，延长预备期". The other seeds band or rank every member (001: "总分60分以下
+    # 的，确定为不合格党员"; 003: "对组织关系在我局的党员…"), so by default a probationary member is graded like
+    # anyone else; xishui.toml sets grade_probationary = false and probation_extend_below = 60.
+    grade_probationary: bool = True
+    probation_extend_below: Decimal | None = None  # flag extend_probation below this published figure (浠水 60)
     lagging_below_base: bool = False  # 三门峡
     lagging_without_bonus: bool = False
     lagging_on_major_deduction: bool = False

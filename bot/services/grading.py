@@ -231,12 +231,13 @@ class GradingService:
         today = self.clock.today(branch.timezone)
         end = min(date(year, 12, 31), today)
         democratic: dict[int, dict[int, Decimal]] = {}
-        unqualified: set[int] = set()
+        unqualified: dict[int, set[int]] = {}  # member -> the halves rated 不合格 (each half's 考核评议 on its own)
         if rulebook.year_result.method is YearMethod.WEIGHTED_HALVES:  # 张店: outside our read (its own lock)
             for half in (1, 2):
                 for member_id, value in (await self._democratic.evaluations(branch.id, year, half)).items():
                     democratic.setdefault(member_id, {})[half] = value
-                unqualified |= await self._democratic.unqualified(branch.id, year, half)
+                for member_id in await self._democratic.unqualified(branch.id, year, half):
+                    unqualified.setdefault(member_id, set()).add(half)
         # One consistent snapshot, off the event loop (storage.db.Database.snapshot), a handful of
         # statements for the whole branch: the ledger and the post claims of every member at once.
         bulk_read = getattr(self.db, "snapshot", self.db.read)  # a backend without snapshot(): its read()
@@ -305,7 +306,7 @@ class GradingService:
             members.append(MemberYear(
                 member_id=person.id, name=person.name, state=state, joined_on=person.joined_on,
                 left_on=person.left_on, score=score, months_counted=len(months), major_deduction=major,
-                bonus_earned=bonus, democratic=ratings, democratic_unqualified=person.id in unqualified,
+                bonus_earned=bonus, democratic=ratings, democratic_unqualified=frozenset(unqualified.get(person.id, ())),
                 past=past.get(person.id, []), transferred_in=part is not None and part.others,
             ))
         return _Gathered(members=members, people={p.id: p for p in people}, upto=upto)
