@@ -11,7 +11,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.domain.records import Branch, LedgerRow, Role
-from bot.domain.rulebook import Band, ItemKind, Rulebook, YearMethod
+from bot.domain.rulebook import Band, Category, Item, ItemKind, Period, Rulebook, YearMethod
 from bot.domain.scoring import item_of, publish
 from bot.errors import DomainError, InvalidInput, NotFound
 from bot.domain.text import clean_text
@@ -309,6 +309,7 @@ async def rules_command(update: Update, context: Context) -> None:
     tr = translator(update, branch)
     rulebook = rulebook_of(branch)
     lines = [tr("rules.header", name=rulebook.name.get(tr.lang), source=rulebook.source.get(tr.lang))]
+    lines += _rules_year(tr, rulebook)
     for category in rulebook.categories:
         limits = []
         if category.cap is not None:
@@ -317,7 +318,8 @@ async def rules_command(update: Update, context: Context) -> None:
             limits.append(tr("rules.cap_year", value=category.cap_year))
         lines.append(tr("rules.category", name=category.name.get(tr.lang), limits=Safe(" · ".join(limits))).rstrip())
         for item in category.items:
-            lines.append(tr("rules.item", code=item.code, name=item.name.get(tr.lang), value=Safe(_item_value(tr, item))))
+            lines.append(tr("rules.item", code=item.code, name=item.name.get(tr.lang),
+                            value=Safe(_item_value(tr, item, category, rulebook))))
     if rulebook.bands:
         lines.append(tr("rules.bands"))
         for band in rulebook.bands:
@@ -363,21 +365,70 @@ def stars_shown(tr: Translator, rulebook: Rulebook, stars: int) -> str:
     return tr("points.no_stars") if any(band.stars for band in rulebook.bands) else ""
 
 
-def _item_value(tr: Translator, item) -> str:
+def _rules_year(tr: Translator, rulebook: Rulebook) -> list[str]:
+    """How the year's result is made (the method, the base, 张店's weights), who is graded (浠水's quota and
+    probationary members) and what repeated results lead to — each from the rulebook, nothing per preset."""
+    result, settings = rulebook.year_result, rulebook.settings
+    bonus = rulebook.category(result.bonus_category) if result.bonus_category else None
+    lines = [tr("rules.year")]
+    if result.method is YearMethod.SUM:
+        lines.append(tr("rules.method_sum", base=format_points(result.base)))
+    elif result.method is YearMethod.MONTHLY_AVERAGE:
+        lines.append(tr("rules.method_average"))
+    else:  # 张店: the half's bonus is part of the quantified 60%
+        quantified = tr("rules.quantified")
+        if bonus is not None:
+            quantified = tr("rules.quantified_capped" if result.bonus_cap is not None else "rules.quantified_bonus",
+                            name=bonus.name.get(tr.lang), period=tr("period.half"), cap=format_points(result.bonus_cap or 0))
+        lines.append(tr("rules.method_halves", quantified=Safe(quantified), quantified_weight=_percent(result.quantified_weight),
+                        democratic_weight=_percent(result.democratic_weight)))
+        weights = result.democratic_weights
+        lines.append(tr("rules.democratic_weights", own=_percent(weights["self"]), peer=_percent(weights["peer"]),
+                        public=_percent(weights["public"]), branch=_percent(weights["branch"])))
+    if bonus is not None and result.method is not YearMethod.WEIGHTED_HALVES:
+        key = "rules.bonus_capped" if result.bonus_cap is not None else "rules.bonus"
+        lines.append(tr(key, name=bonus.name.get(tr.lang), period=tr(f"period.{Period.YEAR.value}"),
+                        cap=format_points(result.bonus_cap or 0)))
+    if rulebook.quota is not None:
+        band = next((b for b in rulebook.bands if b.code == rulebook.quota.band), None)
+        lines.append(tr("rules.quota", band=band.label.get(tr.lang) if band else rulebook.quota.band,
+                        share=_percent(rulebook.quota.share), least=rulebook.quota.min_count))
+    if not settings.grade_probationary:
+        lines.append(tr("rules.probationary_ungraded"))
+    if settings.probation_extend_below is not None:
+        lines.append(tr("rules.probation_extend", below=format_points(settings.probation_extend_below)))
+    for rule in rulebook.multi_year_rules:
+        if rule.consecutive_failing_years == 1:
+            lines.append(tr("rules.failing_once", consequence=rule.consequence.get(tr.lang)))
+        elif rule.consecutive_failing_years:
+            lines.append(tr("rules.failing_years", years=rule.consecutive_failing_years, consequence=rule.consequence.get(tr.lang)))
+        else:
+            lines.append(tr("rules.multi_year", consequence=rule.consequence.get(tr.lang)))
+    return lines
+
+
+def _percent(share: Decimal) -> str:
+    return format_points(share * 100)
+
+
+def _item_value(tr: Translator, item: Item, category: Category, rulebook: Rulebook) -> str:
     per_post = tr("rules.per_post") if item.per_post else ""
+    cap = "" if item.cap is None else tr("rules.item_cap", value=format_points(item.cap), per_post=Safe(per_post),
+                                          period=tr(f"period.{category.period.value}"))
     match item.kind:
         case ItemKind.FIXED:
-            return _signed(item.value) + per_post
+            return _signed(item.value) + per_post + cap
         case ItemKind.RANGED:
-            return f"{format_points(item.min)}…{format_points(item.max)}{per_post}"
+            return f"{format_points(item.min)}…{format_points(item.max)}{per_post}{cap}"
         case ItemKind.ALLOTMENT:
             events = ", ".join(
                 f"{e.name.get(tr.lang)} {_signed(e.value) if e.value is not None else format_points(e.min) + '…' + format_points(e.max)}"
                 for e in item.events
             )
-            return tr("rules.allotment", full=format_points(item.full), events=events) + per_post
-        case ItemKind.ZERO_OUT:
-            return tr("rules.zero_out")
+            return tr("rules.allotment", full=format_points(item.full), events=events) + per_post + cap
+        case ItemKind.ZERO_OUT:  # 张店's veto clears the half (scoring zeroes the half under weighted halves)
+            halves = rulebook.year_result.method is YearMethod.WEIGHTED_HALVES
+            return tr("rules.zero_out_half" if halves else "rules.zero_out")
     return ""
 
 
