@@ -57,6 +57,12 @@ class Decision:
     messages: tuple[tuple[int, int], ...] = ()  # (chat id, message id) of every copy of the card
 
 
+async def _not_exempt_in(conn, member: Member, day: date) -> None:
+    """By the state of the deed's month, not today's: a deed dated while exempt would count in no month."""
+    if exempt_in(await state_repo.of_members(conn, [member.id]), member.id, day.year, day.month):
+        raise InvalidInput("declare.exempt_month", month=f"{day:%Y-%m}")
+
+
 def open_period(today: date, late_days: int) -> tuple[date, date]:
     """Deeds may be declared for this month, and in its first ``late_days`` days for last month too."""
     start = today.replace(day=1)
@@ -110,6 +116,15 @@ class DeclarationService:
                 if _has_zero_out(rulebook_of(branch), rows):
                     raise NotAuthorized("declare.scoring_stopped")
         return member
+
+    async def check_month(self, branch: Branch, actor: Actor, day: date) -> None:
+        """The deed's day lies in a month the declarant was not exempt in (the date step can say so before
+        the place and the text are asked; ``submit`` checks it again)."""
+        async with self.db.read() as conn:
+            member = await member_repo.by_user(conn, branch.id, actor.user_id)
+            if member is None or member.status is not MemberStatus.APPROVED:
+                raise NotAuthorized("declare.not_member")
+            await _not_exempt_in(conn, member, day)
 
     def declarable(self, branch: Branch) -> Rulebook:
         return rulebook_of(branch)
@@ -176,10 +191,7 @@ class DeclarationService:
             current = await member_repo.by_id(conn, member.id)
             if current is None or current.status is not MemberStatus.APPROVED:
                 raise NotAuthorized("declare.not_member")
-            # by the state of the deed's month, not today's: a deed dated while exempt would count in no month
-            if exempt_in(await state_repo.of_members(conn, [member.id]), member.id,
-                         draft.occurred_on.year, draft.occurred_on.month):
-                raise InvalidInput("declare.exempt_month", month=f"{draft.occurred_on:%Y-%m}")
+            await _not_exempt_in(conn, member, draft.occurred_on)
             return await declaration_repo.create(
                 conn, branch_id=branch.id, member_id=member.id, item_code=item.code, occurred_on=draft.occurred_on,
                 place=place, description=description, photo_file_id=draft.photo_file_id,
