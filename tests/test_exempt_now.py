@@ -190,3 +190,22 @@ async def test_a_state_change_before_the_last_one_is_refused_with_advice_that_wo
     said(await h.say(b.secretary, b.group, "/language en"), b.group.id)
     shown = said(await h.say(b.secretary, b.group, f"/state {lisi} exempt 2026-04 ill"), b.group.id)
     assert "can no longer be changed with /state" in shown and f"/state {lisi} status 2026-05" in shown
+
+
+@pytest.mark.asyncio
+async def test_paid_without_a_month_is_about_a_month_owed(h: TestHarness, clock) -> None:
+    """Exempt in March, active again from April: on 2 April (March still open) a bare /paid is about April
+    — it was about March, a month he owed nothing for — and /paid 2026-03 is refused naming March."""
+    clock.set(utc(YEAR, 3, 2, 2, 0))
+    b = await setup_branch(h)
+    lisi = b.member_ids["lisi"]
+    said(await h.say(b.secretary, h.private(b.secretary), "/settings notice_day 5"))
+    said(await h.say(b.secretary, b.group, f"/state {lisi} exempt 长期住院"), b.group.id)
+    clock.set(utc(YEAR, 4, 2, 2, 0))
+    said(await h.say(b.secretary, b.group, f"/state {lisi} active"), b.group.id)
+    me = h.private(b.lisi)
+    assert "在 2026-03 不纳入积分管理" in said(await h.say(b.lisi, me, "/paid 2026-03"), b.lisi.id)
+    said(await h.say(b.lisi, me, "/paid"))
+    assert [r["month"] for r in await rows(h, "SELECT month FROM dues_reports WHERE member_id = ?", lisi)] == ["2026-04"]
+    shown = said(await h.say(b.lisi, me, "/dues"), b.lisi.id)
+    assert "2026-04" in shown and "2026-03" not in shown  # March owed nothing: not listed
