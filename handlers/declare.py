@@ -144,6 +144,8 @@ async def _take_date(update: Update, context: Context, text: str) -> int:
     tr = translator(update, branch)
     try:
         day = services(context).declarations.parse_date(branch, text)
+        # a month the member was exempt in (exempt from April: the grace days' March is fine, today is not)
+        await services(context).declarations.check_month(branch, actor(update.effective_user), day)  # type: ignore[arg-type]
     except DomainError as error:
         await reply(update, refusal(update, error, branch))
         return DATE

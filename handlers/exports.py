@@ -91,7 +91,9 @@ async def send_trend(update: Update, context: Context, reference: str | None, ye
     # chart texts are drawn, not sent as HTML: the catalog's text made plain
     months = [(plain(tr("chart.month_label", month=m)), value) for m, value in trend.points]
     suffix = "_sum" if trend.cumulative else ""
-    caption = f"chart.caption{suffix or ('_past' if trend.year < svc.clock.today(branch.timezone).year else '')}"
+    today = svc.clock.today(branch.timezone)  # "this month is still running" only when it is drawn (exempt now: it is not)
+    running = trend.year == today.year and trend.points[-1][0] == today.month
+    caption = f"chart.caption{suffix or ('' if running else '_past')}"
     lines = charts.band_lines(trend.rulebook.bands, tr.lang)  # none for 三门峡 (no bands) and 张店 (ranks)
     png = await asyncio.to_thread(
         charts.member_trend_png, name, months, lines,

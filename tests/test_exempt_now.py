@@ -99,14 +99,11 @@ async def test_record_and_declare_go_by_the_month_of_the_entry(h: TestHarness, c
     # /declare in the grace days: a March deed is taken; an April one is refused, naming April
     me = h.private(b.lisi)
 
-    async def declare_on(day: str | None) -> str:
+    async def declare_on(day: str) -> str:
         calls = await h.say(b.lisi, me, "/declare")
         await h.tap(b.lisi, me.id, "志愿服务岗位")
         await h.tap(b.lisi, me.id, "为民办一件实事")
-        if day is None:
-            await h.tap(b.lisi, me.id, "今天")
-        else:
-            await h.say(b.lisi, me, day)
+        await h.say(b.lisi, me, day)
         await h.say(b.lisi, me, "村东头")
         await h.say(b.lisi, me, "帮刘大爷修水管。")
         await h.tap(b.lisi, me.id, "无照片")
@@ -116,8 +113,13 @@ async def test_record_and_declare_go_by_the_month_of_the_entry(h: TestHarness, c
     assert "无需申报" not in await declare_on("3-28")
     found = await rows(h, "SELECT occurred_on FROM declarations WHERE member_id = ?", lisi)
     assert [str(r["occurred_on"]) for r in found] == ["2026-03-28"]
-    shown = await declare_on(None)
-    assert "您在 2026-04 不纳入积分管理" in shown
+    # April ("today"): refused at the date step, before the place and the text are asked
+    calls = await h.say(b.lisi, me, "/declare")
+    await h.tap(b.lisi, me.id, "志愿服务岗位")
+    await h.tap(b.lisi, me.id, "为民办一件实事")
+    shown = said(await h.tap(b.lisi, me.id, "今天"), b.lisi.id)
+    assert "您在 2026-04 不纳入积分管理" in shown and "地点" not in shown
+    said(await h.say(b.lisi, me, "/cancel"))
     assert len(await rows(h, "SELECT id FROM declarations WHERE member_id = ?", lisi)) == 1
     # after the grace days only April is open: /declare is refused as before
     clock.set(utc(YEAR, 4, 10, 2, 0))
@@ -156,7 +158,8 @@ async def test_points_and_chart_of_a_member_exempt_now_count_the_months_scored_b
         assert "不纳入积分管理（自2026年7月起" in shown and "6 个月平均分" in shown and f"{figure}分" in shown, (text, shown)
         assert "本月得分" not in shown  # September is exempt: no month's score
     calls = await h.say(b.lisi, h.private(b.lisi), "/chart")
-    assert [c for c in calls if c.method == "sendPhoto"]
+    [photo] = [c for c in calls if c.method == "sendPhoto"]
+    assert "本月仍在进行中" not in str(photo.params.get("caption"))  # September is not drawn
     # exempt the whole year: as before
     shown = said(await h.say(b.secretary, h.private(b.secretary), f"/points {zhang}"), b.secretary.id)
     assert "张三 不纳入积分管理（年老体弱）" in shown and "平均分" not in shown
