@@ -178,8 +178,9 @@ def test_xishui_bonus_and_year() -> None:
     bonus = rb.category("bonus")
     D(bonus.cap_year, "10")
     values = {i.code: i.value for i in bonus.items}
-    assert list(values) == ["honor_national", "honor_city", "honor_county", "honor_town", "economy", "public_welfare", "anniversary"]
-    for code, expected in zip(values, ["4", "3", "2", "1", "2", "2", "2"]):
+    assert list(values) == ["honor_national", "honor_city", "honor_county", "honor_town", "economy", "public_welfare", "anniversary",
+                            "suggestion", "help_poor", "urgent_task", "bravery", "review_excellent", "other_praise"]
+    for code, expected in zip(values, ["4", "3", "2", "1", "2", "2", "2", "2", "2", "2", "2", "2", "2"]):
         D(values[code], expected)
     assert len([i for i in rb.category("zero_out").items if i.kind is ItemKind.ZERO_OUT]) == 5
 
@@ -358,7 +359,6 @@ def test_jiancaoping_shape() -> None:
 def test_jiancaoping_settings_bands_multi_year() -> None:
     rb = preset("jiancaoping")
     assert rb.settings.zero_out_stops_scoring is True
-    assert rb.settings.declaration_cadence is Period.WEEK
     assert rb.settings.review_period is Period.MONTH
     assert len(rb.bands) == 4
     for band, expected in zip(rb.bands, ["90", "80", "60"]):
@@ -395,7 +395,7 @@ def test_sanmenxia_shape() -> None:
     rb = preset("sanmenxia")
     assert rb.year_result.method is YearMethod.SUM
     D(rb.year_result.base, "100")
-    bonus_categories = [c for c in rb.categories if c.code != "violations"]
+    bonus_categories = [c for c in rb.categories if c.code not in ("base", "violations", "migrant")]
     assert [c.code for c in bonus_categories] == ["org_decisions", "prosperity", "service", "customs"]
     bonus_items = [i for c in bonus_categories for i in c.items]
     assert len(bonus_items) == 20
@@ -438,7 +438,8 @@ def test_sanmenxia_green_zone_is_per_quarter_and_repairs_add_up() -> None:
 def test_sanmenxia_only_seed_values_are_seed() -> None:
     rb = preset("sanmenxia")
     seeded = {i.code for _, i in rb.items() if i.origin is Origin.SEED}
-    assert seeded == {"green_zone", "snow_clearing", "repair_machinery", "forsythia", "resolve_petition", "mediate_dispute"}
+    assert seeded == {"green_zone", "snow_clearing", "repair_machinery", "forsythia", "resolve_petition", "mediate_dispute",
+                      "base_withheld"}  # −100: the seed's base of 100, withheld
 
 
 def test_sanmenxia_major_deductions_and_lagging() -> None:
@@ -450,7 +451,6 @@ def test_sanmenxia_major_deductions_and_lagging() -> None:
     s = rb.settings
     assert s.lagging_below_base and s.lagging_without_bonus and s.lagging_on_major_deduction
     assert s.review_period is Period.QUARTER
-    assert s.declaration_cadence is Period.MONTH
     assert [(r.cumulative_years, r.consecutive_failing_years) for r in rb.multi_year_rules] == [(3, None)]
 
 

@@ -301,12 +301,14 @@ class Settings(_Model):
     rounding_places: int = Field(default=2, ge=0, le=4)  # published scores, ROUND_HALF_UP
     month_floor_zero: bool = True
     year_floor_zero: bool = True
-    zero_out_scope: Period = Period.YEAR  # 张店's veto is per half-year
+    # Not a choice: the period a zero-out (veto) clears follows year_result.method — the half under
+    # weighted_halves (张店), the year otherwise, as scoring does. Rulebook fills it in and refuses a value
+    # that disagrees; presets leave it out. (The rewards passbook reads it.)
+    zero_out_scope: Period = Period.YEAR
     zero_out_stops_scoring: bool = False  # 尖草坪: scoring ends for the cycle
     min_months_to_grade: int = Field(default=3, ge=0)
     assessment_default: AssessmentDefault = AssessmentDefault.ZERO
     late_declaration_days: int = Field(default=5, ge=0, le=28)  # days into a month when last month is still open
-    declaration_cadence: Period = Period.MONTH
     review_period: Period = Period.MONTH  # committee review and public notice
     # 预备党员 (probationary members): only seed 004 (浠水) sets them apart — "预备党员参加积分制管理，但不确定
     # 等次。预备党员年度积分不足60分的，延长预备期". The other seeds band or rank every member (001: "总分60分以下
@@ -349,6 +351,21 @@ class Rulebook(_Model):
     # A kind-specific key ("meeting.party_lecture.absent") wins over the general one; an event with no
     # binding costs nothing (e.g. an excused leave under 三门峡).
     automatic: dict[str, str] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _veto_scope(cls, data: Any) -> Any:
+        """settings.zero_out_scope from the year method (see Settings); a value that disagrees is refused."""
+        if not isinstance(data, dict):
+            return data
+        year_result, settings = data.get("year_result"), data.get("settings")
+        method = year_result.get("method") if isinstance(year_result, dict) else getattr(year_result, "method", None)
+        scope = Period.HALF if method == YearMethod.WEIGHTED_HALVES else Period.YEAR
+        given = settings.model_dump(exclude_unset=True) if isinstance(settings, Settings) else dict(settings or {})
+        if given.get("zero_out_scope", scope) != scope:
+            raise ValueError(f"settings.zero_out_scope: a zero-out clears the {scope.value} under the method "
+                             f"'{method}'; leave it out (it follows year_result.method)")
+        return {**data, "settings": {**given, "zero_out_scope": scope}}
 
     @model_validator(mode="after")
     def _consistent(self) -> Rulebook:

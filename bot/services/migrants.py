@@ -5,8 +5,9 @@ by the recorder like a declaration (accept / return with a reason; a returned re
 again). A quarter is open until its close (the branch's notice moment after it: by default the next
 quarter's first day, 09:00 local); a migrant with no report sent or accepted by then is recorded as
 missing and listed for the recorder. The rulebook decides whether that costs points
-(``migrant.missing_report``; no preset binds it today, so a missing report is noted in the database
-and listed, and nothing is deducted).
+(``migrant.missing_report``): 三门峡 binds it (its migrants' quarterly report is "作为季度得分依据", seed 000
+l.29) to ``missing_report``, −5 once per member and quarter; under the other presets a missing report is
+noted in the database and listed, and nothing is deducted.
 
 A report sent in time but returned after the close is not lost: the member may send it again for
 that (closed) quarter — ``/report`` goes to it first, and the return message names the quarter and
