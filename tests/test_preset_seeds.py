@@ -137,28 +137,18 @@ def test_sanmenxia_binds_a_missing_migrant_report_to_a_default_deduction() -> No
 # --- item 10: the veto's scope follows the year method; no declaration cadence --------------------------
 
 
-@pytest.mark.parametrize(("code", "scope"), [("zhangdian", Period.HALF), ("xishui", Period.YEAR),
-                                             ("jiancaoping", Period.YEAR), ("sanmenxia", Period.YEAR)])
-def test_the_veto_scope_follows_the_year_method(code: str, scope: Period) -> None:
-    rb = preset(code)
-    assert rb.settings.zero_out_scope is scope
+@pytest.mark.parametrize("code", ["zhangdian", "xishui", "jiancaoping", "sanmenxia"])
+def test_the_veto_scope_follows_the_year_method(code: str) -> None:
     text = (PRESETS / f"{code}.toml").read_text(encoding="utf-8")
     assert "\nzero_out_scope" not in text and "\ndeclaration_cadence" not in text
     assert says(code, "follows year_result.method")
-    again = rb.model_validate(rb.model_dump(mode="python"))  # a branch's own items are added this way
-    assert again.settings.zero_out_scope is scope
 
 
-def test_a_veto_scope_that_disagrees_with_the_method_is_refused_and_the_cadence_is_gone() -> None:
-    text = (PRESETS / "zhangdian.toml").read_text(encoding="utf-8")
-    with pytest.raises(RulebookError, match="zero_out_scope.*follows year_result.method"):
-        parse_rulebook(text.replace("[settings]\n", '[settings]\nzero_out_scope = "year"\n'), "zhangdian.toml")
-    assert parse_rulebook(text.replace("[settings]\n", '[settings]\nzero_out_scope = "half"\n')).settings.zero_out_scope is Period.HALF
+def test_the_removed_settings_are_refused_by_name() -> None:
     sanmenxia = (PRESETS / "sanmenxia.toml").read_text(encoding="utf-8")
-    with pytest.raises(RulebookError, match="zero_out_scope"):
-        parse_rulebook(sanmenxia.replace("[settings]\n", '[settings]\nzero_out_scope = "half"\n'))
-    with pytest.raises(RulebookError, match="declaration_cadence"):
-        parse_rulebook(sanmenxia.replace("[settings]\n", '[settings]\ndeclaration_cadence = "week"\n'))
+    for line in ('zero_out_scope = "half"', 'declaration_cadence = "week"'):
+        with pytest.raises(RulebookError, match=line.split()[0]):
+            parse_rulebook(sanmenxia.replace("[settings]\n", f"[settings]\n{line}\n"))
 
 
 def test_the_rewards_passbook_clears_the_period_the_method_gives() -> None:

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from bot.domain.records import LedgerRow
-from bot.domain.rulebook import ItemKind, Period, Rulebook
+from bot.domain.rulebook import ItemKind, Rulebook, YearMethod
 
 COST_MAX = Decimal(100000)
 STOCK_MAX = 100000
@@ -111,7 +111,7 @@ def _is_zero_out(rulebook: Rulebook, item_code: str) -> bool:
 
 def _scope(rulebook: Rulebook, day: date) -> tuple[int, int]:
     """The period a zero-out clears: the year, or its half (张店's veto is per half-year)."""
-    half = (day.month - 1) // 6 if rulebook.settings.zero_out_scope is Period.HALF else 0
+    half = (day.month - 1) // 6 if rulebook.year_result.method is YearMethod.WEIGHTED_HALVES else 0
     return day.year, half
 
 

@@ -301,10 +301,6 @@ class Settings(_Model):
     rounding_places: int = Field(default=2, ge=0, le=4)  # published scores, ROUND_HALF_UP
     month_floor_zero: bool = True
     year_floor_zero: bool = True
-    # Not a choice: the period a zero-out (veto) clears follows year_result.method — the half under
-    # weighted_halves (张店), the year otherwise, as scoring does. Rulebook fills it in and refuses a value
-    # that disagrees; presets leave it out. (The rewards passbook reads it.)
-    zero_out_scope: Period = Period.YEAR
     zero_out_stops_scoring: bool = False  # 尖草坪: scoring ends for the cycle
     min_months_to_grade: int = Field(default=3, ge=0)
     assessment_default: AssessmentDefault = AssessmentDefault.ZERO
@@ -351,21 +347,6 @@ class Rulebook(_Model):
     # A kind-specific key ("meeting.party_lecture.absent") wins over the general one; an event with no
     # binding costs nothing (e.g. an excused leave under 三门峡).
     automatic: dict[str, str] = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _veto_scope(cls, data: Any) -> Any:
-        """settings.zero_out_scope from the year method (see Settings); a value that disagrees is refused."""
-        if not isinstance(data, dict):
-            return data
-        year_result, settings = data.get("year_result"), data.get("settings")
-        method = year_result.get("method") if isinstance(year_result, dict) else getattr(year_result, "method", None)
-        scope = Period.HALF if method == YearMethod.WEIGHTED_HALVES else Period.YEAR
-        given = settings.model_dump(exclude_unset=True) if isinstance(settings, Settings) else dict(settings or {})
-        if given.get("zero_out_scope", scope) != scope:
-            raise ValueError(f"settings.zero_out_scope: a zero-out clears the {scope.value} under the method "
-                             f"'{method}'; leave it out (it follows year_result.method)")
-        return {**data, "settings": {**given, "zero_out_scope": scope}}
 
     @model_validator(mode="after")
     def _consistent(self) -> Rulebook:
