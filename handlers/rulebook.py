@@ -1,7 +1,7 @@
 """/rulebook: the values of the branch's rulebook that came from a default (the seed gives none), and
 /rulebook KEY VALUE to change one (bot.domain.overrides; BranchService.change_rule).
 
-A whole-year value (尖草坪's base, 张店's democratic weights) waits for a confirm button: ``rbk:y:BRANCH:KEY:VALUE``
+A whole-year value (尖草坪's base, 张店's democratic weights) waits for a confirm button: ``rbk:y:BRANCH:KEY:VALUE:BASIS`` (BASIS: the digest of the overrides it was worked out from)
 (the change itself, well under 64 bytes) or ``rbk:n:BRANCH``. The data is no authority: the service checks the
 presser's role in that branch and everything else again on the press.
 """
@@ -20,7 +20,7 @@ from handlers.common import (Context, actor, answer, current_branch, domain_erro
 
 # In the menus of private chats and group administrators once handlers/menus.py lists this module in _FEATURES.
 MENU: dict[str, tuple[str, ...]] = {"private": ("rulebook",), "group": (), "admin": ("rulebook",)}
-CALLBACK = r"^rbk:(y:\d{1,18}:[a-z0-9_.]{1,40}:[0-9.,-]{1,40}|n:\d{1,18})$"
+CALLBACK = r"^rbk:(y:\d{1,18}:[a-z0-9_.]{1,40}:[0-9.,-]{1,40}:[0-9a-f]{6}|n:\d{1,18})$"
 CALLBACK_LIMIT = 64
 
 
@@ -93,7 +93,7 @@ async def rulebook_command(update: Update, context: Context) -> None:
     if change.done:
         await reply(update, changed_text(tr, change))
         return
-    data = f"rbk:y:{branch.id}:{change.spot.key}:{overrides.encoded(change.after)}"
+    data = f"rbk:y:{branch.id}:{change.spot.key}:{overrides.encoded(change.after)}:{change.basis}"
     if len(data.encode()) > CALLBACK_LIMIT:  # cannot happen with the keys and places allowed; said, not sent broken
         await reply(update, tr("rulebook.too_long"))
         return
@@ -118,7 +118,7 @@ async def rulebook_pressed(update: Update, context: Context) -> None:
         await answer(query, tr("rulebook.cancelled"))
         await edit_or_send(query, tr("rulebook.cancelled"))
         return
-    change = await svc.change_rule(branch, who, parts[3], [parts[4]], confirmed=True)
+    change = await svc.change_rule(branch, who, parts[3], [parts[4]], confirmed=True, basis=parts[5])
     await answer(query, tr("rulebook.done_short"))
     await edit_or_send(query, changed_text(translator(update, branch), change))
 

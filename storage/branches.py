@@ -165,3 +165,12 @@ async def pending_declarations_of_item(conn: Connection, branch_id: int, item_co
                             (branch_id, item_code)) as cursor:
         row = await cursor.fetchone()
     return int(row[0]) if row else 0
+
+
+async def last_closed_democratic_year(conn: Connection, branch_id: int) -> int | None:
+    """The latest year with a closed democratic round of the branch (张店), or None: its evaluations and its
+    不合格 list were given with the weights of that moment, and a change of the weights would recompute them."""
+    async with conn.execute("SELECT MAX(year) FROM democratic_rounds WHERE branch_id = ? AND status = 'closed'",
+                            (branch_id,)) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row and row[0] is not None else None

@@ -228,7 +228,10 @@ def reconcile(live: Sequence[BookedRow], desired: Booking | None,
     status still calls for that same booking, it is not booked again."""
     keep = next((r for r in live if r.books(desired)), None) if desired is not None else None
     to_reverse = [r for r in live if r is not keep]
-    withdrawn = desired is not None and any(r.books(desired) for r in settled)
+    # a withdrawn charge stays withdrawn even if the item's value has changed since (/rulebook): the
+    # objection's decision was about the absence, not the amount
+    withdrawn = desired is not None and any(r.status is desired.status and r.item_code == desired.item_code
+                                            and r.event_code == desired.event_code for r in settled)
     to_add = desired if desired is not None and keep is None and not withdrawn else None
     return to_reverse, to_add
 

@@ -19,6 +19,7 @@ Pure domain: no SQL, no Telegram.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -258,3 +259,10 @@ def _applied(rulebook: Rulebook, known: dict[str, Spot], chosen: Mapping[str, st
         return Rulebook.model_validate(data)
     except ValidationError as exc:
         raise RulebookError.from_validation("branch overrides", exc) from None
+
+
+def basis(overrides_json: str | None) -> str:
+    """A short digest of a branch's stored overrides: a confirm button carries the one its change was worked
+    out from, and the press is refused if the overrides changed since (an older button would undo a newer
+    confirmed change)."""
+    return hashlib.sha1((overrides_json or "{}").encode()).hexdigest()[:6]

@@ -65,6 +65,7 @@ class RuleChange:
     after: tuple[Decimal, ...]
     done: bool
     year: int  # the year whose figure a whole-year change moves (today's)
+    basis: str = ""  # the digest of the overrides it was worked out from (overrides.basis), for its confirm
 
 
 @lru_cache(maxsize=256)
@@ -312,7 +313,7 @@ class BranchService:
                 for spot in overrides.spots(preset(current.preset)) for value in [overrides.current(rulebook, spot)]]
 
     async def change_rule(self, branch: Branch, actor: Actor, key: str, words: list[str], *,
-                          confirmed: bool = False) -> RuleChange:
+                          confirmed: bool = False, basis: str | None = None) -> RuleChange:
         """/rulebook KEY VALUE: the branch's value for one of its preset's defaults, checked and validated
         with the whole rulebook before it is kept (a conditional update: a change made meanwhile is not lost).
 
@@ -339,8 +340,10 @@ class BranchService:
             rulebook = rulebook_of(current)
             before = overrides.current(rulebook, spot)
             after = overrides.parse(rulebook, spot, words)
-            if after == before:
+            if after == before:  # a double press of a confirm lands here: said as it is
                 raise AlreadyDone("rulebook.unchanged", code=key, value=overrides.shown(after))
+            if basis is not None and basis != overrides.basis(current.rule_overrides):
+                raise AlreadyDone("rulebook.stale_confirm", code=key)  # changed since this button was made
             year = self.clock.today(current.timezone).year
             if spot.item is not None and spot.event_code is None:  # a declarable item's own value or range
                 waiting = await branch_repo.pending_declarations_of_item(conn, branch.id, spot.item.code)
@@ -350,6 +353,10 @@ class BranchService:
                 graded = await branch_repo.last_graded_year(conn, branch.id)
                 if graded is not None:
                     raise InvalidInput("rulebook.year_graded", code=key, year=graded)
+            if spot.key == overrides.WEIGHTS:  # a closed round's evaluations and its 不合格 list would move too
+                closed = await branch_repo.last_closed_democratic_year(conn, branch.id)
+                if closed is not None:
+                    raise InvalidInput("rulebook.democratic_closed", code=key, year=closed)
             kept = json.loads(current.rule_overrides or "{}")
             if after == spot.default:
                 kept.pop(key, None)  # back to the preset's default: nothing of the branch's own
@@ -361,7 +368,7 @@ class BranchService:
             except RulebookError:
                 raise InvalidInput("rulebook.refused", code=key, value=overrides.shown(after)) from None
             if spot.scope is Scope.YEAR and not confirmed:
-                return RuleChange(spot, before, after, done=False, year=year)
+                return RuleChange(spot, before, after, done=False, year=year, basis=overrides.basis(current.rule_overrides))
             if not await branch_repo.replace_rule_overrides(conn, branch.id, before=current.rule_overrides,
                                                             after=encoded):
                 raise InvalidInput("rulebook.busy")
