@@ -226,9 +226,12 @@ def test_two_processes_on_one_database_post_the_notice_and_close_the_month_once(
         assert not unpublished, [r["id"] for r in unpublished]
 
         # Each member was asked once to confirm their line; the keepers were told of the close once.
-        asks = Counter(int(c["params"]["chat_id"]) for c in calls if c["method"] == "sendMessage"
-                       and "确认" in plain(str(c["params"].get("text", ""))) and int(c["params"]["chat_id"]) > 0)
+        private = [(int(c["params"]["chat_id"]), plain(str(c["params"].get("text", "")))) for c in calls
+                   if c["method"] == "sendMessage" and int(c["params"]["chat_id"]) > 0]
+        signoff = Counter(chat for chat, text in private if "积分公示已生成并发到群里" in text)  # the secretary's sign-off request
+        asks = Counter(chat for chat, text in private if "确认" in text and "积分公示已生成并发到群里" not in text)
         assert set(asks) == {SECRETARY, RECORDER, ZHANG, LISI} and set(asks.values()) == {1}, asks
+        assert signoff == Counter({SECRETARY: 1}), signoff
         closes = [c for c in calls if c["method"] == "sendMessage" and "党费已结账" in str(c["params"].get("text", ""))]
         assert len(closes) == 1, [c["params"]["chat_id"] for c in closes]
 
