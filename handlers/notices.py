@@ -476,37 +476,31 @@ async def public_command(update: Update, context: Context) -> int:
 
 
 async def public_button(update: Update, context: Context) -> int:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    number = int(query.data.split(":")[2])
-    try:
-        branch = await current_branch(update, context)
-        entry = await services(context).notices.check_public(branch, actor(query.from_user), number)
-    except DomainError as error:
-        await answer(query, refusal(update, error), alert=True)
-        return ConversationHandler.END
-    await answer(query)
-    context.user_data["nt"] = {"action": "pb", "id": number, "branch": branch.id}
-    tr = translator(update, branch)
-    await context.bot.send_message(query.from_user.id, _ask_public(tr, branch, entry.entry, entry.member),
-                                   reply_markup=cancel_keyboard(tr))
-    return REASON
+    return await _entry_pressed(update, context, "pb")
 
 
 async def object_button(update: Update, context: Context) -> int:
+    return await _entry_pressed(update, context, "ob")
+
+
+async def _entry_pressed(update: Update, context: Context, action: str) -> int:
+    """An entry's button under /object (``ob``) or /public (``pb``): checked as the command checks it, then
+    the reason is asked for privately."""
     query = update.callback_query
     assert query is not None and query.data is not None
     number = int(query.data.split(":")[2])
+    notices = services(context).notices
+    check, ask = (notices.check_public, _ask_public) if action == "pb" else (notices.check_entry, _ask_objection)
     try:
         branch = await current_branch(update, context)
-        entry = await services(context).notices.check_entry(branch, actor(query.from_user), number)
+        entry = await check(branch, actor(query.from_user), number)
     except DomainError as error:
         await answer(query, refusal(update, error), alert=True)
         return ConversationHandler.END
     await answer(query)
-    context.user_data["nt"] = {"action": "ob", "id": number, "branch": branch.id}
+    context.user_data["nt"] = {"action": action, "id": number, "branch": branch.id}
     tr = translator(update, branch)
-    await context.bot.send_message(query.from_user.id, _ask_objection(tr, branch, entry.entry, entry.member),
+    await context.bot.send_message(query.from_user.id, ask(tr, branch, entry.entry, entry.member),
                                    reply_markup=cancel_keyboard(tr))
     return REASON
 
