@@ -196,3 +196,20 @@ async def test_coming_back_restores_no_role(h, b):
     assert "只有以下角色可以这样做" in said(calls)
     await h.say(b.secretary, b.group, f"/role {recorder_id} recorder")  # appointed again
     assert await roles_of(h, b.branch.id, recorder_id) == {"recorder"}
+
+
+async def test_a_late_claim_names_the_secretaries_in_place_with_the_languages_separator(h, b):
+    """A claim pressed after the post was filled (and a second secretary added) is refused, naming both
+    secretaries joined as Chinese joins a list (、), not with an inline ", "."""
+    await h.feed(left_group(h, b.secretary, b.group))
+    h.world.set_admin(b.group.id, b.secretary.id, admin=False)
+    h.world.set_admin(b.group.id, b.zhang.id)
+    h.world.set_admin(b.group.id, b.recorder.id)
+    await h.say(b.recorder, b.group, "/role @zhang_1000 secretary")
+    late_message, late_data = h.find_button(b.group.id, "由我担任书记")  # the recorder's own claim button
+    await h.say(b.zhang, b.group, "/role @zhang_1000 secretary")
+    message, data = h.find_button(b.group.id, "由我担任书记")
+    await h.press(b.zhang, message, data)
+    await h.say(b.zhang, b.group, f"/role {b.member_ids['lisi']} secretary")  # granted at once: two secretaries
+    refused = await h.press(b.recorder, late_message, late_data)
+    assert "本支部已有书记：张三、李四" in popups(refused)[0].params["text"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from bot.clock import Clock
 from bot.domain.records import Branch, Member, MemberStatus, Role
 from bot.errors import AlreadyDone, InvalidInput, NotAuthorized, NotFound
+from bot.i18n import t
 from bot.services.branches import Actor, require_role
 from bot.domain.text import clean_name
 from storage import branches as branch_repo
@@ -95,7 +96,7 @@ class SuccessionService:
         async with self.db.transaction() as conn:  # one writer at a time: two claims cannot both pass
             present = await _acting_secretaries(conn, branch.id)
             if present:
-                names = ", ".join(m.name for m in present)
+                names = t(branch.language, "common.list_separator").join(m.name for m in present)  # 、 in Chinese
                 if any(m.user_id == actor.user_id for m in present):
                     raise AlreadyDone("succession.already_yours")
                 raise AlreadyDone("succession.not_vacant", names=names)
