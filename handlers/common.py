@@ -139,6 +139,15 @@ async def giving_back(context: Context, claim: Claim) -> AsyncIterator[None]:
         raise
 
 
+async def take_unless_cancelled(update: Update, context: Context, press: ConfirmPress, cancelled_key: str) -> Claim | None:
+    """A confirm's press: its Cancel is taken and said (``cancelled_key``), None; any other verdict takes the
+    confirm for the action (``take_confirm``: None, answered, when another press took it first)."""
+    if press.verdict == "no":
+        await cancel_confirm(update, context, press, cancelled_key)
+        return None
+    return await take_confirm(update, context, press)
+
+
 async def cancel_confirm(update: Update, context: Context, press: ConfirmPress, said_key: str) -> None:
     """The Cancel button of a confirm: the confirm taken (a later press is told so), the press answered,
     the message saying so."""

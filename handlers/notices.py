@@ -413,31 +413,9 @@ def _ask_objection(tr: Translator, branch: Branch, entry: LedgerRow, member: Mem
 
 
 async def object_command(update: Update, context: Context) -> int:
-    svc = services(context)
-    message = update.effective_message
-    assert message is not None and update.effective_user is not None
-    try:
-        branch = await current_branch(update, context)
-        tr = translator(update, branch)
-        match = _OBJECT_ARGS.match(message.text or "")
-        if match is None:  # the list to pick from
-            text, markup = await _listing(update, context, branch, 0)
-            await reply(update, text, reply_markup=markup)
-            return ConversationHandler.END
-        if not match[1].isdigit() or len(match[1]) > 12:
-            raise InvalidInput("objection.bad_number")
-        number, reason = int(match[1]), match[2]
-        if reason.strip():
-            view = await svc.notices.object(branch, actor(update.effective_user), number, reason)
-            await _filed(update, context, view)
-            return ConversationHandler.END
-        entry = await svc.notices.check_entry(branch, actor(update.effective_user), number)
-    except DomainError as error:  # naming the branch for a member of several (handlers.branch_context)
-        await reply(update, await refusal_naming_branch(update, context, error))
-        return ConversationHandler.END
-    context.user_data["nt"] = {"action": "ob", "id": number, "branch": branch.id}
-    await reply(update, _ask_objection(tr, branch, entry.entry, entry.member), reply_markup=cancel_keyboard(tr))
-    return REASON
+    """/object ENTRY reason files a member's objection; /object ENTRY asks for the reason; /object alone lists
+    the open entries to pick from."""
+    return await _entry_command(update, context, "ob")
 
 
 def _ask_public(tr: Translator, branch: Branch, entry: LedgerRow, member: Member) -> str:
@@ -448,30 +426,40 @@ def _ask_public(tr: Translator, branch: Branch, entry: LedgerRow, member: Member
 async def public_command(update: Update, context: Context) -> int:
     """/public ENTRY what the public said: a supervisor, secretary or deputy records the public's objection
     (群众反映); /public ENTRY asks for it; /public alone lists the open entries to pick from."""
+    return await _entry_command(update, context, "pb")
+
+
+async def _entry_command(update: Update, context: Context, action: str) -> int:
+    """/object (``ob``) or /public (``pb``): with a reason, filed at once; with an entry only, checked and the
+    reason asked for; with nothing, the open entries to pick from (/public: under its usage)."""
     svc = services(context)
     message = update.effective_message
     assert message is not None and update.effective_user is not None
+    public = action == "pb"
+    notices = svc.notices
+    check, ask = (notices.check_public, _ask_public) if public else (notices.check_entry, _ask_objection)
     try:
         branch = await current_branch(update, context)
         tr = translator(update, branch)
-        match = _PUBLIC_ARGS.match(message.text or "")
-        if match is None:  # the usage and the list to pick from
-            text, markup = await _listing(update, context, branch, 0, public=True)
-            await reply(update, tr("objection.public.usage") + "\n\n" + text, reply_markup=markup)
+        match = (_PUBLIC_ARGS if public else _OBJECT_ARGS).match(message.text or "")
+        if match is None:  # the list to pick from
+            text, markup = await _listing(update, context, branch, 0, public=public)
+            await reply(update, tr("objection.public.usage") + "\n\n" + text if public else text, reply_markup=markup)
             return ConversationHandler.END
         if not match[1].isdigit() or len(match[1]) > 12:
-            raise InvalidInput("objection.public.bad_number")
+            raise InvalidInput("objection.public.bad_number" if public else "objection.bad_number")
         number, reason = int(match[1]), match[2]
+        who = actor(update.effective_user)
         if reason.strip():
-            view = await svc.notices.object_public(branch, actor(update.effective_user), number, reason)
+            view = await (notices.object_public if public else notices.object)(branch, who, number, reason)
             await _filed(update, context, view)
             return ConversationHandler.END
-        entry = await svc.notices.check_public(branch, actor(update.effective_user), number)
+        entry = await check(branch, who, number)
     except DomainError as error:  # naming the branch for a member of several (handlers.branch_context)
         await reply(update, await refusal_naming_branch(update, context, error))
         return ConversationHandler.END
-    context.user_data["nt"] = {"action": "pb", "id": number, "branch": branch.id}
-    await reply(update, _ask_public(tr, branch, entry.entry, entry.member), reply_markup=cancel_keyboard(tr))
+    context.user_data["nt"] = {"action": action, "id": number, "branch": branch.id}
+    await reply(update, ask(tr, branch, entry.entry, entry.member), reply_markup=cancel_keyboard(tr))
     return REASON
 
 

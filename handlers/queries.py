@@ -19,8 +19,8 @@ from bot.i18n import Safe, Translator, escape, format_points, language_of
 from bot.services.branches import rulebook_of
 from bot.domain.grading import GradeLine
 from bot.services.points import Shown, Standing
-from handlers.common import (CONFIRM_TOKEN, Context, actor, answer, cancel_confirm, confirm_press, current_branch, domain_errors, edit_or_send,
-                             giving_back, is_private, keep_confirm, point_to_private, refusal, reply, send_private, services, take_confirm,
+from handlers.common import (CONFIRM_TOKEN, Context, actor, answer, confirm_press, current_branch, domain_errors, edit_or_send,
+                             giving_back, is_private, keep_confirm, point_to_private, refusal, reply, send_private, services, take_unless_cancelled,
                              translator)
 from handlers.branch_context import naming_branch, private_flow, several_branches_note
 from handlers.decide import card, keyboard
@@ -602,10 +602,7 @@ async def zero_out_pressed(update: Update, context: Context) -> None:
     press = await confirm_press(update, context, "zero_out", sender_only=True)
     if press is None or query is None or query.message is None:
         return
-    if press.verdict == "no":
-        await cancel_confirm(update, context, press, "record.zero_out_cancelled")
-        return
-    claim = await take_confirm(update, context, press)
+    claim = await take_unless_cancelled(update, context, press, "record.zero_out_cancelled")
     if claim is None:
         return
     svc, branch, tr, details = services(context), press.branch, press.tr, press.details
@@ -668,10 +665,7 @@ async def undo_pressed(update: Update, context: Context) -> None:
     press = await confirm_press(update, context, "undo", sender_only=True)
     if press is None or query is None or query.message is None:
         return
-    if press.verdict == "no":
-        await cancel_confirm(update, context, press, "undo.cancelled")
-        return
-    claim = await take_confirm(update, context, press)
+    claim = await take_unless_cancelled(update, context, press, "undo.cancelled")
     if claim is None:
         return
     svc, branch, tr = services(context), press.branch, press.tr

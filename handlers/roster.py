@@ -24,11 +24,10 @@ from handlers.common import (
     CONFIRM_TOKEN,
     FlowInProgress,
     Context,
-    cancel_confirm,
     confirm_press,
     giving_back,
     keep_confirm,
-    take_confirm,
+    take_unless_cancelled,
     actor,
     answer,
     current_branch,
@@ -283,10 +282,7 @@ async def remove_pressed(update: Update, context: Context) -> None:
     if not await svc.roster.roles_of_user(branch, query.from_user.id) & {Role.SECRETARY}:  # before the take: a
         await answer(query, tr("error.auth.needs_role", roles=tr("role.secretary")), alert=True)  # member's press holds nothing
         return
-    if verdict == "no":
-        await cancel_confirm(update, context, press, "remove.cancelled")
-        return
-    claim = await take_confirm(update, context, press)
+    claim = await take_unless_cancelled(update, context, press, "remove.cancelled")
     if claim is None:
         return
     async with giving_back(context, claim):
